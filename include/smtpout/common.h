@@ -1,0 +1,135 @@
+/*
+ * smtpout — policy-driven outbound SMTP delivery.
+ *
+ * common.h: export macro, error codes, version and the enumerations every
+ * other public header shares.  Include <smtpout/smtpout.h> rather than this
+ * file directly.
+ */
+#ifndef SMTPOUT_COMMON_H
+#define SMTPOUT_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SMTPOUT_BUILDING) && defined(__GNUC__)
+#define SMTPOUT_EXTERN __attribute__((visibility("default")))
+#else
+#define SMTPOUT_EXTERN
+#endif
+
+/*
+ * Library error codes.  Every function that can fail returns 0 (or a
+ * non-negative value documented with the function) on success and one of
+ * these negative codes on failure.  A server's reply is never an error code:
+ * replies are reported as data (code, enhanced code, text) through results.
+ */
+enum smtpout_error {
+  SMTPOUT_OK = 0,
+  /* A NULL or malformed argument. */
+  SMTPOUT_ERR_INVALID_ARGUMENT = -501,
+  /* Out of memory. */
+  SMTPOUT_ERR_NOMEM = -502,
+  /* The call is not allowed in the object's current state. */
+  SMTPOUT_ERR_INVALID_STATE = -503,
+  /* Returned by a host callback: no data available now; resume later. */
+  SMTPOUT_ERR_WOULDBLOCK = -504,
+  /* Returned by a host callback: the callback failed. */
+  SMTPOUT_ERR_CALLBACK_FAILURE = -505,
+  /* The server violated the protocol (malformed or unexpected reply,
+   * clear text injected after STARTTLS, over-long line or reply). */
+  SMTPOUT_ERR_PROTOCOL = -506,
+  /* A reply did not arrive within its timeout. */
+  SMTPOUT_ERR_TIMEOUT = -507,
+  /* The server closed the connection. */
+  SMTPOUT_ERR_CONNECTION_CLOSED = -508,
+  /* The server refused service (421, or a greeting other than 220). */
+  SMTPOUT_ERR_SERVICE_UNAVAILABLE = -509,
+  /* The TLS handshake or a TLS record failed. */
+  SMTPOUT_ERR_TLS = -510,
+  /* The TLS policy could not be met (STARTTLS required but unavailable,
+   * or a certificate that the policy does not accept). */
+  SMTPOUT_ERR_TLS_POLICY = -511,
+  /* A configuration file or string is invalid (see the error text). */
+  SMTPOUT_ERR_CONFIG = -512,
+  /* A host name, domain or pattern is not a valid (internationalised) name. */
+  SMTPOUT_ERR_BAD_NAME = -513,
+  /* A mail address cannot be sent safely (CR, LF, control characters,
+   * over 256 octets, missing or misplaced angle brackets). */
+  SMTPOUT_ERR_BAD_ADDRESS = -514,
+  /* A message's TLS policy is stricter than the one this connection has
+   * already negotiated; deliver it on a new session. */
+  SMTPOUT_ERR_POLICY_CONFLICT = -515,
+  /* Name resolution failed (deliver driver). */
+  SMTPOUT_ERR_RESOLVE = -516,
+  /* Could not connect to any address (deliver driver). */
+  SMTPOUT_ERR_CONNECT = -517,
+  /* A local I/O error (socket, file). */
+  SMTPOUT_ERR_IO = -518,
+  /* The host aborted the session. */
+  SMTPOUT_ERR_ABORTED = -519,
+  /* The TLS library could not be initialised or configured (bad priority
+   * string, unreadable CA file). */
+  SMTPOUT_ERR_TLS_SETUP = -520
+};
+
+/*
+ * Returns a static, human-readable English description of a library error
+ * code.  Unknown codes give "unknown error".  Never NULL.
+ */
+SMTPOUT_EXTERN const char *smtpout_strerror(int error);
+
+/*
+ * Returns the library's version string, e.g. "0.1.0".  Never NULL.
+ */
+SMTPOUT_EXTERN const char *smtpout_version(void);
+
+/*
+ * The `starttls` knob of a destination's policy.
+ */
+enum smtpout_starttls {
+  /* Never send STARTTLS; deliver in plaintext. */
+  SMTPOUT_STARTTLS_DISABLE = 0,
+  /* Use STARTTLS when the server offers it; plaintext otherwise. */
+  SMTPOUT_STARTTLS_OPTIONAL = 1,
+  /* Deliver only over TLS; defer otherwise. */
+  SMTPOUT_STARTTLS_REQUIRE = 2
+};
+
+/*
+ * Returns "disable", "optional" or "require" for a starttls mode, NULL for
+ * any other value.
+ */
+SMTPOUT_EXTERN const char *smtpout_starttls_name(int mode);
+
+/*
+ * Per-phase timeouts, in Stalwart's vocabulary ([queue.outbound.timeouts]).
+ * Each one bounds the whole wait for a reply (or for the TLS handshake, or
+ * for the TCP connect), never the gap between two bytes.
+ */
+enum smtpout_timeout {
+  SMTPOUT_TIMEOUT_CONNECT = 0,   /* TCP connect (drivers)          5 min */
+  SMTPOUT_TIMEOUT_GREETING = 1,  /* the 220 greeting               5 min */
+  SMTPOUT_TIMEOUT_TLS = 2,       /* the TLS handshake              3 min */
+  SMTPOUT_TIMEOUT_EHLO = 3,      /* EHLO/HELO/STARTTLS/RSET/QUIT   5 min */
+  SMTPOUT_TIMEOUT_MAIL_FROM = 4, /* MAIL FROM                      5 min */
+  SMTPOUT_TIMEOUT_RCPT_TO = 5,   /* each RCPT TO                   5 min */
+  SMTPOUT_TIMEOUT_DATA = 6       /* final reply after the dot     10 min;
+                                    also bounds the DATA command reply (at
+                                    most 2 min) and each stall while the
+                                    body is written (at most 3 min), the
+                                    RFC 5321 section 4.5.3.2 values */
+};
+#define SMTPOUT_TIMEOUT_COUNT 7
+
+/* "No deadline" for smtpout_session_expiry(). */
+#define SMTPOUT_NO_EXPIRY UINT64_MAX
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SMTPOUT_COMMON_H */

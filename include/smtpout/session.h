@@ -1,0 +1,470 @@
+/*
+ * smtpout — the sans-I/O SMTP session.
+ *
+ * One smtpout_session is one SMTP connection to one server.  It owns no
+ * socket and reads no clock: the host feeds it the bytes it received
+ * (smtpout_session_feed), writes the bytes it asks for
+ * (smtpout_session_peek_output / smtpout_session_consume_output), and tells
+ * it the time (a millisecond timestamp from any monotonic clock, passed to
+ * every call that can move a deadline).  The session negotiates EHLO,
+ * STARTTLS under the destination's TLS policy, and runs one mail
+ * transaction per submitted message, reporting one final result per
+ * recipient through the on_result callback.
+ *
+ * Threads: a session must be used by one thread at a time.  Distinct
+ * sessions may run on distinct threads; they share nothing but the
+ * reference-counted configuration.
+ *
+ * Re-entrancy: callbacks run inside smtpout_session_feed(), _peek_output(),
+ * _consume_output(), _handle_expiry(), _abort() and _start().  A callback may
+ * call smtpout_session_submit(), smtpout_session_quit() and the getters; it
+ * must not call the I/O functions above nor free the session.
+ *
+ * Typical loop (see examples/eventloop.c and docs/event-loop.md):
+ *
+ *   smtpout_session_start(s, now);
+ *   while (!smtpout_session_is_done(s)) {
+ *     wait for: readable if want_read, writable if want_write,
+ *               at most until smtpout_session_expiry(s);
+ *     on readable:  n = read(fd, buf); n > 0 ? feed(s, buf, n, now)
+ *                                             : feed_eof(s, now);
+ *     on writable:  peek_output(s, &p, &len, now); n = write(fd, p, len);
+ *                   consume_output(s, n, now);
+ *     on timeout:   handle_expiry(s, now);
+ *   }
+ *   close(fd); smtpout_session_free(s);
+ */
+#ifndef SMTPOUT_SESSION_H
+#define SMTPOUT_SESSION_H
+
+#include <smtpout/common.h>
+#include <smtpout/config.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct smtpout_session smtpout_session;
+typedef struct smtpout_callbacks smtpout_callbacks;
+typedef struct smtpout_result smtpout_result;
+typedef struct smtpout_tls_info smtpout_tls_info;
+
+/* ------------------------------------------------------------------ */
+/* Results                                                              */
+
+/* The final status of one recipient. */
+enum smtpout_status {
+  /* The server accepted the message for this recipient (2xx to the end
+   * of data). */
+  SMTPOUT_STATUS_DELIVERED = 1,
+  /* Temporary failure: try again later. */
+  SMTPOUT_STATUS_DEFERRED = 2,
+  /* Permanent failure: return the message to its sender. */
+  SMTPOUT_STATUS_BOUNCED = 3
+};
+
+/* Returns "delivered", "deferred" or "bounced"; NULL for other values. */
+SMTPOUT_EXTERN const char *smtpout_status_name(int status);
+
+/* The message the result belongs to (the id smtpout_session_submit()
+ * returned). */
+SMTPOUT_EXTERN int smtpout_result_message_id(const smtpout_result *result);
+
+/* The index of the recipient in the list given to submit. */
+SMTPOUT_EXTERN size_t
+smtpout_result_recipient_index(const smtpout_result *result);
+
+/* The recipient address as submitted.  Never NULL. */
+SMTPOUT_EXTERN const char *
+smtpout_result_recipient(const smtpout_result *result);
+
+/* enum smtpout_status. */
+SMTPOUT_EXTERN int smtpout_result_status(const smtpout_result *result);
+
+/* The server's reply code behind the result, or 0 when the library decided
+ * without a reply (TLS policy, timeout, lost connection, local check). */
+SMTPOUT_EXTERN int smtpout_result_code(const smtpout_result *result);
+
+/* The RFC 3463 enhanced status code ("4.7.5"), or "" when there is none.
+ * Never NULL. */
+SMTPOUT_EXTERN const char *
+smtpout_result_enhanced(const smtpout_result *result);
+
+/* The server's reply text (lines joined with a space, at most 1 KiB), or
+ * the library's explanation.  Never NULL. */
+SMTPOUT_EXTERN const char *smtpout_result_text(const smtpout_result *result);
+
+/* 1 when the end of data was sent but its reply never arrived: the status
+ * is deferred, and a retry may duplicate the message. */
+SMTPOUT_EXTERN int
+smtpout_result_possibly_delivered(const smtpout_result *result);
+
+/* ------------------------------------------------------------------ */
+/* TLS outcome                                                          */
+
+/* What happened to STARTTLS on a connection. */
+enum smtpout_tls_outcome {
+  /* The connection ended before TLS was decided. */
+  SMTPOUT_TLS_OUTCOME_NONE = 0,
+  /* The policy (or the plaintext fallback) said not to use STARTTLS. */
+  SMTPOUT_TLS_OUTCOME_DISABLED = 1,
+  /* The server did not advertise STARTTLS. */
+  SMTPOUT_TLS_OUTCOME_NOT_OFFERED = 2,
+  /* The server answered STARTTLS with an error or a malformed reply. */
+  SMTPOUT_TLS_OUTCOME_REFUSED = 3,
+  /* The TLS handshake failed. */
+  SMTPOUT_TLS_OUTCOME_HANDSHAKE_FAILED = 4,
+  /* TLS is established (see verified / verify_error). */
+  SMTPOUT_TLS_OUTCOME_OK = 5
+};
+
+/* Returns "none", "disabled", "not-offered", "refused",
+ * "handshake-failed" or "ok"; NULL for other values. */
+SMTPOUT_EXTERN const char *smtpout_tls_outcome_name(int outcome);
+
+/* enum smtpout_tls_outcome. */
+SMTPOUT_EXTERN int smtpout_tls_info_outcome(const smtpout_tls_info *info);
+
+/* 1 when the connection runs over TLS. */
+SMTPOUT_EXTERN int smtpout_tls_info_used(const smtpout_tls_info *info);
+
+/* The protocol version ("TLS1.3"), or NULL without TLS. */
+SMTPOUT_EXTERN const char *
+smtpout_tls_info_version(const smtpout_tls_info *info);
+
+/* The cipher suite ("TLS_AES_256_GCM_SHA384"), or NULL without TLS. */
+SMTPOUT_EXTERN const char *
+smtpout_tls_info_cipher(const smtpout_tls_info *info);
+
+/* 1 when the certificate chains to a trust anchor, is current and names
+ * the MX host. */
+SMTPOUT_EXTERN int smtpout_tls_info_verified(const smtpout_tls_info *info);
+
+/* Why the certificate did not verify (or why the handshake failed), or
+ * NULL. */
+SMTPOUT_EXTERN const char *
+smtpout_tls_info_verify_error(const smtpout_tls_info *info);
+
+/* The RFC 8460 result type of a failed or degraded attempt
+ * ("starttls-not-supported", "certificate-expired",
+ * "certificate-host-mismatch", "certificate-not-trusted",
+ * "validation-failure"), or NULL for a clean or TLS-less-by-policy one. */
+SMTPOUT_EXTERN const char *
+smtpout_tls_info_tlsrpt_result(const smtpout_tls_info *info);
+
+/* 1 when the policy permits delivering the undecided recipients again over
+ * a NEW connection without STARTTLS: the policy is optional, the handshake
+ * (not the certificate) failed, and no credentials would be sent. */
+SMTPOUT_EXTERN int
+smtpout_tls_info_fallback_permitted(const smtpout_tls_info *info);
+
+/* 1 when this session is a plaintext fallback
+ * (smtpout_session_set_plaintext_fallback()). */
+SMTPOUT_EXTERN int
+smtpout_tls_info_plaintext_fallback(const smtpout_tls_info *info);
+
+/* ------------------------------------------------------------------ */
+/* Callbacks                                                            */
+
+/*
+ * Supplies the body of message `message_id`, raw: the library converts bare
+ * LF and bare CR to CRLF, dot-stuffs, and terminates it.  Copy at most
+ * `buflen` bytes into `buf`, store their number in *nread and set *eof to 1
+ * with (or after) the last byte.
+ * Returns 0, SMTPOUT_ERR_WOULDBLOCK when no data is available now (call
+ * smtpout_session_resume_body() when it is), or SMTPOUT_ERR_CALLBACK_FAILURE
+ * to give up: the connection is then closed without ending the data, so
+ * nothing is delivered, and the message's recipients are deferred.
+ */
+typedef int (*smtpout_read_body_callback)(smtpout_session *session,
+                                          int message_id, uint8_t *buf,
+                                          size_t buflen, size_t *nread,
+                                          int *eof, void *user_data);
+
+/*
+ * Reports the final result of one recipient.  Called exactly once per
+ * submitted recipient.  `result` is valid only during the call.
+ */
+typedef void (*smtpout_on_result_callback)(smtpout_session *session,
+                                           const smtpout_result *result,
+                                           void *user_data);
+
+/*
+ * Called once every recipient of `message_id` has its result; the host may
+ * release the message's body.
+ */
+typedef void (*smtpout_on_message_done_callback)(smtpout_session *session,
+                                                 int message_id,
+                                                 void *user_data);
+
+/*
+ * Called once per session when the TLS outcome is known (established and
+ * verified or not, not offered, refused, failed, disabled).  `info` stays
+ * valid for the life of the session.
+ */
+typedef void (*smtpout_on_tls_callback)(smtpout_session *session,
+                                        const smtpout_tls_info *info,
+                                        void *user_data);
+
+/* Directions for the trace callback. */
+enum smtpout_trace {
+  SMTPOUT_TRACE_SENT = 0,     /* a command line the client sent */
+  SMTPOUT_TRACE_RECEIVED = 1, /* a reply line the server sent */
+  SMTPOUT_TRACE_INFO = 2      /* a note from the library (TLS, errors) */
+};
+
+/*
+ * Protocol trace: each command and reply line (without CRLF; message data
+ * is not traced), and the library's notes.  `line` is not NUL-terminated
+ * and may contain any byte the server sent.
+ */
+typedef void (*smtpout_on_trace_callback)(smtpout_session *session,
+                                          int direction, const char *line,
+                                          size_t len, void *user_data);
+
+/*
+ * Creates an empty callbacks object.  Every callback is optional except
+ * read_body when messages are submitted.  One object may serve any number
+ * of sessions: sessions copy it.
+ * Errors: SMTPOUT_ERR_INVALID_ARGUMENT, SMTPOUT_ERR_NOMEM.
+ */
+SMTPOUT_EXTERN int smtpout_callbacks_new(smtpout_callbacks **pcallbacks);
+
+/* Frees a callbacks object.  NULL-safe. */
+SMTPOUT_EXTERN void smtpout_callbacks_free(smtpout_callbacks *callbacks);
+
+SMTPOUT_EXTERN void
+smtpout_callbacks_set_read_body(smtpout_callbacks *callbacks,
+                                smtpout_read_body_callback cb);
+SMTPOUT_EXTERN void
+smtpout_callbacks_set_on_result(smtpout_callbacks *callbacks,
+                                smtpout_on_result_callback cb);
+SMTPOUT_EXTERN void
+smtpout_callbacks_set_on_message_done(smtpout_callbacks *callbacks,
+                                      smtpout_on_message_done_callback cb);
+SMTPOUT_EXTERN void
+smtpout_callbacks_set_on_tls(smtpout_callbacks *callbacks,
+                             smtpout_on_tls_callback cb);
+SMTPOUT_EXTERN void
+smtpout_callbacks_set_on_trace(smtpout_callbacks *callbacks,
+                               smtpout_on_trace_callback cb);
+
+/* ------------------------------------------------------------------ */
+/* Session                                                              */
+
+/* Capability bits of smtpout_session_capabilities() (from the last EHLO). */
+#define SMTPOUT_CAP_PIPELINING 0x0001u
+#define SMTPOUT_CAP_SIZE 0x0002u
+#define SMTPOUT_CAP_8BITMIME 0x0004u
+#define SMTPOUT_CAP_SMTPUTF8 0x0008u
+#define SMTPOUT_CAP_ENHANCEDSTATUSCODES 0x0010u
+#define SMTPOUT_CAP_STARTTLS 0x0020u
+#define SMTPOUT_CAP_CHUNKING 0x0040u
+#define SMTPOUT_CAP_DSN 0x0080u
+#define SMTPOUT_CAP_AUTH 0x0100u
+
+/* Message flags for smtpout_session_submit(). */
+/* The body contains 8-bit data: send BODY=8BITMIME when offered. */
+#define SMTPOUT_MESSAGE_8BITMIME 0x1u
+/* The message needs SMTPUTF8 (UTF-8 header fields).  Implied when an
+ * address is not ASCII. */
+#define SMTPOUT_MESSAGE_SMTPUTF8 0x2u
+
+/*
+ * Creates a session for one connection to the MX host `mx_host` (a domain
+ * name in any case, U-labels allowed, or an IP literal such as "192.0.2.1"
+ * or "[2001:db8::1]").  The name is used for the policy lookup, as the TLS
+ * SNI (never for an IP literal) and as the name the certificate must carry.
+ * `config` may be NULL (built-in defaults); the session takes its own
+ * reference.  `callbacks` is copied.  `user_data` is passed to callbacks.
+ *
+ * Returns 0 and stores the session in *psession, or:
+ * SMTPOUT_ERR_INVALID_ARGUMENT, SMTPOUT_ERR_BAD_NAME, SMTPOUT_ERR_NOMEM.
+ */
+SMTPOUT_EXTERN int smtpout_session_new(smtpout_session **psession,
+                                       const char *mx_host,
+                                       smtpout_config *config,
+                                       const smtpout_callbacks *callbacks,
+                                       void *user_data);
+
+/*
+ * Frees the session and everything it owns.  Recipients without a result
+ * get none: call smtpout_session_abort() first to have them reported.
+ * Must not be called from a callback.  NULL-safe.
+ */
+SMTPOUT_EXTERN void smtpout_session_free(smtpout_session *session);
+
+/* Sets the name sent with EHLO/HELO (U-labels are converted to A-labels).
+ * Before smtpout_session_start().  Errors: INVALID_ARGUMENT, INVALID_STATE,
+ * BAD_NAME, NOMEM. */
+SMTPOUT_EXTERN int smtpout_session_set_helo_name(smtpout_session *session,
+                                                 const char *name);
+
+/* Fixes the TLS policy of the session, instead of resolving it from the
+ * configuration.  Before the first EHLO reply.  Errors: INVALID_ARGUMENT,
+ * INVALID_STATE. */
+SMTPOUT_EXTERN int smtpout_session_set_tls_policy(smtpout_session *session,
+                                                  int starttls,
+                                                  int allow_invalid_certs);
+
+/* Marks this session as the plaintext retry after a failed handshake: no
+ * STARTTLS is sent, and the TLS info says so.  Refused at EHLO time (all
+ * recipients deferred 4.7.5) unless the resolved policy is optional.
+ * Before smtpout_session_start().  Errors: INVALID_ARGUMENT,
+ * INVALID_STATE. */
+SMTPOUT_EXTERN int
+smtpout_session_set_plaintext_fallback(smtpout_session *session);
+
+/* Uses the PEM file `path` as the only trust anchors of this session,
+ * instead of the configuration's (costly: prefer a configuration's
+ * ca-file when many sessions share it).  Before smtpout_session_start().
+ * Errors: INVALID_ARGUMENT, INVALID_STATE, NOMEM. */
+SMTPOUT_EXTERN int smtpout_session_set_ca_file(smtpout_session *session,
+                                               const char *path);
+
+/* Overrides timeout `which` (enum smtpout_timeout) in milliseconds (> 0).
+ * Errors: INVALID_ARGUMENT. */
+SMTPOUT_EXTERN int smtpout_session_set_timeout(smtpout_session *session,
+                                               int which, uint32_t ms);
+
+/*
+ * Tells the session the connection is established at time `now`: it now
+ * waits for the greeting.  Errors: INVALID_ARGUMENT, INVALID_STATE,
+ * TLS_SETUP (unreadable CA file or bad priority string; the session is
+ * then done and any submitted recipients are deferred).
+ */
+SMTPOUT_EXTERN int smtpout_session_start(smtpout_session *session,
+                                         uint64_t now);
+
+/*
+ * Queues a message: envelope sender `sender` ("" for the null reverse-path
+ * <>), `nrecipients` recipient addresses (bare addresses, without angle
+ * brackets), the body size in bytes if known (`size`, 0 if unknown; sent as
+ * SIZE= and checked against the server's limit) and SMTPOUT_MESSAGE_*
+ * `flags`.  The body is pulled later through the read_body callback.
+ * Strings are copied.  May be called before start, during the session (the
+ * connection is reused) and from callbacks.
+ *
+ * Returns the message id (> 0), or: SMTPOUT_ERR_INVALID_ARGUMENT (NULL
+ * pointers, no recipients, unknown flags), SMTPOUT_ERR_BAD_ADDRESS (an
+ * address that cannot be sent safely: nothing is queued),
+ * SMTPOUT_ERR_POLICY_CONFLICT (the message's TLS policy is stricter than
+ * the one this connection already applied), SMTPOUT_ERR_INVALID_STATE (the
+ * session is closing or done), SMTPOUT_ERR_NOMEM.
+ */
+SMTPOUT_EXTERN int smtpout_session_submit(smtpout_session *session,
+                                          const char *sender,
+                                          const char *const *recipients,
+                                          size_t nrecipients, uint64_t size,
+                                          uint32_t flags);
+
+/*
+ * Says no more messages will be submitted: the session sends QUIT once the
+ * queued messages are done.  Without it the session stays connected and
+ * idle, waiting for more messages.  Errors: INVALID_ARGUMENT.
+ */
+SMTPOUT_EXTERN int smtpout_session_quit(smtpout_session *session);
+
+/*
+ * Ends the session now, without sending anything: every recipient without
+ * a result is deferred ("aborted by the host"; flagged possibly delivered
+ * if its end of data was already sent).  The host then closes the socket.
+ * Errors: INVALID_ARGUMENT.
+ */
+SMTPOUT_EXTERN int smtpout_session_abort(smtpout_session *session,
+                                         uint64_t now);
+
+/* After read_body returned SMTPOUT_ERR_WOULDBLOCK: the body has data
+ * again.  Errors: INVALID_ARGUMENT. */
+SMTPOUT_EXTERN int smtpout_session_resume_body(smtpout_session *session);
+
+/*
+ * Feeds `len` bytes received from the server (ciphertext once TLS is up;
+ * the session decrypts).  All bytes are consumed.  Returns 0, or
+ * SMTPOUT_ERR_INVALID_ARGUMENT or SMTPOUT_ERR_NOMEM.  Server misbehaviour
+ * is not an error of this call: it ends the session (see
+ * smtpout_session_error()).
+ */
+SMTPOUT_EXTERN int smtpout_session_feed(smtpout_session *session,
+                                        const uint8_t *data, size_t len,
+                                        uint64_t now);
+
+/* Tells the session the server closed the connection (read returned 0 or
+ * failed).  Errors: INVALID_ARGUMENT. */
+SMTPOUT_EXTERN int smtpout_session_feed_eof(smtpout_session *session,
+                                            uint64_t now);
+
+/*
+ * Points *pdata at the bytes to write to the server next and stores their
+ * number in *plen (0 when there is nothing to write).  The pointer stays
+ * valid until the next call on the session.  May pull more body through
+ * read_body.  Returns 0, or SMTPOUT_ERR_INVALID_ARGUMENT,
+ * SMTPOUT_ERR_NOMEM.
+ */
+SMTPOUT_EXTERN int smtpout_session_peek_output(smtpout_session *session,
+                                               const uint8_t **pdata,
+                                               size_t *plen, uint64_t now);
+
+/* Says the first `n` bytes of the last peek were written.  Errors:
+ * SMTPOUT_ERR_INVALID_ARGUMENT (n larger than what was peeked). */
+SMTPOUT_EXTERN int smtpout_session_consume_output(smtpout_session *session,
+                                                  size_t n, uint64_t now);
+
+/* 1 when the session wants to read from the server. */
+SMTPOUT_EXTERN int smtpout_session_want_read(const smtpout_session *session);
+
+/* 1 when the session has (or can produce) bytes to write. */
+SMTPOUT_EXTERN int
+smtpout_session_want_write(const smtpout_session *session);
+
+/* The next deadline (same clock as `now`), or SMTPOUT_NO_EXPIRY. */
+SMTPOUT_EXTERN uint64_t smtpout_session_expiry(const smtpout_session *session);
+
+/* Call when `now` has reached the expiry: a timed-out wait ends the
+ * session (recipients deferred).  Errors: SMTPOUT_ERR_INVALID_ARGUMENT. */
+SMTPOUT_EXTERN int smtpout_session_handle_expiry(smtpout_session *session,
+                                                 uint64_t now);
+
+/* 1 when the session is over and has nothing left to write: every
+ * recipient has its result; close the connection. */
+SMTPOUT_EXTERN int smtpout_session_is_done(const smtpout_session *session);
+
+/* 0 while running or after a clean end (QUIT answered); otherwise the
+ * error that ended the connection (SMTPOUT_ERR_TIMEOUT,
+ * SMTPOUT_ERR_PROTOCOL, SMTPOUT_ERR_TLS_POLICY, ...). */
+SMTPOUT_EXTERN int smtpout_session_error(const smtpout_session *session);
+
+/* A description of what ended the connection ("" when nothing did).
+ * Owned by the session.  Never NULL. */
+SMTPOUT_EXTERN const char *
+smtpout_session_error_text(const smtpout_session *session);
+
+/* The TLS outcome so far.  Owned by the session; never NULL. */
+SMTPOUT_EXTERN const smtpout_tls_info *
+smtpout_session_tls_info(const smtpout_session *session);
+
+/* SMTPOUT_CAP_* bits from the last EHLO (0 before it, or after HELO). */
+SMTPOUT_EXTERN uint32_t
+smtpout_session_capabilities(const smtpout_session *session);
+
+/* The policy the session applies (or will, once fixed): the starttls mode
+ * and whether invalid certificates are allowed. */
+SMTPOUT_EXTERN int
+smtpout_session_policy_starttls(const smtpout_session *session);
+SMTPOUT_EXTERN int
+smtpout_session_policy_allow_invalid_certs(const smtpout_session *session);
+
+/*
+ * Checks that `address` (without angle brackets) can be sent in a MAIL or
+ * RCPT command: no CR, LF or other control character, at most 256 octets
+ * in the path, an '@' with a non-empty domain, no '<' or '>'.  Returns 0,
+ * or SMTPOUT_ERR_BAD_ADDRESS / SMTPOUT_ERR_INVALID_ARGUMENT.  Non-ASCII is
+ * allowed (it needs SMTPUTF8 on the wire).
+ */
+SMTPOUT_EXTERN int smtpout_address_check(const char *address);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SMTPOUT_SESSION_H */

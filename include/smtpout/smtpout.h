@@ -1,0 +1,22 @@
+/*
+ * smtpout — embeddable, policy-driven outbound SMTP delivery.
+ *
+ * The umbrella header: include this one.
+ *
+ *   <smtpout/common.h>   error codes, version, shared enumerations
+ *   <smtpout/config.h>   the INI configuration and the policy engine
+ *   <smtpout/session.h>  the sans-I/O session, callbacks, results
+ *   <smtpout/deliver.h>  the blocking one-call delivery driver
+ *
+ * The API reference is docs/api.md; every function is also documented where
+ * it is declared.
+ */
+#ifndef SMTPOUT_SMTPOUT_H
+#define SMTPOUT_SMTPOUT_H
+
+#include <smtpout/common.h>
+#include <smtpout/config.h>
+#include <smtpout/session.h>
+#include <smtpout/deliver.h>
+
+#endif /* SMTPOUT_SMTPOUT_H */

@@ -1,0 +1,97 @@
+/*
+ * address.c — smtpout_address_check() and helpers.
+ *
+ * The check is about safety on the wire, not about RFC 5322 purity: an
+ * address must not be able to end its command line early (CR, LF), carry
+ * control characters, break out of its angle brackets, or exceed the path
+ * limit.  The server judges everything else.
+ */
+#include <string.h>
+
+#include "address.h"
+#include "smtpout/session.h"
+
+/* Length of the well-formed UTF-8 sequence at s, or 0. */
+static size_t utf8_seq(const unsigned char *s)
+{
+  unsigned char c = s[0];
+  size_t n;
+  unsigned min;
+  unsigned cp;
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2; cp = c & 0x1f; min = 0x80;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3; cp = c & 0x0f; min = 0x800;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4; cp = c & 0x07; min = 0x10000;
+  } else {
+    return 0;
+  }
+  for (size_t i = 1; i < n; i++) {
+    if ((s[i] & 0xc0) != 0x80)
+      return 0;
+    cp = (cp << 6) | (s[i] & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+    return 0;
+  return n;
+}
+
+int smtpout_address_check(const char *address)
+{
+  if (address == NULL)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  size_t len = strlen(address);
+  if (len == 0 || len > ADDRESS_MAX_LEN)
+    return SMTPOUT_ERR_BAD_ADDRESS;
+
+  const char *at = strrchr(address, '@');
+  if (at == NULL || at == address || at[1] == '\0')
+    return SMTPOUT_ERR_BAD_ADDRESS;
+
+  int quoted = 0;
+  const unsigned char *s = (const unsigned char *)address;
+  for (size_t i = 0; i < len;) {
+    unsigned char c = s[i];
+    if (c >= 0x80) {
+      size_t n = utf8_seq(s + i);
+      if (n == 0)
+        return SMTPOUT_ERR_BAD_ADDRESS;
+      i += n;
+      continue;
+    }
+    /* CR, LF, NUL (impossible here), every other control and DEL. */
+    if (c < 0x20 || c == 0x7f)
+      return SMTPOUT_ERR_BAD_ADDRESS;
+    if (c == '<' || c == '>')
+      return SMTPOUT_ERR_BAD_ADDRESS;
+    if (c == '"' && (const char *)s + i < at)
+      quoted = !quoted;
+    else if (c == '\\' && quoted && i + 1 < len)
+      i++; /* quoted-pair: the next byte is literal (checked above) */
+    else if (c == ' ' && !quoted)
+      return SMTPOUT_ERR_BAD_ADDRESS;
+    i++;
+  }
+  if (quoted)
+    return SMTPOUT_ERR_BAD_ADDRESS;
+  /* A quoted-pair must not have escaped a control character. */
+  for (size_t i = 0; i < len; i++)
+    if (s[i] < 0x20 || s[i] == 0x7f)
+      return SMTPOUT_ERR_BAD_ADDRESS;
+  return 0;
+}
+
+const char *address_domain(const char *address)
+{
+  const char *at = strrchr(address, '@');
+  return at ? at + 1 : address;
+}
+
+int address_is_utf8(const char *address)
+{
+  for (const unsigned char *s = (const unsigned char *)address; *s; s++)
+    if (*s >= 0x80)
+      return 1;
+  return 0;
+}

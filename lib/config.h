@@ -1,0 +1,33 @@
+/*
+ * config.h — the library-internal view of smtpout_config.
+ */
+#ifndef SMTPOUT_CONFIG_INT_H
+#define SMTPOUT_CONFIG_INT_H
+
+#include "smtpout/config.h"
+
+struct tls_cache;
+
+/* RFC 5321 section 4.5.3.2 (and Stalwart) defaults, milliseconds. */
+extern const uint32_t config_default_timeouts[SMTPOUT_TIMEOUT_COUNT];
+
+/* The default GnuTLS priority string: TLS 1.2 and 1.3 only. */
+#define CONFIG_DEFAULT_TLS_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+/*
+ * The shared TLS credentials cache of a configuration (created with it,
+ * freed with it).  Never NULL for a valid config; NULL for config == NULL.
+ */
+struct tls_cache *config_tls_cache(const smtpout_config *config);
+
+/*
+ * Resolves the two knobs for one recipient domain (may be NULL) and MX host
+ * (may be NULL), without allocating and without explaining: the hot path
+ * of smtpout_session_submit().  `config` may be NULL.  Returns 0 or
+ * SMTPOUT_ERR_BAD_NAME.
+ */
+int config_policy_lookup(const smtpout_config *config, const char *domain,
+                         const char *mx_host, int *starttls,
+                         int *allow_invalid_certs);
+
+#endif

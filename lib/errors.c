@@ -1,0 +1,67 @@
+/*
+ * errors.c — error strings, version, enumeration names.
+ */
+#include "smtpout/smtpout.h"
+
+const char *smtpout_strerror(int error)
+{
+  switch (error) {
+  case SMTPOUT_OK: return "success";
+  case SMTPOUT_ERR_INVALID_ARGUMENT: return "invalid argument";
+  case SMTPOUT_ERR_NOMEM: return "out of memory";
+  case SMTPOUT_ERR_INVALID_STATE: return "operation not allowed in this state";
+  case SMTPOUT_ERR_WOULDBLOCK: return "operation would block";
+  case SMTPOUT_ERR_CALLBACK_FAILURE: return "callback failed";
+  case SMTPOUT_ERR_PROTOCOL: return "SMTP protocol violation by the server";
+  case SMTPOUT_ERR_TIMEOUT: return "timed out waiting for the server";
+  case SMTPOUT_ERR_CONNECTION_CLOSED: return "connection closed by the server";
+  case SMTPOUT_ERR_SERVICE_UNAVAILABLE: return "server refused service";
+  case SMTPOUT_ERR_TLS: return "TLS failure";
+  case SMTPOUT_ERR_TLS_POLICY: return "TLS policy not satisfied";
+  case SMTPOUT_ERR_CONFIG: return "invalid configuration";
+  case SMTPOUT_ERR_BAD_NAME: return "invalid host or domain name";
+  case SMTPOUT_ERR_BAD_ADDRESS: return "mail address cannot be sent safely";
+  case SMTPOUT_ERR_POLICY_CONFLICT: return "message needs a stricter TLS policy than this connection";
+  case SMTPOUT_ERR_RESOLVE: return "name resolution failed";
+  case SMTPOUT_ERR_CONNECT: return "could not connect";
+  case SMTPOUT_ERR_IO: return "local I/O error";
+  case SMTPOUT_ERR_ABORTED: return "aborted by the host";
+  case SMTPOUT_ERR_TLS_SETUP: return "TLS setup failed (CA file or priority string)";
+  default: return "unknown error";
+  }
+}
+
+const char *smtpout_version(void) { return SMTPOUT_VERSION_STRING; }
+
+const char *smtpout_starttls_name(int mode)
+{
+  switch (mode) {
+  case SMTPOUT_STARTTLS_DISABLE: return "disable";
+  case SMTPOUT_STARTTLS_OPTIONAL: return "optional";
+  case SMTPOUT_STARTTLS_REQUIRE: return "require";
+  default: return NULL;
+  }
+}
+
+const char *smtpout_status_name(int status)
+{
+  switch (status) {
+  case SMTPOUT_STATUS_DELIVERED: return "delivered";
+  case SMTPOUT_STATUS_DEFERRED: return "deferred";
+  case SMTPOUT_STATUS_BOUNCED: return "bounced";
+  default: return NULL;
+  }
+}
+
+const char *smtpout_tls_outcome_name(int outcome)
+{
+  switch (outcome) {
+  case SMTPOUT_TLS_OUTCOME_NONE: return "none";
+  case SMTPOUT_TLS_OUTCOME_DISABLED: return "disabled";
+  case SMTPOUT_TLS_OUTCOME_NOT_OFFERED: return "not-offered";
+  case SMTPOUT_TLS_OUTCOME_REFUSED: return "refused";
+  case SMTPOUT_TLS_OUTCOME_HANDSHAKE_FAILED: return "handshake-failed";
+  case SMTPOUT_TLS_OUTCOME_OK: return "ok";
+  default: return NULL;
+  }
+}

@@ -1,0 +1,66 @@
+/*
+ * reply.h — incremental parser for SMTP replies (RFC 5321 section 4.2).
+ *
+ * Fed raw bytes, it returns one event per line: a continuation line, the
+ * final line of a reply (the reply is then complete), or a protocol error.
+ * Memory is fixed: a line longer than REPLY_MAX_LINE or a reply of more
+ * than REPLY_MAX_LINES lines is an error, never growth.
+ */
+#ifndef SMTPOUT_REPLY_H
+#define SMTPOUT_REPLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* RFC 5321 4.5.3.1.5 allows 512 octets; real servers exceed it, so allow
+ * four times that before calling it an attack. */
+#define REPLY_MAX_LINE 2048
+/* An EHLO reply has about 15 lines; 100 is generous. */
+#define REPLY_MAX_LINES 100
+/* The text kept for results and error messages. */
+#define REPLY_TEXT_MAX 1024
+
+struct reply {
+  int code;             /* 200..599 */
+  char enhanced[12];    /* "4.7.5", or "" */
+  char text[REPLY_TEXT_MAX + 1]; /* printable ASCII, lines joined by ' ' */
+  size_t text_len;
+  unsigned nlines;
+};
+
+struct reply_parser {
+  uint8_t line[REPLY_MAX_LINE];
+  size_t line_len;
+  int in_reply;        /* a continuation line has been seen */
+  struct reply reply;  /* the reply being assembled / just completed */
+  const char *error;   /* static text after REPLY_ERROR */
+};
+
+enum reply_event {
+  REPLY_MORE = 0,      /* all input consumed, no complete line */
+  REPLY_LINE = 1,      /* a continuation line ("250-...") was parsed */
+  REPLY_COMPLETE = 2,  /* the final line was parsed: reply is ready */
+  REPLY_ERROR = -1     /* malformed input; see parser->error */
+};
+
+void reply_parser_init(struct reply_parser *p);
+
+/*
+ * Consumes bytes up to and including the next line end and reports what
+ * that line was.  *consumed says how many of the `len` bytes were used.
+ * After REPLY_LINE or REPLY_COMPLETE, reply_last_line() gives the raw line
+ * (for traces and EHLO keywords).  After REPLY_COMPLETE the next call
+ * starts a new reply.
+ */
+enum reply_event reply_parse(struct reply_parser *p, const uint8_t *data,
+                             size_t len, size_t *consumed);
+
+/* The text of the last parsed line after the code and separator (raw
+ * bytes, not sanitised), and the whole raw line. */
+const uint8_t *reply_line_text(const struct reply_parser *p, size_t *len);
+const uint8_t *reply_line_raw(const struct reply_parser *p, size_t *len);
+
+/* True when the parser holds part of a line or of a multi-line reply. */
+int reply_parser_busy(const struct reply_parser *p);
+
+#endif

@@ -1,0 +1,92 @@
+/*
+ * tls.h — the narrow internal interface to the TLS library (GnuTLS).
+ *
+ * A tls_conn runs over memory: the session feeds it the ciphertext it
+ * received (tls_conn_feed_input), and the ciphertext it produces is
+ * appended to a byte buffer the session owns (the wire output).  Nothing
+ * here blocks or touches a socket.  No GnuTLS type leaves tls_gnutls.c.
+ */
+#ifndef SMTPOUT_TLS_H
+#define SMTPOUT_TLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf;
+struct tls_creds;
+struct tls_cache;
+struct tls_conn;
+
+/* Certificate trust: the system store (ca_file == NULL) or a PEM file. */
+int tls_creds_new(struct tls_creds **out, const char *ca_file);
+void tls_creds_ref(struct tls_creds *creds);
+void tls_creds_unref(struct tls_creds *creds);
+
+/* A per-configuration cache holding the credentials for its ca-file,
+ * created on first use under a mutex (configurations are shared across
+ * threads). */
+int tls_cache_new(struct tls_cache **out);
+void tls_cache_free(struct tls_cache *cache);
+/* Returns a new reference to the cached credentials in *out. */
+int tls_cache_get(struct tls_cache *cache, const char *ca_file,
+                  struct tls_creds **out);
+
+/* RFC 8460 result types. */
+enum tlsrpt_result {
+  TLSRPT_NONE = 0,
+  TLSRPT_STARTTLS_NOT_SUPPORTED,
+  TLSRPT_CERTIFICATE_HOST_MISMATCH,
+  TLSRPT_CERTIFICATE_EXPIRED,
+  TLSRPT_CERTIFICATE_NOT_TRUSTED,
+  TLSRPT_VALIDATION_FAILURE
+};
+const char *tlsrpt_result_name(int result);
+
+/*
+ * Creates a client TLS connection.  `sni` (A-label, no trailing dot) may be
+ * NULL (IP literal: no SNI).  `priority` is a GnuTLS priority string.
+ * Ciphertext to send is appended to `wire_out`.
+ */
+int tls_conn_new(struct tls_conn **out, struct tls_creds *creds,
+                 const char *priority, const char *sni,
+                 struct buf *wire_out);
+void tls_conn_free(struct tls_conn *conn);
+
+/* Queues ciphertext received from the peer. */
+int tls_conn_feed_input(struct tls_conn *conn, const uint8_t *data,
+                        size_t len);
+/* The peer closed the TCP connection: reads past the queued input see
+ * end-of-file. */
+void tls_conn_feed_eof(struct tls_conn *conn);
+
+/* Advances the handshake: TLS_OK when done, TLS_AGAIN when it needs more
+ * input, TLS_FAILED (see tls_conn_error_text()). */
+enum { TLS_OK = 0, TLS_AGAIN = 1, TLS_EOF = 2, TLS_FAILED = -1 };
+int tls_conn_handshake(struct tls_conn *conn);
+
+/*
+ * Verifies the peer certificate against the trust anchors and `name`
+ * (NULL: no name can match, e.g. an IP literal).  Returns 1 when valid;
+ * 0 with *tlsrpt (enum tlsrpt_result) and a reason in `reason`
+ * (`reasonlen` bytes) otherwise.  Never aborts the connection.
+ */
+int tls_conn_verify(struct tls_conn *conn, const char *name, int *tlsrpt,
+                    char *reason, size_t reasonlen);
+
+/* Decrypts available input into `buf`: >0 bytes, TLS_AGAIN (0 bytes, need
+ * input), TLS_EOF (close_notify), TLS_FAILED. */
+long tls_conn_read(struct tls_conn *conn, uint8_t *buf, size_t len);
+
+/* Encrypts `len` bytes into the wire buffer.  Returns TLS_OK or
+ * TLS_FAILED. */
+int tls_conn_write(struct tls_conn *conn, const uint8_t *data, size_t len);
+
+/* Queues a close_notify alert into the wire buffer. */
+void tls_conn_close_notify(struct tls_conn *conn);
+
+/* "TLS1.3", the cipher suite name, and the last error's text. */
+const char *tls_conn_version(struct tls_conn *conn);
+const char *tls_conn_cipher(struct tls_conn *conn);
+const char *tls_conn_error_text(struct tls_conn *conn);
+
+#endif

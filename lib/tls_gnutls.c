@@ -1,0 +1,379 @@
+/*
+ * tls_gnutls.c — the TLS backend on GnuTLS, over memory buffers.
+ *
+ * GnuTLS reads through a pull function that serves the ciphertext the
+ * session fed us, and writes through a push function that appends to the
+ * session's wire buffer, so the library never touches a socket and never
+ * blocks.  The certificate is not checked during the handshake (no
+ * gnutls_session_set_verify_cert): a certificate problem must not look
+ * like a handshake failure, because a handshake failure may permit a
+ * plaintext retry and a certificate problem never does.  tls_conn_verify()
+ * runs after the handshake and the policy decides.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+#include "buf.h"
+#include "smtpout/common.h"
+#include "tls.h"
+
+struct tls_creds {
+  atomic_int refs;
+  gnutls_certificate_credentials_t cred;
+};
+
+struct tls_cache {
+  pthread_mutex_t lock;
+  struct tls_creds *creds; /* for the configuration's ca-file */
+};
+
+struct tls_conn {
+  gnutls_session_t session;
+  struct tls_creds *creds;
+  struct buf input;     /* ciphertext fed, not yet pulled by GnuTLS */
+  struct buf *wire_out; /* where GnuTLS's records go */
+  int eof;
+  int handshake_done;
+  char error[256];
+};
+
+int tls_creds_new(struct tls_creds **out, const char *ca_file)
+{
+  struct tls_creds *c = calloc(1, sizeof(*c));
+  if (c == NULL)
+    return SMTPOUT_ERR_NOMEM;
+  atomic_init(&c->refs, 1);
+  if (gnutls_certificate_allocate_credentials(&c->cred) < 0) {
+    free(c);
+    return SMTPOUT_ERR_NOMEM;
+  }
+  int n = ca_file ? gnutls_certificate_set_x509_trust_file(
+                        c->cred, ca_file, GNUTLS_X509_FMT_PEM)
+                  : gnutls_certificate_set_x509_system_trust(c->cred);
+  /* A trust store with no anchor would fail every verification, which
+   * under allow-invalid-certs would go unnoticed: refuse it here. */
+  if (n <= 0) {
+    gnutls_certificate_free_credentials(c->cred);
+    free(c);
+    return SMTPOUT_ERR_TLS_SETUP;
+  }
+  *out = c;
+  return 0;
+}
+
+void tls_creds_ref(struct tls_creds *creds)
+{
+  atomic_fetch_add(&creds->refs, 1);
+}
+
+void tls_creds_unref(struct tls_creds *creds)
+{
+  if (creds == NULL || atomic_fetch_sub(&creds->refs, 1) != 1)
+    return;
+  gnutls_certificate_free_credentials(creds->cred);
+  free(creds);
+}
+
+int tls_cache_new(struct tls_cache **out)
+{
+  struct tls_cache *c = calloc(1, sizeof(*c));
+  if (c == NULL)
+    return SMTPOUT_ERR_NOMEM;
+  if (pthread_mutex_init(&c->lock, NULL) != 0) {
+    free(c);
+    return SMTPOUT_ERR_NOMEM;
+  }
+  *out = c;
+  return 0;
+}
+
+void tls_cache_free(struct tls_cache *cache)
+{
+  if (cache == NULL)
+    return;
+  tls_creds_unref(cache->creds);
+  pthread_mutex_destroy(&cache->lock);
+  free(cache);
+}
+
+int tls_cache_get(struct tls_cache *cache, const char *ca_file,
+                  struct tls_creds **out)
+{
+  int rv = 0;
+  pthread_mutex_lock(&cache->lock);
+  if (cache->creds == NULL)
+    rv = tls_creds_new(&cache->creds, ca_file);
+  if (rv == 0) {
+    tls_creds_ref(cache->creds);
+    *out = cache->creds;
+  }
+  pthread_mutex_unlock(&cache->lock);
+  return rv;
+}
+
+const char *tlsrpt_result_name(int result)
+{
+  switch (result) {
+  case TLSRPT_STARTTLS_NOT_SUPPORTED: return "starttls-not-supported";
+  case TLSRPT_CERTIFICATE_HOST_MISMATCH: return "certificate-host-mismatch";
+  case TLSRPT_CERTIFICATE_EXPIRED: return "certificate-expired";
+  case TLSRPT_CERTIFICATE_NOT_TRUSTED: return "certificate-not-trusted";
+  case TLSRPT_VALIDATION_FAILURE: return "validation-failure";
+  default: return NULL;
+  }
+}
+
+static ssize_t push_cb(gnutls_transport_ptr_t ptr, const void *data,
+                       size_t len)
+{
+  struct tls_conn *c = ptr;
+  if (buf_append(c->wire_out, data, len) != 0) {
+    gnutls_transport_set_errno(c->session, ENOMEM);
+    return -1;
+  }
+  return (ssize_t)len;
+}
+
+static ssize_t pull_cb(gnutls_transport_ptr_t ptr, void *data, size_t len)
+{
+  struct tls_conn *c = ptr;
+  size_t avail = buf_len(&c->input);
+  if (avail == 0) {
+    if (c->eof)
+      return 0;
+    gnutls_transport_set_errno(c->session, EAGAIN);
+    return -1;
+  }
+  if (len > avail)
+    len = avail;
+  memcpy(data, buf_head(&c->input), len);
+  buf_consume(&c->input, len);
+  return (ssize_t)len;
+}
+
+static int pull_timeout_cb(gnutls_transport_ptr_t ptr, unsigned int ms)
+{
+  struct tls_conn *c = ptr;
+  (void)ms;
+  return (buf_len(&c->input) > 0 || c->eof) ? 1 : 0;
+}
+
+static void set_error(struct tls_conn *c, const char *what, int err)
+{
+  if (err == GNUTLS_E_FATAL_ALERT_RECEIVED ||
+      err == GNUTLS_E_WARNING_ALERT_RECEIVED)
+    snprintf(c->error, sizeof(c->error), "%s: %s (%s)", what,
+             gnutls_strerror(err),
+             gnutls_alert_get_name(gnutls_alert_get(c->session)));
+  else
+    snprintf(c->error, sizeof(c->error), "%s: %s", what, gnutls_strerror(err));
+}
+
+int tls_conn_new(struct tls_conn **out, struct tls_creds *creds,
+                 const char *priority, const char *sni, struct buf *wire_out)
+{
+  struct tls_conn *c = calloc(1, sizeof(*c));
+  if (c == NULL)
+    return SMTPOUT_ERR_NOMEM;
+  c->wire_out = wire_out;
+  if (gnutls_init(&c->session, GNUTLS_CLIENT | GNUTLS_NONBLOCK) < 0) {
+    free(c);
+    return SMTPOUT_ERR_NOMEM;
+  }
+  const char *err_pos = NULL;
+  if (gnutls_priority_set_direct(c->session, priority, &err_pos) < 0 ||
+      gnutls_credentials_set(c->session, GNUTLS_CRD_CERTIFICATE,
+                             creds->cred) < 0) {
+    gnutls_deinit(c->session);
+    free(c);
+    return SMTPOUT_ERR_TLS_SETUP;
+  }
+  /* RFC 6066 3: SNI is a DNS name in A-labels, never an IP literal. */
+  if (sni != NULL &&
+      gnutls_server_name_set(c->session, GNUTLS_NAME_DNS, sni,
+                             strlen(sni)) < 0) {
+    gnutls_deinit(c->session);
+    free(c);
+    return SMTPOUT_ERR_TLS_SETUP;
+  }
+  /* The session owns every timeout; GnuTLS must not read a clock. */
+  gnutls_handshake_set_timeout(c->session, 0);
+  gnutls_transport_set_ptr(c->session, c);
+  gnutls_transport_set_push_function(c->session, push_cb);
+  gnutls_transport_set_pull_function(c->session, pull_cb);
+  gnutls_transport_set_pull_timeout_function(c->session, pull_timeout_cb);
+  tls_creds_ref(creds);
+  c->creds = creds;
+  *out = c;
+  return 0;
+}
+
+void tls_conn_free(struct tls_conn *conn)
+{
+  if (conn == NULL)
+    return;
+  gnutls_deinit(conn->session);
+  tls_creds_unref(conn->creds);
+  buf_free(&conn->input);
+  free(conn);
+}
+
+int tls_conn_feed_input(struct tls_conn *conn, const uint8_t *data,
+                        size_t len)
+{
+  return buf_append(&conn->input, data, len);
+}
+
+void tls_conn_feed_eof(struct tls_conn *conn) { conn->eof = 1; }
+
+int tls_conn_handshake(struct tls_conn *conn)
+{
+  for (;;) {
+    int rv = gnutls_handshake(conn->session);
+    if (rv == GNUTLS_E_SUCCESS) {
+      conn->handshake_done = 1;
+      return TLS_OK;
+    }
+    if (rv == GNUTLS_E_AGAIN || rv == GNUTLS_E_INTERRUPTED) {
+      if (conn->eof && buf_len(&conn->input) == 0) {
+        snprintf(conn->error, sizeof(conn->error),
+                 "TLS handshake failed: connection closed by the server");
+        return TLS_FAILED;
+      }
+      return TLS_AGAIN;
+    }
+    if (!gnutls_error_is_fatal(rv))
+      continue; /* a warning alert: the handshake goes on */
+    set_error(conn, "TLS handshake failed", rv);
+    return TLS_FAILED;
+  }
+}
+
+/* Picks the RFC 8460 result type for GnuTLS verification status bits.  An
+ * untrusted chain makes every other finding moot, so it comes first; then
+ * validity dates; then the name. */
+static int classify(unsigned status)
+{
+  if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA |
+                GNUTLS_CERT_INSECURE_ALGORITHM | GNUTLS_CERT_REVOKED))
+    return TLSRPT_CERTIFICATE_NOT_TRUSTED;
+  if (status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED))
+    return TLSRPT_CERTIFICATE_EXPIRED;
+  if (status & GNUTLS_CERT_UNEXPECTED_OWNER)
+    return TLSRPT_CERTIFICATE_HOST_MISMATCH;
+  return TLSRPT_VALIDATION_FAILURE;
+}
+
+int tls_conn_verify(struct tls_conn *conn, const char *name, int *tlsrpt,
+                    char *reason, size_t reasonlen)
+{
+  unsigned status = 0;
+  int rv = gnutls_certificate_verify_peers3(conn->session, name, &status);
+  if (rv < 0) {
+    *tlsrpt = TLSRPT_VALIDATION_FAILURE;
+    snprintf(reason, reasonlen, "%s", gnutls_strerror(rv));
+    return 0;
+  }
+  if (status != 0) {
+    *tlsrpt = classify(status);
+    gnutls_datum_t text = {NULL, 0};
+    if (gnutls_certificate_verification_status_print(
+            status, GNUTLS_CRT_X509, &text, 0) == 0) {
+      snprintf(reason, reasonlen, "%s", (const char *)text.data);
+      gnutls_free(text.data);
+    } else {
+      snprintf(reason, reasonlen, "verification status 0x%x", status);
+    }
+    return 0;
+  }
+  if (name == NULL) {
+    /* A chain that verifies says nothing about who we reached when there
+     * is no host name to hold it against (an IP literal). */
+    *tlsrpt = TLSRPT_CERTIFICATE_HOST_MISMATCH;
+    snprintf(reason, reasonlen,
+             "no host name to verify the certificate against (IP literal)");
+    return 0;
+  }
+  *tlsrpt = TLSRPT_NONE;
+  reason[0] = '\0';
+  return 1;
+}
+
+long tls_conn_read(struct tls_conn *conn, uint8_t *buf, size_t len)
+{
+  for (;;) {
+    ssize_t n = gnutls_record_recv(conn->session, buf, len);
+    if (n > 0)
+      return (long)n;
+    if (n == 0)
+      return TLS_EOF;
+    if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
+      if (conn->eof && buf_len(&conn->input) == 0) {
+        snprintf(conn->error, sizeof(conn->error),
+                 "connection closed without TLS close_notify");
+        return TLS_EOF;
+      }
+      return TLS_AGAIN;
+    }
+    if (n == GNUTLS_E_REHANDSHAKE) {
+      /* TLS 1.2 renegotiation is refused outright: nothing in SMTP needs
+       * it, and it has a history (CVE-2009-3555). */
+      snprintf(conn->error, sizeof(conn->error),
+               "server requested TLS renegotiation");
+      return TLS_FAILED;
+    }
+    if (n == GNUTLS_E_PREMATURE_TERMINATION) {
+      snprintf(conn->error, sizeof(conn->error),
+               "connection closed without TLS close_notify");
+      return TLS_EOF;
+    }
+    if (!gnutls_error_is_fatal((int)n))
+      continue;
+    set_error(conn, "TLS record error", (int)n);
+    return TLS_FAILED;
+  }
+}
+
+int tls_conn_write(struct tls_conn *conn, const uint8_t *data, size_t len)
+{
+  while (len > 0) {
+    ssize_t n = gnutls_record_send(conn->session, data, len);
+    if (n < 0) {
+      if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+        continue; /* cannot happen: push never blocks */
+      set_error(conn, "TLS write error", (int)n);
+      return TLS_FAILED;
+    }
+    data += n;
+    len -= (size_t)n;
+  }
+  return TLS_OK;
+}
+
+void tls_conn_close_notify(struct tls_conn *conn)
+{
+  if (conn->handshake_done)
+    gnutls_bye(conn->session, GNUTLS_SHUT_WR);
+}
+
+const char *tls_conn_version(struct tls_conn *conn)
+{
+  return gnutls_protocol_get_name(gnutls_protocol_get_version(conn->session));
+}
+
+const char *tls_conn_cipher(struct tls_conn *conn)
+{
+  return gnutls_ciphersuite_get(conn->session);
+}
+
+const char *tls_conn_error_text(struct tls_conn *conn)
+{
+  return conn->error[0] ? conn->error : "TLS failure";
+}
