@@ -1,0 +1,1161 @@
+/*
+ * test_session.c — the plaintext SMTP session against scripted servers:
+ * transactions, pipelining, every failure reply, malformed replies,
+ * disconnects and timeouts at each phase, connection reuse, local checks.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define BODY_DOT "Subject: t\r\n\r\nhello\r\n.\r\n"
+
+static const char *const A = "a@test.example";
+static const char *const B = "b@test.example";
+static const char *const C = "c@test.example";
+
+static void assert_result(const struct h *h, const char *rcpt, int status,
+                          int code, const char *enhanced)
+{
+  const struct h_result *r = h_find(h, rcpt);
+  assert_non_null(r);
+  assert_int_equal(r->status, status);
+  assert_int_equal(r->code, code);
+  assert_string_equal(r->enhanced, enhanced);
+}
+
+/* ---- complete transactions ---- */
+
+static void test_delivers_without_pipelining_one_command_at_a_time(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, B, NULL);
+  smtpout_session_quit(h.s);
+  h_open(&h, "250 ENHANCEDSTATUSCODES\r\n");
+  assert_string_equal(h_client(&h), "MAIL FROM:<sender@test.example>\r\n");
+  h_server(&h, "250 2.1.0 ok\r\n");
+  assert_string_equal(h_client(&h), "RCPT TO:<a@test.example>\r\n");
+  h_server(&h, "250 2.1.5 ok\r\n");
+  assert_string_equal(h_client(&h), "RCPT TO:<b@test.example>\r\n");
+  h_server(&h, "250 2.1.5 ok\r\n");
+  assert_string_equal(h_client(&h), "DATA\r\n");
+  assert_int_equal(h.nres, 0);
+  h_server(&h, "354 go ahead\r\n");
+  assert_string_equal(h_client(&h), BODY_DOT);
+  /* Accepted at RCPT is not delivered: only the end-of-data 2xx is. */
+  assert_int_equal(h.nres, 0);
+  h_server(&h, "250 2.0.0 queued as X\r\n");
+  assert_result(&h, A, SMTPOUT_STATUS_DELIVERED, 250, "2.0.0");
+  assert_result(&h, B, SMTPOUT_STATUS_DELIVERED, 250, "2.0.0");
+  assert_string_equal(h_find(&h, A)->text, "queued as X");
+  assert_int_equal(h.ndone, 1);
+  assert_string_equal(h_client(&h), "QUIT\r\n");
+  h_server(&h, "221 bye\r\n");
+  assert_true(smtpout_session_is_done(h.s));
+  assert_int_equal(smtpout_session_error(h.s), 0);
+  h_free(&h);
+}
+
+static void test_pipelines_mail_rcpt_data_when_advertised(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, B, C, NULL);
+  smtpout_session_quit(h.s);
+  h_open(&h, "250-PIPELINING\r\n250 8BITMIME\r\n");
+  assert_string_equal(h_client(&h), "MAIL FROM:<sender@test.example>\r\n"
+                                    "RCPT TO:<a@test.example>\r\n"
+                                    "RCPT TO:<b@test.example>\r\n"
+                                    "RCPT TO:<c@test.example>\r\n"
+                                    "DATA\r\n");
+  h_server(&h, "250 ok\r\n250 ok\r\n550 5.1.1 no such user\r\n"
+               "450 4.2.0 try later\r\n354 go\r\n");
+  assert_result(&h, B, SMTPOUT_STATUS_BOUNCED, 550, "5.1.1");
+  assert_result(&h, C, SMTPOUT_STATUS_DEFERRED, 450, "4.2.0");
+  assert_string_equal(h_client(&h), BODY_DOT);
+  h_server(&h, "250 ok\r\n");
+  assert_result(&h, A, SMTPOUT_STATUS_DELIVERED, 250, "");
+  assert_int_equal(h.nres, 3);
+  assert_string_equal(h_client(&h), "QUIT\r\n");
+  h_free(&h);
+}
+
+static void test_pipelined_replies_split_across_reads(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, NULL);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_client(&h);
+  const char *replies = "250 ok\r\n250 ok\r\n354 go\r\n";
+  for (size_t i = 0; replies[i]; i++)
+    h_server_n(&h, replies + i, 1);
+  assert_string_equal(h_client(&h), BODY_DOT);
+  h_server(&h, "250 ok\r\n");
+  assert_result(&h, A, SMTPOUT_STATUS_DELIVERED, 250, "");
+  h_free(&h);
+}
+
+static void test_helo_fallback_when_ehlo_gets_5xx(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, NULL);
+  h_start(&h);
+  h_server(&h, "220 old server\r\n");
+  assert_string_equal(h_client(&h), "EHLO client.example\r\n");
+  h_server(&h, "500 5.5.1 what is EHLO\r\n");
+  assert_string_equal(h_client(&h), "HELO client.example\r\n");
+  h_server(&h, "250 hello\r\n");
+  assert_int_equal(smtpout_session_capabilities(h.s), 0);
+  assert_string_equal(h_client(&h), "MAIL FROM:<sender@test.example>\r\n");
+  h_server(&h, "250 ok\r\n");
+  assert_string_equal(h_client(&h), "RCPT TO:<a@test.example>\r\n");
+  h_server(&h, "250 ok\r\n");
+  assert_string_equal(h_client(&h), "DATA\r\n");
+  h_server(&h, "354 go\r\n");
+  assert_string_equal(h_client(&h), BODY_DOT);
+  h_server(&h, "250 ok\r\n");
+  assert_result(&h, A, SMTPOUT_STATUS_DELIVERED, 250, "");
+  h_free(&h);
+}
+
+static void test_parses_ehlo_capabilities_case_insensitively(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_open(&h, "250-pipelining\r\n250-Size 1000\r\n250-8BITMIME\r\n"
+             "250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250-CHUNKING\r\n"
+             "250-DSN\r\n250-AUTH PLAIN LOGIN\r\n250 X-UNKNOWN\r\n");
+  uint32_t want = SMTPOUT_CAP_PIPELINING | SMTPOUT_CAP_SIZE |
+                  SMTPOUT_CAP_8BITMIME | SMTPOUT_CAP_SMTPUTF8 |
+                  SMTPOUT_CAP_ENHANCEDSTATUSCODES | SMTPOUT_CAP_CHUNKING |
+                  SMTPOUT_CAP_DSN | SMTPOUT_CAP_AUTH;
+  assert_int_equal(smtpout_session_capabilities(h.s), want);
+  h_free(&h);
+}
+
+static void test_mail_parameters_size_body_smtputf8(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  const char *rcpts[] = {"jörg@test.example"};
+  assert_true(smtpout_session_submit(h.s, "s@test.example", rcpts, 1, 1234,
+                                     SMTPOUT_MESSAGE_8BITMIME) > 0);
+  h_open(&h, "250-SIZE 100000\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n");
+  assert_string_equal(h_client(&h), "MAIL FROM:<s@test.example> SIZE=1234 "
+                                    "BODY=8BITMIME SMTPUTF8\r\n");
+  h_free(&h);
+}
+
+static void test_no_parameters_the_server_did_not_offer(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  const char *rcpts[] = {A};
+  assert_true(smtpout_session_submit(h.s, "s@test.example", rcpts, 1, 1234,
+                                     SMTPOUT_MESSAGE_8BITMIME) > 0);
+  h_open(&h, NULL);
+  assert_string_equal(h_client(&h), "MAIL FROM:<s@test.example>\r\n");
+  h_free(&h);
+}
+
+static void test_null_sender_is_sent_as_empty_path(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  const char *rcpts[] = {A};
+  assert_true(smtpout_session_submit(h.s, "", rcpts, 1, 0, 0) > 0);
+  h_open(&h, NULL);
+  assert_string_equal(h_client(&h), "MAIL FROM:<>\r\n");
+  h_free(&h);
+}
+
+/* ---- failure replies at each command ---- */
+
+static void test_greeting_421_defers_everything(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, B, NULL);
+  h_start(&h);
+  h_server(&h, "421 4.3.2 too busy\r\n");
+  assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 421, "4.3.2");
+  assert_result(&h, B, SMTPOUT_STATUS_DEFERRED, 421, "4.3.2");
+  assert_string_equal(h_client(&h), "");
+  assert_true(smtpout_session_is_done(h.s));
+  assert_int_equal(smtpout_session_error(h.s),
+                   SMTPOUT_ERR_SERVICE_UNAVAILABLE);
+  h_free(&h);
+}
+
+static void test_greeting_554_bounces_and_quits(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, NULL);
+  h_start(&h);
+  h_server(&h, "554 5.7.1 no service for you\r\n");
+  assert_result(&h, A, SMTPOUT_STATUS_BOUNCED, 554, "5.7.1");
+  assert_string_equal(h_client(&h), "QUIT\r\n");
+  h_server(&h, "221 bye\r\n");
+  assert_true(smtpout_session_is_done(h.s));
+  h_free(&h);
+}
+
+static void test_ehlo_4xx_defers_and_quits(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, NULL);
+  h_start(&h);
+  h_server(&h, "220 hi\r\n");
+  h_client(&h);
+  h_server(&h, "451 4.3.0 later\r\n");
+  assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 451, "4.3.0");
+  assert_string_equal(h_client(&h), "QUIT\r\n");
+  h_free(&h);
+}
+
+static void test_helo_refused_after_ehlo_refused(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, NULL);
+  h_start(&h);
+  h_server(&h, "220 hi\r\n");
+  h_client(&h);
+  h_server(&h, "502 no ehlo\r\n");
+  assert_string_equal(h_client(&h), "HELO client.example\r\n");
+  h_server(&h, "550 go away\r\n");
+  assert_result(&h, A, SMTPOUT_STATUS_BOUNCED, 550, "");
+  assert_string_equal(h_client(&h), "QUIT\r\n");
+  h_free(&h);
+}
+
+static void test_mail_refused_gives_every_recipient_its_reply(void **st)
+{
+  int codes[] = {451, 550};
+  int status[] = {SMTPOUT_STATUS_DEFERRED, SMTPOUT_STATUS_BOUNCED};
+  (void)st;
+  for (int i = 0; i < 2; i++) {
+    struct h h;
+    h_init(&h, "mx.test.example", NULL);
+    h_submit(&h, A, B, NULL);
+    smtpout_session_quit(h.s);
+    h_open(&h, NULL);
+    h_client(&h);
+    char reply[64];
+    snprintf(reply, sizeof(reply), "%d sender refused\r\n", codes[i]);
+    h_server(&h, reply);
+    assert_result(&h, A, status[i], codes[i], "");
+    assert_result(&h, B, status[i], codes[i], "");
+    /* No RCPT after a refused MAIL; straight to QUIT. */
+    assert_string_equal(h_client(&h), "QUIT\r\n");
+    h_free(&h);
+  }
+}
+
+static void test_pipelined_mail_refused_ignores_rcpt_replies(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, B, NULL);
+  smtpout_session_quit(h.s);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_client(&h);
+  h_server(&h, "550 5.7.1 sender blocked\r\n503 5.5.1 need MAIL\r\n"
+               "503 5.5.1 need MAIL\r\n503 5.5.1 need RCPT\r\n");
+  assert_result(&h, A, SMTPOUT_STATUS_BOUNCED, 550, "5.7.1");
+  assert_result(&h, B, SMTPOUT_STATUS_BOUNCED, 550, "5.7.1");
+  assert_int_equal(h.nres, 2);
+  assert_string_equal(h_client(&h), "QUIT\r\n");
+  h_free(&h);
+}
+
+static void test_all_recipients_refused_sends_no_data(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, B, NULL);
+  smtpout_session_quit(h.s);
+  h_open(&h, NULL);
+  h_client(&h);
+  h_server(&h, "250 ok\r\n");
+  assert_string_equal(h_client(&h), "RCPT TO:<a@test.example>\r\n");
+  h_server(&h, "550 no\r\n");
+  assert_string_equal(h_client(&h), "RCPT TO:<b@test.example>\r\n");
+  h_server(&h, "451 later\r\n");
+  assert_string_equal(h_client(&h), "QUIT\r\n");
+  assert_result(&h, A, SMTPOUT_STATUS_BOUNCED, 550, "");
+  assert_result(&h, B, SMTPOUT_STATUS_DEFERRED, 451, "");
+  assert_int_equal(h.body_reads, 0);
+  h_free(&h);
+}
+
+static void test_pipelined_all_refused_and_data_354_sends_lone_dot(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, NULL);
+  smtpout_session_quit(h.s);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n550 no\r\n354 go anyway\r\n");
+  /* RFC 2920 3.1: end the data with a lone dot; no body is sent. */
+  assert_string_equal(h_client(&h), ".\r\n");
+  assert_int_equal(h.body_reads, 0);
+  h_server(&h, "554 no valid recipients\r\n");
+  assert_result(&h, A, SMTPOUT_STATUS_BOUNCED, 550, "");
+  assert_int_equal(h.nres, 1);
+  assert_string_equal(h_client(&h), "QUIT\r\n");
+  h_free(&h);
+}
+
+static void test_data_refused_gives_accepted_recipients_its_reply(void **st)
+{
+  int codes[] = {451, 554};
+  int status[] = {SMTPOUT_STATUS_DEFERRED, SMTPOUT_STATUS_BOUNCED};
+  (void)st;
+  for (int i = 0; i < 2; i++) {
+    struct h h;
+    h_init(&h, "mx.test.example", NULL);
+    h_submit(&h, A, B, NULL);
+    smtpout_session_quit(h.s);
+    h_open(&h, "250 PIPELINING\r\n");
+    h_client(&h);
+    char replies[128];
+    snprintf(replies, sizeof(replies), "250 ok\r\n250 ok\r\n550 no\r\n"
+             "%d not now\r\n", codes[i]);
+    h_server(&h, replies);
+    assert_result(&h, A, status[i], codes[i], "");
+    assert_result(&h, B, SMTPOUT_STATUS_BOUNCED, 550, "");
+    assert_string_equal(h_client(&h), "QUIT\r\n");
+    h_free(&h);
+  }
+}
+
+static void test_end_of_data_refused(void **st)
+{
+  int codes[] = {452, 552};
+  int status[] = {SMTPOUT_STATUS_DEFERRED, SMTPOUT_STATUS_BOUNCED};
+  (void)st;
+  for (int i = 0; i < 2; i++) {
+    struct h h;
+    h_init(&h, "mx.test.example", NULL);
+    h_submit(&h, A, NULL);
+    h_open(&h, "250 PIPELINING\r\n");
+    h_client(&h);
+    h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+    h_client(&h);
+    char reply[64];
+    snprintf(reply, sizeof(reply), "%d 4.3.1 full\r\n", codes[i]);
+    h_server(&h, reply);
+    const struct h_result *r = h_find(&h, A);
+    assert_non_null(r);
+    assert_int_equal(r->status, status[i]);
+    assert_int_equal(r->code, codes[i]);
+    /* "552 4.3.1": the class disagrees with the code, the code wins
+     * and the enhanced code is dropped. */
+    assert_string_equal(r->enhanced, i == 0 ? "4.3.1" : "");
+    assert_int_equal(r->possibly_delivered, 0);
+    h_free(&h);
+  }
+}
+
+static void test_multiline_reply_text_is_joined(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, NULL);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n550-5.1.1 mailbox unknown\r\n550-5.1.1 see "
+               "https://x\r\n550 5.1.1 bye\r\n503 no rcpt\r\n");
+  const struct h_result *r = h_find(&h, A);
+  assert_non_null(r);
+  assert_int_equal(r->code, 550);
+  assert_string_equal(r->enhanced, "5.1.1");
+  assert_string_equal(r->text, "mailbox unknown see https://x bye");
+  h_free(&h);
+}
+
+/* ---- malformed and hostile replies ---- */
+
+static void run_malformed(const char *bad, const char *why_fragment)
+{
+  struct h h;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, NULL);
+  h_open(&h, NULL);
+  assert_string_equal(h_client(&h), "MAIL FROM:<sender@test.example>\r\n");
+  h_server(&h, bad);
+  assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.5.0");
+  assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_PROTOCOL);
+  assert_non_null(strstr(smtpout_session_error_text(h.s), why_fragment));
+  assert_true(smtpout_session_is_done(h.s));
+  assert_string_equal(h_client(&h), "");
+  h_free(&h);
+}
+
+static void test_malformed_reply_codes_are_protocol_errors(void **st)
+{
+  (void)st;
+  run_malformed("600 six hundred\r\n", "malformed reply code");
+  run_malformed("099 low\r\n", "malformed reply code");
+  run_malformed("25O letter O\r\n", "malformed reply code");
+  run_malformed("2500 four digits\r\n", "malformed reply line");
+  run_malformed("ok\r\n", "malformed reply code");
+  run_malformed("\r\n", "malformed reply code");
+}
+
+static void test_multiline_codes_that_disagree_are_rejected(void **st)
+{
+  (void)st;
+  run_malformed("250-ok\r\n550 no\r\n", "disagreeing codes");
+}
+
+static void test_unexpected_intermediate_reply_is_protocol_error(void **st)
+{
+  (void)st;
+  run_malformed("354 what\r\n", "unexpected reply to MAIL FROM");
+}
+
+static void test_overlong_reply_line_is_bounded(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, NULL);
+  h_open(&h, NULL);
+  h_client(&h);
+  char line[512];
+  memset(line, 'x', sizeof(line));
+  h_server(&h, "250 ");
+  /* 8 KiB of one line without an end: refused before it is complete. */
+  for (int i = 0; i < 16 && !smtpout_session_is_done(h.s); i++)
+    h_server_n(&h, line, sizeof(line));
+  assert_true(smtpout_session_is_done(h.s));
+  assert_non_null(strstr(smtpout_session_error_text(h.s), "too long"));
+  assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.5.0");
+  h_free(&h);
+}
+
+static void test_endless_multiline_reply_is_bounded(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, NULL);
+  h_start(&h);
+  h_server(&h, "220 hi\r\n");
+  h_client(&h);
+  for (int i = 0; i < 1000 && !smtpout_session_is_done(h.s); i++)
+    h_server(&h, "250-X-PADDING\r\n");
+  assert_true(smtpout_session_is_done(h.s));
+  assert_non_null(strstr(smtpout_session_error_text(h.s), "too long"));
+  assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.5.0");
+  h_free(&h);
+}
+
+static void test_nul_and_8bit_in_reply_text_are_sanitised(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, NULL);
+  h_open(&h, NULL);
+  h_client(&h);
+  h_server(&h, "250 ok\r\n");
+  h_client(&h);
+  static const char reply[] = "550 bad\0user \xff\xfe\r\n";
+  h_server_n(&h, reply, sizeof(reply) - 1);
+  const struct h_result *r = h_find(&h, A);
+  assert_non_null(r);
+  assert_int_equal(r->status, SMTPOUT_STATUS_BOUNCED);
+  assert_string_equal(r->text, "bad?user ??");
+  h_free(&h);
+}
+
+static void test_unsolicited_reply_is_protocol_error(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_open(&h, NULL);
+  /* Idle: no command is outstanding, so any reply is out of turn. */
+  h_server(&h, "250 surprise\r\n");
+  assert_true(smtpout_session_is_done(h.s));
+  assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_PROTOCOL);
+  assert_int_equal(smtpout_session_submit(h.s, "s@x.example",
+                                          (const char *[]){A}, 1, 0, 0),
+                   SMTPOUT_ERR_INVALID_STATE);
+  h_free(&h);
+}
+
+static void test_unsolicited_421_when_idle_ends_session(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_open(&h, NULL);
+  h_server(&h, "421 4.3.2 shutting down\r\n");
+  assert_true(smtpout_session_is_done(h.s));
+  assert_int_equal(smtpout_session_error(h.s),
+                   SMTPOUT_ERR_SERVICE_UNAVAILABLE);
+  h_free(&h);
+}
+
+static void test_421_mid_transaction_defers_the_undecided(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, B, C, NULL);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n550 no\r\n421 4.4.2 shutting down\r\n");
+  assert_result(&h, A, SMTPOUT_STATUS_BOUNCED, 550, "");
+  assert_result(&h, B, SMTPOUT_STATUS_DEFERRED, 421, "4.4.2");
+  assert_result(&h, C, SMTPOUT_STATUS_DEFERRED, 421, "4.4.2");
+  assert_true(smtpout_session_is_done(h.s));
+  h_free(&h);
+}
+
+static void test_reply_during_body_ends_the_connection(void **st)
+{
+  struct h h;
+  (void)st;
+  static char big[200000];
+  memset(big, 'a', sizeof(big));
+  h_init(&h, "mx.test.example", NULL);
+  h_body(&h, big, sizeof(big));
+  h_submit(&h, A, NULL);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+  const uint8_t *p;
+  size_t n;
+  assert_int_equal(smtpout_session_peek_output(h.s, &p, &n, h.now), 0);
+  assert_true(n > 0);
+  smtpout_session_consume_output(h.s, n, h.now);
+  h_server(&h, "554 5.3.4 too big, go away\r\n");
+  assert_true(smtpout_session_is_done(h.s));
+  const struct h_result *r = h_find(&h, A);
+  assert_non_null(r);
+  assert_int_equal(r->status, SMTPOUT_STATUS_DEFERRED);
+  assert_int_equal(r->possibly_delivered, 0);
+  h_free(&h);
+}
+
+/* ---- disconnects ---- */
+
+static void test_disconnect_at_each_phase_defers(void **st)
+{
+  (void)st;
+  /* Replies that bring the session to each phase before the close. */
+  const char *before[] = {
+    "",                                          /* greeting */
+    "220 hi\r\n",                                /* EHLO */
+    "220 hi\r\n250 ok\r\n",                      /* MAIL */
+    "220 hi\r\n250 ok\r\n250 ok\r\n",            /* RCPT */
+    "220 hi\r\n250 ok\r\n250 ok\r\n250 ok\r\n",  /* DATA */
+  };
+  for (size_t i = 0; i < sizeof(before) / sizeof(before[0]); i++) {
+    struct h h;
+    h_init(&h, "mx.test.example", NULL);
+    h_submit(&h, A, NULL);
+    h_start(&h);
+    for (const char *p = before[i]; *p;) {
+      const char *e = strstr(p, "\r\n") + 2;
+      h_server_n(&h, p, (size_t)(e - p));
+      h_client(&h);
+      p = e;
+    }
+    assert_int_equal(h.nres, 0);
+    assert_int_equal(smtpout_session_feed_eof(h.s, h.now), 0);
+    assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.4.2");
+    assert_int_equal(h_find(&h, A)->possibly_delivered, 0);
+    assert_int_equal(smtpout_session_error(h.s),
+                     SMTPOUT_ERR_CONNECTION_CLOSED);
+    assert_true(smtpout_session_is_done(h.s));
+    h_free(&h);
+  }
+}
+
+static void test_disconnect_after_dot_is_possibly_delivered(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, B, NULL);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n250 ok\r\n550 no\r\n354 go\r\n");
+  assert_string_equal(h_client(&h), BODY_DOT);
+  smtpout_session_feed_eof(h.s, h.now);
+  const struct h_result *r = h_find(&h, A);
+  assert_non_null(r);
+  assert_int_equal(r->status, SMTPOUT_STATUS_DEFERRED);
+  assert_int_equal(r->possibly_delivered, 1);
+  /* The refused one keeps its own result, not flagged. */
+  assert_result(&h, B, SMTPOUT_STATUS_BOUNCED, 550, "");
+  assert_int_equal(h_find(&h, B)->possibly_delivered, 0);
+  h_free(&h);
+}
+
+static void test_disconnect_before_dot_left_the_buffer_is_not_delivered(
+    void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, NULL);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+  /* Write all but the last byte of the data: the server cannot have seen
+   * the end of data. */
+  const uint8_t *p;
+  size_t n;
+  smtpout_session_peek_output(h.s, &p, &n, h.now);
+  assert_int_equal(n, strlen(BODY_DOT));
+  smtpout_session_consume_output(h.s, n - 1, h.now);
+  smtpout_session_feed_eof(h.s, h.now);
+  assert_int_equal(h_find(&h, A)->possibly_delivered, 0);
+  h_free(&h);
+}
+
+/* ---- timeouts ---- */
+
+static void test_each_timeout_defers_with_its_phase(void **st)
+{
+  (void)st;
+  struct {
+    const char *before;
+    int which;
+    const char *phase;
+  } cases[] = {
+    {"", SMTPOUT_TIMEOUT_GREETING, "greeting"},
+    {"220 hi\r\n", SMTPOUT_TIMEOUT_EHLO, "EHLO"},
+    {"220 hi\r\n250 ok\r\n", SMTPOUT_TIMEOUT_MAIL_FROM, "MAIL FROM"},
+    {"220 hi\r\n250 ok\r\n250 ok\r\n", SMTPOUT_TIMEOUT_RCPT_TO, "RCPT TO"},
+    {"220 hi\r\n250 ok\r\n250 ok\r\n250 ok\r\n", SMTPOUT_TIMEOUT_DATA,
+     "DATA"},
+    {"220 hi\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n",
+     SMTPOUT_TIMEOUT_DATA, "end of data"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    struct h h;
+    h_init(&h, "mx.test.example", NULL);
+    for (int t = 0; t < SMTPOUT_TIMEOUT_COUNT; t++)
+      smtpout_session_set_timeout(h.s, t, 60000);
+    smtpout_session_set_timeout(h.s, cases[i].which, 5000);
+    h_submit(&h, A, NULL);
+    h_start(&h);
+    for (const char *p = cases[i].before; *p;) {
+      const char *e = strstr(p, "\r\n") + 2;
+      h_server_n(&h, p, (size_t)(e - p));
+      h_client(&h);
+      p = e;
+    }
+    assert_int_equal(smtpout_session_expiry(h.s), h.now + 5000);
+    h_tick(&h, 4999);
+    assert_int_equal(h.nres, 0);
+    h_tick(&h, 1);
+    assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.4.2");
+    assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_TIMEOUT);
+    assert_non_null(strstr(smtpout_session_error_text(h.s), cases[i].phase));
+    /* Only a timeout after the whole data left is a possible delivery. */
+    assert_int_equal(h_find(&h, A)->possibly_delivered,
+                     strcmp(cases[i].phase, "end of data") == 0);
+    assert_true(smtpout_session_is_done(h.s));
+    h_free(&h);
+  }
+}
+
+static void test_dripped_reply_does_not_extend_the_deadline(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  smtpout_session_set_timeout(h.s, SMTPOUT_TIMEOUT_GREETING, 3000);
+  h_submit(&h, A, NULL);
+  h_start(&h);
+  const char *g = "220 a slow greeting that never ends\r\n";
+  for (int i = 0; i < 30; i++) {
+    h.now += 100;
+    h_server_n(&h, g + i, 1);
+    smtpout_session_handle_expiry(h.s, h.now);
+  }
+  assert_int_equal(h.nres, 1);
+  assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.4.2");
+  assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_TIMEOUT);
+  h_free(&h);
+}
+
+static void test_data_timeout_is_capped_for_the_data_command(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  /* RFC 5321 4.5.3.2: DATA initiation 2 minutes, even with a 10 minute
+   * data timeout. */
+  h_submit(&h, A, NULL);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n250 ok\r\n");
+  assert_int_equal(smtpout_session_expiry(h.s), h.now + 2 * 60 * 1000);
+  h_server(&h, "354 go\r\n");
+  h_client(&h);
+  assert_int_equal(smtpout_session_expiry(h.s), h.now + 10 * 60 * 1000);
+  h_free(&h);
+}
+
+static void test_quit_timeout_ends_quietly(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  smtpout_session_quit(h.s);
+  h_open(&h, NULL);
+  assert_string_equal(h_client(&h), "QUIT\r\n");
+  h_tick(&h, 5 * 60 * 1000);
+  assert_true(smtpout_session_is_done(h.s));
+  assert_int_equal(h.nres, 0);
+  h_free(&h);
+}
+
+/* ---- data on the wire ---- */
+
+#define RUN_BODY(body, wire, chunk) run_body(body, sizeof(body) - 1, wire, chunk)
+
+static void run_body(const char *body, size_t len, const char *wire,
+                     size_t chunk)
+{
+  struct h h;
+  h_init(&h, "mx.test.example", NULL);
+  h_body(&h, body, len);
+  h.chunk = chunk;
+  h_submit(&h, A, NULL);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+  assert_string_equal(h_client(&h), wire);
+  h_free(&h);
+}
+
+static void test_body_is_canonicalised(void **st)
+{
+  (void)st;
+  size_t chunks[] = {0, 1, 2, 3};
+  for (size_t c = 0; c < 4; c++) {
+    RUN_BODY("", ".\r\n", chunks[c]);
+    RUN_BODY(".", "..\r\n.\r\n", chunks[c]);
+    RUN_BODY("..\r\n", "...\r\n.\r\n", chunks[c]);
+    RUN_BODY("a\nb\n", "a\r\nb\r\n.\r\n", chunks[c]);
+    RUN_BODY("a\rb\r", "a\r\nb\r\n.\r\n", chunks[c]);
+    RUN_BODY("a\n.\nb", "a\r\n..\r\nb\r\n.\r\n", chunks[c]);
+    RUN_BODY("a\r\n.\r\nb\r\n", "a\r\n..\r\nb\r\n.\r\n", chunks[c]);
+    RUN_BODY("no final newline", "no final newline\r\n.\r\n", chunks[c]);
+    RUN_BODY("x\r\r\ny", "x\r\n\r\ny\r\n.\r\n", chunks[c]);
+    RUN_BODY("\xc3\xa9t\xe9\n", "\xc3\xa9t\xe9\r\n.\r\n", chunks[c]);
+    RUN_BODY("a\r\n.\r", "a\r\n..\r\n.\r\n", chunks[c]);
+  }
+}
+
+static void test_large_body_streams_with_bounded_output(void **st)
+{
+  struct h h;
+  (void)st;
+  size_t len = 8 << 20;
+  char *big = malloc(len);
+  assert_non_null(big);
+  for (size_t i = 0; i < len; i++)
+    big[i] = (i % 100 == 99) ? '\n' : 'x';
+  h_init(&h, "mx.test.example", NULL);
+  h_body(&h, big, len);
+  h_submit(&h, A, NULL);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+  size_t total = 0, max_peek = 0;
+  for (;;) {
+    const uint8_t *p;
+    size_t n;
+    smtpout_session_peek_output(h.s, &p, &n, h.now);
+    if (n == 0)
+      break;
+    if (n > max_peek)
+      max_peek = n;
+    total += n;
+    smtpout_session_consume_output(h.s, n, h.now);
+  }
+  /* every '\n' became CRLF, the unterminated last line got one, then
+   * ".\r\n" */
+  assert_int_equal(total, len + len / 100 + 2 + 3);
+  assert_true(max_peek < 128 * 1024);
+  h_server(&h, "250 ok\r\n");
+  assert_result(&h, A, SMTPOUT_STATUS_DELIVERED, 250, "");
+  free(big);
+  h_free(&h);
+}
+
+static void test_body_wouldblock_then_resume(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h.chunk = 4;
+  h.body_block_at = 8;
+  h_submit(&h, A, NULL);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+  assert_string_equal(h_client(&h), "Subject:");
+  assert_false(smtpout_session_want_write(h.s));
+  smtpout_session_resume_body(h.s);
+  assert_true(smtpout_session_want_write(h.s));
+  assert_string_equal(h_client(&h), " t\r\n\r\nhello\r\n.\r\n");
+  h_free(&h);
+}
+
+static void test_body_callback_failure_drops_without_dot(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h.body_fail = 1;
+  h_submit(&h, A, NULL);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+  assert_string_equal(h_client(&h), "");
+  assert_true(smtpout_session_is_done(h.s));
+  assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_CALLBACK_FAILURE);
+  assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.3.0");
+  assert_int_equal(h_find(&h, A)->possibly_delivered, 0);
+  h_free(&h);
+}
+
+/* ---- several messages on one connection ---- */
+
+static void test_reuses_connection_with_rset_only_when_needed(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  int m1 = h_submit(&h, A, NULL);
+  int m2 = h_submit(&h, B, NULL);
+  int m3 = h_submit(&h, C, NULL);
+  smtpout_session_quit(h.s);
+  h_open(&h, NULL);
+  /* message 1: delivered; no RSET needed after a completed transaction */
+  assert_string_equal(h_client(&h), "MAIL FROM:<sender@test.example>\r\n");
+  h_server(&h, "250 ok\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n");
+  h_client(&h);
+  h_server(&h, "354 go\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n");
+  /* message 2: its only recipient refused; the transaction stays open */
+  assert_string_equal(h_client(&h), "MAIL FROM:<sender@test.example>\r\n");
+  h_server(&h, "250 ok\r\n");
+  h_client(&h);
+  h_server(&h, "550 no\r\n");
+  /* message 3: RSET first */
+  assert_string_equal(h_client(&h), "RSET\r\n");
+  h_server(&h, "250 reset\r\n");
+  assert_string_equal(h_client(&h), "MAIL FROM:<sender@test.example>\r\n");
+  h_server(&h, "250 ok\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n");
+  h_client(&h);
+  h_server(&h, "354 go\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n");
+  assert_string_equal(h_client(&h), "QUIT\r\n");
+  assert_result(&h, A, SMTPOUT_STATUS_DELIVERED, 250, "");
+  assert_result(&h, B, SMTPOUT_STATUS_BOUNCED, 550, "");
+  assert_result(&h, C, SMTPOUT_STATUS_DELIVERED, 250, "");
+  assert_int_equal(h.ndone, 3);
+  assert_int_equal(h.done_ids[0], m1);
+  assert_int_equal(h.done_ids[1], m2);
+  assert_int_equal(h.done_ids[2], m3);
+  h_free(&h);
+}
+
+static void test_pipelined_rset_precedes_next_mail(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, NULL);
+  h_submit(&h, B, NULL);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n250 ok\r\n451 not now\r\n");
+  assert_string_equal(h_client(&h), "RSET\r\n"
+                                    "MAIL FROM:<sender@test.example>\r\n"
+                                    "RCPT TO:<b@test.example>\r\n"
+                                    "DATA\r\n");
+  h_free(&h);
+}
+
+static void test_idle_session_takes_messages_later(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_open(&h, NULL);
+  assert_string_equal(h_client(&h), "");
+  assert_true(smtpout_session_want_read(h.s));
+  assert_int_equal(smtpout_session_expiry(h.s), SMTPOUT_NO_EXPIRY);
+  h_submit(&h, A, NULL);
+  assert_string_equal(h_client(&h), "MAIL FROM:<sender@test.example>\r\n");
+  h_free(&h);
+}
+
+static void test_abort_defers_everything_and_sends_nothing(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, NULL);
+  h_submit(&h, B, NULL);
+  h_open(&h, NULL);
+  assert_int_equal(smtpout_session_abort(h.s, h.now), 0);
+  assert_string_equal(h_client(&h), "");
+  assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.3.0");
+  assert_result(&h, B, SMTPOUT_STATUS_DEFERRED, 0, "4.3.0");
+  assert_int_equal(smtpout_session_submit(h.s, "x@y.example",
+                                          (const char *[]){A}, 1, 0, 0),
+                   SMTPOUT_ERR_INVALID_STATE);
+  h_free(&h);
+}
+
+/* ---- local checks ---- */
+
+static void test_addresses_that_could_inject_are_refused(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  const char *bad[] = {
+    "a@test.example\r\nRCPT TO:<evil@x>", "a@test.example\n", "a\r@x.example",
+    "a@x.example>", "<a@x.example", "a b@x.example", "a@", "@x.example",
+    "no-at-sign", "a\x01@x.example", "a@x\x7f.example", "\xff@x.example",
+    "\"unterminated@x.example",
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    const char *r[] = {bad[i]};
+    assert_int_equal(smtpout_session_submit(h.s, "s@x.example", r, 1, 0, 0),
+                     SMTPOUT_ERR_BAD_ADDRESS);
+    const char *ok[] = {A};
+    assert_int_equal(smtpout_session_submit(h.s, bad[i], ok, 1, 0, 0),
+                     SMTPOUT_ERR_BAD_ADDRESS);
+  }
+  char longaddr[300];
+  memset(longaddr, 'a', sizeof(longaddr));
+  strcpy(longaddr + 243, "@x.example"); /* 253 octets: the limit is 254 */
+  const char *r1[] = {longaddr};
+  assert_true(smtpout_session_submit(h.s, "s@x.example", r1, 1, 0, 0) > 0);
+  strcpy(longaddr + 245, "@x.example"); /* 255 octets */
+  assert_int_equal(smtpout_session_submit(h.s, "s@x.example", r1, 1, 0, 0),
+                   SMTPOUT_ERR_BAD_ADDRESS);
+  assert_int_equal(smtpout_address_check("\"john doe\"@x.example"), 0);
+  assert_int_equal(smtpout_address_check("j\xc3\xb6rg@b\xc3\xbc" "cher.example"),
+                   0);
+  assert_int_equal(smtpout_address_check(NULL), SMTPOUT_ERR_INVALID_ARGUMENT);
+  assert_int_equal(smtpout_session_submit(h.s, "s@x.example", NULL, 1, 0, 0),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  assert_int_equal(smtpout_session_submit(h.s, "s@x.example", r1, 0, 0, 0),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  assert_int_equal(smtpout_session_submit(h.s, "s@x.example", r1, 1, 0, 0x80),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  h_free(&h);
+}
+
+static void test_smtputf8_recipient_bounced_when_not_offered(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  const char *rcpts[] = {"j\xc3\xb6rg@test.example", A};
+  assert_true(smtpout_session_submit(h.s, "s@test.example", rcpts, 2, 0, 0) >
+              0);
+  h_open(&h, "250 PIPELINING\r\n");
+  assert_result(&h, "j\xc3\xb6rg@test.example", SMTPOUT_STATUS_BOUNCED, 0,
+                "5.6.7");
+  /* Not a byte of the UTF-8 address on the wire; the other one goes. */
+  assert_string_equal(h_client(&h), "MAIL FROM:<s@test.example>\r\n"
+                                    "RCPT TO:<a@test.example>\r\n"
+                                    "DATA\r\n");
+  h_free(&h);
+}
+
+static void test_smtputf8_sender_bounces_whole_message(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  const char *rcpts[] = {A, B};
+  assert_true(smtpout_session_submit(h.s, "s\xc3\xa9@test.example", rcpts, 2,
+                                     0, 0) > 0);
+  smtpout_session_quit(h.s);
+  h_open(&h, NULL);
+  assert_result(&h, A, SMTPOUT_STATUS_BOUNCED, 0, "5.6.7");
+  assert_result(&h, B, SMTPOUT_STATUS_BOUNCED, 0, "5.6.7");
+  assert_string_equal(h_client(&h), "QUIT\r\n");
+  h_free(&h);
+}
+
+static void test_size_over_server_limit_bounces_before_mail(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  const char *rcpts[] = {A};
+  assert_true(smtpout_session_submit(h.s, "s@test.example", rcpts, 1, 5000,
+                                     0) > 0);
+  smtpout_session_quit(h.s);
+  h_open(&h, "250 SIZE 4000\r\n");
+  assert_result(&h, A, SMTPOUT_STATUS_BOUNCED, 0, "5.3.4");
+  assert_string_equal(h_client(&h), "QUIT\r\n");
+  h_free(&h);
+}
+
+static void test_exactly_one_result_per_recipient_under_chaos(void **st)
+{
+  (void)st;
+  /* Every way a pipelined transaction can be cut, each recipient gets
+   * exactly one result (h_find asserts uniqueness). */
+  const char *scripts[] = {
+    "250 ok\r\n250 ok\r\n",
+    "250 ok\r\n250 ok\r\n550 no\r\n",
+    "250 ok\r\n250 ok\r\n550 no\r\n250 ok\r\n",
+    "250 ok\r\n250 ok\r\n550 no\r\n250 ok\r\n354 go\r\n",
+    "550 no\r\n",
+    "421 bye\r\n",
+    "250 ok\r\n421 bye\r\n",
+    "250 ok\r\n250 ok\r\n550 no\r\n250 ok\r\n354 go\r\n250 yes\r\n",
+  };
+  for (size_t i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++) {
+    struct h h;
+    h_init(&h, "mx.test.example", NULL);
+    h_submit(&h, A, B, C, NULL);
+    h_open(&h, "250 PIPELINING\r\n");
+    h_client(&h);
+    h_server(&h, scripts[i]);
+    h_client(&h);
+    smtpout_session_feed_eof(h.s, h.now);
+    assert_int_equal(h.nres, 3);
+    assert_non_null(h_find(&h, A));
+    assert_non_null(h_find(&h, B));
+    assert_non_null(h_find(&h, C));
+    for (int k = 0; k < h.nres; k++)
+      if (h.res[k].status == SMTPOUT_STATUS_DELIVERED)
+        assert_int_equal(i, sizeof(scripts) / sizeof(scripts[0]) - 1);
+    h_free(&h);
+  }
+}
+
+static void test_mx_ip_literal_and_bad_names(void **st)
+{
+  smtpout_callbacks *cbs;
+  smtpout_session *s;
+  (void)st;
+  assert_int_equal(smtpout_callbacks_new(&cbs), 0);
+  assert_int_equal(smtpout_session_new(&s, "[192.0.2.1]", NULL, cbs, NULL), 0);
+  smtpout_session_free(s);
+  assert_int_equal(smtpout_session_new(&s, "2001:db8::1", NULL, cbs, NULL), 0);
+  smtpout_session_free(s);
+  assert_int_equal(smtpout_session_new(&s, "", NULL, cbs, NULL),
+                   SMTPOUT_ERR_BAD_NAME);
+  assert_int_equal(smtpout_session_new(&s, NULL, NULL, cbs, NULL),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  smtpout_session_free(NULL);
+  smtpout_callbacks_free(cbs);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_delivers_without_pipelining_one_command_at_a_time),
+    cmocka_unit_test(test_pipelines_mail_rcpt_data_when_advertised),
+    cmocka_unit_test(test_pipelined_replies_split_across_reads),
+    cmocka_unit_test(test_helo_fallback_when_ehlo_gets_5xx),
+    cmocka_unit_test(test_parses_ehlo_capabilities_case_insensitively),
+    cmocka_unit_test(test_mail_parameters_size_body_smtputf8),
+    cmocka_unit_test(test_no_parameters_the_server_did_not_offer),
+    cmocka_unit_test(test_null_sender_is_sent_as_empty_path),
+    cmocka_unit_test(test_greeting_421_defers_everything),
+    cmocka_unit_test(test_greeting_554_bounces_and_quits),
+    cmocka_unit_test(test_ehlo_4xx_defers_and_quits),
+    cmocka_unit_test(test_helo_refused_after_ehlo_refused),
+    cmocka_unit_test(test_mail_refused_gives_every_recipient_its_reply),
+    cmocka_unit_test(test_pipelined_mail_refused_ignores_rcpt_replies),
+    cmocka_unit_test(test_all_recipients_refused_sends_no_data),
+    cmocka_unit_test(test_pipelined_all_refused_and_data_354_sends_lone_dot),
+    cmocka_unit_test(test_data_refused_gives_accepted_recipients_its_reply),
+    cmocka_unit_test(test_end_of_data_refused),
+    cmocka_unit_test(test_multiline_reply_text_is_joined),
+    cmocka_unit_test(test_malformed_reply_codes_are_protocol_errors),
+    cmocka_unit_test(test_multiline_codes_that_disagree_are_rejected),
+    cmocka_unit_test(test_unexpected_intermediate_reply_is_protocol_error),
+    cmocka_unit_test(test_overlong_reply_line_is_bounded),
+    cmocka_unit_test(test_endless_multiline_reply_is_bounded),
+    cmocka_unit_test(test_nul_and_8bit_in_reply_text_are_sanitised),
+    cmocka_unit_test(test_unsolicited_reply_is_protocol_error),
+    cmocka_unit_test(test_unsolicited_421_when_idle_ends_session),
+    cmocka_unit_test(test_421_mid_transaction_defers_the_undecided),
+    cmocka_unit_test(test_reply_during_body_ends_the_connection),
+    cmocka_unit_test(test_disconnect_at_each_phase_defers),
+    cmocka_unit_test(test_disconnect_after_dot_is_possibly_delivered),
+    cmocka_unit_test(
+        test_disconnect_before_dot_left_the_buffer_is_not_delivered),
+    cmocka_unit_test(test_each_timeout_defers_with_its_phase),
+    cmocka_unit_test(test_dripped_reply_does_not_extend_the_deadline),
+    cmocka_unit_test(test_data_timeout_is_capped_for_the_data_command),
+    cmocka_unit_test(test_quit_timeout_ends_quietly),
+    cmocka_unit_test(test_body_is_canonicalised),
+    cmocka_unit_test(test_large_body_streams_with_bounded_output),
+    cmocka_unit_test(test_body_wouldblock_then_resume),
+    cmocka_unit_test(test_body_callback_failure_drops_without_dot),
+    cmocka_unit_test(test_reuses_connection_with_rset_only_when_needed),
+    cmocka_unit_test(test_pipelined_rset_precedes_next_mail),
+    cmocka_unit_test(test_idle_session_takes_messages_later),
+    cmocka_unit_test(test_abort_defers_everything_and_sends_nothing),
+    cmocka_unit_test(test_addresses_that_could_inject_are_refused),
+    cmocka_unit_test(test_smtputf8_recipient_bounced_when_not_offered),
+    cmocka_unit_test(test_smtputf8_sender_bounces_whole_message),
+    cmocka_unit_test(test_size_over_server_limit_bounces_before_mail),
+    cmocka_unit_test(test_exactly_one_result_per_recipient_under_chaos),
+    cmocka_unit_test(test_mx_ip_literal_and_bad_names),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
