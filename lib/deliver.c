@@ -1,1 +1,650 @@
-/* deliver.c — being written */
+/*
+ * deliver.c — the blocking driver: one message, one server, one call.
+ *
+ * It owns what the session must not: name resolution, sockets, poll(),
+ * the clock.  For each address of the server in turn it connects (bounded
+ * by the connect timeout) and runs a session over the socket.  Recipients
+ * the connection failed for (not ones a server reply decided) go on to the
+ * next address.  When a session reports that its policy permits it — the
+ * policy is optional and the TLS handshake, not the certificate, failed —
+ * the same address is tried once more, on a new connection, without
+ * STARTTLS (the plaintext fallback), and the attempt says so.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "address.h"
+#include "config.h"
+#include "session.h"
+#include "smtpout/deliver.h"
+
+struct smtpout_attempt {
+  char address[80];
+  int plaintext_fallback;
+  struct smtpout_tls_info tls;
+  int has_error;
+  char error[REPLY_TEXT_MAX + 160];
+};
+
+struct slot {
+  char *addr;
+  int has_result;
+  struct smtpout_result res;
+};
+
+struct smtpout_delivery {
+  smtpout_config *config;
+  char *host;
+  uint16_t port;
+  char *mx_name;
+  char *helo;
+  char *ca_file;
+  int policy_override;
+  int starttls;
+  int allow_invalid_certs;
+  char *sender;
+  struct slot *rcpts;
+  size_t nrcpts, rcpts_cap;
+  const uint8_t *body;
+  size_t body_len;
+  int body_fd;
+  uint32_t flags;
+  smtpout_on_trace_callback trace;
+  void *trace_ud;
+  smtpout_policy *policy;
+  struct smtpout_attempt *attempts;
+  size_t nattempts;
+  int ran;
+
+  /* The attempt in progress. */
+  uint64_t body_off;
+  size_t *map;        /* session recipient index -> slot index */
+  const char **names; /* the recipients (or domains) handed on */
+};
+
+static uint64_t now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int set_string(char **dst, const char *src)
+{
+  char *copy = strdup(src);
+  if (copy == NULL)
+    return SMTPOUT_ERR_NOMEM;
+  free(*dst);
+  *dst = copy;
+  return 0;
+}
+
+int smtpout_delivery_new(smtpout_delivery **pdelivery, smtpout_config *config)
+{
+  if (pdelivery == NULL)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  smtpout_delivery *d = calloc(1, sizeof(*d));
+  if (d == NULL)
+    return SMTPOUT_ERR_NOMEM;
+  if (config) {
+    d->config = smtpout_config_ref(config);
+  } else if (smtpout_config_new(&d->config) != 0) {
+    free(d);
+    return SMTPOUT_ERR_NOMEM;
+  }
+  d->body_fd = -1;
+  *pdelivery = d;
+  return 0;
+}
+
+void smtpout_delivery_free(smtpout_delivery *d)
+{
+  if (d == NULL)
+    return;
+  for (size_t i = 0; i < d->nrcpts; i++)
+    free(d->rcpts[i].addr);
+  free(d->rcpts);
+  free(d->attempts);
+  free(d->map);
+  free(d->names);
+  free(d->host);
+  free(d->mx_name);
+  free(d->helo);
+  free(d->ca_file);
+  free(d->sender);
+  smtpout_policy_free(d->policy);
+  smtpout_config_unref(d->config);
+  free(d);
+}
+
+int smtpout_delivery_set_server(smtpout_delivery *d, const char *host,
+                                uint16_t port)
+{
+  if (d == NULL || host == NULL || host[0] == '\0')
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  d->port = port ? port : 25;
+  return set_string(&d->host, host);
+}
+
+int smtpout_delivery_set_mx_name(smtpout_delivery *d, const char *name)
+{
+  if (d == NULL || name == NULL)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  return set_string(&d->mx_name, name);
+}
+
+int smtpout_delivery_set_helo_name(smtpout_delivery *d, const char *name)
+{
+  if (d == NULL || name == NULL)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  return set_string(&d->helo, name);
+}
+
+int smtpout_delivery_set_ca_file(smtpout_delivery *d, const char *path)
+{
+  if (d == NULL || path == NULL)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  return set_string(&d->ca_file, path);
+}
+
+int smtpout_delivery_set_tls_policy(smtpout_delivery *d, int starttls,
+                                    int allow_invalid_certs)
+{
+  if (d == NULL || smtpout_starttls_name(starttls) == NULL ||
+      (allow_invalid_certs != 0 && allow_invalid_certs != 1))
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  d->policy_override = 1;
+  d->starttls = starttls;
+  d->allow_invalid_certs = allow_invalid_certs;
+  return 0;
+}
+
+int smtpout_delivery_set_sender(smtpout_delivery *d, const char *sender)
+{
+  if (d == NULL || sender == NULL)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  if (sender[0] != '\0' && smtpout_address_check(sender) != 0)
+    return SMTPOUT_ERR_BAD_ADDRESS;
+  return set_string(&d->sender, sender);
+}
+
+int smtpout_delivery_add_recipient(smtpout_delivery *d, const char *recipient)
+{
+  if (d == NULL || recipient == NULL)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  if (d->nrcpts == d->rcpts_cap) {
+    size_t cap = d->rcpts_cap ? d->rcpts_cap * 2 : 8;
+    struct slot *r = realloc(d->rcpts, cap * sizeof(*r));
+    if (r == NULL)
+      return SMTPOUT_ERR_NOMEM;
+    d->rcpts = r;
+    d->rcpts_cap = cap;
+  }
+  struct slot *s = &d->rcpts[d->nrcpts];
+  memset(s, 0, sizeof(*s));
+  s->addr = strdup(recipient);
+  if (s->addr == NULL)
+    return SMTPOUT_ERR_NOMEM;
+  d->nrcpts++;
+  return 0;
+}
+
+int smtpout_delivery_set_body(smtpout_delivery *d, const uint8_t *data,
+                              size_t len)
+{
+  if (d == NULL || (data == NULL && len > 0))
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  d->body = data ? data : (const uint8_t *)"";
+  d->body_len = len;
+  d->body_fd = -1;
+  return 0;
+}
+
+int smtpout_delivery_set_body_fd(smtpout_delivery *d, int fd)
+{
+  struct stat st;
+  if (d == NULL || fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  d->body_fd = fd;
+  d->body = NULL;
+  d->body_len = (size_t)st.st_size;
+  return 0;
+}
+
+int smtpout_delivery_set_flags(smtpout_delivery *d, uint32_t flags)
+{
+  if (d == NULL ||
+      (flags & ~(SMTPOUT_MESSAGE_8BITMIME | SMTPOUT_MESSAGE_SMTPUTF8)))
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  d->flags = flags;
+  return 0;
+}
+
+int smtpout_delivery_set_trace(smtpout_delivery *d,
+                               smtpout_on_trace_callback cb, void *user_data)
+{
+  if (d == NULL)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  d->trace = cb;
+  d->trace_ud = user_data;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void set_result(struct slot *s, int status, int code,
+                       const char *enhanced, const char *text,
+                       int connection_level)
+{
+  s->has_result = 1;
+  s->res.recipient = s->addr;
+  s->res.status = status;
+  s->res.code = code;
+  snprintf(s->res.enhanced, sizeof(s->res.enhanced), "%s", enhanced);
+  snprintf(s->res.text, sizeof(s->res.text), "%.1024s", text);
+  s->res.possibly_delivered = 0;
+  s->res.connection_level = connection_level;
+}
+
+/* A recipient another connection may still help: never tried, or
+ * deferred because a connection failed (not by a reply to its own
+ * commands), and not possibly delivered already. */
+static int wants_retry(const struct slot *s)
+{
+  if (!s->has_result)
+    return 1;
+  return s->res.status == SMTPOUT_STATUS_DEFERRED &&
+         s->res.connection_level && !s->res.possibly_delivered;
+}
+
+static int read_body(smtpout_session *s, int id, uint8_t *buf, size_t len,
+                     size_t *nread, int *eof, void *ud)
+{
+  smtpout_delivery *d = ud;
+  (void)s;
+  (void)id;
+  size_t left = d->body_len - (size_t)d->body_off;
+  if (len > left)
+    len = left;
+  if (d->body_fd >= 0 && len > 0) {
+    ssize_t n;
+    do
+      n = pread(d->body_fd, buf, len, (off_t)d->body_off);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0)
+      return SMTPOUT_ERR_CALLBACK_FAILURE; /* the file shrank or failed */
+    len = (size_t)n;
+  } else if (len > 0) {
+    memcpy(buf, d->body + d->body_off, len);
+  }
+  d->body_off += len;
+  *nread = len;
+  *eof = d->body_off == d->body_len;
+  return 0;
+}
+
+static void on_result(smtpout_session *s, const smtpout_result *r, void *ud)
+{
+  smtpout_delivery *d = ud;
+  (void)s;
+  struct slot *slot = &d->rcpts[d->map[r->index]];
+  slot->has_result = 1;
+  slot->res = *r;
+  slot->res.recipient = slot->addr;
+  slot->res.message_id = 1;
+  slot->res.index = d->map[r->index];
+}
+
+static void format_address(const struct sockaddr *sa, char *out, size_t len)
+{
+  char host[64], port[8];
+  if (getnameinfo(sa, sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                : sizeof(struct sockaddr_in),
+                  host, sizeof(host), port, sizeof(port),
+                  NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+    snprintf(out, len, "?");
+    return;
+  }
+  snprintf(out, len, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host,
+           port);
+}
+
+/* Connects without blocking past the connect timeout.  Returns the socket,
+ * or -1 with errno set. */
+static int connect_timed(const struct addrinfo *ai, uint32_t timeout_ms)
+{
+  int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                  ai->ai_protocol);
+  if (fd < 0)
+    return -1;
+  if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+    return fd;
+  if (errno != EINPROGRESS) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  uint64_t deadline = now_ms() + timeout_ms;
+  for (;;) {
+    uint64_t now = now_ms();
+    if (now >= deadline) {
+      close(fd);
+      errno = ETIMEDOUT;
+      return -1;
+    }
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int n = poll(&p, 1, (int)(deadline - now));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      int e = errno;
+      close(fd);
+      errno = e;
+      return -1;
+    }
+    if (n == 0)
+      continue;
+    int err = 0;
+    socklen_t elen = sizeof(err);
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+    if (err != 0) {
+      close(fd);
+      errno = err;
+      return -1;
+    }
+    return fd;
+  }
+}
+
+/* Runs one session over a connected socket until it is done. */
+static void run_session(smtpout_session *s, int fd)
+{
+  uint8_t buf[65536];
+  smtpout_session_start(s, now_ms());
+  while (!smtpout_session_is_done(s)) {
+    short events = 0;
+    if (smtpout_session_want_read(s))
+      events |= POLLIN;
+    if (smtpout_session_want_write(s))
+      events |= POLLOUT;
+    if (events == 0)
+      break; /* nothing left to do: the session is over */
+    uint64_t now = now_ms();
+    uint64_t exp = smtpout_session_expiry(s);
+    int wait = -1;
+    if (exp != SMTPOUT_NO_EXPIRY)
+      wait = exp <= now ? 0 : (exp - now > 60000 ? 60000 : (int)(exp - now));
+    struct pollfd p = {.fd = fd, .events = events};
+    int n = poll(&p, 1, wait);
+    now = now_ms();
+    if (n < 0 && errno != EINTR) {
+      smtpout_session_feed_eof(s, now);
+      break;
+    }
+    if (n > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
+      ssize_t r = recv(fd, buf, sizeof(buf), 0);
+      if (r > 0)
+        smtpout_session_feed(s, buf, (size_t)r, now);
+      else if (r == 0 || (errno != EAGAIN && errno != EINTR))
+        smtpout_session_feed_eof(s, now);
+    }
+    if (n > 0 && (p.revents & POLLOUT)) {
+      const uint8_t *data;
+      size_t len;
+      smtpout_session_peek_output(s, &data, &len, now);
+      if (len > 0) {
+        ssize_t w = send(fd, data, len, MSG_NOSIGNAL);
+        if (w > 0)
+          smtpout_session_consume_output(s, (size_t)w, now);
+        else if (w < 0 && errno != EAGAIN && errno != EINTR)
+          smtpout_session_feed_eof(s, now);
+      }
+    }
+    smtpout_session_handle_expiry(s, now_ms());
+  }
+}
+
+static struct smtpout_attempt *new_attempt(smtpout_delivery *d,
+                                           const char *address)
+{
+  struct smtpout_attempt *a =
+      realloc(d->attempts, (d->nattempts + 1) * sizeof(*a));
+  if (a == NULL)
+    return NULL;
+  d->attempts = a;
+  a = &d->attempts[d->nattempts++];
+  memset(a, 0, sizeof(*a));
+  snprintf(a->address, sizeof(a->address), "%s", address);
+  return a;
+}
+
+/* One connection to one address.  Returns 1 when the plaintext fallback
+ * is permitted after it. */
+static int attempt(smtpout_delivery *d, const struct addrinfo *ai,
+                   int plaintext_fallback)
+{
+  char address[80];
+  format_address(ai->ai_addr, address, sizeof(address));
+  struct smtpout_attempt *a = new_attempt(d, address);
+  if (a == NULL)
+    return 0;
+  a->plaintext_fallback = plaintext_fallback;
+  a->tls.plaintext_fallback = plaintext_fallback;
+
+  const char **rcpts = d->names;
+  size_t n = 0;
+  for (size_t i = 0; i < d->nrcpts; i++)
+    if (wants_retry(&d->rcpts[i])) {
+      d->map[n] = i;
+      rcpts[n++] = d->rcpts[i].addr;
+    }
+  if (n == 0)
+    return 0;
+
+  int fd = connect_timed(ai, smtpout_config_timeout(d->config,
+                                                    SMTPOUT_TIMEOUT_CONNECT));
+  if (fd < 0) {
+    a->has_error = 1;
+    snprintf(a->error, sizeof(a->error), "connect to %s: %s", address,
+             strerror(errno));
+    for (size_t i = 0; i < n; i++)
+      set_result(&d->rcpts[d->map[i]], SMTPOUT_STATUS_DEFERRED, 0, "4.4.1",
+                 a->error, 1);
+    return 0;
+  }
+
+  smtpout_callbacks *cbs = NULL;
+  smtpout_session *s = NULL;
+  int rv = smtpout_callbacks_new(&cbs);
+  if (rv == 0) {
+    smtpout_callbacks_set_read_body(cbs, read_body);
+    smtpout_callbacks_set_on_result(cbs, on_result);
+    smtpout_callbacks_set_on_trace(cbs, d->trace);
+    rv = smtpout_session_new(&s, d->mx_name ? d->mx_name : d->host,
+                             d->config, cbs, d);
+  }
+  if (rv == 0 && d->helo)
+    rv = smtpout_session_set_helo_name(s, d->helo);
+  if (rv == 0 && d->ca_file)
+    rv = smtpout_session_set_ca_file(s, d->ca_file);
+  if (rv == 0 && d->policy_override)
+    rv = smtpout_session_set_tls_policy(s, d->starttls, d->allow_invalid_certs);
+  if (rv == 0 && plaintext_fallback)
+    rv = smtpout_session_set_plaintext_fallback(s);
+  if (rv == 0) {
+    d->body_off = 0;
+    int id = smtpout_session_submit(s, d->sender, rcpts, n, d->body_len,
+                                    d->flags);
+    rv = id < 0 ? id : 0;
+  }
+  if (rv == 0)
+    smtpout_session_quit(s);
+  if (rv != 0) {
+    a->has_error = 1;
+    snprintf(a->error, sizeof(a->error), "local error: %s",
+             smtpout_strerror(rv));
+    for (size_t i = 0; i < n; i++)
+      set_result(&d->rcpts[d->map[i]], SMTPOUT_STATUS_DEFERRED, 0, "4.3.0",
+                 a->error, 0);
+    smtpout_session_free(s);
+    smtpout_callbacks_free(cbs);
+    close(fd);
+    return 0;
+  }
+
+  run_session(s, fd);
+  close(fd);
+  /* A session that stopped without finishing (should not happen) still
+   * owes every recipient a result. */
+  if (!smtpout_session_is_done(s))
+    smtpout_session_abort(s, now_ms());
+
+  a->tls = *smtpout_session_tls_info(s);
+  if (smtpout_session_error(s) != 0) {
+    a->has_error = 1;
+    snprintf(a->error, sizeof(a->error), "%s", smtpout_session_error_text(s));
+  }
+  int fallback = smtpout_tls_info_fallback_permitted(&a->tls);
+  smtpout_session_free(s);
+  smtpout_callbacks_free(cbs);
+  return fallback;
+}
+
+static int resolve_policy(smtpout_delivery *d, const char *mx)
+{
+  const char **domains = d->names;
+  size_t n = 0;
+  for (size_t i = 0; i < d->nrcpts; i++)
+    if (!d->rcpts[i].has_result)
+      domains[n++] = address_domain(d->rcpts[i].addr);
+  int rv = smtpout_policy_resolve(&d->policy, d->config, domains, n, mx);
+  if (rv == SMTPOUT_ERR_BAD_NAME && n > 0)
+    /* An unusable recipient domain matches no domain rule: report the
+     * policy the MX and the global settings give. */
+    rv = smtpout_policy_resolve(&d->policy, d->config, NULL, 0, mx);
+  return rv;
+}
+
+int smtpout_delivery_run(smtpout_delivery *d)
+{
+  if (d == NULL)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  if (d->ran || d->host == NULL || d->sender == NULL || d->nrcpts == 0 ||
+      (d->body == NULL && d->body_fd < 0))
+    return SMTPOUT_ERR_INVALID_STATE;
+  d->ran = 1;
+  d->map = calloc(d->nrcpts, sizeof(*d->map));
+  d->names = calloc(d->nrcpts, sizeof(*d->names));
+  if (d->map == NULL || d->names == NULL)
+    return SMTPOUT_ERR_NOMEM;
+
+  /* Addresses that cannot be sent safely never reach a server. */
+  for (size_t i = 0; i < d->nrcpts; i++)
+    if (smtpout_address_check(d->rcpts[i].addr) != 0)
+      set_result(&d->rcpts[i], SMTPOUT_STATUS_BOUNCED, 0, "5.1.3",
+                 "bad recipient address syntax", 0);
+
+  const char *mx = d->mx_name ? d->mx_name : d->host;
+  int rv = resolve_policy(d, mx);
+  if (rv != 0)
+    return rv;
+
+  char port[8];
+  snprintf(port, sizeof(port), "%u", (unsigned)d->port);
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                           .ai_flags = AI_NUMERICSERV};
+  struct addrinfo *res = NULL;
+  int gai = getaddrinfo(d->host, port, &hints, &res);
+  if (gai != 0) {
+    char text[256];
+    snprintf(text, sizeof(text), "cannot resolve %s: %s", d->host,
+             gai_strerror(gai));
+    struct smtpout_attempt *a = new_attempt(d, d->host);
+    if (a) {
+      a->has_error = 1;
+      snprintf(a->error, sizeof(a->error), "%s", text);
+    }
+    for (size_t i = 0; i < d->nrcpts; i++)
+      if (wants_retry(&d->rcpts[i]))
+        set_result(&d->rcpts[i], SMTPOUT_STATUS_DEFERRED, 0, "4.4.4", text,
+                   1);
+    return 0;
+  }
+
+  for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+    int more = 0;
+    for (size_t i = 0; i < d->nrcpts; i++)
+      more |= wants_retry(&d->rcpts[i]);
+    if (!more)
+      break;
+    if (attempt(d, ai, 0)) {
+      /* Once, on a new connection to the same address, without STARTTLS:
+       * never reusing the connection whose handshake failed. */
+      attempt(d, ai, 1);
+    }
+  }
+  freeaddrinfo(res);
+  return 0;
+}
+
+size_t smtpout_delivery_recipient_count(const smtpout_delivery *d)
+{
+  return d ? d->nrcpts : 0;
+}
+
+const smtpout_result *smtpout_delivery_result(const smtpout_delivery *d,
+                                              size_t index)
+{
+  if (d == NULL || index >= d->nrcpts || !d->rcpts[index].has_result)
+    return NULL;
+  return &d->rcpts[index].res;
+}
+
+size_t smtpout_delivery_attempt_count(const smtpout_delivery *d)
+{
+  return d ? d->nattempts : 0;
+}
+
+const smtpout_attempt *smtpout_delivery_attempt(const smtpout_delivery *d,
+                                                size_t index)
+{
+  if (d == NULL || index >= d->nattempts)
+    return NULL;
+  return &d->attempts[index];
+}
+
+const smtpout_policy *smtpout_delivery_policy(const smtpout_delivery *d)
+{
+  return d ? d->policy : NULL;
+}
+
+const char *smtpout_attempt_address(const smtpout_attempt *a)
+{
+  return a->address;
+}
+
+int smtpout_attempt_plaintext_fallback(const smtpout_attempt *a)
+{
+  return a->plaintext_fallback;
+}
+
+const smtpout_tls_info *smtpout_attempt_tls_info(const smtpout_attempt *a)
+{
+  return &a->tls;
+}
+
+const char *smtpout_attempt_error(const smtpout_attempt *a)
+{
+  return a->has_error ? a->error : NULL;
+}

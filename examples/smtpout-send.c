@@ -1,0 +1,400 @@
+/*
+ * smtpout-send — deliver one message to one SMTP server under the
+ * configured TLS policy, and say what happened (DESIGN section 5).
+ *
+ *   smtpout-send --server HOST[:PORT] [--mx-name NAME] --from ADDR
+ *                --to ADDR [--to ADDR ...] [--data FILE|-] [--config FILE]
+ *                [--ca-file FILE] [--helo NAME] [--json] [--verbose]
+ *
+ * Exit status (sysexits.h): 0 every recipient delivered; 75 any deferred;
+ * 69 otherwise any bounced; 64 bad usage; 66 unreadable data; 78 bad
+ * configuration; 70 internal error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <smtpout/smtpout.h>
+
+#include "json.h"
+
+enum {
+  EX_OK_ = 0,
+  EX_USAGE_ = 64,
+  EX_NOINPUT_ = 66,
+  EX_UNAVAILABLE_ = 69,
+  EX_SOFTWARE_ = 70,
+  EX_TEMPFAIL_ = 75,
+  EX_CONFIG_ = 78
+};
+
+static void usage(FILE *f)
+{
+  fputs("usage: smtpout-send --server HOST[:PORT] [--mx-name NAME] "
+        "--from ADDR --to ADDR [--to ADDR ...]\n"
+        "                    [--data FILE|-] [--config FILE] "
+        "[--ca-file FILE] [--helo NAME] [--json] [--verbose]\n"
+        "Delivers one message (read from FILE, or standard input) to one "
+        "SMTP server\nunder the TLS policy of the configuration, and reports "
+        "each recipient's result.\n",
+        f);
+}
+
+/* Splits "host", "host:port", "[v6]:port" or "[v6]". */
+static int parse_server(const char *arg, char **host, uint16_t *port)
+{
+  const char *colon = NULL;
+  const char *hs = arg, *he;
+  if (arg[0] == '[') {
+    he = strchr(arg, ']');
+    if (he == NULL)
+      return -1;
+    hs = arg + 1;
+    if (he[1] == ':')
+      colon = he + 1;
+    else if (he[1] != '\0')
+      return -1;
+  } else {
+    colon = strrchr(arg, ':');
+    if (colon && strchr(arg, ':') != colon)
+      colon = NULL; /* a bare IPv6 address: no port */
+    he = colon ? colon : arg + strlen(arg);
+  }
+  *port = 25;
+  if (colon) {
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || p <= 0 || p > 65535)
+      return -1;
+    *port = (uint16_t)p;
+  }
+  if (he == hs)
+    return -1;
+  *host = strndup(hs, (size_t)(he - hs));
+  return *host ? 0 : -1;
+}
+
+/* The body must be re-readable (a fallback or another address sends it
+ * again) and its size known: standard input is spooled to a temporary
+ * file.  Sets *eightbit when any byte has the high bit set. */
+static int open_body(const char *path, int *eightbit)
+{
+  int fd;
+  if (path == NULL || strcmp(path, "-") == 0) {
+    FILE *tmp = tmpfile();
+    if (tmp == NULL)
+      return -1;
+    fd = dup(fileno(tmp));
+    fclose(tmp);
+    if (fd < 0)
+      return -1;
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(STDIN_FILENO, buf, sizeof(buf))) > 0)
+      if (write(fd, buf, (size_t)n) != n) {
+        close(fd);
+        return -1;
+      }
+    if (n < 0) {
+      close(fd);
+      return -1;
+    }
+  } else {
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      return -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      close(fd);
+      errno = EINVAL;
+      return -1;
+    }
+  }
+  *eightbit = 0;
+  unsigned char buf[65536];
+  ssize_t n;
+  off_t off = 0;
+  while (!*eightbit && (n = pread(fd, buf, sizeof(buf), off)) > 0) {
+    for (ssize_t i = 0; i < n; i++)
+      if (buf[i] & 0x80) {
+        *eightbit = 1;
+        break;
+      }
+    off += n;
+  }
+  return fd;
+}
+
+static void trace(smtpout_session *s, int dir, const char *line, size_t len,
+                  void *ud)
+{
+  static const char *const prefix[] = {"C: ", "S: ", "-- "};
+  (void)s;
+  (void)ud;
+  fputs(prefix[dir], stderr);
+  fwrite(line, 1, len, stderr);
+  fputc('\n', stderr);
+}
+
+static void print_tls(struct json *j, const smtpout_tls_info *ti)
+{
+  json_object_begin(j);
+  json_key(j, "used");
+  json_bool(j, smtpout_tls_info_used(ti));
+  json_key(j, "version");
+  json_string(j, smtpout_tls_info_version(ti));
+  json_key(j, "cipher");
+  json_string(j, smtpout_tls_info_cipher(ti));
+  json_key(j, "verified");
+  json_bool(j, smtpout_tls_info_verified(ti));
+  json_key(j, "verify_error");
+  json_string(j, smtpout_tls_info_verify_error(ti));
+  json_key(j, "tlsrpt_result");
+  json_string(j, smtpout_tls_info_tlsrpt_result(ti));
+  json_object_end(j);
+}
+
+static void print_json(const smtpout_delivery *d, const char *mx,
+                       const char *server)
+{
+  struct json j;
+  json_init(&j, stdout);
+  json_object_begin(&j);
+  json_key(&j, "mx");
+  json_string(&j, mx);
+  json_key(&j, "server");
+  json_string(&j, server);
+
+  const smtpout_policy *p = smtpout_delivery_policy(d);
+  json_key(&j, "policy");
+  json_object_begin(&j);
+  json_key(&j, "starttls");
+  json_string(&j, smtpout_starttls_name(smtpout_policy_starttls(p)));
+  json_key(&j, "allow_invalid_certs");
+  json_bool(&j, smtpout_policy_allow_invalid_certs(p));
+  json_key(&j, "source");
+  json_object_begin(&j);
+  json_key(&j, "starttls");
+  json_string(&j, smtpout_policy_source(p, SMTPOUT_KNOB_STARTTLS));
+  json_key(&j, "allow_invalid_certs");
+  json_string(&j, smtpout_policy_source(p, SMTPOUT_KNOB_ALLOW_INVALID_CERTS));
+  json_object_end(&j);
+  json_object_end(&j);
+
+  json_key(&j, "attempts");
+  json_array_begin(&j);
+  for (size_t i = 0; i < smtpout_delivery_attempt_count(d); i++) {
+    const smtpout_attempt *a = smtpout_delivery_attempt(d, i);
+    const smtpout_tls_info *ti = smtpout_attempt_tls_info(a);
+    json_object_begin(&j);
+    json_key(&j, "address");
+    json_string(&j, smtpout_attempt_address(a));
+    json_key(&j, "starttls");
+    json_string(&j, smtpout_tls_outcome_name(smtpout_tls_info_outcome(ti)));
+    json_key(&j, "plaintext_fallback");
+    json_bool(&j, smtpout_attempt_plaintext_fallback(a));
+    json_key(&j, "tls");
+    print_tls(&j, ti);
+    json_key(&j, "error");
+    json_string(&j, smtpout_attempt_error(a));
+    json_object_end(&j);
+  }
+  json_array_end(&j);
+
+  json_key(&j, "recipients");
+  json_array_begin(&j);
+  for (size_t i = 0; i < smtpout_delivery_recipient_count(d); i++) {
+    const smtpout_result *r = smtpout_delivery_result(d, i);
+    json_object_begin(&j);
+    json_key(&j, "address");
+    json_string(&j, smtpout_result_recipient(r));
+    json_key(&j, "status");
+    json_string(&j, smtpout_status_name(smtpout_result_status(r)));
+    json_key(&j, "code");
+    if (smtpout_result_code(r))
+      json_int(&j, smtpout_result_code(r));
+    else
+      json_null(&j);
+    json_key(&j, "enhanced");
+    json_string(&j, smtpout_result_enhanced(r)[0] ? smtpout_result_enhanced(r)
+                                                  : NULL);
+    json_key(&j, "text");
+    json_string(&j, smtpout_result_text(r));
+    json_key(&j, "possibly_delivered");
+    json_bool(&j, smtpout_result_possibly_delivered(r));
+    json_object_end(&j);
+  }
+  json_array_end(&j);
+  json_object_end(&j);
+  fputc('\n', stdout);
+}
+
+static void print_text(const smtpout_delivery *d)
+{
+  for (size_t i = 0; i < smtpout_delivery_attempt_count(d); i++) {
+    const smtpout_attempt *a = smtpout_delivery_attempt(d, i);
+    const smtpout_tls_info *ti = smtpout_attempt_tls_info(a);
+    printf("attempt %zu: %s starttls=%s%s", i + 1, smtpout_attempt_address(a),
+           smtpout_tls_outcome_name(smtpout_tls_info_outcome(ti)),
+           smtpout_attempt_plaintext_fallback(a) ? " (plaintext fallback)"
+                                                 : "");
+    if (smtpout_tls_info_used(ti))
+      printf(" %s %s %s", smtpout_tls_info_version(ti),
+             smtpout_tls_info_cipher(ti),
+             smtpout_tls_info_verified(ti) ? "verified" : "unverified");
+    if (smtpout_attempt_error(a))
+      printf(" error: %s", smtpout_attempt_error(a));
+    putchar('\n');
+  }
+  for (size_t i = 0; i < smtpout_delivery_recipient_count(d); i++) {
+    const smtpout_result *r = smtpout_delivery_result(d, i);
+    printf("%s: %s", smtpout_result_recipient(r),
+           smtpout_status_name(smtpout_result_status(r)));
+    if (smtpout_result_code(r))
+      printf(" %d", smtpout_result_code(r));
+    if (smtpout_result_enhanced(r)[0])
+      printf(" %s", smtpout_result_enhanced(r));
+    printf(" %s%s\n", smtpout_result_text(r),
+           smtpout_result_possibly_delivered(r) ? " (possibly delivered)"
+                                                : "");
+  }
+}
+
+int main(int argc, char **argv)
+{
+  static const struct option opts[] = {
+    {"server", required_argument, NULL, 's'},
+    {"mx-name", required_argument, NULL, 'm'},
+    {"from", required_argument, NULL, 'f'},
+    {"to", required_argument, NULL, 't'},
+    {"data", required_argument, NULL, 'd'},
+    {"config", required_argument, NULL, 'c'},
+    {"ca-file", required_argument, NULL, 'C'},
+    {"helo", required_argument, NULL, 'H'},
+    {"json", no_argument, NULL, 'j'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+  };
+  const char *server = NULL, *mx = NULL, *from = NULL, *data = NULL;
+  const char *config_path = NULL, *ca_file = NULL, *helo = NULL;
+  const char **to = calloc((size_t)argc, sizeof(*to));
+  size_t nto = 0;
+  int json = 0, verbose = 0, c;
+
+  if (to == NULL)
+    return EX_SOFTWARE_;
+  while ((c = getopt_long(argc, argv, "s:m:f:t:d:c:C:H:jvh", opts, NULL)) !=
+         -1) {
+    switch (c) {
+    case 's': server = optarg; break;
+    case 'm': mx = optarg; break;
+    case 'f': from = optarg; break;
+    case 't': to[nto++] = optarg; break;
+    case 'd': data = optarg; break;
+    case 'c': config_path = optarg; break;
+    case 'C': ca_file = optarg; break;
+    case 'H': helo = optarg; break;
+    case 'j': json = 1; break;
+    case 'v': verbose = 1; break;
+    case 'h': usage(stdout); return EX_OK_;
+    default: usage(stderr); return EX_USAGE_;
+    }
+  }
+  if (optind != argc || server == NULL || from == NULL || nto == 0) {
+    usage(stderr);
+    return EX_USAGE_;
+  }
+  if (from[0] != '\0' && smtpout_address_check(from) != 0) {
+    fprintf(stderr, "smtpout-send: bad sender address\n");
+    return EX_USAGE_;
+  }
+  char *host;
+  uint16_t port;
+  if (parse_server(server, &host, &port) != 0) {
+    fprintf(stderr, "smtpout-send: bad --server \"%s\" (HOST[:PORT])\n",
+            server);
+    return EX_USAGE_;
+  }
+
+  smtpout_config *config = NULL;
+  int rv;
+  if (config_path) {
+    char err[4096];
+    rv = smtpout_config_load_file(&config, config_path, err, sizeof(err));
+    if (rv != 0) {
+      fprintf(stderr, "%s", err);
+      if (err[0] && err[strlen(err) - 1] != '\n')
+        fputc('\n', stderr);
+      return EX_CONFIG_;
+    }
+  } else if ((rv = smtpout_config_new(&config)) != 0) {
+    fprintf(stderr, "smtpout-send: %s\n", smtpout_strerror(rv));
+    return EX_SOFTWARE_;
+  }
+
+  int eightbit = 0;
+  int fd = open_body(data, &eightbit);
+  if (fd < 0) {
+    fprintf(stderr, "smtpout-send: cannot read message %s: %s\n",
+            data ? data : "from standard input", strerror(errno));
+    return EX_NOINPUT_;
+  }
+
+  smtpout_delivery *d;
+  if ((rv = smtpout_delivery_new(&d, config)) != 0) {
+    fprintf(stderr, "smtpout-send: %s\n", smtpout_strerror(rv));
+    return EX_SOFTWARE_;
+  }
+  smtpout_config_unref(config); /* the delivery holds its own reference */
+
+  rv = smtpout_delivery_set_server(d, host, port);
+  if (rv == 0 && mx)
+    rv = smtpout_delivery_set_mx_name(d, mx);
+  if (rv == 0 && helo)
+    rv = smtpout_delivery_set_helo_name(d, helo);
+  if (rv == 0 && ca_file)
+    rv = smtpout_delivery_set_ca_file(d, ca_file);
+  if (rv == 0)
+    rv = smtpout_delivery_set_sender(d, from);
+  for (size_t i = 0; rv == 0 && i < nto; i++)
+    rv = smtpout_delivery_add_recipient(d, to[i]);
+  if (rv == 0)
+    rv = smtpout_delivery_set_body_fd(d, fd);
+  if (rv == 0 && eightbit)
+    rv = smtpout_delivery_set_flags(d, SMTPOUT_MESSAGE_8BITMIME);
+  if (rv == 0 && verbose)
+    rv = smtpout_delivery_set_trace(d, trace, NULL);
+  if (rv == 0)
+    rv = smtpout_delivery_run(d);
+  if (rv == SMTPOUT_ERR_BAD_NAME) {
+    fprintf(stderr, "smtpout-send: bad MX name \"%s\"\n", mx ? mx : host);
+    return EX_USAGE_;
+  }
+  if (rv != 0) {
+    fprintf(stderr, "smtpout-send: %s\n", smtpout_strerror(rv));
+    return EX_SOFTWARE_;
+  }
+
+  if (json)
+    print_json(d, mx ? mx : host, server);
+  else
+    print_text(d);
+
+  int deferred = 0, bounced = 0;
+  for (size_t i = 0; i < smtpout_delivery_recipient_count(d); i++) {
+    int st = smtpout_result_status(smtpout_delivery_result(d, i));
+    deferred |= st == SMTPOUT_STATUS_DEFERRED;
+    bounced |= st == SMTPOUT_STATUS_BOUNCED;
+  }
+  smtpout_delivery_free(d);
+  close(fd);
+  free(host);
+  free(to);
+  return deferred ? EX_TEMPFAIL_ : bounced ? EX_UNAVAILABLE_ : EX_OK_;
+}
