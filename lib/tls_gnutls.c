@@ -309,12 +309,22 @@ int tls_conn_verify(struct tls_conn *conn, const char *name, int *tlsrpt,
 long tls_conn_read(struct tls_conn *conn, uint8_t *buf, size_t len)
 {
   for (;;) {
+    size_t before = buf_len(&conn->input);
     ssize_t n = gnutls_record_recv(conn->session, buf, len);
     if (n > 0)
       return (long)n;
     if (n == 0)
       return TLS_EOF;
     if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
+      /* GnuTLS also says "again" after it consumed a post-handshake
+       * message (a TLS 1.3 NewSessionTicket) while further records wait,
+       * in our input or already pulled into its own: keep going as long
+       * as it makes progress, or the reply behind the ticket would sit
+       * unread until the timeout. */
+      if (buf_len(&conn->input) != before)
+        continue;
+      if (gnutls_record_check_pending(conn->session) > 0)
+        continue;
       if (conn->eof && buf_len(&conn->input) == 0) {
         snprintf(conn->error, sizeof(conn->error),
                  "connection closed without TLS close_notify");
