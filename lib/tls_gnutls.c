@@ -236,12 +236,15 @@ void tls_conn_feed_eof(struct tls_conn *conn) { conn->eof = 1; }
 int tls_conn_handshake(struct tls_conn *conn)
 {
   for (;;) {
+    size_t before = buf_len(&conn->input);
     int rv = gnutls_handshake(conn->session);
     if (rv == GNUTLS_E_SUCCESS) {
       conn->handshake_done = 1;
       return TLS_OK;
     }
     if (rv == GNUTLS_E_AGAIN || rv == GNUTLS_E_INTERRUPTED) {
+      if (buf_len(&conn->input) != before)
+        continue; /* as in tls_conn_read(): progress, so go on */
       if (conn->eof && buf_len(&conn->input) == 0) {
         snprintf(conn->error, sizeof(conn->error),
                  "TLS handshake failed: connection closed by the server");
