@@ -57,9 +57,10 @@ int tls_creds_new(struct tls_creds **out, const char *ca_file)
   int n = ca_file ? gnutls_certificate_set_x509_trust_file(
                         c->cred, ca_file, GNUTLS_X509_FMT_PEM)
                   : gnutls_certificate_set_x509_system_trust(c->cred);
-  /* A trust store with no anchor would fail every verification, which
-   * under allow-invalid-certs would go unnoticed: refuse it here. */
-  if (n <= 0) {
+  /* A configured CA file without a single anchor is a mistake worth
+   * stopping for; an empty system store only makes every certificate
+   * "not trusted", which the policy then judges. */
+  if (n < 0 || (ca_file != NULL && n == 0)) {
     gnutls_certificate_free_credentials(c->cred);
     free(c);
     return SMTPOUT_ERR_TLS_SETUP;

@@ -13,7 +13,8 @@ builddir=${SMTPOUT_TEST_BUILDDIR:-build-test}
 
 packages=(meson ninja-build pkg-config gcc libgnutls28-dev libidn2-dev
           libinih-dev libcmocka-dev gnutls-bin python3 python3-aiosmtpd
-          postfix swaks msmtp valgrind clang libclang-rt-14-dev)
+          postfix swaks msmtp valgrind clang libclang-rt-14-dev
+          ca-certificates)
 
 missing=()
 for p in "${packages[@]}"; do
