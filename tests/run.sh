@@ -11,29 +11,8 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
 builddir=${SMTPOUT_TEST_BUILDDIR:-build-test}
 
-packages=(meson ninja-build pkg-config gcc libgnutls28-dev libidn2-dev
-          libinih-dev libcmocka-dev gnutls-bin python3 python3-aiosmtpd
-          postfix swaks msmtp valgrind clang libclang-rt-14-dev
-          ca-certificates)
-
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-    missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "== installing: ${missing[*]}"
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "tests/run.sh: missing packages (${missing[*]}); run as root to install them" >&2
-    exit 1
-  fi
-  # Postfix must not configure or start a system mail server: the tests
-  # run their own instances on loopback.
-  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q || exit 1
-  apt-get install -y -q --no-install-recommends "${missing[@]}" || exit 1
-fi
+. tests/deps.sh
+smtpout_install_deps || exit 1
 
 echo "== build ($builddir)"
 if [ -d "$builddir" ]; then
