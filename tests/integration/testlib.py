@@ -122,6 +122,8 @@ def by_address(doc):
 class TempDirTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="smtpout-test-")
+        # Servers that drop privileges (Postfix) must reach their files.
+        os.chmod(self.tmp, 0o755)
 
     def tearDown(self):
         shutil.rmtree(self.tmp, ignore_errors=True)

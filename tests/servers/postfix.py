@@ -1,0 +1,202 @@
+"""A private Postfix instance on a loopback port, for the integration tests.
+
+Each instance has its own configuration, queue and maildir under a
+temporary directory; it accepts mail for test.example into one maildir,
+can refuse chosen recipients, and can offer STARTTLS with a given
+certificate.  Postfix's master must start as root: without root the tests
+that need it are skipped.
+
+    with Postfix(tmpdir, tls=("cert.pem", "key.pem")) as pf:
+        ... deliver to 127.0.0.1:pf.port ...
+        pf.sessions()   # smtpd's per-connection command counters
+        pf.messages()   # delivered messages, Postfix's own headers removed
+"""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+
+MASTER_CF = """\
+{listen} inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+proxymap  unix  -       -       n       -       -       proxymap
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+virtual   unix  -       n       n       -       -       virtual
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+# Headers Postfix's delivery adds in front of the message.
+_ADDED = re.compile(rb"(Return-Path|X-Original-To|Delivered-To|Received):")
+
+
+def available():
+    return os.geteuid() == 0 and shutil.which("postfix") is not None
+
+
+def _free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Postfix:
+    def __init__(self, root, tls=None, rejects=(), smtputf8=True):
+        self.root = root
+        self.tls = tls
+        self.rejects = rejects
+        self.smtputf8 = smtputf8
+        self.port = None
+
+    def _write(self, name, text):
+        with open(os.path.join(self.root, "etc", name), "w") as f:
+            f.write(text)
+
+    def start(self):
+        r = self.root
+        for d in ("etc", "queue", "data", "mail"):
+            os.makedirs(os.path.join(r, d), exist_ok=True)
+        shutil.chown(os.path.join(r, "data"), "postfix")
+        os.chmod(os.path.join(r, "mail"), 0o777)
+        self.port = _free_port()
+        main = [
+            "compatibility_level = 3.6",
+            "queue_directory = %s/queue" % r,
+            "data_directory = %s/data" % r,
+            "mail_owner = postfix",
+            "setgid_group = postdrop",
+            "myhostname = pf.test.example",
+            "mydestination =",
+            "inet_interfaces = 127.0.0.1",
+            "inet_protocols = ipv4",
+            "mynetworks = 127.0.0.0/8",
+            "virtual_mailbox_domains = test.example",
+            "virtual_mailbox_base = %s/mail" % r,
+            "virtual_mailbox_maps = static:maildir/",
+            "virtual_uid_maps = static:65534",
+            "virtual_gid_maps = static:65534",
+            "virtual_mailbox_limit = 0",
+            "message_size_limit = 104857600",
+            "smtpd_recipient_restrictions = check_recipient_access "
+            "texthash:%s/etc/access, permit_mynetworks, "
+            "reject_unauth_destination" % r,
+            # Deliver what arrived, byte for byte: no header rewriting.
+            "local_header_rewrite_clients =",
+            "always_add_missing_headers = no",
+            "smtputf8_enable = %s" % ("yes" if self.smtputf8 else "no"),
+            "maillog_file = %s/maillog" % r,
+            "maillog_file_prefixes = %s" % r,
+            "smtpd_tls_loglevel = 1",
+        ]
+        if self.tls:
+            main += ["smtpd_tls_security_level = may",
+                     "smtpd_tls_cert_file = %s" % self.tls[0],
+                     "smtpd_tls_key_file = %s" % self.tls[1]]
+        else:
+            main.append("smtpd_tls_security_level = none")
+        self._write("main.cf", "\n".join(main) + "\n")
+        self._write("master.cf", MASTER_CF.format(
+            listen="127.0.0.1:%d" % self.port))
+        self._write("access", "".join("%s %s\n" % (a, reply)
+                                      for a, reply in self.rejects))
+        p = subprocess.run(["postfix", "-c", os.path.join(r, "etc"),
+                            "start"], capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError("postfix start failed: %s%s" % (p.stdout,
+                                                               p.stderr))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 1).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("postfix did not listen on %d" % self.port)
+
+    def stop(self):
+        subprocess.run(["postfix", "-c", os.path.join(self.root, "etc"),
+                        "abort"], capture_output=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def log(self):
+        try:
+            with open(os.path.join(self.root, "maillog"), "rb") as f:
+                return f.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def sessions(self, count=1, timeout=30):
+        """The command counters of smtpd's first `count` finished
+        connections, e.g. {"ehlo": 2, "starttls": 1, "mail": 1, "data": 1}.
+        A counter "data": "0/1" means one DATA, refused."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = re.findall(r"smtpd\[\d+\]: disconnect from \S+ (.*)",
+                               self.log())
+            if len(found) >= count or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        out = []
+        for line in found:
+            counters = {}
+            for k, v in re.findall(r"(\w+)=(\S+)", line):
+                counters[k] = int(v) if v.isdigit() else v
+            out.append(counters)
+        return out
+
+    def messages(self, count, timeout=60):
+        """[(recipient, content)] for `count` delivered messages, with the
+        headers Postfix adds removed and LF line ends (as stored)."""
+        new = os.path.join(self.root, "mail", "maildir", "new")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            files = os.listdir(new) if os.path.isdir(new) else []
+            if len(files) >= count:
+                break
+            time.sleep(0.05)
+        out = []
+        for name in sorted(files):
+            with open(os.path.join(new, name), "rb") as f:
+                data = f.read()
+            rcpt = re.search(rb"^Delivered-To: (\S+)", data, re.M)
+            lines = data.split(b"\n")
+            i = 0
+            while i < len(lines) and _ADDED.match(lines[i]):
+                i += 1
+                while i < len(lines) and lines[i][:1] in (b" ", b"\t"):
+                    i += 1
+            out.append((rcpt.group(1).decode() if rcpt else None,
+                        b"\n".join(lines[i:])))
+        return out
+
+    def received_with(self):
+        """The "with" protocol of each delivered message's Received header
+        (ESMTP in clear, ESMTPS over TLS)."""
+        new = os.path.join(self.root, "mail", "maildir", "new")
+        out = []
+        for name in sorted(os.listdir(new)) if os.path.isdir(new) else []:
+            with open(os.path.join(new, name), "rb") as f:
+                m = re.search(rb"with (E?SMTPS?A?)", f.read())
+            out.append(m.group(1).decode() if m else None)
+        return out
