@@ -1,0 +1,254 @@
+/*
+ * test_wire.c — the two byte-level codecs: the reply parser (RFC 5321 4.2,
+ * RFC 3463) and the data canonicaliser (RFC 5321 4.1.4, 4.5.2).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "canon.h"
+#include "reply.h"
+
+/* Feeds all of `text` and returns the last event. */
+static enum reply_event parse_all(struct reply_parser *p, const char *text,
+                                  size_t len, int *ncomplete)
+{
+  enum reply_event ev = REPLY_MORE;
+  *ncomplete = 0;
+  while (len > 0) {
+    size_t used;
+    ev = reply_parse(p, (const uint8_t *)text, len, &used);
+    text += used;
+    len -= used;
+    if (ev == REPLY_ERROR)
+      return ev;
+    if (ev == REPLY_COMPLETE)
+      (*ncomplete)++;
+  }
+  return ev;
+}
+
+static void test_reply_single_line_with_enhanced_code(void **st)
+{
+  struct reply_parser p;
+  int n;
+  (void)st;
+  reply_parser_init(&p);
+  assert_int_equal(parse_all(&p, "250 2.1.5 Ok\r\n", 14, &n), REPLY_COMPLETE);
+  assert_int_equal(p.reply.code, 250);
+  assert_string_equal(p.reply.enhanced, "2.1.5");
+  assert_string_equal(p.reply.text, "Ok");
+}
+
+static void test_reply_code_only_and_bare_lf(void **st)
+{
+  struct reply_parser p;
+  int n;
+  (void)st;
+  reply_parser_init(&p);
+  assert_int_equal(parse_all(&p, "250\n", 4, &n), REPLY_COMPLETE);
+  assert_int_equal(p.reply.code, 250);
+  assert_string_equal(p.reply.text, "");
+}
+
+static void test_reply_enhanced_code_forms(void **st)
+{
+  struct {
+    const char *line;
+    const char *enhanced;
+    const char *text;
+  } cases[] = {
+    {"550 5.1.1 no\r\n", "5.1.1", "no"},
+    {"550 5.123.456 x\r\n", "5.123.456", "x"},
+    {"550 5.1234.5 x\r\n", "", "5.1234.5 x"},  /* too many digits */
+    {"450 5.7.1 x\r\n", "", "5.7.1 x"},        /* class disagrees */
+    {"550 5.1.1\r\n", "5.1.1", ""},
+    {"550 5.1.1x\r\n", "", "5.1.1x"},
+    {"550 5..1 x\r\n", "", "5..1 x"},
+    {"250 2.0.0 ok\r\n", "2.0.0", "ok"},
+  };
+  (void)st;
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    struct reply_parser p;
+    int n;
+    reply_parser_init(&p);
+    assert_int_equal(parse_all(&p, cases[i].line, strlen(cases[i].line), &n),
+                     REPLY_COMPLETE);
+    assert_string_equal(p.reply.enhanced, cases[i].enhanced);
+    assert_string_equal(p.reply.text, cases[i].text);
+  }
+}
+
+static void test_reply_multiline_reports_each_line(void **st)
+{
+  struct reply_parser p;
+  (void)st;
+  reply_parser_init(&p);
+  const char *t = "250-mx.example\r\n250-PIPELINING\r\n250 SIZE 10\r\n";
+  size_t len = strlen(t), used;
+  assert_int_equal(reply_parse(&p, (const uint8_t *)t, len, &used),
+                   REPLY_LINE);
+  t += used;
+  len -= used;
+  assert_int_equal(reply_parse(&p, (const uint8_t *)t, len, &used),
+                   REPLY_LINE);
+  size_t tl;
+  const uint8_t *text = reply_line_text(&p, &tl);
+  assert_int_equal(tl, 10);
+  assert_memory_equal(text, "PIPELINING", 10);
+  assert_true(reply_parser_busy(&p));
+  t += used;
+  len -= used;
+  assert_int_equal(reply_parse(&p, (const uint8_t *)t, len, &used),
+                   REPLY_COMPLETE);
+  assert_false(reply_parser_busy(&p));
+  assert_int_equal(p.reply.nlines, 3);
+  assert_string_equal(p.reply.text, "mx.example PIPELINING SIZE 10");
+}
+
+static void test_reply_malformed_lines(void **st)
+{
+  const char *bad[] = {"600 x\r\n", "199 x\r\n", "099 x\r\n", "25O x\r\n",
+                       "2500 x\r\n", "25\r\n", "250x\r\n", " 250 x\r\n",
+                       "250-a\r\n251 b\r\n"};
+  (void)st;
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    struct reply_parser p;
+    int n;
+    reply_parser_init(&p);
+    assert_int_equal(parse_all(&p, bad[i], strlen(bad[i]), &n), REPLY_ERROR);
+    assert_non_null(p.error);
+  }
+}
+
+static void test_reply_line_limit(void **st)
+{
+  struct reply_parser p;
+  static char line[REPLY_MAX_LINE + 8];
+  int n;
+  (void)st;
+  /* Exactly at the limit (CRLF included) is accepted... */
+  memset(line, 'a', sizeof(line));
+  memcpy(line, "250 ", 4);
+  memcpy(line + REPLY_MAX_LINE - 2, "\r\n", 2);
+  reply_parser_init(&p);
+  assert_int_equal(parse_all(&p, line, REPLY_MAX_LINE, &n), REPLY_COMPLETE);
+  assert_int_equal(p.reply.text_len, REPLY_TEXT_MAX); /* text kept bounded */
+  /* ...one byte more is not. */
+  memset(line, 'a', sizeof(line));
+  memcpy(line, "250 ", 4);
+  memcpy(line + REPLY_MAX_LINE - 1, "\r\n", 2);
+  reply_parser_init(&p);
+  assert_int_equal(parse_all(&p, line, REPLY_MAX_LINE + 1, &n), REPLY_ERROR);
+}
+
+static void test_reply_line_count_limit(void **st)
+{
+  struct reply_parser p;
+  int n;
+  (void)st;
+  reply_parser_init(&p);
+  for (int i = 0; i < REPLY_MAX_LINES - 1; i++)
+    assert_int_equal(parse_all(&p, "250-x\r\n", 7, &n), REPLY_LINE);
+  assert_int_equal(parse_all(&p, "250 x\r\n", 7, &n), REPLY_COMPLETE);
+  reply_parser_init(&p);
+  for (int i = 0; i < REPLY_MAX_LINES; i++)
+    assert_int_equal(parse_all(&p, "250-x\r\n", 7, &n), REPLY_LINE);
+  assert_int_equal(parse_all(&p, "250-x\r\n", 7, &n), REPLY_ERROR);
+}
+
+/* ---- canonicaliser ---- */
+
+/* Encodes `in` in chunks of `chunk` bytes (0: all at once). */
+static size_t encode(const uint8_t *in, size_t n, size_t chunk, uint8_t *out)
+{
+  struct canon c;
+  size_t o = 0;
+  canon_init(&c);
+  for (size_t i = 0; i < n;) {
+    size_t k = chunk && chunk < n - i ? chunk : n - i;
+    o += canon_encode(&c, in + i, k, out + o);
+    i += k;
+  }
+  o += canon_finish(&c, out + o);
+  return o;
+}
+
+/* Property test: for random bodies made of the dangerous bytes, in random
+ * chunkings, the wire form (1) has CR only before LF and LF only after CR,
+ * (2) contains "\r\n.\r\n" exactly once, at the end, (3) undoes (by
+ * removing the terminator and unstuffing) to the input with every line end
+ * made CRLF. */
+static void test_canon_properties_on_random_bodies(void **st)
+{
+  static const uint8_t alphabet[] = {'.', '\r', '\n', 'a', 0xff, ' '};
+  uint8_t in[64], out[256], want[256], got[256];
+  (void)st;
+  srand(12345);
+  for (int iter = 0; iter < 20000; iter++) {
+    size_t n = (size_t)(rand() % 40);
+    for (size_t i = 0; i < n; i++)
+      in[i] = alphabet[rand() % sizeof(alphabet)];
+    size_t o = encode(in, n, (size_t)(rand() % 5), out);
+
+    for (size_t i = 0; i < o; i++) {
+      if (out[i] == '\r')
+        assert_true(i + 1 < o && out[i + 1] == '\n');
+      if (out[i] == '\n')
+        assert_true(i > 0 && out[i - 1] == '\r');
+    }
+    assert_true(o >= 3 && memcmp(out + o - 3, ".\r\n", 3) == 0);
+    assert_true(o == 3 || (o >= 5 && out[o - 5] == '\r'));
+    for (size_t i = 0; i + 5 <= o; i++)
+      if (memcmp(out + i, "\r\n.\r\n", 5) == 0)
+        assert_int_equal(i, o - 5);
+
+    /* The expected lines: each CRLF, CR or LF is one line end. */
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+      if (in[i] == '\r' || in[i] == '\n') {
+        want[w++] = '\r';
+        want[w++] = '\n';
+        if (in[i] == '\r' && i + 1 < n && in[i + 1] == '\n')
+          i++;
+      } else {
+        want[w++] = in[i];
+      }
+    }
+    if (w > 0 && !(want[w - 1] == '\n'))
+      want[w++] = '\r', want[w++] = '\n';
+    /* Undo: drop ".\r\n", unstuff a leading dot on each line. */
+    size_t g = 0, end = o - 3;
+    int bol = 1;
+    for (size_t i = 0; i < end; i++) {
+      if (bol && out[i] == '.') {
+        assert_true(i + 1 < end && out[i + 1] == '.');
+        i++;
+      }
+      got[g++] = out[i];
+      bol = out[i] == '\n';
+    }
+    assert_int_equal(g, w);
+    assert_memory_equal(got, want, w);
+  }
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_reply_single_line_with_enhanced_code),
+    cmocka_unit_test(test_reply_code_only_and_bare_lf),
+    cmocka_unit_test(test_reply_enhanced_code_forms),
+    cmocka_unit_test(test_reply_multiline_reports_each_line),
+    cmocka_unit_test(test_reply_malformed_lines),
+    cmocka_unit_test(test_reply_line_limit),
+    cmocka_unit_test(test_reply_line_count_limit),
+    cmocka_unit_test(test_canon_properties_on_random_bodies),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
