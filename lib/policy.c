@@ -1,14 +1,342 @@
 /*
- * policy.c — TEMPORARY development stub (issue 4 replaces it).
+ * policy.c — resolving the TLS policy of a destination.
+ *
+ * Per knob, the first step of this order that sets it wins (DESIGN
+ * section 4):
+ *
+ *   1. a rule for the exact MX host           mx = mx1.example.net
+ *   2. a rule for the exact recipient domain  domains = example.com
+ *   3. the longest parent-domain rule         domains = .example.com
+ *   4. the longest MX wildcard/suffix rule    mx = *.example.net, .net
+ *   5. [queue.outbound.tls]
+ *   6. the built-in default (optional, false)
+ *
+ * A rule that sets only one knob leaves the other to the next steps.
+ * Each step is one hash probe per candidate name (steps 3 and 4 probe each
+ * suffix once), so a resolution costs O(labels), never a scan of the
+ * rules.  When a session carries several recipient domains, each one is
+ * resolved and the strictest value of each knob applies.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-#include "config.h"
+#include "buf.h"
+#include "config_impl.h"
+
+#define KNOBS 2
+
+static const char *const knob_names[KNOBS] = {"starttls",
+                                              "allow-invalid-certs"};
+
+struct decider {
+  const struct ruleset *rs;
+  struct knob_decision *d;
+  int pending;
+};
+
+/* Applies the rule of the pattern (kind, name) to the knobs still open. */
+static void try_pattern(struct decider *dc, int tier, int kind,
+                        const char *name, size_t len)
+{
+  struct rule_match m;
+  if (!ruleset_find(dc->rs, kind, name, len, &m))
+    return;
+  const struct rule *r = ruleset_rule(dc->rs, m.rule);
+  const int values[KNOBS] = {r->starttls, r->allow_invalid_certs};
+  const uint32_t lines[KNOBS] = {r->starttls_line, r->allow_line};
+  for (int k = 0; k < KNOBS; k++) {
+    if (dc->d[k].tier != TIER_DEFAULT || values[k] == KNOB_UNSET)
+      continue;
+    dc->d[k] = (struct knob_decision){
+      .value = values[k], .tier = tier, .rule = m.rule, .key = m.key,
+      .line = lines[k],
+    };
+    dc->pending--;
+  }
+}
+
+void policy_decide(const smtpout_config *config, const char *domain,
+                   bool domain_ip, const char *mx, bool mx_ip,
+                   struct knob_decision d[2])
+{
+  for (int k = 0; k < KNOBS; k++)
+    d[k] = (struct knob_decision){.tier = TIER_DEFAULT, .rule = RULE_NONE};
+  struct decider dc = {.rs = config ? config->rules : NULL, .d = d,
+                       .pending = KNOBS};
+
+  if (dc.rs != NULL) {
+    size_t mxlen = mx ? strlen(mx) : 0;
+    size_t dlen = domain ? strlen(domain) : 0;
+    if (mx)
+      try_pattern(&dc, TIER_MX_EXACT, PAT_MX, mx, mxlen);
+    if (domain && dc.pending)
+      try_pattern(&dc, TIER_DOMAIN_EXACT, PAT_DOMAIN, domain, dlen);
+    /* IP literals have no parent domains. */
+    if (domain && !domain_ip && ruleset_has_kind(dc.rs, PAT_DOMAIN_PARENT)) {
+      for (const char *s = strchr(domain, '.'); s && dc.pending;
+           s = strchr(s + 1, '.'))
+        try_pattern(&dc, TIER_DOMAIN_PARENT, PAT_DOMAIN_PARENT, s + 1,
+                    dlen - (size_t)(s + 1 - domain));
+    }
+    /* Longest first; for the same parent, "*.x" (one label) is more
+     * specific than ".x" (any depth) and is tried first. */
+    if (mx && !mx_ip) {
+      const char *s = strchr(mx, '.');
+      if (s && dc.pending)
+        try_pattern(&dc, TIER_MX_WILDCARD, PAT_MX_WILDCARD, s + 1,
+                    mxlen - (size_t)(s + 1 - mx));
+      if (ruleset_has_kind(dc.rs, PAT_MX_SUFFIX)) {
+        for (; s && dc.pending; s = strchr(s + 1, '.'))
+          try_pattern(&dc, TIER_MX_WILDCARD, PAT_MX_SUFFIX, s + 1,
+                      mxlen - (size_t)(s + 1 - mx));
+      }
+    }
+  }
+
+  if (config != NULL) {
+    const struct global_knob *g[KNOBS] = {&config->starttls,
+                                          &config->allow_invalid_certs};
+    for (int k = 0; k < KNOBS; k++) {
+      if (d[k].tier == TIER_DEFAULT && g[k]->value != KNOB_UNSET)
+        d[k] = (struct knob_decision){.value = g[k]->value,
+                                      .tier = TIER_GLOBAL,
+                                      .rule = RULE_NONE,
+                                      .line = g[k]->line};
+    }
+  }
+  if (d[0].tier == TIER_DEFAULT)
+    d[0].value = SMTPOUT_STARTTLS_OPTIONAL;
+  if (d[1].tier == TIER_DEFAULT)
+    d[1].value = 0;
+}
+
+int policy_normalize(const char *in, char out[NAME_MAX_LEN], bool *is_ip,
+                     const char **why)
+{
+  *is_ip = name_ip_literal(in, out, NAME_MAX_LEN) != 0;
+  if (*is_ip)
+    return 0;
+  return name_normalize_why(in, out, NAME_MAX_LEN, why);
+}
+
+int config_policy_lookup(const smtpout_config *config, const char *domain,
+                         const char *mx_host, int *starttls,
+                         int *allow_invalid_certs)
+{
+  char dn[NAME_MAX_LEN], mn[NAME_MAX_LEN];
+  bool dip = false, mip = false;
+  int rv;
+  if (domain && (rv = policy_normalize(domain, dn, &dip, NULL)) != 0)
+    return rv;
+  if (mx_host && (rv = policy_normalize(mx_host, mn, &mip, NULL)) != 0)
+    return rv;
+  struct knob_decision d[KNOBS];
+  policy_decide(config, domain ? dn : NULL, dip, mx_host ? mn : NULL, mip, d);
+  *starttls = d[0].value;
+  *allow_invalid_certs = d[1].value;
+  return 0;
+}
+
+/* ---- the policy object: values, sources, explanation ---- */
 
 struct smtpout_policy {
-  int starttls;
-  int allow_invalid_certs;
+  int value[KNOBS];
+  char *source[KNOBS];
+  char *rule[KNOBS];
+  char *explain;
 };
+
+static void addf(struct buf *b, int *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void addf(struct buf *b, int *err, const char *fmt, ...)
+{
+  char tmp[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+  va_end(ap);
+  if (n < 0)
+    return;
+  if ((size_t)n >= sizeof(tmp))
+    n = (int)sizeof(tmp) - 1;
+  if (buf_append(b, tmp, (size_t)n) != 0)
+    *err = SMTPOUT_ERR_NOMEM;
+}
+
+static const char *value_name(int knob, int value)
+{
+  return knob == 0 ? smtpout_starttls_name(value)
+                   : value ? "true" : "false";
+}
+
+/* Is `a` stricter than `b`?  require > optional > disable; certificates
+ * required (false) > allowed (true). */
+static bool stricter(int knob, int a, int b)
+{
+  return knob == 0 ? a > b : a < b;
+}
+
+/* "FILE:LINE" or "default"; the rule's name.  Returns 0 or NOMEM. */
+static int describe(const smtpout_config *config,
+                    const struct knob_decision *d, char **source,
+                    char **rule)
+{
+  char src[1024], name[1024];
+  if (d->tier == TIER_DEFAULT) {
+    snprintf(src, sizeof(src), "default");
+    snprintf(name, sizeof(name), "default");
+  } else if (d->tier == TIER_GLOBAL) {
+    snprintf(src, sizeof(src), "%s:%u", config->file, (unsigned)d->line);
+    snprintf(name, sizeof(name), "queue.outbound.tls");
+  } else {
+    const struct ruleset *rs = config->rules;
+    const struct origin *o =
+        ruleset_origin(rs, ruleset_rule(rs, d->rule)->origin);
+    snprintf(src, sizeof(src), "%s:%u", o->file, (unsigned)d->line);
+    if (o->label)
+      snprintf(name, sizeof(name), "%s", o->label);
+    else
+      snprintf(name, sizeof(name), "map:%s:%u", o->file, (unsigned)d->line);
+  }
+  *source = strdup(src);
+  *rule = strdup(name);
+  return *source && *rule ? 0 : SMTPOUT_ERR_NOMEM;
+}
+
+static const char *tier_name(const smtpout_config *config,
+                             const struct knob_decision *d)
+{
+  switch (d->tier) {
+  case TIER_MX_EXACT: return "exact MX host rule";
+  case TIER_DOMAIN_EXACT: return "exact recipient-domain rule";
+  case TIER_DOMAIN_PARENT: return "parent-domain rule";
+  case TIER_MX_WILDCARD:
+    return ruleset_key_kind(config->rules, d->key) == PAT_MX_WILDCARD
+               ? "MX wildcard rule"
+               : "MX suffix rule";
+  default: return "";
+  }
+}
+
+/* The lines explaining one knob's decision. */
+static void explain_decision(struct buf *b, int *err,
+                             const smtpout_config *config,
+                             const struct knob_decision *d,
+                             const char *source)
+{
+  if (d->tier == TIER_DEFAULT) {
+    addf(b, err, "  built-in default (no rule and no [queue.outbound.tls] "
+                 "setting applies)\n");
+    return;
+  }
+  if (d->tier == TIER_GLOBAL) {
+    addf(b, err, "  set by [queue.outbound.tls] at %s (no destination rule "
+                 "sets it)\n", source);
+    return;
+  }
+  const struct ruleset *rs = config->rules;
+  const struct origin *o =
+      ruleset_origin(rs, ruleset_rule(rs, d->rule)->origin);
+  char pat[NAME_MAX_LEN + 8];
+  pattern_format(pat, sizeof(pat), ruleset_key_kind(rs, d->key),
+                 ruleset_key_name(rs, d->key), o->label == NULL);
+  if (o->label)
+    addf(b, err, "  set by [destination \"%s\"] at %s\n", o->label, source);
+  else
+    addf(b, err, "  set by the policy map at %s\n", source);
+  addf(b, err, "  matched: %s, pattern \"%s\"\n", tier_name(config, d), pat);
+}
+
+struct resolved_domain {
+  const char *given;
+  char name[NAME_MAX_LEN];
+  bool ip;
+  struct knob_decision d[KNOBS];
+};
+
+static void explain_name(struct buf *b, int *err, const char *what,
+                         const char *given, const char *name)
+{
+  if (strcmp(given, name) == 0)
+    addf(b, err, "%s: %s\n", what, name);
+  else
+    addf(b, err, "%s: %s (as %s)\n", what, given, name);
+}
+
+static int build_explain(smtpout_policy *p, const smtpout_config *config,
+                         const struct resolved_domain *rd, size_t n,
+                         const char *mx_given, const char *mx,
+                         const size_t winner[KNOBS])
+{
+  struct buf b = {0};
+  int err = 0;
+  if (n == 0)
+    addf(&b, &err, "recipient domain: none given\n");
+  else if (n == 1)
+    explain_name(&b, &err, "recipient domain", rd[0].given, rd[0].name);
+  if (mx)
+    explain_name(&b, &err, "MX host", mx_given, mx);
+  else
+    addf(&b, &err, "MX host: none given\n");
+  if (n > 1) {
+    addf(&b, &err, "%zu recipient domains; the strictest value of each "
+                   "knob applies:\n", n);
+    for (size_t i = 0; i < n; i++) {
+      char *src[KNOBS] = {0}, *rule[KNOBS] = {0};
+      for (int k = 0; k < KNOBS && !err; k++)
+        err = describe(config, &rd[i].d[k], &src[k], &rule[k]);
+      if (!err)
+        addf(&b, &err, "  %s: starttls = %s (%s), allow-invalid-certs = %s "
+                       "(%s)\n", rd[i].name,
+             value_name(0, rd[i].d[0].value), src[0],
+             value_name(1, rd[i].d[1].value), src[1]);
+      for (int k = 0; k < KNOBS; k++) {
+        free(src[k]);
+        free(rule[k]);
+      }
+    }
+  }
+  for (int k = 0; k < KNOBS; k++) {
+    const struct knob_decision *d = &rd[winner[k]].d[k];
+    addf(&b, &err, "%s = %s\n", knob_names[k], value_name(k, p->value[k]));
+    if (n > 1) {
+      bool all_same = true;
+      for (size_t i = 0; i < n; i++)
+        all_same = all_same && rd[i].d[k].value == p->value[k];
+      if (all_same)
+        addf(&b, &err, "  every recipient domain resolves to %s; shown for "
+                       "%s\n", value_name(k, p->value[k]),
+             rd[winner[k]].name);
+      else
+        addf(&b, &err, "  strictest, from recipient domain %s\n",
+             rd[winner[k]].name);
+    }
+    explain_decision(&b, &err, config, d, p->source[k]);
+  }
+  if (!err && buf_append(&b, "", 1) != 0)
+    err = SMTPOUT_ERR_NOMEM;
+  if (err) {
+    buf_free(&b);
+    return err;
+  }
+  p->explain = (char *)b.data; /* start is 0: nothing was consumed */
+  return 0;
+}
+
+void smtpout_policy_free(smtpout_policy *policy)
+{
+  if (policy == NULL)
+    return;
+  for (int k = 0; k < KNOBS; k++) {
+    free(policy->source[k]);
+    free(policy->rule[k]);
+  }
+  free(policy->explain);
+  free(policy);
+}
 
 int smtpout_policy_resolve(smtpout_policy **ppolicy,
                            const smtpout_config *config,
@@ -17,33 +345,89 @@ int smtpout_policy_resolve(smtpout_policy **ppolicy,
 {
   if (ppolicy == NULL || (ndomains > 0 && domains == NULL))
     return SMTPOUT_ERR_INVALID_ARGUMENT;
+  for (size_t i = 0; i < ndomains; i++) {
+    if (domains[i] == NULL)
+      return SMTPOUT_ERR_INVALID_ARGUMENT;
+  }
+  if (ndomains > SIZE_MAX / sizeof(struct resolved_domain) - 1)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+
+  char mx[NAME_MAX_LEN];
+  bool mx_ip = false;
+  int rv;
+  if (mx_host && (rv = policy_normalize(mx_host, mx, &mx_ip, NULL)) != 0)
+    return rv;
+
+  /* With no domain, the MX alone is resolved (one empty entry). */
+  size_t n = ndomains ? ndomains : 1;
+  struct resolved_domain *rd = calloc(n, sizeof(*rd));
   smtpout_policy *p = calloc(1, sizeof(*p));
-  if (p == NULL)
-    return SMTPOUT_ERR_NOMEM;
-  config_policy_lookup(config, ndomains ? domains[0] : NULL, mx_host,
-                       &p->starttls, &p->allow_invalid_certs);
+  if (rd == NULL || p == NULL) {
+    rv = SMTPOUT_ERR_NOMEM;
+    goto fail;
+  }
+  size_t winner[KNOBS] = {0, 0};
+  for (size_t i = 0; i < n; i++) {
+    const char *name = NULL;
+    if (ndomains) {
+      rd[i].given = domains[i];
+      rv = policy_normalize(domains[i], rd[i].name, &rd[i].ip, NULL);
+      if (rv != 0)
+        goto fail;
+      name = rd[i].name;
+    }
+    policy_decide(config, name, rd[i].ip, mx_host ? mx : NULL, mx_ip,
+                  rd[i].d);
+    for (int k = 0; k < KNOBS; k++) {
+      if (stricter(k, rd[i].d[k].value, rd[winner[k]].d[k].value))
+        winner[k] = i;
+    }
+  }
+  for (int k = 0; k < KNOBS; k++) {
+    const struct knob_decision *d = &rd[winner[k]].d[k];
+    p->value[k] = d->value;
+    if ((rv = describe(config, d, &p->source[k], &p->rule[k])) != 0)
+      goto fail;
+  }
+  rv = build_explain(p, config, rd, ndomains, mx_host, mx_host ? mx : NULL,
+                     winner);
+  if (rv != 0)
+    goto fail;
+  free(rd);
   *ppolicy = p;
   return 0;
+
+fail:
+  free(rd);
+  smtpout_policy_free(p);
+  return rv;
 }
 
-void smtpout_policy_free(smtpout_policy *policy) { free(policy); }
-int smtpout_policy_starttls(const smtpout_policy *p) { return p->starttls; }
-int smtpout_policy_allow_invalid_certs(const smtpout_policy *p)
+int smtpout_policy_starttls(const smtpout_policy *policy)
 {
-  return p->allow_invalid_certs;
+  return policy ? policy->value[0] : SMTPOUT_STARTTLS_OPTIONAL;
 }
-const char *smtpout_policy_source(const smtpout_policy *p, int knob)
+
+int smtpout_policy_allow_invalid_certs(const smtpout_policy *policy)
 {
-  (void)p;
-  return knob == 0 || knob == 1 ? "default" : NULL;
+  return policy ? policy->value[1] : 0;
 }
-const char *smtpout_policy_rule(const smtpout_policy *p, int knob)
+
+const char *smtpout_policy_source(const smtpout_policy *policy, int knob)
 {
-  (void)p;
-  return knob == 0 || knob == 1 ? "default" : NULL;
+  if (policy == NULL || knob < 0 || knob >= KNOBS)
+    return NULL;
+  return policy->source[knob];
 }
-const char *smtpout_policy_explain(const smtpout_policy *p)
+
+const char *smtpout_policy_rule(const smtpout_policy *policy, int knob)
 {
-  (void)p;
-  return "built-in defaults\n";
+  if (policy == NULL || knob < 0 || knob >= KNOBS)
+    return NULL;
+  return policy->rule[knob];
+}
+
+const char *smtpout_policy_explain(const smtpout_policy *policy)
+{
+  return policy ? policy->explain : NULL;
 }
