@@ -81,16 +81,22 @@ struct map_line {
 #define MERR(m, ...) diag_add(&(m)->ld->diag, (m)->file, (m)->lineno, \
                               __VA_ARGS__)
 
-/* Parses "key=value"; returns false (reported) on a bad token. */
+/* Parses the "key=value" token tok[0..len); `rest` is what follows it
+ * on the line.  Returns false (reported) on a bad token. */
 static bool map_setting(struct map_line *m, const char *tok, size_t len,
-                        struct rule *r)
+                        const char *rest, size_t restlen, struct rule *r)
 {
   char q[QUOTE_MAX + 16];
   const char *eq = memchr(tok, '=', len);
-  if (eq == NULL) {
+  if (eq == NULL || eq == tok) {
+    size_t i = 0;
+    while (i < restlen && is_blank(rest[i]))
+      i++;
+    bool spaced = eq == tok || (i < restlen && rest[i] == '=');
     value_quote(q, sizeof(q), tok, len);
-    MERR(m, "expected KEY=VALUE after the pattern, got %s (keys: starttls, "
-            "allow-invalid-certs)", q);
+    MERR(m, "expected KEY=VALUE after the pattern, got %s%s", q,
+         spaced ? " (no spaces around \"=\": write starttls=require)"
+                : " (keys: starttls, allow-invalid-certs)");
     return false;
   }
   size_t klen = (size_t)(eq - tok);
@@ -174,10 +180,15 @@ static void map_parse_line(struct map_line *m, const char *s, size_t len)
     start = i;
     while (i < len && !is_blank(s[i]))
       i++;
-    if (map_setting(m, s + start, i - start, &r))
+    if (map_setting(m, s + start, i - start, s + i, len - i, &r)) {
       any = true;
-    else
+    } else {
       ok = false;
+      /* After a token that is not KEY=VALUE, the rest of the line cannot
+       * be read reliably: one report is enough. */
+      if (memchr(s + start, '=', i - start) == NULL || s[start] == '=')
+        break;
+    }
   }
   if (!any && ok) {
     MERR(m, "sets neither starttls nor allow-invalid-certs");
