@@ -2,8 +2,10 @@
  * config_diag.c — collecting configuration problems.
  *
  * Loading never stops at the first problem: an operator fixing a config
- * wants every bad line at once.  Messages are kept up to DIAG_MAX_SHOWN
- * (a broken million-line map must not produce a million-line report).
+ * wants every bad line at once, in file order, although some problems
+ * (a pattern claimed twice, an empty section) are only found after the
+ * whole file was read.  Messages are kept up to DIAG_MAX_SHOWN (a broken
+ * million-line map must not produce a million-line report).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,34 +14,32 @@
 
 #include "config_impl.h"
 
-static void append(struct diag *d, const char *s, size_t n)
+struct diag_entry {
+  unsigned file_rank; /* index into diag.files */
+  uint32_t line;
+  unsigned seq; /* order of discovery, to keep the sort stable */
+  char *text;   /* "FILE:LINE: message" */
+};
+
+static unsigned file_rank(struct diag *d, const char *file)
 {
-  if (d->nomem)
-    return;
-  if (d->len + n + 1 > d->cap) {
-    size_t cap = d->cap ? d->cap : 256;
-    while (cap < d->len + n + 1)
-      cap *= 2;
-    char *t = realloc(d->text, cap);
-    if (t == NULL) {
-      d->nomem = true;
-      return;
-    }
-    d->text = t;
-    d->cap = cap;
+  for (unsigned i = 0; i < d->nfiles; i++) {
+    if (strcmp(d->files[i], file) == 0)
+      return i;
   }
-  memcpy(d->text + d->len, s, n);
-  d->len += n;
-  d->text[d->len] = '\0';
+  unsigned max = sizeof(d->files) / sizeof(d->files[0]);
+  if (d->nfiles == max)
+    return max; /* after every named file */
+  d->files[d->nfiles] = file;
+  return d->nfiles++;
 }
 
 void diag_add(struct diag *d, const char *file, uint32_t line,
               const char *fmt, ...)
 {
   d->count++;
-  if (d->shown >= DIAG_MAX_SHOWN)
+  if (d->len >= DIAG_MAX_SHOWN || d->nomem)
     return;
-  d->shown++;
   char msg[1024];
   int n = line ? snprintf(msg, sizeof(msg), "%s:%u: ", file, (unsigned)line)
                : snprintf(msg, sizeof(msg), "%s: ", file);
@@ -51,27 +51,67 @@ void diag_add(struct diag *d, const char *file, uint32_t line,
   va_start(ap, fmt);
   vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
   va_end(ap);
-  append(d, msg, strlen(msg));
-  append(d, "\n", 1);
+
+  if (d->len == d->cap) {
+    size_t cap = d->cap ? d->cap * 2 : 16;
+    struct diag_entry *e = realloc(d->entries, cap * sizeof(*e));
+    if (e == NULL) {
+      d->nomem = true;
+      return;
+    }
+    d->entries = e;
+    d->cap = cap;
+  }
+  char *text = strdup(msg);
+  if (text == NULL) {
+    d->nomem = true;
+    return;
+  }
+  d->entries[d->len] = (struct diag_entry){
+    .file_rank = file_rank(d, file), .line = line,
+    .seq = (unsigned)d->len, .text = text,
+  };
+  d->len++;
 }
 
-void diag_write(const struct diag *d, const char *file, char *errbuf,
+static int entry_cmp(const void *a, const void *b)
+{
+  const struct diag_entry *x = a, *y = b;
+  if (x->file_rank != y->file_rank)
+    return x->file_rank < y->file_rank ? -1 : 1;
+  if (x->line != y->line)
+    return x->line < y->line ? -1 : 1;
+  return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+void diag_write(struct diag *d, const char *file, char *errbuf,
                 size_t errlen)
 {
   if (errbuf == NULL || errlen == 0)
     return;
-  char more[256] = "";
-  if (d->count > d->shown)
-    snprintf(more, sizeof(more), "%s: %u more problems not shown\n", file,
-             d->count - d->shown);
+  errbuf[0] = '\0';
+  qsort(d->entries, d->len, sizeof(*d->entries), entry_cmp);
+  size_t o = 0;
+  for (size_t i = 0; i < d->len && o + 1 < errlen; i++) {
+    int n = snprintf(errbuf + o, errlen - o, "%s\n", d->entries[i].text);
+    if (n < 0)
+      break;
+    o += (size_t)n;
+  }
+  if (o + 1 >= errlen)
+    return;
+  if (d->count > d->len)
+    snprintf(errbuf + o, errlen - o, "%s: %u more problems not shown\n",
+             file, d->count - (unsigned)d->len);
   else if (d->nomem)
-    snprintf(more, sizeof(more), "%s: out of memory while reporting\n",
+    snprintf(errbuf + o, errlen - o, "%s: out of memory while reporting\n",
              file);
-  snprintf(errbuf, errlen, "%s%s", d->text ? d->text : "", more);
 }
 
 void diag_free(struct diag *d)
 {
-  free(d->text);
+  for (size_t i = 0; i < d->len; i++)
+    free(d->entries[i].text);
+  free(d->entries);
   memset(d, 0, sizeof(*d));
 }

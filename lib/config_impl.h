@@ -42,18 +42,25 @@ struct smtpout_config {
 /* At most this many messages are kept; the rest are only counted. */
 #define DIAG_MAX_SHOWN 100
 
+struct diag_entry;
+
+/* Problems are reported sorted by file (in order of first mention) and
+ * line, whichever pass found them. */
 struct diag {
-  char *text; /* the kept messages, each ending in "\n" */
+  struct diag_entry *entries;
   size_t len, cap;
-  unsigned count, shown;
+  const char *files[4]; /* file names in order of first mention */
+  unsigned nfiles;
+  unsigned count; /* all problems, kept or not */
   bool nomem;
 };
 
 /* Records a problem at FILE:LINE (line 0: "FILE: message"). */
 void diag_add(struct diag *d, const char *file, uint32_t line,
               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-/* Writes every kept message (and how many were left out) to errbuf. */
-void diag_write(const struct diag *d, const char *file, char *errbuf,
+/* Writes every kept message (and how many were left out) to errbuf, one
+ * per line. */
+void diag_write(struct diag *d, const char *file, char *errbuf,
                 size_t errlen);
 void diag_free(struct diag *d);
 
