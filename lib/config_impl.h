@@ -160,7 +160,6 @@ struct knob_decision {
   int tier;
   uint32_t rule; /* TIER_MX_EXACT..TIER_MX_WILDCARD: index into rules */
   uint32_t key;  /* the key that matched */
-  uint32_t line; /* the line of the key that set the knob (0: default) */
 };
 
 /* Resolves both knobs for one normalised domain (may be NULL) and MX

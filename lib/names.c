@@ -33,7 +33,9 @@ static bool is_ldh(char c)
 
 static bool has_alabel_prefix(const char *label, size_t len)
 {
-  return len >= 4 && strncasecmp(label, "xn--", 4) == 0;
+  /* "| 0x20" lower-cases an ASCII letter (and leaves '-' alone). */
+  return len >= 4 && (label[0] | 0x20) == 'x' && (label[1] | 0x20) == 'n' &&
+         label[2] == '-' && label[3] == '-';
 }
 
 /*
@@ -92,37 +94,53 @@ static size_t strip_root(const char *in)
   return n;
 }
 
-static bool needs_idn(const char *in, size_t n)
-{
-  for (size_t i = 0; i < n; i++) {
-    if ((unsigned char)in[i] >= 0x80)
-      return true;
-  }
-  /* An "xn--" label must be valid Punycode: only libidn2 can tell. */
-  const char *p = in, *end = in + n;
-  while (p < end) {
-    const char *dot = memchr(p, '.', (size_t)(end - p));
-    size_t len = (size_t)((dot ? dot : end) - p);
-    if (has_alabel_prefix(p, len))
-      return true;
-    p = dot ? dot + 1 : end;
-  }
-  return false;
-}
+enum { FAST_OK = 0, FAST_NEEDS_IDN = 1 };
 
+/*
+ * The fast path, in one pass: lower-cases `in[0..n)` into `out` and
+ * checks it as check_labels() would.  Returns FAST_OK,
+ * FAST_NEEDS_IDN (a non-ASCII byte or an "xn--" label: only libidn2 can
+ * judge those), or SMTPOUT_ERR_BAD_NAME with *why.
+ */
 static int normalize_ascii(const char *in, size_t n, char *out,
                            size_t outlen, const char **why)
 {
   if (n > NAME_MAX_OCTETS || n + 1 > outlen) {
+    /* Unless libidn2 might shorten it (full-width characters, ...). */
+    for (size_t i = 0; i < n; i++) {
+      if ((unsigned char)in[i] >= 0x80)
+        return FAST_NEEDS_IDN;
+    }
     *why = "name longer than 253 octets";
     return SMTPOUT_ERR_BAD_NAME;
   }
-  for (size_t i = 0; i < n; i++) {
-    char c = in[i];
-    out[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+  int rv = FAST_OK;
+  size_t start = 0;
+  for (size_t i = 0; i <= n; i++) {
+    char c = i < n ? in[i] : '.';
+    if ((unsigned char)c >= 0x80)
+      return FAST_NEEDS_IDN;
+    if (c >= 'A' && c <= 'Z')
+      c = (char)(c - 'A' + 'a');
+    if (c != '.') {
+      out[i] = c;
+      continue;
+    }
+    /* End of the label out[start..i). */
+    const char *l = out + start;
+    size_t len = i - start;
+    if (has_alabel_prefix(l, len))
+      return FAST_NEEDS_IDN;
+    /* Keep going after a bad label: a later non-ASCII byte means
+     * libidn2 must decide (its message may differ). */
+    if (rv == FAST_OK)
+      rv = check_labels(l, len, why);
+    if (i < n)
+      out[i] = '.';
+    start = i + 1;
   }
   out[n] = '\0';
-  return check_labels(out, n, why);
+  return rv;
 }
 
 int name_normalize_idn(const char *in, char *out, size_t outlen,
@@ -172,9 +190,10 @@ int name_normalize_why(const char *in, char *out, size_t outlen,
     *why = "empty name";
     return SMTPOUT_ERR_BAD_NAME;
   }
-  if (needs_idn(in, n))
+  int rv = normalize_ascii(in, n, out, outlen, why);
+  if (rv == FAST_NEEDS_IDN)
     return name_normalize_idn(in, out, outlen, why);
-  return normalize_ascii(in, n, out, outlen, why);
+  return rv;
 }
 
 int name_normalize(const char *in, char *out, size_t outlen)
@@ -185,6 +204,11 @@ int name_normalize(const char *in, char *out, size_t outlen)
 int name_ip_literal(const char *in, char *out, size_t outlen)
 {
   char tmp[64];
+  /* Most names are not addresses: an IPv4 address starts with a digit,
+   * an IPv6 address holds a colon. */
+  if (in[0] != '[' && !(in[0] >= '0' && in[0] <= '9') &&
+      strchr(in, ':') == NULL)
+    return 0;
   size_t n = strlen(in);
   bool tagged = false;
   if (n >= sizeof(tmp))

@@ -30,30 +30,73 @@
 static const char *const knob_names[KNOBS] = {"starttls",
                                               "allow-invalid-certs"};
 
-struct decider {
-  const struct ruleset *rs;
-  struct knob_decision *d;
-  int pending;
+/* A pattern that could decide a knob, in resolution order. */
+struct candidate {
+  uint8_t tier, kind;
+  const char *name;
+  size_t len;
+  uint32_t hash;
 };
 
-/* Applies the rule of the pattern (kind, name) to the knobs still open. */
-static void try_pattern(struct decider *dc, int tier, int kind,
-                        const char *name, size_t len)
+/* Exact MX, exact domain, up to 127 parents, 1 wildcard, 127 suffixes. */
+#define MAX_CANDIDATES 260
+
+struct candidates {
+  const struct ruleset *rs;
+  struct candidate c[MAX_CANDIDATES];
+  size_t n;
+};
+
+static unsigned count_labels(const char *name)
 {
-  struct rule_match m;
-  if (!ruleset_find(dc->rs, kind, name, len, &m))
+  unsigned n = 1;
+  for (; *name; name++)
+    n += *name == '.';
+  return n;
+}
+
+/* Adds a candidate if a pattern of its kind and size can exist, and
+ * starts fetching its slot. */
+static void add_candidate(struct candidates *cs, int tier, int kind,
+                          const char *name, unsigned labels)
+{
+  if (cs->n == MAX_CANDIDATES || !ruleset_may_have(cs->rs, kind, labels))
     return;
-  const struct rule *r = ruleset_rule(dc->rs, m.rule);
-  const int values[KNOBS] = {r->starttls, r->allow_invalid_certs};
-  const uint32_t lines[KNOBS] = {r->starttls_line, r->allow_line};
-  for (int k = 0; k < KNOBS; k++) {
-    if (dc->d[k].tier != TIER_DEFAULT || values[k] == KNOB_UNSET)
-      continue;
-    dc->d[k] = (struct knob_decision){
-      .value = values[k], .tier = tier, .rule = m.rule, .key = m.key,
-      .line = lines[k],
-    };
-    dc->pending--;
+  struct candidate *c = &cs->c[cs->n++];
+  c->tier = (uint8_t)tier;
+  c->kind = (uint8_t)kind;
+  c->name = name;
+  c->len = strlen(name);
+  c->hash = ruleset_hash(kind, name, c->len);
+  ruleset_prefetch(cs->rs, c->hash);
+}
+
+/* Lists the patterns that could match, in the order of the file comment.
+ * IP literals have neither parents nor wildcards. */
+static void list_candidates(struct candidates *cs, const char *domain,
+                            bool domain_ip, const char *mx, bool mx_ip)
+{
+  unsigned dl = domain ? count_labels(domain) : 0;
+  unsigned ml = mx ? count_labels(mx) : 0;
+  if (mx)
+    add_candidate(cs, TIER_MX_EXACT, PAT_MX, mx, ml);
+  if (domain)
+    add_candidate(cs, TIER_DOMAIN_EXACT, PAT_DOMAIN, domain, dl);
+  if (domain && !domain_ip) {
+    unsigned labels = dl;
+    for (const char *s = strchr(domain, '.'); s; s = strchr(s + 1, '.'))
+      add_candidate(cs, TIER_DOMAIN_PARENT, PAT_DOMAIN_PARENT, s + 1,
+                    --labels);
+  }
+  if (mx && !mx_ip) {
+    /* Longest first; for the same parent, "*.x" (one label) is more
+     * specific than ".x" (any depth) and comes first. */
+    unsigned labels = ml;
+    const char *s = strchr(mx, '.');
+    if (s)
+      add_candidate(cs, TIER_MX_WILDCARD, PAT_MX_WILDCARD, s + 1, ml - 1);
+    for (; s; s = strchr(s + 1, '.'))
+      add_candidate(cs, TIER_MX_WILDCARD, PAT_MX_SUFFIX, s + 1, --labels);
   }
 }
 
@@ -63,34 +106,27 @@ void policy_decide(const smtpout_config *config, const char *domain,
 {
   for (int k = 0; k < KNOBS; k++)
     d[k] = (struct knob_decision){.tier = TIER_DEFAULT, .rule = RULE_NONE};
-  struct decider dc = {.rs = config ? config->rules : NULL, .d = d,
-                       .pending = KNOBS};
+  int pending = KNOBS;
 
-  if (dc.rs != NULL) {
-    size_t mxlen = mx ? strlen(mx) : 0;
-    size_t dlen = domain ? strlen(domain) : 0;
-    if (mx)
-      try_pattern(&dc, TIER_MX_EXACT, PAT_MX, mx, mxlen);
-    if (domain && dc.pending)
-      try_pattern(&dc, TIER_DOMAIN_EXACT, PAT_DOMAIN, domain, dlen);
-    /* IP literals have no parent domains. */
-    if (domain && !domain_ip && ruleset_has_kind(dc.rs, PAT_DOMAIN_PARENT)) {
-      for (const char *s = strchr(domain, '.'); s && dc.pending;
-           s = strchr(s + 1, '.'))
-        try_pattern(&dc, TIER_DOMAIN_PARENT, PAT_DOMAIN_PARENT, s + 1,
-                    dlen - (size_t)(s + 1 - domain));
-    }
-    /* Longest first; for the same parent, "*.x" (one label) is more
-     * specific than ".x" (any depth) and is tried first. */
-    if (mx && !mx_ip) {
-      const char *s = strchr(mx, '.');
-      if (s && dc.pending)
-        try_pattern(&dc, TIER_MX_WILDCARD, PAT_MX_WILDCARD, s + 1,
-                    mxlen - (size_t)(s + 1 - mx));
-      if (ruleset_has_kind(dc.rs, PAT_MX_SUFFIX)) {
-        for (; s && dc.pending; s = strchr(s + 1, '.'))
-          try_pattern(&dc, TIER_MX_WILDCARD, PAT_MX_SUFFIX, s + 1,
-                      mxlen - (size_t)(s + 1 - mx));
+  if (config != NULL && config->rules != NULL) {
+    struct candidates cs; /* not zeroed: 8 KiB per lookup otherwise */
+    cs.rs = config->rules;
+    cs.n = 0;
+    list_candidates(&cs, domain, domain_ip, mx, mx_ip);
+    for (size_t i = 0; i < cs.n; i++)
+      ruleset_prefetch_key(cs.rs, cs.c[i].hash);
+    for (size_t i = 0; i < cs.n && pending > 0; i++) {
+      const struct candidate *c = &cs.c[i];
+      struct rule_match m;
+      if (!ruleset_find(cs.rs, c->kind, c->name, c->len, c->hash, &m))
+        continue;
+      const int values[KNOBS] = {m.starttls, m.allow_invalid_certs};
+      for (int k = 0; k < KNOBS; k++) {
+        if (d[k].tier != TIER_DEFAULT || values[k] == KNOB_UNSET)
+          continue;
+        d[k] = (struct knob_decision){.value = values[k], .tier = c->tier,
+                                      .rule = m.rule, .key = m.key};
+        pending--;
       }
     }
   }
@@ -102,14 +138,25 @@ void policy_decide(const smtpout_config *config, const char *domain,
       if (d[k].tier == TIER_DEFAULT && g[k]->value != KNOB_UNSET)
         d[k] = (struct knob_decision){.value = g[k]->value,
                                       .tier = TIER_GLOBAL,
-                                      .rule = RULE_NONE,
-                                      .line = g[k]->line};
+                                      .rule = RULE_NONE};
     }
   }
   if (d[0].tier == TIER_DEFAULT)
     d[0].value = SMTPOUT_STARTTLS_OPTIONAL;
   if (d[1].tier == TIER_DEFAULT)
     d[1].value = 0;
+}
+
+/* The line of the key that set knob `k` (0 for the default). */
+static uint32_t decision_line(const smtpout_config *config,
+                              const struct knob_decision *d, int k)
+{
+  if (d->tier == TIER_GLOBAL)
+    return k == 0 ? config->starttls.line : config->allow_invalid_certs.line;
+  if (d->tier == TIER_DEFAULT)
+    return 0;
+  const struct rule *r = ruleset_rule(config->rules, d->rule);
+  return k == 0 ? r->starttls_line : r->allow_line;
 }
 
 int policy_normalize(const char *in, char out[NAME_MAX_LEN], bool *is_ip,
@@ -181,25 +228,26 @@ static bool stricter(int knob, int a, int b)
 
 /* "FILE:LINE" or "default"; the rule's name.  Returns 0 or NOMEM. */
 static int describe(const smtpout_config *config,
-                    const struct knob_decision *d, char **source,
+                    const struct knob_decision *d, int k, char **source,
                     char **rule)
 {
   char src[1024], name[1024];
+  unsigned line = (unsigned)decision_line(config, d, k);
   if (d->tier == TIER_DEFAULT) {
     snprintf(src, sizeof(src), "default");
     snprintf(name, sizeof(name), "default");
   } else if (d->tier == TIER_GLOBAL) {
-    snprintf(src, sizeof(src), "%s:%u", config->file, (unsigned)d->line);
+    snprintf(src, sizeof(src), "%s:%u", config->file, line);
     snprintf(name, sizeof(name), "queue.outbound.tls");
   } else {
     const struct ruleset *rs = config->rules;
     const struct origin *o =
         ruleset_origin(rs, ruleset_rule(rs, d->rule)->origin);
-    snprintf(src, sizeof(src), "%s:%u", o->file, (unsigned)d->line);
+    snprintf(src, sizeof(src), "%s:%u", o->file, line);
     if (o->label)
       snprintf(name, sizeof(name), "%s", o->label);
     else
-      snprintf(name, sizeof(name), "map:%s:%u", o->file, (unsigned)d->line);
+      snprintf(name, sizeof(name), "map:%s:%u", o->file, line);
   }
   *source = strdup(src);
   *rule = strdup(name);
@@ -287,7 +335,7 @@ static int build_explain(smtpout_policy *p, const smtpout_config *config,
     for (size_t i = 0; i < n; i++) {
       char *src[KNOBS] = {0}, *rule[KNOBS] = {0};
       for (int k = 0; k < KNOBS && !err; k++)
-        err = describe(config, &rd[i].d[k], &src[k], &rule[k]);
+        err = describe(config, &rd[i].d[k], k, &src[k], &rule[k]);
       if (!err)
         addf(&b, &err, "  %s: starttls = %s (%s), allow-invalid-certs = %s "
                        "(%s)\n", rd[i].name,
@@ -386,7 +434,7 @@ int smtpout_policy_resolve(smtpout_policy **ppolicy,
   for (int k = 0; k < KNOBS; k++) {
     const struct knob_decision *d = &rd[winner[k]].d[k];
     p->value[k] = d->value;
-    if ((rv = describe(config, d, &p->source[k], &p->rule[k])) != 0)
+    if ((rv = describe(config, d, k, &p->source[k], &p->rule[k])) != 0)
       goto fail;
   }
   rv = build_explain(p, config, rd, ndomains, mx_host, mx_host ? mx : NULL,

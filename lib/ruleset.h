@@ -47,6 +47,8 @@ struct rule_match {
   uint32_t rule;  /* index into the rules */
   uint32_t line;  /* the line where the pattern was written */
   uint32_t key;   /* offset of the key in the key arena */
+  int starttls;   /* the rule's knobs (copied next to the key, so that */
+  int allow_invalid_certs; /* a lookup need not read the rule) */
 };
 
 struct ruleset;
@@ -68,7 +70,8 @@ int ruleset_add_rule(struct ruleset *rs, const struct rule *rule,
                      uint32_t *index);
 
 /*
- * Claims the pattern (kind, name[0..len)) for rule `rule`, written at
+ * Claims the pattern (kind, name[0..len)) for rule `rule` (already added),
+ * written at
  * `line`.  Returns 0 when inserted; 1 when another entry already holds the
  * pattern (that entry is stored in *prior); SMTPOUT_ERR_NOMEM;
  * SMTPOUT_ERR_CONFIG when the table is full (over 2^32 octets of keys).
@@ -76,13 +79,26 @@ int ruleset_add_rule(struct ruleset *rs, const struct rule *rule,
 int ruleset_claim(struct ruleset *rs, int kind, const char *name, size_t len,
                   uint32_t rule, uint32_t line, struct rule_match *prior);
 
-/* Finds the pattern (kind, name[0..len)).  Returns 1 and fills *match,
- * or 0.  Thread-safe on a table no longer written to. */
-int ruleset_find(const struct ruleset *rs, int kind, const char *name,
-                 size_t len, struct rule_match *match);
+/* The hash of the pattern (kind, name[0..len)), for the calls below. */
+uint32_t ruleset_hash(int kind, const char *name, size_t len);
 
-/* Whether any pattern of `kind` exists (lets lookups skip whole steps). */
-int ruleset_has_kind(const struct ruleset *rs, int kind);
+/* Whether a pattern of `kind` with `labels` labels (dots + 1) may exist:
+ * lookups skip probes that cannot hit. */
+int ruleset_may_have(const struct ruleset *rs, int kind, unsigned labels);
+
+/* Starts loading the slot of `hash` into the cache.  A resolution knows
+ * all its candidate patterns up front; prefetching them all lets their
+ * cache misses overlap instead of following one another. */
+void ruleset_prefetch(const struct ruleset *rs, uint32_t hash);
+
+/* Once the slot of `hash` has arrived: if it holds a key of that hash,
+ * starts loading the key (the second cache miss of a hit). */
+void ruleset_prefetch_key(const struct ruleset *rs, uint32_t hash);
+
+/* Finds the pattern (kind, name[0..len)) whose hash is `hash`.  Returns 1
+ * and fills *match, or 0.  Thread-safe on a table no longer written to. */
+int ruleset_find(const struct ruleset *rs, int kind, const char *name,
+                 size_t len, uint32_t hash, struct rule_match *match);
 
 const struct rule *ruleset_rule(const struct ruleset *rs, uint32_t index);
 const struct origin *ruleset_origin(const struct ruleset *rs,
