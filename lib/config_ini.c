@@ -565,8 +565,14 @@ static char *feed(char *str, const char *s, size_t len)
 static char *ini_reader_cb(char *str, int num, void *stream)
 {
   struct ini_parser *p = stream;
-  if (p->pos >= p->len || num < 3)
+  if (p->pos >= p->len)
     return NULL;
+  if (num < 3) {
+    /* Only if a host set Debian inih's ini_max_line absurdly low. */
+    diag_add(&p->ld->diag, p->ld->file, p->lineno + 1,
+             "inih's line buffer is too small to read this file");
+    return NULL;
+  }
   const char *line = p->text + p->pos;
   const char *nl = memchr(line, '\n', p->len - p->pos);
   size_t raw = nl ? (size_t)(nl - line) : p->len - p->pos;
