@@ -336,10 +336,12 @@ static int build_explain(smtpout_policy *p, const smtpout_config *config,
       char *src[KNOBS] = {0}, *rule[KNOBS] = {0};
       for (int k = 0; k < KNOBS && !err; k++)
         err = describe(config, &rd[i].d[k], k, &src[k], &rule[k]);
+      bool same = strcmp(rd[i].given, rd[i].name) == 0;
       if (!err)
-        addf(&b, &err, "  %s: starttls = %s (%s), allow-invalid-certs = %s "
-                       "(%s)\n", rd[i].name,
-             value_name(0, rd[i].d[0].value), src[0],
+        addf(&b, &err, "  %s%s%s%s: starttls = %s (%s), "
+                       "allow-invalid-certs = %s (%s)\n",
+             rd[i].given, same ? "" : " (as ", same ? "" : rd[i].name,
+             same ? "" : ")", value_name(0, rd[i].d[0].value), src[0],
              value_name(1, rd[i].d[1].value), src[1]);
       for (int k = 0; k < KNOBS; k++) {
         free(src[k]);

@@ -261,6 +261,12 @@ static void test_idna_spellings_match_one_rule(void **state)
                          "recipient domain: BÜCHER.example (as "
                          "xn--bcher-kva.example)"));
   smtpout_policy_free(p);
+  const char *two[] = {"other.example", "BÜCHER.example"};
+  assert_int_equal(smtpout_policy_resolve(&p, c, two, 2, NULL), 0);
+  assert_non_null(strstr(smtpout_policy_explain(p),
+                         "\n  BÜCHER.example (as xn--bcher-kva.example): "
+                         "starttls = require (t.ini:4)"));
+  smtpout_policy_free(p);
   smtpout_config_unref(c);
 }
 
