@@ -4,8 +4,8 @@
  * config.h is what the rest of the library sees; this header is shared by
  * the files that build and read a configuration: the INI reader
  * (config_ini.c), the map loader (config_map.c), value parsing
- * (config_value.c), diagnostics (config_diag.c) and the rule engine
- * (policy.c).
+ * (config_value.c), diagnostics (config_diag.c), the rule engine
+ * (policy.c) and the policy object (policy_result.c).
  */
 #ifndef SMTPOUT_CONFIG_IMPL_H
 #define SMTPOUT_CONFIG_IMPL_H

@@ -44,7 +44,6 @@ enum section {
 };
 
 static const char *const outbound_keys[] = {"hostname"};
-enum { KEY_HOSTNAME };
 
 static const char *const tls_keys[] = {
   "starttls", "allow-invalid-certs", "ca-file", "priority", "policy-map",
