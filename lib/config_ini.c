@@ -610,6 +610,14 @@ static char *ini_reader_cb(char *str, int num, void *stream)
   if (tlen == 0 || *t == ';' || *t == '#')
     return feed(str, "", 0);
 
+  if (continuation && *t == '[') {
+    /* inih would read it as a value continuing the previous key. */
+    ERR(p, "indented section header (an indented line continues the "
+           "previous key; start section headers at the beginning of the "
+           "line)");
+    skip_line(p, true);
+    return feed(str, "", 0);
+  }
   if (continuation) {
     char value[LINE_MAX_CHARS + 1];
     memcpy(value, t, tlen);

@@ -462,6 +462,17 @@ static void test_syntax_errors_are_all_reported(void **state)
                   "\"LABEL\"]");
 }
 
+static void test_indented_section_header_is_an_error(void **state)
+{
+  (void)state;
+  expect_problems("[destination \"x\"]\n"
+                  "domains = x.example\n"
+                  "starttls = require\n"
+                  "  [queue.outbound.tls]\n"
+                  "starttls = disable\n",
+                  "t.ini:4: indented section header");
+}
+
 static void test_keys_after_a_bad_header_are_not_misfiled(void **state)
 {
   (void)state;
@@ -784,6 +795,7 @@ int main(void)
     cmocka_unit_test(test_bad_values_list_the_accepted_ones),
     cmocka_unit_test(test_duplicate_keys_and_sections),
     cmocka_unit_test(test_syntax_errors_are_all_reported),
+    cmocka_unit_test(test_indented_section_header_is_an_error),
     cmocka_unit_test(test_keys_after_a_bad_header_are_not_misfiled),
     cmocka_unit_test(test_line_of_198_characters_is_accepted),
     cmocka_unit_test(test_over_long_line_is_refused),
