@@ -736,6 +736,65 @@ static void test_inih_globals_changed_by_the_host_do_not_matter(void **state)
 #endif
 }
 
+/* Random byte edits of a valid file: loading must never crash, and a
+ * refused file must always say why, in "t.ini:LINE: " form. */
+static void test_mutated_configs_are_refused_with_reasons(void **state)
+{
+  (void)state;
+  static const char base[] =
+      "[queue.outbound]\nhostname = mx.example.org\n"
+      "[queue.outbound.tls]\nstarttls = \"require\"\n"
+      "allow-invalid-certs = false ; c\n"
+      "[queue.outbound.timeouts]\nconnect = 30s\ndata = 10m\n"
+      "[destination \"banks\"]\ndomains = bank.example,\n"
+      "    .bank.example bücher.example\nmx = *.mx.example 192.0.2.1\n"
+      "starttls = require\n";
+  static const char alphabet[] = "[]=:;#\"' \t\n.*,-_aZ0\xc3\xbc\r";
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  char text[sizeof(base) + 16], err[ERRBUF_SIZE];
+  unsigned refused = 0;
+  for (int round = 0; round < 3000; round++) {
+    memcpy(text, base, sizeof(base));
+    size_t len = sizeof(base) - 1;
+    for (int edits = 1 + round % 4; edits > 0; edits--) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      size_t at = (size_t)(x % len);
+      char c = alphabet[(x >> 32) % (sizeof(alphabet) - 1)];
+      if ((x >> 40) % 3 == 0 && len + 1 < sizeof(text)) { /* insert */
+        memmove(text + at + 1, text + at, len - at + 1);
+        text[at] = c;
+        len++;
+      } else if ((x >> 40) % 3 == 1 && len > 1) { /* delete */
+        memmove(text + at, text + at + 1, len - at);
+        len--;
+      } else {
+        text[at] = c;
+      }
+    }
+    smtpout_config *c = NULL;
+    err[0] = 'X';
+    int rv = smtpout_config_load_string(&c, text, "t.ini", err, sizeof(err));
+    if (rv == 0) {
+      smtpout_config_unref(c);
+      continue;
+    }
+    refused++;
+    assert_int_equal(rv, SMTPOUT_ERR_CONFIG);
+    assert_null(c);
+    if (err[0] == '\0')
+      fail_msg("refused without a reason:\n%s", text);
+    for (const char *l = err; *l; l = strchr(l, '\n') + 1) {
+      unsigned line;
+      if (sscanf(l, "t.ini:%u: ", &line) != 1 || line == 0 || line > 40)
+        fail_msg("bad problem line \"%.80s\" for:\n%s", l, text);
+    }
+  }
+  /* Most edits break something; the test would prove little otherwise. */
+  assert_true(refused > 1000);
+}
+
 /* ---- reference counting and reload ---- */
 
 static void test_config_outlives_the_host_reference(void **state)
@@ -809,6 +868,7 @@ int main(void)
     cmocka_unit_test(test_unreadable_config_file),
     cmocka_unit_test(test_sources_name_the_file_as_given),
     cmocka_unit_test(test_inih_globals_changed_by_the_host_do_not_matter),
+    cmocka_unit_test(test_mutated_configs_are_refused_with_reasons),
     cmocka_unit_test(test_config_outlives_the_host_reference),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
