@@ -1,12 +1,18 @@
 /*
- * config.c — TEMPORARY development stub: built-in defaults only.
- * Replaced by the inih-based loader (issue 4).
+ * config.c — the configuration object: loading, reference counting and
+ * the getters sessions use.
+ *
+ * A configuration is built completely while it loads and never changes
+ * afterwards, so any number of threads may read it without locks; the
+ * reference count is atomic.  The one mutable part, the TLS credentials
+ * cache, has its own mutex (tls_gnutls.c).
  */
-#include <stdatomic.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "config_impl.h"
 #include "tls.h"
 
 const uint32_t config_default_timeouts[SMTPOUT_TIMEOUT_COUNT] = {
@@ -19,13 +25,9 @@ const uint32_t config_default_timeouts[SMTPOUT_TIMEOUT_COUNT] = {
   [SMTPOUT_TIMEOUT_DATA] = 10 * 60 * 1000,
 };
 
-struct smtpout_config {
-  atomic_int refs;
-  uint32_t timeouts[SMTPOUT_TIMEOUT_COUNT];
-  int starttls;
-  int allow_invalid_certs;
-  struct tls_cache *tls_cache;
-};
+/* Configuration files are small; this only stops a wrong path (a disk
+ * image, /dev/zero) from being read into memory. */
+#define CONFIG_MAX_SIZE (64u << 20)
 
 int smtpout_config_new(smtpout_config **pconfig)
 {
@@ -36,7 +38,8 @@ int smtpout_config_new(smtpout_config **pconfig)
     return SMTPOUT_ERR_NOMEM;
   atomic_init(&c->refs, 1);
   memcpy(c->timeouts, config_default_timeouts, sizeof(c->timeouts));
-  c->starttls = SMTPOUT_STARTTLS_OPTIONAL;
+  c->starttls.value = KNOB_UNSET;
+  c->allow_invalid_certs.value = KNOB_UNSET;
   if (tls_cache_new(&c->tls_cache) != 0) {
     free(c);
     return SMTPOUT_ERR_NOMEM;
@@ -45,33 +48,196 @@ int smtpout_config_new(smtpout_config **pconfig)
   return 0;
 }
 
-int smtpout_config_load_file(smtpout_config **pconfig, const char *path,
-                             char *errbuf, size_t errlen)
-{
-  (void)pconfig; (void)path; (void)errbuf; (void)errlen;
-  return SMTPOUT_ERR_CONFIG;
-}
-
-int smtpout_config_load_string(smtpout_config **pconfig, const char *text,
-                               const char *name, char *errbuf, size_t errlen)
-{
-  (void)pconfig; (void)text; (void)name; (void)errbuf; (void)errlen;
-  return SMTPOUT_ERR_CONFIG;
-}
-
 smtpout_config *smtpout_config_ref(smtpout_config *config)
 {
   if (config != NULL)
-    atomic_fetch_add(&config->refs, 1);
+    atomic_fetch_add_explicit(&config->refs, 1, memory_order_relaxed);
   return config;
 }
 
 void smtpout_config_unref(smtpout_config *config)
 {
-  if (config == NULL || atomic_fetch_sub(&config->refs, 1) != 1)
+  /* acq_rel: the thread that frees must see every other thread's last
+   * use of the object. */
+  if (config == NULL ||
+      atomic_fetch_sub_explicit(&config->refs, 1, memory_order_acq_rel) != 1)
     return;
   tls_cache_free(config->tls_cache);
+  ruleset_free(config->rules);
+  free(config->file);
+  free(config->helo_name);
+  free(config->ca_file);
+  free(config->tls_priority);
   free(config);
+}
+
+/* The CA file and the priority string are checked now, so that a typo
+ * fails the load (and `smtpout-policy --check`), not the first STARTTLS
+ * hours later. */
+static void check_tls_settings(struct config_load *ld)
+{
+  smtpout_config *cfg = ld->cfg;
+  char q[QUOTE_MAX + 16];
+  if (cfg->ca_file != NULL) {
+    value_quote(q, sizeof(q), cfg->ca_file, strlen(cfg->ca_file));
+    /* fopen() first: GnuTLS would not say why a file cannot be used. */
+    FILE *f = fopen(cfg->ca_file, "r");
+    if (f == NULL) {
+      diag_add(&ld->diag, ld->file, ld->ca_line, "cannot read ca-file %s: %s",
+               q, strerror(errno));
+    } else {
+      fclose(f);
+      struct tls_creds *creds;
+      int rv = tls_creds_new(&creds, cfg->ca_file);
+      if (rv == 0)
+        tls_creds_unref(creds);
+      else if (rv == SMTPOUT_ERR_NOMEM)
+        ld->fatal = rv;
+      else
+        diag_add(&ld->diag, ld->file, ld->ca_line,
+                 "ca-file %s holds no usable PEM certificate", q);
+    }
+  }
+  if (cfg->tls_priority != NULL) {
+    size_t off = 0;
+    int rv = tls_priority_check(cfg->tls_priority, &off);
+    if (rv == SMTPOUT_ERR_NOMEM) {
+      ld->fatal = rv;
+    } else if (rv != 0) {
+      char at[QUOTE_MAX + 16];
+      const char *tail = cfg->tls_priority + off;
+      value_quote(q, sizeof(q), cfg->tls_priority, strlen(cfg->tls_priority));
+      value_quote(at, sizeof(at), tail, strlen(tail));
+      diag_add(&ld->diag, ld->file, ld->priority_line,
+               "bad value %s for priority: GnuTLS rejects it at %s", q, at);
+    }
+  }
+}
+
+static int load(smtpout_config **pconfig, const char *text, size_t len,
+                const char *name, const char *dir, char *errbuf,
+                size_t errlen)
+{
+  smtpout_config *cfg;
+  int rv = smtpout_config_new(&cfg);
+  if (rv != 0)
+    return rv;
+  struct config_load ld = {.cfg = cfg};
+  cfg->file = strdup(name);
+  ld.dir = strdup(dir);
+  if (cfg->file == NULL || ld.dir == NULL) {
+    free(ld.dir);
+    smtpout_config_unref(cfg);
+    return SMTPOUT_ERR_NOMEM;
+  }
+  ld.file = cfg->file;
+
+  config_ini_parse(&ld, text, len);
+  if (!ld.fatal && (ld.ndests > 0 || ld.map_path != NULL) &&
+      ruleset_new(&cfg->rules) != 0)
+    ld.fatal = SMTPOUT_ERR_NOMEM;
+  if (!ld.fatal)
+    config_ini_build_rules(&ld);
+  if (!ld.fatal && ld.map_path != NULL)
+    config_map_load(&ld);
+  if (!ld.fatal)
+    check_tls_settings(&ld);
+
+  rv = ld.fatal;
+  if (rv == 0 && ld.diag.count > 0) {
+    rv = SMTPOUT_ERR_CONFIG;
+    diag_write(&ld.diag, ld.file, errbuf, errlen);
+  } else if (rv != 0 && errbuf != NULL && errlen > 0) {
+    snprintf(errbuf, errlen, "%s: out of memory\n", ld.file);
+  }
+  config_ini_free(&ld);
+  diag_free(&ld.diag);
+  free(ld.map_path);
+  free(ld.dir);
+  if (rv != 0) {
+    smtpout_config_unref(cfg);
+    return rv;
+  }
+  *pconfig = cfg;
+  return 0;
+}
+
+int smtpout_config_load_string(smtpout_config **pconfig, const char *text,
+                               const char *name, char *errbuf, size_t errlen)
+{
+  if (pconfig == NULL || text == NULL)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  if (errbuf != NULL && errlen > 0)
+    errbuf[0] = '\0';
+  return load(pconfig, text, strlen(text), name ? name : "<string>", "",
+              errbuf, errlen);
+}
+
+static int read_config(const char *path, char **text, size_t *len)
+{
+  FILE *f = fopen(path, "rb");
+  if (f == NULL)
+    return errno;
+  size_t cap = 4096, n = 0;
+  char *buf = malloc(cap);
+  int e = 0;
+  while (buf != NULL) {
+    n += fread(buf + n, 1, cap - n, f);
+    if (n < cap)
+      break;
+    if (cap >= CONFIG_MAX_SIZE) {
+      e = EFBIG;
+      break;
+    }
+    char *nb = realloc(buf, cap * 2);
+    if (nb == NULL) {
+      free(buf);
+      buf = NULL;
+      break;
+    }
+    buf = nb;
+    cap *= 2;
+  }
+  if (buf == NULL)
+    e = ENOMEM;
+  else if (e == 0 && ferror(f))
+    e = errno ? errno : EIO;
+  fclose(f);
+  if (e != 0) {
+    free(buf);
+    return e;
+  }
+  *text = buf;
+  *len = n;
+  return 0;
+}
+
+int smtpout_config_load_file(smtpout_config **pconfig, const char *path,
+                             char *errbuf, size_t errlen)
+{
+  if (pconfig == NULL || path == NULL || *path == '\0')
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  if (errbuf != NULL && errlen > 0)
+    errbuf[0] = '\0';
+  char *text = NULL;
+  size_t len = 0;
+  int e = read_config(path, &text, &len);
+  if (e == ENOMEM)
+    return SMTPOUT_ERR_NOMEM;
+  if (e != 0) {
+    if (errbuf != NULL && errlen > 0)
+      snprintf(errbuf, errlen, "%s: cannot read: %s\n", path, strerror(e));
+    return SMTPOUT_ERR_IO;
+  }
+  /* Relative paths inside the file are relative to its directory. */
+  const char *slash = strrchr(path, '/');
+  size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
+  char *dir = strndup(path, dlen);
+  int rv = dir ? load(pconfig, text, len, path, dir, errbuf, errlen)
+               : SMTPOUT_ERR_NOMEM;
+  free(dir);
+  free(text);
+  return rv;
 }
 
 uint32_t smtpout_config_timeout(const smtpout_config *config, int which)
@@ -83,33 +249,21 @@ uint32_t smtpout_config_timeout(const smtpout_config *config, int which)
 
 const char *smtpout_config_helo_name(const smtpout_config *config)
 {
-  (void)config;
-  return NULL;
+  return config ? config->helo_name : NULL;
 }
 
 const char *smtpout_config_ca_file(const smtpout_config *config)
 {
-  (void)config;
-  return NULL;
+  return config ? config->ca_file : NULL;
 }
 
 const char *smtpout_config_tls_priority(const smtpout_config *config)
 {
-  (void)config;
-  return CONFIG_DEFAULT_TLS_PRIORITY;
+  return config && config->tls_priority ? config->tls_priority
+                                        : CONFIG_DEFAULT_TLS_PRIORITY;
 }
 
 struct tls_cache *config_tls_cache(const smtpout_config *config)
 {
   return config ? config->tls_cache : NULL;
-}
-
-int config_policy_lookup(const smtpout_config *config, const char *domain,
-                         const char *mx_host, int *starttls,
-                         int *allow_invalid_certs)
-{
-  (void)domain; (void)mx_host;
-  *starttls = config ? config->starttls : SMTPOUT_STARTTLS_OPTIONAL;
-  *allow_invalid_certs = config ? config->allow_invalid_certs : 0;
-  return 0;
 }

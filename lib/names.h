@@ -23,6 +23,21 @@
 int name_normalize(const char *in, char *out, size_t outlen);
 
 /*
+ * name_normalize() that also says why a name was refused: on
+ * SMTPOUT_ERR_BAD_NAME, *why (when `why` is not NULL) points to a static
+ * English phrase ("empty label", libidn2's description, ...).
+ */
+int name_normalize_why(const char *in, char *out, size_t outlen,
+                       const char **why);
+
+/*
+ * The same normalisation, always through libidn2 (no plain-ASCII fast
+ * path).  Exists so that tests can check that both paths agree.
+ */
+int name_normalize_idn(const char *in, char *out, size_t outlen,
+                       const char **why);
+
+/*
  * If `in` is an IP address literal ("192.0.2.1", "2001:db8::1", or either
  * in square brackets, optionally with an "IPv6:" tag as in RFC 5321),
  * writes its canonical text without brackets to `out` and returns 1;

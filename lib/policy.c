@@ -1,49 +1,168 @@
 /*
- * policy.c — TEMPORARY development stub (issue 4 replaces it).
+ * policy.c — resolving the TLS policy of a destination.
+ *
+ * Per knob, the first step of this order that sets it wins (DESIGN
+ * section 4):
+ *
+ *   1. a rule for the exact MX host           mx = mx1.example.net
+ *   2. a rule for the exact recipient domain  domains = example.com
+ *   3. the longest parent-domain rule         domains = .example.com
+ *   4. the longest MX wildcard/suffix rule    mx = *.example.net, .net
+ *   5. [queue.outbound.tls]
+ *   6. the built-in default (optional, false)
+ *
+ * A rule that sets only one knob leaves the other to the next steps.
+ * Each step is one hash probe per candidate name (steps 3 and 4 probe each
+ * suffix once), so a resolution costs O(labels), never a scan of the
+ * rules.  (Several recipient domains, sources and explanations:
+ * policy_result.c.)
  */
-#include <stdlib.h>
+#include <string.h>
 
-#include "config.h"
+#include "config_impl.h"
 
-struct smtpout_policy {
-  int starttls;
-  int allow_invalid_certs;
+#define KNOBS 2
+
+/* A pattern that could decide a knob, in resolution order. */
+struct candidate {
+  uint8_t tier, kind;
+  const char *name;
+  size_t len;
+  uint32_t hash;
 };
 
-int smtpout_policy_resolve(smtpout_policy **ppolicy,
-                           const smtpout_config *config,
-                           const char *const *domains, size_t ndomains,
-                           const char *mx_host)
+/* Exact MX, exact domain, up to 127 parents, 1 wildcard, 127 suffixes. */
+#define MAX_CANDIDATES 260
+
+struct candidates {
+  const struct ruleset *rs;
+  struct candidate c[MAX_CANDIDATES];
+  size_t n;
+};
+
+static unsigned count_labels(const char *name)
 {
-  if (ppolicy == NULL || (ndomains > 0 && domains == NULL))
-    return SMTPOUT_ERR_INVALID_ARGUMENT;
-  smtpout_policy *p = calloc(1, sizeof(*p));
-  if (p == NULL)
-    return SMTPOUT_ERR_NOMEM;
-  config_policy_lookup(config, ndomains ? domains[0] : NULL, mx_host,
-                       &p->starttls, &p->allow_invalid_certs);
-  *ppolicy = p;
-  return 0;
+  unsigned n = 1;
+  for (; *name; name++)
+    n += *name == '.';
+  return n;
 }
 
-void smtpout_policy_free(smtpout_policy *policy) { free(policy); }
-int smtpout_policy_starttls(const smtpout_policy *p) { return p->starttls; }
-int smtpout_policy_allow_invalid_certs(const smtpout_policy *p)
+/* Adds a candidate if a pattern of its kind and size can exist, and
+ * starts fetching its slot. */
+static void add_candidate(struct candidates *cs, int tier, int kind,
+                          const char *name, unsigned labels)
 {
-  return p->allow_invalid_certs;
+  if (cs->n == MAX_CANDIDATES || !ruleset_may_have(cs->rs, kind, labels))
+    return;
+  struct candidate *c = &cs->c[cs->n++];
+  c->tier = (uint8_t)tier;
+  c->kind = (uint8_t)kind;
+  c->name = name;
+  c->len = strlen(name);
+  c->hash = ruleset_hash(kind, name, c->len);
+  ruleset_prefetch(cs->rs, c->hash);
 }
-const char *smtpout_policy_source(const smtpout_policy *p, int knob)
+
+/* Lists the patterns that could match, in the order of the file comment.
+ * IP literals have neither parents nor wildcards. */
+static void list_candidates(struct candidates *cs, const char *domain,
+                            bool domain_ip, const char *mx, bool mx_ip)
 {
-  (void)p;
-  return knob == 0 || knob == 1 ? "default" : NULL;
+  unsigned dl = domain ? count_labels(domain) : 0;
+  unsigned ml = mx ? count_labels(mx) : 0;
+  if (mx)
+    add_candidate(cs, TIER_MX_EXACT, PAT_MX, mx, ml);
+  if (domain)
+    add_candidate(cs, TIER_DOMAIN_EXACT, PAT_DOMAIN, domain, dl);
+  if (domain && !domain_ip) {
+    unsigned labels = dl;
+    for (const char *s = strchr(domain, '.'); s; s = strchr(s + 1, '.'))
+      add_candidate(cs, TIER_DOMAIN_PARENT, PAT_DOMAIN_PARENT, s + 1,
+                    --labels);
+  }
+  if (mx && !mx_ip) {
+    /* Longest first; for the same parent, "*.x" (one label) is more
+     * specific than ".x" (any depth) and comes first. */
+    unsigned labels = ml;
+    const char *s = strchr(mx, '.');
+    if (s)
+      add_candidate(cs, TIER_MX_WILDCARD, PAT_MX_WILDCARD, s + 1, ml - 1);
+    for (; s; s = strchr(s + 1, '.'))
+      add_candidate(cs, TIER_MX_WILDCARD, PAT_MX_SUFFIX, s + 1, --labels);
+  }
 }
-const char *smtpout_policy_rule(const smtpout_policy *p, int knob)
+
+void policy_decide(const smtpout_config *config, const char *domain,
+                   bool domain_ip, const char *mx, bool mx_ip,
+                   struct knob_decision d[2])
 {
-  (void)p;
-  return knob == 0 || knob == 1 ? "default" : NULL;
+  for (int k = 0; k < KNOBS; k++)
+    d[k] = (struct knob_decision){.tier = TIER_DEFAULT, .rule = RULE_NONE};
+  int pending = KNOBS;
+
+  if (config != NULL && config->rules != NULL) {
+    struct candidates cs; /* not zeroed: 8 KiB per lookup otherwise */
+    cs.rs = config->rules;
+    cs.n = 0;
+    list_candidates(&cs, domain, domain_ip, mx, mx_ip);
+    for (size_t i = 0; i < cs.n; i++)
+      ruleset_prefetch_key(cs.rs, cs.c[i].hash);
+    for (size_t i = 0; i < cs.n && pending > 0; i++) {
+      const struct candidate *c = &cs.c[i];
+      struct rule_match m;
+      if (!ruleset_find(cs.rs, c->kind, c->name, c->len, c->hash, &m))
+        continue;
+      const int values[KNOBS] = {m.starttls, m.allow_invalid_certs};
+      for (int k = 0; k < KNOBS; k++) {
+        if (d[k].tier != TIER_DEFAULT || values[k] == KNOB_UNSET)
+          continue;
+        d[k] = (struct knob_decision){.value = values[k], .tier = c->tier,
+                                      .rule = m.rule, .key = m.key};
+        pending--;
+      }
+    }
+  }
+
+  if (config != NULL) {
+    const struct global_knob *g[KNOBS] = {&config->starttls,
+                                          &config->allow_invalid_certs};
+    for (int k = 0; k < KNOBS; k++) {
+      if (d[k].tier == TIER_DEFAULT && g[k]->value != KNOB_UNSET)
+        d[k] = (struct knob_decision){.value = g[k]->value,
+                                      .tier = TIER_GLOBAL,
+                                      .rule = RULE_NONE};
+    }
+  }
+  if (d[0].tier == TIER_DEFAULT)
+    d[0].value = SMTPOUT_STARTTLS_OPTIONAL;
+  if (d[1].tier == TIER_DEFAULT)
+    d[1].value = 0;
 }
-const char *smtpout_policy_explain(const smtpout_policy *p)
+
+int policy_normalize(const char *in, char out[NAME_MAX_LEN], bool *is_ip,
+                     const char **why)
 {
-  (void)p;
-  return "built-in defaults\n";
+  *is_ip = name_ip_literal(in, out, NAME_MAX_LEN) != 0;
+  if (*is_ip)
+    return 0;
+  return name_normalize_why(in, out, NAME_MAX_LEN, why);
+}
+
+int config_policy_lookup(const smtpout_config *config, const char *domain,
+                         const char *mx_host, int *starttls,
+                         int *allow_invalid_certs)
+{
+  char dn[NAME_MAX_LEN], mn[NAME_MAX_LEN];
+  bool dip = false, mip = false;
+  int rv;
+  if (domain && (rv = policy_normalize(domain, dn, &dip, NULL)) != 0)
+    return rv;
+  if (mx_host && (rv = policy_normalize(mx_host, mn, &mip, NULL)) != 0)
+    return rv;
+  struct knob_decision d[KNOBS];
+  policy_decide(config, domain ? dn : NULL, dip, mx_host ? mn : NULL, mip, d);
+  *starttls = d[0].value;
+  *allow_invalid_certs = d[1].value;
+  return 0;
 }

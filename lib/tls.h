@@ -31,6 +31,14 @@ void tls_cache_free(struct tls_cache *cache);
 int tls_cache_get(struct tls_cache *cache, const char *ca_file,
                   struct tls_creds **out);
 
+/*
+ * Checks a GnuTLS priority string without opening a connection, so that a
+ * bad `priority` fails when the configuration loads, not at the first
+ * STARTTLS.  Returns 0, or SMTPOUT_ERR_TLS_SETUP with the offset of the
+ * offending part in *err_offset.  (tls_priority.c)
+ */
+int tls_priority_check(const char *priority, size_t *err_offset);
+
 /* RFC 8460 result types. */
 enum tlsrpt_result {
   TLSRPT_NONE = 0,

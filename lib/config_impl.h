@@ -1,0 +1,177 @@
+/*
+ * config_impl.h — inside the configuration module (config*.c, policy.c).
+ *
+ * config.h is what the rest of the library sees; this header is shared by
+ * the files that build and read a configuration: the INI reader
+ * (config_ini.c), the map loader (config_map.c), value parsing
+ * (config_value.c), diagnostics (config_diag.c), the rule engine
+ * (policy.c) and the policy object (policy_result.c).
+ */
+#ifndef SMTPOUT_CONFIG_IMPL_H
+#define SMTPOUT_CONFIG_IMPL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "names.h"
+#include "ruleset.h"
+
+/* A knob set by [queue.outbound.tls]: value (or KNOB_UNSET) and line. */
+struct global_knob {
+  int value;
+  uint32_t line;
+};
+
+struct smtpout_config {
+  atomic_int refs;
+  uint32_t timeouts[SMTPOUT_TIMEOUT_COUNT];
+  char *file;         /* the config file as the user named it (sources) */
+  char *helo_name;    /* NULL: the session's default */
+  char *ca_file;      /* NULL: the system trust store */
+  char *tls_priority; /* NULL: CONFIG_DEFAULT_TLS_PRIORITY */
+  struct global_knob starttls, allow_invalid_certs;
+  struct ruleset *rules; /* NULL when there is no destination rule */
+  struct tls_cache *tls_cache;
+};
+
+/* ---- diagnostics: every problem, as "FILE:LINE: message" ---- */
+
+/* At most this many messages are kept; the rest are only counted. */
+#define DIAG_MAX_SHOWN 100
+
+struct diag_entry;
+
+/* Problems are reported sorted by file (in order of first mention) and
+ * line, whichever pass found them. */
+struct diag {
+  struct diag_entry *entries;
+  size_t len, cap;
+  const char *files[4]; /* file names in order of first mention */
+  unsigned nfiles;
+  unsigned count; /* all problems, kept or not */
+  bool nomem;
+};
+
+/* Records a problem at FILE:LINE (line 0: "FILE: message"). */
+void diag_add(struct diag *d, const char *file, uint32_t line,
+              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Writes every kept message (and how many were left out) to errbuf, one
+ * per line. */
+void diag_write(struct diag *d, const char *file, char *errbuf,
+                size_t errlen);
+void diag_free(struct diag *d);
+
+/* ---- values shared by the INI file and the map file ---- */
+
+/* The largest number of characters an echoed value keeps in a message. */
+#define QUOTE_MAX 60
+
+/* Writes `s[0..len)` in double quotes to `out`, escaping control
+ * characters as \xHH and shortening it to QUOTE_MAX characters. */
+void value_quote(char *out, size_t outlen, const char *s, size_t len);
+
+/* Strips one pair of enclosing double (or single) quotes, in place on
+ * (*s, *len). */
+void value_unquote(const char **s, size_t *len);
+
+/* Parses "optional", "require", "disable"; returns 0 or -1. */
+int value_starttls(const char *s, size_t len, int *out);
+/* Parses "true", "false"; returns 0 or -1. */
+int value_bool(const char *s, size_t len, int *out);
+/* Parses a duration ("1500ms", "30s", "5m", "1h", "1d") into
+ * milliseconds; returns 0, or -1 with a reason in *why. */
+int value_duration(const char *s, size_t len, uint32_t *ms,
+                   const char **why);
+
+#define STARTTLS_ACCEPTED "optional, require, disable"
+#define BOOL_ACCEPTED "true, false"
+
+/* Which list a pattern comes from decides which forms it may take. */
+enum pattern_list { LIST_DOMAINS, LIST_MX, LIST_MAP };
+
+/*
+ * Parses one pattern token of `list`: for LIST_DOMAINS "x" and ".x", for
+ * LIST_MX "x", "*.x" and ".x", for LIST_MAP any of those with MX patterns
+ * written "mx:PATTERN".  IP literals are accepted as exact patterns.
+ * The normalised name goes to `name` (NAME_MAX_LEN bytes) and its kind to
+ * *kind.  Returns 0; SMTPOUT_ERR_NOMEM; or SMTPOUT_ERR_BAD_NAME with a
+ * message in `why` (`whylen` bytes).
+ */
+int pattern_parse(const char *tok, size_t len, int list, int *kind,
+                  char *name, char *why, size_t whylen);
+
+/* The pattern as the user would write it ("*.example.com", "mx:x"),
+ * for messages and explanations. */
+void pattern_format(char *out, size_t outlen, int kind, const char *name,
+                    bool in_map);
+
+/* ---- loading ---- */
+
+/* State while one configuration loads; discarded afterwards. */
+struct config_load {
+  smtpout_config *cfg;
+  struct diag diag;
+  const char *file; /* name used in messages and sources */
+  char *dir;        /* prefix for relative paths: "" or "dir/" */
+  char *map_path;   /* resolved policy-map path, or NULL */
+  uint32_t map_line;
+  uint32_t ca_line, priority_line;
+  struct ini_dest *dests; /* [destination] sections (config_ini.c) */
+  size_t ndests, dests_cap;
+  int fatal; /* SMTPOUT_ERR_NOMEM once memory ran out */
+};
+
+/* Parses the INI text (config_ini.c): global settings into ld->cfg, the
+ * destinations into ld->dests.  Problems go to ld->diag. */
+void config_ini_parse(struct config_load *ld, const char *text, size_t len);
+/* Turns the parsed destinations into rules of ld->cfg->rules, reporting
+ * patterns claimed twice. */
+void config_ini_build_rules(struct config_load *ld);
+void config_ini_free(struct config_load *ld);
+
+/* Loads the policy map at ld->map_path into ld->cfg->rules
+ * (config_map.c). */
+void config_map_load(struct config_load *ld);
+
+/* Reports a pattern that `rule` (from `file`:`line`) claims but another
+ * rule already holds (config_map.c and config_ini.c share the text). */
+void config_report_conflict(struct config_load *ld, const char *file,
+                            uint32_t line, int kind, const char *name,
+                            const struct rule_match *prior);
+
+/* ---- resolution (policy.c) ---- */
+
+/* The steps of the resolution order, first hit wins (DESIGN section 4). */
+enum policy_tier {
+  TIER_MX_EXACT = 0,
+  TIER_DOMAIN_EXACT,
+  TIER_DOMAIN_PARENT,
+  TIER_MX_WILDCARD, /* *.x and .x MX patterns, longest first */
+  TIER_GLOBAL,      /* [queue.outbound.tls] */
+  TIER_DEFAULT
+};
+
+/* How one knob was decided for one (domain, MX). */
+struct knob_decision {
+  int value;
+  int tier;
+  uint32_t rule; /* TIER_MX_EXACT..TIER_MX_WILDCARD: index into rules */
+  uint32_t key;  /* the key that matched */
+};
+
+/* Resolves both knobs for one normalised domain (may be NULL) and MX
+ * (may be NULL); `*_ip` says the name is an IP literal (exact rules
+ * only).  d[0] is starttls, d[1] allow-invalid-certs. */
+void policy_decide(const smtpout_config *config, const char *domain,
+                   bool domain_ip, const char *mx, bool mx_ip,
+                   struct knob_decision d[2]);
+
+/* Normalises a domain or MX host: IP literal or name.  Returns 0 with
+ * *is_ip set, or SMTPOUT_ERR_BAD_NAME / SMTPOUT_ERR_NOMEM. */
+int policy_normalize(const char *in, char out[NAME_MAX_LEN], bool *is_ip,
+                     const char **why);
+
+#endif
