@@ -89,8 +89,10 @@ static void check_tls_settings(struct config_load *ld)
       fclose(f);
       struct tls_creds *creds;
       int rv = tls_creds_new(&creds, cfg->ca_file);
-      if (rv == 0)
+      if (rv == 0) {
+        tls_cache_seed(cfg->tls_cache, creds);
         tls_creds_unref(creds);
+      }
       else if (rv == SMTPOUT_ERR_NOMEM)
         ld->fatal = rv;
       else

@@ -1305,14 +1305,17 @@ void smtpout_callbacks_set_on_trace(smtpout_callbacks *cbs,
     cbs->on_trace = cb;
 }
 
-/* The EHLO name when none is configured: the host name, if it is a valid
- * domain name, else "localhost". */
+/* The EHLO name: the configuration's (already an A-label or a bracketed
+ * address literal), else the host name if it is a valid domain name, else
+ * "localhost". */
 static void default_helo(smtpout_session *s)
 {
   const char *cfg = smtpout_config_helo_name(s->config);
   char host[256];
-  if (cfg && name_normalize(cfg, s->helo, sizeof(s->helo)) == 0)
+  if (cfg) {
+    snprintf(s->helo, sizeof(s->helo), "%s", cfg);
     return;
+  }
   if (gethostname(host, sizeof(host)) == 0) {
     host[sizeof(host) - 1] = '\0';
     if (name_normalize(host, s->helo, sizeof(s->helo)) == 0)

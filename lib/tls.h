@@ -30,6 +30,8 @@ void tls_cache_free(struct tls_cache *cache);
 /* Returns a new reference to the cached credentials in *out. */
 int tls_cache_get(struct tls_cache *cache, const char *ca_file,
                   struct tls_creds **out);
+/* Stores credentials already built for the configuration's ca-file. */
+void tls_cache_seed(struct tls_cache *cache, struct tls_creds *creds);
 
 /*
  * Checks a GnuTLS priority string without opening a connection, so that a

@@ -119,6 +119,34 @@ int tls_cache_get(struct tls_cache *cache, const char *ca_file,
   return rv;
 }
 
+/* Keeps the credentials a configuration built while checking its
+ * ca-file, so the first session does not load the file again. */
+void tls_cache_seed(struct tls_cache *cache, struct tls_creds *creds)
+{
+  pthread_mutex_lock(&cache->lock);
+  if (cache->creds == NULL) {
+    tls_creds_ref(creds);
+    cache->creds = creds;
+  }
+  pthread_mutex_unlock(&cache->lock);
+}
+
+int tls_priority_check(const char *priority, size_t *err_offset)
+{
+  gnutls_priority_t cache;
+  const char *err_pos = NULL;
+  int rv = gnutls_priority_init(&cache, priority, &err_pos);
+  if (rv == GNUTLS_E_MEMORY_ERROR)
+    return SMTPOUT_ERR_NOMEM;
+  if (rv < 0) {
+    *err_offset = err_pos && err_pos >= priority ? (size_t)(err_pos - priority)
+                                                 : 0;
+    return SMTPOUT_ERR_TLS_SETUP;
+  }
+  gnutls_priority_deinit(cache);
+  return 0;
+}
+
 const char *tlsrpt_result_name(int result)
 {
   switch (result) {

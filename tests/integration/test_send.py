@@ -5,7 +5,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from testlib import (EX_OK, EX_TEMPFAIL, EX_UNAVAILABLE, EX_USAGE,  # noqa
+from testlib import (EX_CONFIG, EX_OK, EX_TEMPFAIL, EX_UNAVAILABLE,  # noqa
+                     EX_USAGE,
                      TempDirTest, aiosmtpd, by_address, canonical, main,
                      send, spool_messages)
 
@@ -126,6 +127,19 @@ class SendTest(TempDirTest):
         self.assertEqual(r[1]["status"], "delivered")
         msgs = spool_messages(spool)
         self.assertEqual(msgs[0][0]["rcpt_to"], ["ok@test.example"])
+
+    def test_bad_config_exits_78_naming_file_and_line(self):
+        cfg = self.write("bad.ini", "[queue.outbound.tls]\n"
+                                    "starttls = \"requir\"\n", mode="w")
+        body = self.write("msg", b"x\n")
+        rc, doc, err = send(["--server", "127.0.0.1:1", "--config", cfg,
+                             "--from", "s@test.example",
+                             "--to", "a@test.example", "--data", body])
+        self.assertEqual(rc, EX_CONFIG)
+        self.assertIsNone(doc)
+        self.assertIn(cfg + ":2:", err)
+        self.assertIn("requir", err)
+        self.assertIn("optional, require, disable", err)
 
     def test_usage_errors_exit_64(self):
         rc, doc, err = send(["--from", "s@test.example"])
