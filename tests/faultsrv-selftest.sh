@@ -350,6 +350,22 @@ def pipelined_starttls():
     r.reply(b"250")
 
 
+def early_clienthello():
+    """A client that sends its ClientHello before the dripped 220 is whole."""
+    r = Raw()
+    r.reply(b"220")
+    r.send(b"EHLO client.example\r\n")
+    r.reply(b"250")
+    r.send(b"STARTTLS\r\n")
+    expect(r.s.recv(1) == b"2", "no 220")
+    r.s = tls_context().wrap_socket(r.s, server_hostname="mx.test.example",
+                                    do_handshake_on_connect=False)
+    try:
+        r.s.do_handshake()      # fails: the rest of the 220 is not TLS
+    except (ssl.SSLError, OSError) as e:
+        print("client saw %r" % e)
+
+
 def reoffer():
     """--reoffer-starttls: STARTTLS advertised again, and refused with 503."""
     r = Raw()
@@ -599,6 +615,7 @@ finish
 check "the message is spooled with tls true and the SNI" json_is 1 \
     'j["tls"] is True and j["tls_version"].startswith("TLS1.") and j["sni"] == "mx.test.example"'
 check "no MAIL FROM arrived in plaintext" log_lacks "C> [plain] MAIL"
+check "swaks waited for the 220 before its ClientHello" log_lacks "! violation"
 check "MAIL FROM arrived over TLS" log_has "C> [tls] MAIL FROM:<a@client.example>"
 check "the handshake is logged" log_has "* tls handshake ok"
 
@@ -699,6 +716,17 @@ check "a MAIL pipelined behind STARTTLS is discarded" py pipelined_starttls
 finish
 check "the violation is logged" log_has "bytes pipelined behind STARTTLS, discarded"
 check "the pipelined MAIL never ran" log_lacks "C> [plain] MAIL"
+
+start early --max-conns 1 "${tls_args[@]}" --drip starttls:20
+check "a ClientHello sent before the (dripped) 220 is complete..." py early_clienthello
+finish
+check "... is logged as a violation" log_has "bytes sent before the 220 to STARTTLS was complete"
+
+start fake-nocert --max-conns 1 --handshake alert
+check "--handshake alert needs no certificate" py ehlo_lines \
+    "250-mx.test.example Hello client.example" 250-PIPELINING "250-SIZE 10485760" \
+    250-8BITMIME 250-ENHANCEDSTATUSCODES 250-SMTPUTF8 "250 STARTTLS"
+finish
 
 start reoffer --max-conns 1 "${tls_args[@]}" --reoffer-starttls
 check "--reoffer-starttls: re-advertised, second STARTTLS gets 503" py reoffer

@@ -251,6 +251,7 @@ struct conn {
     unsigned events;                    /* epoll interest registered */
     bool hangup;                        /* epoll reported HUP or ERR */
     bool peer_eof;                      /* the peer shut its side; it may still read */
+    bool early_bytes_seen;              /* logged: bytes sent before the 220 to STARTTLS was out */
 
     /* the session and the transaction */
     bool ehlo;                          /* greeted with EHLO: extensions may be used */
@@ -815,6 +816,18 @@ static void spool_commit(struct conn *c, unsigned long n)
 
 /* ---- commands ----------------------------------------------------------------- */
 
+static bool fake_handshake_mode(void)
+{
+    return O.handshake == HS_ALERT || O.handshake == HS_CLOSE || O.handshake == HS_GARBAGE;
+}
+
+/* STARTTLS is on offer unless --no-starttls; it needs a certificate, except
+ * for the fake handshakes, which never get as far as presenting one. */
+static bool starttls_offered(void)
+{
+    return O.starttls && (S.creds != NULL || fake_handshake_mode());
+}
+
 static bool greeted(const struct conn *c)
 {
     return c->state == ST_READY || c->state == ST_MAIL || c->state == ST_RCPT;
@@ -872,7 +885,7 @@ static void cmd_ehlo(struct conn *c, const char *arg, bool extended)
     if (!extended) {
         code = reply(c, ph, "250", NULL, "%s", O.hostname);
     } else {
-        bool offer_tls = S.creds != NULL && O.starttls && (!c->tls_active || O.reoffer);
+        bool offer_tls = starttls_offered() && (!c->tls_active || O.reoffer);
         lines[nl++] = first;
         if (O.pipelining)
             lines[nl++] = "PIPELINING";
@@ -914,7 +927,7 @@ static void cmd_starttls(struct conn *c, const char *arg)
         reply(c, PH_STARTTLS, "503", "5.5.1", "TLS already active");
         return;
     }
-    if (S.creds == NULL || !O.starttls) {
+    if (!starttls_offered()) {
         violation(c, "STARTTLS was not offered");
         reply(c, PH_STARTTLS, "502", "5.5.1", "STARTTLS not offered");
         return;
@@ -1356,7 +1369,7 @@ static void starttls_begin(struct conn *c)
 {
     int r;
 
-    if (O.handshake == HS_ALERT || O.handshake == HS_CLOSE || O.handshake == HS_GARBAGE) {
+    if (fake_handshake_mode()) {
         c->state = ST_FAKE_HANDSHAKE;
         return;
     }
@@ -1495,6 +1508,22 @@ static long conn_read(struct conn *c)
     return READ_ERROR;
 }
 
+/* RFC 3207 §4.2 (and CVE-2011-0411): after STARTTLS a client sends nothing
+ * until it has the whole 220; then its next bytes are the ClientHello.  So a
+ * byte waiting while the 220 is still being written was sent too early.
+ * Peeking leaves it for the handshake.  --drip starttls:MS widens the window. */
+static void check_early_bytes(struct conn *c)
+{
+    char b;
+
+    if (c->early_bytes_seen || (c->state != ST_TLS_PENDING && c->state != ST_FAKE_HANDSHAKE))
+        return;
+    if (recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
+        c->early_bytes_seen = true;
+        violation(c, "bytes sent before the 220 to STARTTLS was complete");
+    }
+}
+
 /* Writes queued output; a dripping connection writes one byte when due.
  * Returns true when something was written. */
 static bool conn_flush(struct conn *c)
@@ -1515,6 +1544,7 @@ static bool conn_flush(struct conn *c)
                     break;
                 want = 1;
             }
+            check_early_bytes(c);
             r = c->tls_active ? gnutls_record_send(c->tls, c->out + c->out_off, want)
                               : send(c->fd, c->out + c->out_off, want, MSG_NOSIGNAL);
         }
@@ -1619,8 +1649,9 @@ static bool wants_input(const struct conn *c)
         return false;
     if (command_state(c->state))
         return out_pending(c) < OUT_HIGH_WATER;
-    return c->state == ST_DATA || c->state == ST_FAKE_HANDSHAKE
-           || c->state == ST_STALLED || c->state == ST_ENDLESS;
+    if (c->state == ST_FAKE_HANDSHAKE)
+        return out_pending(c) == 0;     /* the ClientHello comes after the 220 */
+    return c->state == ST_DATA || c->state == ST_STALLED || c->state == ST_ENDLESS;
 }
 
 /* Consumes buffered input as the state allows.  Returns true when it did. */
@@ -2303,9 +2334,6 @@ static void parse_args(int argc, char **argv)
     }
     if (optind != argc)
         die(64, "unexpected argument \"%s\"", argv[optind]);
-    bool fake = O.handshake == HS_ALERT || O.handshake == HS_CLOSE || O.handshake == HS_GARBAGE;
-    if ((O.cert == NULL || O.key == NULL) && !fake && O.starttls)
-        O.starttls = false;     /* nothing to offer STARTTLS with */
 }
 
 int main(int argc, char **argv)
