@@ -825,6 +825,7 @@ for ph in greeting ehlo starttls mail rcpt data eod quit; do
     start "close-$ph" --max-conns 1 "${tls_args[@]}" --close "$ph"
     check "--close $ph: the server closes without answering" py phase close "$ph"
     finish
+    check "--close $ph: logged" log_has "* fault: abandon connection at $ph (close)"
     [ "$ph" = eod ] && check "--close eod: nothing spooled" spool_is_empty
 done
 

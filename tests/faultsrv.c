@@ -5,7 +5,8 @@
  * non-blocking GnuTLS: it serves any number of concurrent connections on
  * loopback, so it is both the hostile server of the TLS-policy and hardening
  * tests and a cheap STARTTLS sink for benchmarks.  It never forks and writes
- * nothing unless asked (--log, --spool).
+ * nothing unless asked (--log, --spool).  tests/faultsrv.md is the manual:
+ * spool and log formats, semantics, recipes.
  *
  * Every option applies to every connection.  Where an option takes a PHASE it
  * applies to the reply given at that phase only:
@@ -23,7 +24,7 @@
  *   --listen HOST:PORT     default 127.0.0.1:0; prints "PORT <n>" on stdout
  *   --hostname NAME        name in the greeting and EHLO (mx.test.example)
  *   --spool DIR            write DIR/N.eml and DIR/N.json per accepted message
- *   --log FILE             one line per event (see tests/faultsrv.md)
+ *   --log FILE             one line per event
  *   --max-conns N          accept N connections, exit when all have closed
  *
  * ESMTP
@@ -47,9 +48,10 @@
  *   --inject BYTES         send BYTES in the same write as the 220 to STARTTLS
  *   --handshake MODE       normal (default); alert, close, garbage: after the
  *                          220 read the ClientHello and answer it with a fatal
- *                          alert record / a FIN / non-TLS bytes; tls10, tls12:
- *                          accept only that version; nocipher: only the NULL
- *                          cipher, which no default client offers
+ *                          alert record / a FIN / non-TLS bytes (these need no
+ *                          certificate); tls10, tls12: accept only that
+ *                          version; nocipher: only the NULL cipher, which no
+ *                          default client offers
  *   --priority STRING      GnuTLS priority string (overrides MODE's)
  *   --drop-in-data N[@tls|@plain]  abandon the connection after N bytes of
  *                          message content (see --drop-mode)
@@ -62,7 +64,7 @@
  *   --close PHASE          abandon the connection instead of answering
  *   --endless-multiline PHASE  answer with "CODE-..." lines forever
  *   --endless-line PHASE   answer with one line that never ends
- *   --pace MS              endless modes send 4 KiB every MS ms (default 10)
+ *   --pace MS              endless replies add 4 KiB every MS ms (default 10)
  *   --drip [PHASE:]MS      send the reply one byte every MS ms
  *   --nul[=PHASE]          put NUL and non-ASCII bytes in reply texts
  *   --bad-code [PHASE:]CODE  use CODE (any text: 600, 099, 25O, 2500) as the
@@ -80,7 +82,6 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <gnutls/gnutls.h>
 #include <netdb.h>
@@ -632,9 +633,12 @@ static int answer_bytes(struct conn *c, enum phase ph, const char *p, size_t n)
         logf_(c, "* fault: stall at %s", phase_names[ph]);
         c->state = ST_STALLED;
         return -1;
-    case ACT_CLOSE:
-        conn_abandon(c, phase_names[ph]);
+    case ACT_CLOSE: {
+        char why[32];
+        snprintf(why, sizeof why, "at %s", phase_names[ph]);
+        conn_abandon(c, why);
         return -1;
+    }
     case ACT_ENDLESS_MULTILINE:
     case ACT_ENDLESS_LINE:
         c->endless_multiline = f->action == ACT_ENDLESS_MULTILINE;
