@@ -1141,8 +1141,9 @@ static void end_of_data(struct conn *c)
           mode(c), c->data_size, c->data_raw);
     if (c->bare_lf > 0 || c->bare_cr > 0)
         violation(c, "message content has %lu bare LF and %lu bare CR", c->bare_lf, c->bare_cr);
-    if (c->data_8bit && (c->mail_params == NULL || strcasestr(c->mail_params, "BODY=8BITMIME") == NULL)
-        && !c->mail_smtputf8)
+    bool declared_8bit = c->mail_smtputf8
+                         || (c->mail_params != NULL && strcasestr(c->mail_params, "BODY=8BITMIME"));
+    if (c->data_8bit && !declared_8bit)
         violation(c, "8-bit message content without BODY=8BITMIME");
 
     c->state = ST_READY;        /* unless the reply below says otherwise */
