@@ -1,0 +1,113 @@
+#!/bin/bash
+# mkcerts.sh OUTDIR -- generate the test PKI used by the integration tests.
+#
+# Nothing here is secret and nothing is committed: the tests run this into a
+# temporary directory.  certtool (gnutls-bin) is the only tool used.  All keys
+# are ECDSA P-256, which keeps generation well under a second.
+#
+# Files written to OUTDIR (keys are mode 0600):
+#
+#   ca.pem, ca.key           the test CA that clients are told to trust
+#   other-ca.pem, other-ca.key
+#                            a second CA that clients do NOT trust
+#
+#   For each server certificate NAME below: NAME.pem (the leaf alone),
+#   NAME.key (its key) and NAME-chain.pem (leaf followed by its issuer, which
+#   is what a server should present; for selfsigned it is the leaf alone).
+#
+#   valid       CA-signed; SAN dNSName mx.test.example and localhost,
+#               SAN IP 127.0.0.1; currently valid
+#   expired     CA-signed for the same names; validity 2001-01-01 .. 2002-01-01
+#   wrongname   CA-signed, currently valid, for other.test.example only
+#   untrusted   signed by other-ca for mx.test.example (chain ends in an
+#               untrusted root)
+#   selfsigned  self-signed for mx.test.example
+#   wildcard    CA-signed for *.test.example (matches mx.test.example, but
+#               neither test.example nor a.b.test.example)
+#
+# The CA is valid from 2000 to 2099 so that only the leaf's own dates make
+# "expired" fail, and "wrongname" differs from "valid" only in its names.
+set -eu
+
+if [ $# -ne 1 ]; then
+    echo "usage: $0 OUTDIR" >&2
+    exit 64
+fi
+out=$1
+mkdir -p "$out"
+umask 077
+
+# certtool is chatty; keep its output and show it only when it fails.
+tool_log="$out/.certtool.log"
+certtool_q() {
+    if ! certtool "$@" >"$tool_log" 2>&1; then
+        echo "mkcerts.sh: certtool $* failed:" >&2
+        cat "$tool_log" >&2
+        exit 1
+    fi
+}
+
+genkey() {
+    certtool_q --generate-privkey --key-type ecdsa --curve secp256r1 \
+        --outfile "$out/$1.key"
+}
+
+# template NAME LINES...: write a certtool template file.
+template() {
+    local name=$1
+    shift
+    printf '%s\n' "$@" >"$out/.$name.tmpl"
+}
+
+# A leaf is for a TLS server: digitalSignature is the only key usage an
+# ECDSA key needs (no keyEncipherment).
+leaf_usage=(tls_www_server signing_key)
+mx_names=('cn = "mx.test.example"' 'dns_name = "mx.test.example"'
+          'dns_name = "localhost"' 'ip_address = "127.0.0.1"')
+recent=('expiration_days = 3650')
+
+ca_template=(ca cert_signing_key crl_signing_key
+             'activation_date = "2000-01-01 00:00:00 UTC"'
+             'expiration_date = "2099-12-31 23:59:59 UTC"')
+
+# The two CAs.
+for ca in ca other-ca; do
+    genkey "$ca"
+    template "$ca" "cn = \"smtpout test $ca\"" \
+        'organization = "smtpout tests"' "${ca_template[@]}"
+    certtool_q --generate-self-signed --load-privkey "$out/$ca.key" \
+        --template "$out/.$ca.tmpl" --outfile "$out/$ca.pem"
+done
+
+# signed NAME ISSUER TEMPLATE-LINES...: a leaf signed by ISSUER.
+signed() {
+    local name=$1 issuer=$2
+    shift 2
+    genkey "$name"
+    template "$name" "$@"
+    certtool_q --generate-certificate --load-privkey "$out/$name.key" \
+        --load-ca-certificate "$out/$issuer.pem" \
+        --load-ca-privkey "$out/$issuer.key" \
+        --template "$out/.$name.tmpl" --outfile "$out/$name.pem"
+    cat "$out/$name.pem" "$out/$issuer.pem" >"$out/$name-chain.pem"
+}
+
+signed valid ca "${mx_names[@]}" "${leaf_usage[@]}" "${recent[@]}"
+signed expired ca "${mx_names[@]}" "${leaf_usage[@]}" \
+    'activation_date = "2001-01-01 00:00:00 UTC"' \
+    'expiration_date = "2002-01-01 00:00:00 UTC"'
+signed wrongname ca 'cn = "other.test.example"' \
+    'dns_name = "other.test.example"' "${leaf_usage[@]}" "${recent[@]}"
+signed untrusted other-ca "${mx_names[@]}" "${leaf_usage[@]}" "${recent[@]}"
+signed wildcard ca 'cn = "*.test.example"' 'dns_name = "*.test.example"' \
+    "${leaf_usage[@]}" "${recent[@]}"
+
+genkey selfsigned
+template selfsigned "${mx_names[@]}" "${leaf_usage[@]}" "${recent[@]}"
+certtool_q --generate-self-signed --load-privkey "$out/selfsigned.key" \
+    --template "$out/.selfsigned.tmpl" --outfile "$out/selfsigned.pem"
+cp "$out/selfsigned.pem" "$out/selfsigned-chain.pem"
+
+rm -f "$out"/.*.tmpl "$tool_log"
+# Certificates are public; only the keys stay owner-only.
+chmod 0644 "$out"/*.pem
