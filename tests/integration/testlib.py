@@ -87,6 +87,59 @@ def aiosmtpd(spool, rejects=(), tls=None, smtputf8=False):
     return ServerProcess(argv)
 
 
+FAULTSRV = os.path.join(BUILD, "tests", "faultsrv")
+MKCERTS = os.path.join(SOURCE, "tests", "certs", "mkcerts.sh")
+
+_certs_dir = None
+
+
+def certs():
+    """The test PKI (tests/certs/mkcerts.sh), made once per test process:
+    ca.pem, other-ca.pem, and NAME.pem / NAME-chain.pem / NAME.key for
+    valid, expired, wrongname, untrusted, selfsigned, wildcard."""
+    global _certs_dir
+    if _certs_dir is None:
+        d = tempfile.mkdtemp(prefix="smtpout-certs-")
+        os.chmod(d, 0o755)
+        subprocess.run(["bash", MKCERTS, d], check=True,
+                       capture_output=True)
+        import atexit
+        atexit.register(shutil.rmtree, d, True)
+        _certs_dir = d
+    return _certs_dir
+
+
+def cert(kind):
+    """(chain file, key file) of a server certificate kind."""
+    d = certs()
+    chain = os.path.join(d, kind + "-chain.pem")
+    if not os.path.exists(chain):
+        chain = os.path.join(d, kind + ".pem")
+    return chain, os.path.join(d, kind + ".key")
+
+
+class FaultServer(ServerProcess):
+    """tests/faultsrv with a spool and a log (tests/faultsrv.md)."""
+
+    def __init__(self, workdir, args=(), tls=None):
+        self.spool = os.path.join(workdir, "spool")
+        self.logfile = os.path.join(workdir, "faultsrv.log")
+        argv = [FAULTSRV, "--spool", self.spool, "--log", self.logfile]
+        if tls:
+            argv += ["--cert", tls[0], "--key", tls[1]]
+        super().__init__(argv + list(args))
+
+    def finish(self):
+        """Stops the server (it flushes its log) and returns the log."""
+        self.stop()
+        with open(self.logfile, errors="replace") as f:
+            return f.read()
+
+    def messages(self):
+        return spool_messages(self.spool) if os.path.isdir(self.spool) \
+            else []
+
+
 def spool_messages(spool):
     """[(meta dict, content bytes)] in arrival order."""
     out = []
