@@ -204,8 +204,13 @@ class _TapResult(unittest.TestResult):
     def __init__(self):
         super().__init__()
         self.n = 0
+        self._reported = False
+        self._current = None
 
     def _line(self, ok, test, extra=""):
+        if self._reported:
+            return  # one TAP line per test, whatever failed in it
+        self._reported = True
         self.n += 1
         print("%s %d - %s%s" % ("ok" if ok else "not ok", self.n,
                                 test.id().split(".", 1)[-1], extra),
@@ -214,6 +219,28 @@ class _TapResult(unittest.TestResult):
     def _diag(self, text):
         for line in text.splitlines():
             print("# " + line, flush=True)
+
+    def startTest(self, test):
+        super().startTest(test)
+        self._sub_failures = []
+        self._reported = False
+        self._current = test
+
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            self._sub_failures.append(
+                (subtest, self._exc_info_to_string(err, test)))
+
+    def stopTest(self, test):
+        # A test whose subtests failed gets no addSuccess call: report it
+        # here (unless addFailure already did), with every failed subtest.
+        if self._sub_failures:
+            self._line(False, test)
+            for subtest, text in self._sub_failures:
+                self._diag(subtest.id())
+                self._diag(text)
+        super().stopTest(test)
 
     def addSuccess(self, test):
         super().addSuccess(test)
@@ -226,6 +253,8 @@ class _TapResult(unittest.TestResult):
 
     def addError(self, test, err):
         super().addError(test, err)
+        if test is not self._current:
+            self._reported = False  # setUpClass and the like: its own line
         self._line(False, test)
         self._diag(self.errors[-1][1])
 
