@@ -65,6 +65,12 @@ static void write_string(FILE *f, const char *str)
       fputc('\\', f);
       fputc(c, f);
       s++;
+    } else if (c == '\n') {
+      fputs("\\n", f);
+      s++;
+    } else if (c == '\t') {
+      fputs("\\t", f);
+      s++;
     } else if (c < 0x20 || c == 0x7f) {
       fprintf(f, "\\u%04x", c);
       s++;

@@ -18,6 +18,8 @@
 
 #include <smtpout/smtpout.h>
 
+#include "json.h"
+
 enum {
   EXIT_USAGE = 64,    /* EX_USAGE */
   EXIT_DATAERR = 65,  /* EX_DATAERR */
@@ -41,59 +43,42 @@ static void usage(FILE *out)
         out);
 }
 
-/* Writes `s` as a JSON string. */
-static void json_string(const char *s)
-{
-  if (s == NULL) {
-    fputs("null", stdout);
-    return;
-  }
-  putchar('"');
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    switch (*p) {
-    case '"': fputs("\\\"", stdout); break;
-    case '\\': fputs("\\\\", stdout); break;
-    case '\n': fputs("\\n", stdout); break;
-    case '\t': fputs("\\t", stdout); break;
-    default:
-      if (*p < 0x20)
-        printf("\\u%04x", *p);
-      else
-        putchar(*p);
-    }
-  }
-  putchar('"');
-}
-
 static void print_json(const smtpout_policy *p, const char *const *domains,
                        size_t ndomains, const char *mx)
 {
   static const char *const keys[2] = {"starttls", "allow_invalid_certs"};
-  fputs("{\"starttls\": ", stdout);
-  json_string(smtpout_starttls_name(smtpout_policy_starttls(p)));
-  printf(", \"allow_invalid_certs\": %s",
-         smtpout_policy_allow_invalid_certs(p) ? "true" : "false");
-  fputs(", \"source\": {", stdout);
+  struct json j;
+  json_init(&j, stdout);
+  json_object_begin(&j);
+  json_key(&j, "starttls");
+  json_string(&j, smtpout_starttls_name(smtpout_policy_starttls(p)));
+  json_key(&j, "allow_invalid_certs");
+  json_bool(&j, smtpout_policy_allow_invalid_certs(p));
+  json_key(&j, "source");
+  json_object_begin(&j);
   for (int k = 0; k < 2; k++) {
-    printf("%s\"%s\": ", k ? ", " : "", keys[k]);
-    json_string(smtpout_policy_source(p, k));
+    json_key(&j, keys[k]);
+    json_string(&j, smtpout_policy_source(p, k));
   }
-  fputs("}, \"rule\": {", stdout);
+  json_object_end(&j);
+  json_key(&j, "rule");
+  json_object_begin(&j);
   for (int k = 0; k < 2; k++) {
-    printf("%s\"%s\": ", k ? ", " : "", keys[k]);
-    json_string(smtpout_policy_rule(p, k));
+    json_key(&j, keys[k]);
+    json_string(&j, smtpout_policy_rule(p, k));
   }
-  fputs("}, \"domains\": [", stdout);
-  for (size_t i = 0; i < ndomains; i++) {
-    if (i)
-      fputs(", ", stdout);
-    json_string(domains[i]);
-  }
-  fputs("], \"mx\": ", stdout);
-  json_string(mx);
-  fputs(", \"explain\": ", stdout);
-  json_string(smtpout_policy_explain(p));
-  fputs("}\n", stdout);
+  json_object_end(&j);
+  json_key(&j, "domains");
+  json_array_begin(&j);
+  for (size_t i = 0; i < ndomains; i++)
+    json_string(&j, domains[i]);
+  json_array_end(&j);
+  json_key(&j, "mx");
+  json_string(&j, mx);
+  json_key(&j, "explain");
+  json_string(&j, smtpout_policy_explain(p));
+  json_object_end(&j);
+  putchar('\n');
 }
 
 /* Names every argument that is not a valid host or domain name. */
