@@ -1520,7 +1520,11 @@ int smtpout_session_submit(smtpout_session *s, const char *sender,
   else
     s->msgs = m;
   s->msgs_tail = m;
-  advance(s);
+  /* No advance() here: it could report results (a local bounce) for an
+   * id the host has not been given yet, and would arm the reply deadline
+   * from the time of the last I/O call, not from now.  An idle session
+   * says it wants to write, and starts the transaction in the next
+   * smtpout_session_peek_output(). */
   return m->id;
 }
 
@@ -1528,8 +1532,7 @@ int smtpout_session_quit(smtpout_session *s)
 {
   if (s == NULL)
     return SMTPOUT_ERR_INVALID_ARGUMENT;
-  s->quit_requested = 1;
-  advance(s);
+  s->quit_requested = 1; /* sent by the next peek, as submit explains */
   return 0;
 }
 
@@ -1606,6 +1609,10 @@ int smtpout_session_peek_output(smtpout_session *s, const uint8_t **pdata,
 {
   if (s == NULL || pdata == NULL || plen == NULL)
     return SMTPOUT_ERR_INVALID_ARGUMENT;
+  /* Messages or a QUIT queued while idle start here, timed from `now`. */
+  if (now > s->now)
+    s->now = now;
+  advance(s);
   enter(s, now);
   if (s->state == ST_BODY)
     body_fill(s);
@@ -1660,6 +1667,8 @@ int smtpout_session_want_write(const smtpout_session *s)
     return 0;
   if (buf_len(&s->out) > 0 || buf_len(&s->wire) > 0)
     return 1;
+  if (s->state == ST_READY && (s->msgs != NULL || s->quit_requested))
+    return 1; /* the next peek starts a transaction or sends QUIT */
   return s->state == ST_BODY && !s->body_blocked;
 }
 

@@ -942,6 +942,53 @@ static void test_idle_session_takes_messages_later(void **st)
   h_free(&h);
 }
 
+/* Found by fuzz-session: a message submitted to an idle session was
+ * started inside submit(), so a local bounce reached on_result before the
+ * host knew the message's id, and the MAIL deadline counted from the last
+ * I/O call, not from when the command went out. */
+static void test_submit_runs_no_callback_and_times_from_the_next_peek(
+    void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_open(&h, NULL); /* no SMTPUTF8 */
+  assert_string_equal(h_client(&h), "");
+  assert_false(smtpout_session_want_write(h.s));
+  h.now += 3600 * 1000; /* an hour idle: nothing was due */
+  const char *utf8[] = {"j\xc3\xb6rg@test.example"};
+  int id = smtpout_session_submit(h.s, "s@test.example", utf8, 1, 0, 0);
+  assert_true(id > 0);
+  assert_int_equal(h.nres, 0); /* nothing reported inside submit */
+  assert_true(smtpout_session_want_write(h.s));
+  assert_string_equal(h_client(&h), "");
+  assert_int_equal(h.nres, 1);
+  assert_int_equal(h.res[0].message_id, id);
+  assert_result(&h, utf8[0], SMTPOUT_STATUS_BOUNCED, 0, "5.6.7");
+
+  h.now += 3600 * 1000;
+  h_submit(&h, A, NULL);
+  assert_int_equal(h.nres, 1);
+  assert_string_equal(h_client(&h), "MAIL FROM:<sender@test.example>\r\n");
+  assert_int_equal(smtpout_session_expiry(h.s),
+                   h.now + smtpout_config_timeout(NULL,
+                                                  SMTPOUT_TIMEOUT_MAIL_FROM));
+  h_tick(&h, 1000);
+  assert_int_equal(h.nres, 1); /* not timed out: the wait has just begun */
+
+  /* QUIT on an idle session also waits for the next peek. */
+  h_server(&h, "550 5.7.1 no\r\n");
+  assert_int_equal(h.nres, 2);
+  assert_string_equal(h_client(&h), "");
+  h.now += 3600 * 1000;
+  assert_int_equal(smtpout_session_quit(h.s), 0);
+  assert_true(smtpout_session_want_write(h.s));
+  assert_string_equal(h_client(&h), "QUIT\r\n");
+  assert_int_equal(smtpout_session_expiry(h.s),
+                   h.now + smtpout_config_timeout(NULL, SMTPOUT_TIMEOUT_EHLO));
+  h_free(&h);
+}
+
 static void test_abort_defers_everything_and_sends_nothing(void **st)
 {
   struct h h;
@@ -1151,6 +1198,8 @@ int main(void)
     cmocka_unit_test(test_reuses_connection_with_rset_only_when_needed),
     cmocka_unit_test(test_pipelined_rset_precedes_next_mail),
     cmocka_unit_test(test_idle_session_takes_messages_later),
+    cmocka_unit_test(
+        test_submit_runs_no_callback_and_times_from_the_next_peek),
     cmocka_unit_test(test_abort_defers_everything_and_sends_nothing),
     cmocka_unit_test(test_addresses_that_could_inject_are_refused),
     cmocka_unit_test(test_smtputf8_recipient_bounced_when_not_offered),

@@ -343,7 +343,10 @@ SMTPOUT_EXTERN int smtpout_session_start(smtpout_session *session,
  * SIZE= and checked against the server's limit) and SMTPOUT_MESSAGE_*
  * `flags`.  The body is pulled later through the read_body callback.
  * Strings are copied.  May be called before start, during the session (the
- * connection is reused) and from callbacks.
+ * connection is reused) and from callbacks.  No callback runs inside this
+ * call: on an idle session smtpout_session_want_write() then says 1, and
+ * the transaction starts (its reply deadline counted from that call's
+ * `now`) in the next smtpout_session_peek_output().
  *
  * Returns the message id (> 0), or: SMTPOUT_ERR_INVALID_ARGUMENT (NULL
  * pointers, no recipients, unknown flags), SMTPOUT_ERR_BAD_ADDRESS (an
@@ -360,8 +363,10 @@ SMTPOUT_EXTERN int smtpout_session_submit(smtpout_session *session,
 
 /*
  * Says no more messages will be submitted: the session sends QUIT once the
- * queued messages are done.  Without it the session stays connected and
- * idle, waiting for more messages.  Errors: INVALID_ARGUMENT.
+ * queued messages are done (on an idle session, in the next
+ * smtpout_session_peek_output(); want_write says 1).  Without it the
+ * session stays connected and idle, waiting for more messages.  No
+ * callback runs inside this call.  Errors: INVALID_ARGUMENT.
  */
 SMTPOUT_EXTERN int smtpout_session_quit(smtpout_session *session);
 
@@ -413,7 +418,8 @@ SMTPOUT_EXTERN int smtpout_session_consume_output(smtpout_session *session,
 /* 1 when the session wants to read from the server. */
 SMTPOUT_EXTERN int smtpout_session_want_read(const smtpout_session *session);
 
-/* 1 when the session has (or can produce) bytes to write. */
+/* 1 when the session has (or can produce) bytes to write: call
+ * smtpout_session_peek_output() when the socket is writable. */
 SMTPOUT_EXTERN int
 smtpout_session_want_write(const smtpout_session *session);
 
