@@ -147,6 +147,13 @@ struct smtpout_session {
   struct buf wire; /* ciphertext for the socket once TLS is started */
   const struct buf *peeked;
   size_t peeked_len;
+  /* Only a reply to an end of data the host has written can deliver:
+   * `written` counts every byte consumed, `dot_end` is that count once the
+   * last end of data has left, and `dot_unplaced` says the dot waits in
+   * `out` for TLS to encrypt it (its end in `wire` is not known yet). */
+  uint64_t written;
+  uint64_t dot_end;
+  int dot_unplaced;
 
   struct expect *exp;
   size_t exp_head, exp_tail, exp_cap;
@@ -650,6 +657,22 @@ static void body_start(smtpout_session *s)
   s->deadline = s->now + data_block_timeout(s);
 }
 
+/* The end of data is now in `out`: note where it ends in the stream the
+ * host writes (in clear text now; under TLS once the next peek has
+ * encrypted it). */
+static void dot_queued(smtpout_session *s)
+{
+  if (s->tls == NULL)
+    s->dot_end = s->written + buf_len(&s->out);
+  else
+    s->dot_unplaced = 1;
+}
+
+static int dot_written(const smtpout_session *s)
+{
+  return !s->dot_unplaced && s->written >= s->dot_end;
+}
+
 /* Pulls body from the host while the output has room. */
 static void body_fill(smtpout_session *s)
 {
@@ -684,6 +707,7 @@ static void body_fill(smtpout_session *s)
     if (eof) {
       n += canon_finish(&s->canon, o + n);
       buf_commit(&s->out, n);
+      dot_queued(s);
       m->dot_queued = 1;
       s->state = ST_TRANSACTION;
       exp_push(s, CMD_DOT, 0);
@@ -1050,6 +1074,7 @@ static void on_reply(smtpout_session *s, const struct reply *r)
         /* RFC 2920 3.1: pipelined DATA accepted although every RCPT
          * failed; end it with a lone dot, delivering nothing. */
         buf_append(&s->out, ".\r\n", 3);
+        dot_queued(s);
         trace(s, SMTPOUT_TRACE_SENT, ".", 1);
         exp_push(s, CMD_DOT, 0);
       }
@@ -1071,6 +1096,15 @@ static void on_reply(smtpout_session *s, const struct reply *r)
   case CMD_DOT:
     if (klass != 2 && klass != 4 && klass != 5) {
       protocol_error(s, c, r);
+      return;
+    }
+    if (!dot_written(s)) {
+      /* The server cannot have read an end of data the host has not
+       * written yet: this reply answers nothing we sent, and taking it
+       * would report a message delivered before it left. */
+      set_error(s, SMTPOUT_ERR_PROTOCOL, "host %s replied to the end of "
+                "data before it was sent: %d %s", s->mx, r->code, r->text);
+      fail(s, 0, "4.5.0");
       return;
     }
     /* The only place a recipient becomes delivered: a 2xx to the end of
@@ -1628,6 +1662,10 @@ int smtpout_session_peek_output(smtpout_session *s, const uint8_t **pdata,
         fail(s, 0, "4.7.5");
       }
       buf_clear(&s->out);
+      if (s->dot_unplaced) {
+        s->dot_end = s->written + buf_len(&s->wire);
+        s->dot_unplaced = 0;
+      }
     }
     b = &s->wire;
   }
@@ -1650,6 +1688,7 @@ int smtpout_session_consume_output(smtpout_session *s, size_t n, uint64_t now)
   enter(s, now);
   buf_consume((struct buf *)s->peeked, n);
   s->peeked_len = left;
+  s->written += n;
   if (s->state == ST_BODY)
     s->deadline = s->now + data_block_timeout(s);
   leave(s);

@@ -649,6 +649,47 @@ static void test_disconnect_before_dot_left_the_buffer_is_not_delivered(
   h_free(&h);
 }
 
+/* Found by fuzz-session: a 2xx that arrived while the end of data was
+ * still queued (peeked, partly written) was taken as its reply, and the
+ * recipient reported delivered before the message had left. */
+static void test_reply_to_dot_not_yet_written_never_delivers(void **st)
+{
+  (void)st;
+  /* k = how much of the data the host writes before the early 2xx. */
+  for (size_t k = 0; k < strlen(BODY_DOT); k++) {
+    struct h h;
+    h_init(&h, "mx.test.example", NULL);
+    h_submit(&h, A, NULL);
+    h_open(&h, "250 PIPELINING\r\n");
+    h_client(&h);
+    h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+    const uint8_t *p;
+    size_t n;
+    smtpout_session_peek_output(h.s, &p, &n, h.now);
+    assert_int_equal(n, strlen(BODY_DOT));
+    if (k > 0)
+      smtpout_session_consume_output(h.s, k, h.now);
+    h_server(&h, "250 2.0.0 queued\r\n");
+    assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.5.0");
+    assert_int_equal(h_find(&h, A)->possibly_delivered, 0);
+    assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_PROTOCOL);
+    assert_non_null(strstr(smtpout_session_error_text(h.s),
+                           "before it was sent"));
+    h_free(&h);
+  }
+  /* Once the last byte is written, the same reply delivers. */
+  struct h h;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, NULL);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+  assert_string_equal(h_client(&h), BODY_DOT);
+  h_server(&h, "250 2.0.0 queued\r\n");
+  assert_result(&h, A, SMTPOUT_STATUS_DELIVERED, 250, "2.0.0");
+  h_free(&h);
+}
+
 /* ---- timeouts ---- */
 
 static void test_each_timeout_defers_with_its_phase(void **st)
@@ -1187,6 +1228,7 @@ int main(void)
     cmocka_unit_test(test_disconnect_after_dot_is_possibly_delivered),
     cmocka_unit_test(
         test_disconnect_before_dot_left_the_buffer_is_not_delivered),
+    cmocka_unit_test(test_reply_to_dot_not_yet_written_never_delivers),
     cmocka_unit_test(test_each_timeout_defers_with_its_phase),
     cmocka_unit_test(test_dripped_reply_does_not_extend_the_deadline),
     cmocka_unit_test(test_data_timeout_is_capped_for_the_data_command),
