@@ -87,7 +87,12 @@ static const char *const cmd_names[] = {
 struct expect {
   unsigned char cmd;
   size_t rcpt; /* CMD_RCPT: which recipient */
+  /* The count of bytes written (smtpout_session.written) once this
+   * command has left; SENT_UNKNOWN while it waits in `out` for TLS to
+   * encrypt it.  A reply that comes earlier answers nothing we sent. */
+  uint64_t sent_at;
 };
+#define SENT_UNKNOWN UINT64_MAX
 
 /* Where a transaction stands in sending its commands. */
 enum txn_pos { TXN_RSET, TXN_MAIL, TXN_RCPT, TXN_DATA, TXN_WAIT, TXN_END };
@@ -147,13 +152,7 @@ struct smtpout_session {
   struct buf wire; /* ciphertext for the socket once TLS is started */
   const struct buf *peeked;
   size_t peeked_len;
-  /* Only a reply to an end of data the host has written can deliver:
-   * `written` counts every byte consumed, `dot_end` is that count once the
-   * last end of data has left, and `dot_unplaced` says the dot waits in
-   * `out` for TLS to encrypt it (its end in `wire` is not known yet). */
-  uint64_t written;
-  uint64_t dot_end;
-  int dot_unplaced;
+  uint64_t written; /* bytes the host has written (consumed), in all */
 
   struct expect *exp;
   size_t exp_head, exp_tail, exp_cap;
@@ -391,10 +390,25 @@ static int exp_push(smtpout_session *s, enum cmd c, size_t rcpt)
   int was_empty = !exp_pending(s);
   s->exp[s->exp_tail].cmd = (unsigned char)c;
   s->exp[s->exp_tail].rcpt = rcpt;
+  /* The command's bytes were just queued: in clear text they end at the
+   * end of `out`; under TLS only the next peek knows (exp_place). */
+  s->exp[s->exp_tail].sent_at =
+      s->tls ? SENT_UNKNOWN : s->written + buf_len(&s->out);
   s->exp_tail++;
   if (was_empty)
     arm_head_deadline(s);
   return 0;
+}
+
+/* `out` has just been encrypted into `wire`: the commands it held end at
+ * the end of `wire`.  Unknown ones are always the newest. */
+static void exp_place(smtpout_session *s)
+{
+  for (size_t i = s->exp_tail; i > s->exp_head; i--) {
+    if (s->exp[i - 1].sent_at != SENT_UNKNOWN)
+      break;
+    s->exp[i - 1].sent_at = s->written + buf_len(&s->wire);
+  }
 }
 
 static void exp_pop(smtpout_session *s)
@@ -657,22 +671,6 @@ static void body_start(smtpout_session *s)
   s->deadline = s->now + data_block_timeout(s);
 }
 
-/* The end of data is now in `out`: note where it ends in the stream the
- * host writes (in clear text now; under TLS once the next peek has
- * encrypted it). */
-static void dot_queued(smtpout_session *s)
-{
-  if (s->tls == NULL)
-    s->dot_end = s->written + buf_len(&s->out);
-  else
-    s->dot_unplaced = 1;
-}
-
-static int dot_written(const smtpout_session *s)
-{
-  return !s->dot_unplaced && s->written >= s->dot_end;
-}
-
 /* Pulls body from the host while the output has room. */
 static void body_fill(smtpout_session *s)
 {
@@ -707,7 +705,6 @@ static void body_fill(smtpout_session *s)
     if (eof) {
       n += canon_finish(&s->canon, o + n);
       buf_commit(&s->out, n);
-      dot_queued(s);
       m->dot_queued = 1;
       s->state = ST_TRANSACTION;
       exp_push(s, CMD_DOT, 0);
@@ -945,6 +942,17 @@ static void on_reply(smtpout_session *s, const struct reply *r)
   }
   enum cmd c = (enum cmd)e->cmd;
   size_t ri = e->rcpt;
+  if (e->sent_at > s->written) {
+    /* The server cannot have read a command the host has not written
+     * yet (a reply pipelined ahead of its command, an unsolicited one):
+     * taking it would shift every later reply, and a 2xx "to" an end of
+     * data still in our buffers would report a message delivered before
+     * it left. */
+    set_error(s, SMTPOUT_ERR_PROTOCOL, "host %s replied to %s before it was "
+              "sent: %d %s", s->mx, cmd_names[c], r->code, r->text);
+    fail(s, 0, "4.5.0");
+    return;
+  }
   exp_pop(s);
   int klass = r->code / 100;
   struct message *m = s->cur;
@@ -1074,7 +1082,6 @@ static void on_reply(smtpout_session *s, const struct reply *r)
         /* RFC 2920 3.1: pipelined DATA accepted although every RCPT
          * failed; end it with a lone dot, delivering nothing. */
         buf_append(&s->out, ".\r\n", 3);
-        dot_queued(s);
         trace(s, SMTPOUT_TRACE_SENT, ".", 1);
         exp_push(s, CMD_DOT, 0);
       }
@@ -1096,15 +1103,6 @@ static void on_reply(smtpout_session *s, const struct reply *r)
   case CMD_DOT:
     if (klass != 2 && klass != 4 && klass != 5) {
       protocol_error(s, c, r);
-      return;
-    }
-    if (!dot_written(s)) {
-      /* The server cannot have read an end of data the host has not
-       * written yet: this reply answers nothing we sent, and taking it
-       * would report a message delivered before it left. */
-      set_error(s, SMTPOUT_ERR_PROTOCOL, "host %s replied to the end of "
-                "data before it was sent: %d %s", s->mx, r->code, r->text);
-      fail(s, 0, "4.5.0");
       return;
     }
     /* The only place a recipient becomes delivered: a 2xx to the end of
@@ -1662,10 +1660,7 @@ int smtpout_session_peek_output(smtpout_session *s, const uint8_t **pdata,
         fail(s, 0, "4.7.5");
       }
       buf_clear(&s->out);
-      if (s->dot_unplaced) {
-        s->dot_end = s->written + buf_len(&s->wire);
-        s->dot_unplaced = 0;
-      }
+      exp_place(s);
     }
     b = &s->wire;
   }

@@ -649,6 +649,38 @@ static void test_disconnect_before_dot_left_the_buffer_is_not_delivered(
   h_free(&h);
 }
 
+/* A reply that arrives before its command was written answers nothing
+ * the client sent: here an "unsolicited" 250 in the greeting's packet,
+ * which used to be taken as the reply to the EHLO queued a moment later,
+ * so the client sent MAIL without ever hearing the real EHLO reply. */
+static void test_reply_before_its_command_was_written_is_refused(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, B, NULL);
+  h_start(&h);
+  h_server(&h, "220 mx ESMTP\r\n250 2.0.0 unsolicited reply\r\n");
+  assert_true(smtpout_session_is_done(h.s) ||
+              !smtpout_session_want_read(h.s));
+  assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_PROTOCOL);
+  assert_non_null(strstr(smtpout_session_error_text(h.s),
+                         "replied to EHLO before it was sent"));
+  assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.5.0");
+  assert_result(&h, B, SMTPOUT_STATUS_DEFERRED, 0, "4.5.0");
+  assert_string_equal(h_client(&h), ""); /* not even the EHLO */
+  h_free(&h);
+
+  /* Replies to pipelined commands still in the buffer: the same. */
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, NULL);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_server(&h, "250 2.1.0 ok\r\n"); /* MAIL FROM not written yet */
+  assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_PROTOCOL);
+  assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.5.0");
+  h_free(&h);
+}
+
 /* Found by fuzz-session: a 2xx that arrived while the end of data was
  * still queued (peeked, partly written) was taken as its reply, and the
  * recipient reported delivered before the message had left. */
@@ -1228,6 +1260,7 @@ int main(void)
     cmocka_unit_test(test_disconnect_after_dot_is_possibly_delivered),
     cmocka_unit_test(
         test_disconnect_before_dot_left_the_buffer_is_not_delivered),
+    cmocka_unit_test(test_reply_before_its_command_was_written_is_refused),
     cmocka_unit_test(test_reply_to_dot_not_yet_written_never_delivers),
     cmocka_unit_test(test_each_timeout_defers_with_its_phase),
     cmocka_unit_test(test_dripped_reply_does_not_extend_the_deadline),

@@ -410,7 +410,10 @@ SMTPOUT_EXTERN int smtpout_session_peek_output(smtpout_session *session,
                                                const uint8_t **pdata,
                                                size_t *plen, uint64_t now);
 
-/* Says the first `n` bytes of the last peek were written.  Errors:
+/* Says the first `n` bytes of the last peek were written.  Call it right
+ * after the write, before feeding anything: a reply to a command the host
+ * has not yet consumed answers nothing the server can have read, and ends
+ * the connection as a protocol error (never a delivery).  Errors:
  * SMTPOUT_ERR_INVALID_ARGUMENT (n larger than what was peeked). */
 SMTPOUT_EXTERN int smtpout_session_consume_output(smtpout_session *session,
                                                   size_t n, uint64_t now);
