@@ -595,6 +595,12 @@ int smtpout_delivery_run(smtpout_delivery *d)
     }
   }
   freeaddrinfo(res);
+  /* Every recipient has exactly one result, even when no attempt could
+   * be recorded (out of memory): hosts read them without a NULL check. */
+  for (size_t i = 0; i < d->nrcpts; i++)
+    if (!d->rcpts[i].has_result)
+      set_result(&d->rcpts[i], SMTPOUT_STATUS_DEFERRED, 0, "4.3.0",
+                 "no connection attempt could be made", 1);
   return 0;
 }
 
