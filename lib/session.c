@@ -1788,51 +1788,65 @@ int smtpout_session_policy_allow_invalid_certs(const smtpout_session *s)
 /* ------------------------------------------------------------------ */
 /* Result and TLS info getters                                          */
 
-int smtpout_result_message_id(const smtpout_result *r) { return r->message_id; }
+/* NULL-safe, like every getter: a careless host gets 0 or "" (a NULL
+ * where the header says so), never a crash. */
+int smtpout_result_message_id(const smtpout_result *r)
+{
+  return r ? r->message_id : 0;
+}
 size_t smtpout_result_recipient_index(const smtpout_result *r)
 {
-  return r->index;
+  return r ? r->index : 0;
 }
 const char *smtpout_result_recipient(const smtpout_result *r)
 {
-  return r->recipient;
+  return r ? r->recipient : "";
 }
-int smtpout_result_status(const smtpout_result *r) { return r->status; }
-int smtpout_result_code(const smtpout_result *r) { return r->code; }
+int smtpout_result_status(const smtpout_result *r) { return r ? r->status : 0; }
+int smtpout_result_code(const smtpout_result *r) { return r ? r->code : 0; }
 const char *smtpout_result_enhanced(const smtpout_result *r)
 {
-  return r->enhanced;
+  return r ? r->enhanced : "";
 }
-const char *smtpout_result_text(const smtpout_result *r) { return r->text; }
+const char *smtpout_result_text(const smtpout_result *r)
+{
+  return r ? r->text : "";
+}
 int smtpout_result_possibly_delivered(const smtpout_result *r)
 {
-  return r->possibly_delivered;
+  return r ? r->possibly_delivered : 0;
 }
 
-int smtpout_tls_info_outcome(const smtpout_tls_info *i) { return i->outcome; }
-int smtpout_tls_info_used(const smtpout_tls_info *i) { return i->used; }
+int smtpout_tls_info_outcome(const smtpout_tls_info *i)
+{
+  return i ? i->outcome : SMTPOUT_TLS_OUTCOME_NONE;
+}
+int smtpout_tls_info_used(const smtpout_tls_info *i) { return i ? i->used : 0; }
 const char *smtpout_tls_info_version(const smtpout_tls_info *i)
 {
-  return i->used && i->version[0] ? i->version : NULL;
+  return i && i->used && i->version[0] ? i->version : NULL;
 }
 const char *smtpout_tls_info_cipher(const smtpout_tls_info *i)
 {
-  return i->used && i->cipher[0] ? i->cipher : NULL;
+  return i && i->used && i->cipher[0] ? i->cipher : NULL;
 }
-int smtpout_tls_info_verified(const smtpout_tls_info *i) { return i->verified; }
+int smtpout_tls_info_verified(const smtpout_tls_info *i)
+{
+  return i ? i->verified : 0;
+}
 const char *smtpout_tls_info_verify_error(const smtpout_tls_info *i)
 {
-  return i->verify_error[0] ? i->verify_error : NULL;
+  return i && i->verify_error[0] ? i->verify_error : NULL;
 }
 const char *smtpout_tls_info_tlsrpt_result(const smtpout_tls_info *i)
 {
-  return tlsrpt_result_name(i->tlsrpt);
+  return i ? tlsrpt_result_name(i->tlsrpt) : NULL;
 }
 int smtpout_tls_info_fallback_permitted(const smtpout_tls_info *i)
 {
-  return i->fallback_permitted;
+  return i ? i->fallback_permitted : 0;
 }
 int smtpout_tls_info_plaintext_fallback(const smtpout_tls_info *i)
 {
-  return i->plaintext_fallback;
+  return i ? i->plaintext_fallback : 0;
 }

@@ -52,6 +52,9 @@ typedef struct smtpout_tls_info smtpout_tls_info;
 /* ------------------------------------------------------------------ */
 /* Results                                                              */
 
+/* Every getter of a result or a TLS info accepts NULL and then returns 0,
+ * "" where a string is never NULL, or NULL where it may be. */
+
 /* The final status of one recipient. */
 enum smtpout_status {
   /* The server accepted the message for this recipient (2xx to the end
