@@ -359,11 +359,15 @@ int main(int argc, char **argv)
     goto out;
   }
 
+  if (helo && smtpout_delivery_set_helo_name(d, helo) ==
+                  SMTPOUT_ERR_BAD_NAME) {
+    fprintf(stderr, "smtpout-send: bad --helo name \"%s\"\n", helo);
+    ex = EX_USAGE_;
+    goto out;
+  }
   rv = smtpout_delivery_set_server(d, host, port);
   if (rv == 0 && mx)
     rv = smtpout_delivery_set_mx_name(d, mx);
-  if (rv == 0 && helo)
-    rv = smtpout_delivery_set_helo_name(d, helo);
   if (rv == 0 && ca_file)
     rv = smtpout_delivery_set_ca_file(d, ca_file);
   if (rv == 0)
