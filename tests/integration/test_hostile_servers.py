@@ -93,6 +93,9 @@ class HostileServerTest(TempDirTest):
         if not testlib.VALGRIND:  # valgrind's own memory would count
             self.assertLess(run.maxrss_kb, RSS_LIMIT_KB, what)
         record_rss(run)
+        print("# %s: smtpout-send max RSS %d kB, %.2f s" % (
+            self.id().rsplit(".", 1)[-1], run.maxrss_kb, run.elapsed),
+            flush=True)
 
         # Exactly one result per recipient, as expected.
         self.assertIsNotNone(doc, what)

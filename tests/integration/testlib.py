@@ -177,12 +177,35 @@ class Run:
         self.maxrss_kb, self.elapsed = maxrss_kb, elapsed
 
 
+GNU_TIME = "/usr/bin/time"
+
+
 def run_measured(argv, data=None, timeout=120):
-    """Runs argv to completion and measures it.  The rusage comes from
-    wait4() on this child alone, so servers started by the same test do
-    not count.  Past `timeout` seconds the child is killed and
-    subprocess.TimeoutExpired raised (a safety net: tests assert their own,
-    tighter, bounds)."""
+    """Runs argv to completion and measures it.  The peak RSS is the one
+    GNU time reports for its child: the child of a process forked from
+    Python inherits the high-water mark of Python's own memory (exec keeps
+    it), and wait4() here would report that instead.  Past `timeout`
+    seconds the child is killed and subprocess.TimeoutExpired raised (a
+    safety net: tests assert their own, tighter, bounds)."""
+    rss_file = None
+    if os.access(GNU_TIME, os.X_OK):
+        fd, rss_file = tempfile.mkstemp(prefix="smtpout-rss-")
+        os.close(fd)
+        argv = [GNU_TIME, "-q", "-f", "%M", "-o", rss_file, "--"] + argv
+    try:
+        run = _run(argv, data, timeout)
+        if rss_file:
+            with open(rss_file) as f:
+                lines = f.read().split()
+            if lines and lines[-1].isdigit():
+                run.maxrss_kb = int(lines[-1])
+        return run
+    finally:
+        if rss_file:
+            os.unlink(rss_file)
+
+
+def _run(argv, data, timeout):
     start = time.monotonic()
     p = subprocess.Popen(argv, stdin=subprocess.PIPE if data is not None
                          else subprocess.DEVNULL, stdout=subprocess.PIPE,
