@@ -157,12 +157,18 @@ def after_dot(phase, lost=LOST_DOT, other=DEFERRED):
 for p in PHASES:
     case("stall_at_%s" % p, ["--stall", p], **after_dot(p))
 case("stall_at_quit", ["--stall", "quit"], **DELIVERED)
+case("stall_at_helo", ["--ehlo-reply", "500 5.5.1 no EHLO", "--stall", "helo"],
+     **DEFERRED)
+case("stall_at_starttls", ["--stall", "starttls"], tls=True, **DEFERRED)
+case("stall_at_ehlo_after_tls", ["--stall", "ehlo@tls"], tls=True,
+     **DEFERRED)
 
 # A close at each phase (FIN, and a TCP reset after the dot).
 for p in PHASES:
     case("close_at_%s" % p, ["--close", p], **after_dot(p))
 case("reset_at_eod", ["--close", "eod", "--drop-mode", "rst"], **LOST_DOT)
 case("close_at_quit", ["--close", "quit"], **DELIVERED)
+case("close_at_starttls", ["--close", "starttls"], tls=True, **DEFERRED)
 # Abandoned after 10 bytes of content: a small message has been written
 # whole by then (the server may have read the dot: possibly delivered); a
 # large one is cut while the client still writes it (never delivered).
