@@ -15,8 +15,14 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/smtpout-fuzz.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"   # crash-*/leak-* artefacts land here, and are printed below
 status=0
+# The target's dictionary, if it has one: tests/fuzz/TARGET.dict for the
+# corpus tests/fuzz/corpus/TARGET.
+dict=()
+dictfile=$(dirname "$(dirname "$corpus")")/$(basename "$corpus").dict
+[ -f "$dictfile" ] && dict=(-dict="$dictfile")
 "$fuzzer" -seed=1 -runs="$runs" -timeout=10 -rss_limit_mb=1024 \
-  -max_len=4096 -print_final_stats=1 "$tmp" "$corpus" || status=$?
+  -max_len=4096 -print_final_stats=1 "${dict[@]}" "$tmp" "$corpus" ||
+  status=$?
 for f in "$tmp"/crash-* "$tmp"/leak-* "$tmp"/timeout-* "$tmp"/oom-*; do
   [ -e "$f" ] || continue
   echo "== $(basename "$f") (base64):"
