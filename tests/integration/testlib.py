@@ -87,6 +87,52 @@ def aiosmtpd(spool, rejects=(), tls=None, smtputf8=False):
     return ServerProcess(argv)
 
 
+CERTTOOL = shutil.which("certtool") or "/usr/bin/certtool"
+
+
+def _certtool(args, template=None, cwd=None):
+    argv = [CERTTOOL, "--no-text"] + list(args)
+    if template is not None:
+        tmpl = os.path.join(cwd, ".template")
+        with open(tmpl, "w") as f:
+            f.write(template)
+        argv += ["--template", tmpl]
+    try:
+        subprocess.run(argv, cwd=cwd, check=True, capture_output=True,
+                       timeout=60)
+    finally:
+        if template is not None:
+            os.unlink(tmpl)
+
+
+def make_test_ca(outdir, server_name="mx.test.example", label="test"):
+    """Makes a test CA and a server certificate signed by it, with certtool
+    and ECDSA keys (fast), in `outdir`.  Returns a dict of paths: "ca"
+    (ca.pem), "cert" and "key" (valid.pem, valid.key, for `server_name`).
+
+    The file names are those of tests/certs/mkcerts.sh, so callers keep
+    working when this is switched to that script.  Nothing is committed:
+    every run makes fresh keys.  Call it twice with distinct directories for
+    a CA that did not sign the server's certificate."""
+    os.makedirs(outdir, exist_ok=True)
+    for key in ("ca.key", "valid.key"):
+        _certtool(["--generate-privkey", "--key-type", "ecdsa",
+                   "--outfile", key], cwd=outdir)
+    _certtool(["--generate-self-signed", "--load-privkey", "ca.key",
+               "--outfile", "ca.pem"],
+              template='cn = "smtpout %s CA"\nca\ncert_signing_key\n'
+                       "expiration_days = 30\n" % label, cwd=outdir)
+    _certtool(["--generate-certificate", "--load-privkey", "valid.key",
+               "--load-ca-certificate", "ca.pem",
+               "--load-ca-privkey", "ca.key", "--outfile", "valid.pem"],
+              template='cn = "%s"\ndns_name = "%s"\ntls_www_server\n'
+                       "signing_key\nexpiration_days = 30\n"
+                       % (server_name, server_name), cwd=outdir)
+    return {"ca": os.path.join(outdir, "ca.pem"),
+            "cert": os.path.join(outdir, "valid.pem"),
+            "key": os.path.join(outdir, "valid.key")}
+
+
 def spool_messages(spool):
     """[(meta dict, content bytes)] in arrival order."""
     out = []
