@@ -135,7 +135,8 @@ struct conn {
 };
 
 struct totals {
-  long connected, connect_failed, tls, verified, fallbacks;
+  long connections, connect_failed, tls, verified, fallbacks;
+  long running, peak; /* sessions connected at the same time */
   long delivered, deferred, bounced, printed;
 };
 
@@ -252,24 +253,31 @@ static int read_body(smtpout_session *s, int message_id, uint8_t *buf,
 static void on_result(smtpout_session *s, const smtpout_result *r,
                       void *user_data)
 {
-  (void)s;
   struct conn *c = user_data;
   struct message *m = find_message(c, smtpout_result_message_id(r));
   if (m == NULL)
     return;
   int status = smtpout_result_status(r);
   m->status[smtpout_result_recipient_index(r)] = status;
-  /* `r` is valid only during this call: print (or copy) what is needed
-   * now. */
-  if (status != SMTPOUT_STATUS_DELIVERED &&
-      (c->loop->opt->verbose || c->loop->t.printed < MAX_PRINTED_FAILURES)) {
-    c->loop->t.printed++;
+  if (status == SMTPOUT_STATUS_DELIVERED)
+    return;
+  /* A deferral that the plaintext fallback will retry (conn_finish) is
+   * not a failure yet: shown only with --verbose.  The getters may be
+   * called from a callback. */
+  int retried = !c->plaintext_fallback &&
+                smtpout_tls_info_fallback_permitted(
+                    smtpout_session_tls_info(s));
+  struct loop *L = c->loop;
+  if (L->opt->verbose || (!retried && L->t.printed < MAX_PRINTED_FAILURES)) {
+    L->t.printed++;
+    /* `r` is valid only during this call: print (or copy) it now. */
     fprintf(stderr, "session %d message %d <%s>: %s %d %s %s%s\n", c->no,
             m->message_no, smtpout_result_recipient(r),
             smtpout_status_name(status), smtpout_result_code(r),
             smtpout_result_enhanced(r), smtpout_result_text(r),
-            smtpout_result_possibly_delivered(r) ? " (possibly delivered)"
-                                                 : "");
+            retried ? " (retrying without STARTTLS)"
+            : smtpout_result_possibly_delivered(r) ? " (possibly delivered)"
+                                                   : "");
   }
 }
 
@@ -375,6 +383,8 @@ static int conn_established(struct loop *L, struct conn *c, uint64_t now)
     return -1;
   }
   c->state = CONN_RUNNING;
+  if (++L->t.running > L->t.peak)
+    L->t.peak = L->t.running;
   return 0;
 }
 
@@ -386,6 +396,8 @@ static void conn_finish(struct loop *L, struct conn *c)
   heap_remove(L, c);
   conn_watch(L, c, 0);
   close(c->fd);
+  if (c->state == CONN_RUNNING)
+    L->t.running--;
 
   const smtpout_tls_info *tls =
       c->session ? smtpout_session_tls_info(c->session) : NULL;
@@ -395,7 +407,10 @@ static void conn_finish(struct loop *L, struct conn *c)
   }
   const char *why = c->session ? smtpout_session_error_text(c->session)
                                : c->error;
-  if (why[0] && (o->verbose || L->t.printed < MAX_PRINTED_FAILURES)) {
+  int retry = tls && smtpout_tls_info_fallback_permitted(tls) &&
+              !c->plaintext_fallback;
+  if (why[0] &&
+      (o->verbose || (!retry && L->t.printed < MAX_PRINTED_FAILURES))) {
     L->t.printed++;
     fprintf(stderr, "session %d: %s\n", c->no, why);
   }
@@ -405,8 +420,7 @@ static void conn_finish(struct loop *L, struct conn *c)
    * certificate) failed under an optional policy; every recipient was then
    * deferred 4.7.5 before any transaction, and all of them go again on a
    * NEW connection, never this one.  Their deferrals are not counted. */
-  if (tls && smtpout_tls_info_fallback_permitted(tls) &&
-      !c->plaintext_fallback) {
+  if (retry) {
     L->t.fallbacks++;
     for (size_t i = 0; i < c->nmsgs; i++)
       memset(c->msgs[i].status, 0, o->nto * sizeof(int));
@@ -526,7 +540,7 @@ static void conn_event(struct loop *L, struct conn *c, uint32_t ev)
       conn_finish(L, c);
       return;
     }
-    L->t.connected++;
+    L->t.connections++;
     if (conn_established(L, c, now) != 0) {
       conn_finish(L, c);
       return;
@@ -817,15 +831,16 @@ int main(int argc, char **argv)
   double secs = (double)(now_ms() - t0) / 1000.0;
 
   long total = o.sessions * o.messages * (long)o.nto;
-  printf("sessions %ld connected %ld connect-failed %ld tls %ld verified %ld "
-         "fallbacks %ld\n",
-         o.sessions, L.t.connected, L.t.connect_failed, L.t.tls,
+  printf("sessions %ld connections %ld connect-failed %ld tls %ld "
+         "verified %ld fallbacks %ld\n",
+         o.sessions, L.t.connections, L.t.connect_failed, L.t.tls,
          L.t.verified, L.t.fallbacks);
   printf("messages %ld recipients %ld delivered %ld deferred %ld "
          "bounced %ld\n",
          o.sessions * o.messages, total, L.t.delivered, L.t.deferred,
          L.t.bounced);
-  printf("elapsed %.3f s (%.0f messages/s)\n", secs,
+  printf("peak %ld concurrent sessions; elapsed %.3f s (%.0f messages/s)\n",
+         L.t.peak, secs,
          secs > 0 ? (double)(o.sessions * o.messages) / secs : 0.0);
 
   smtpout_callbacks_free(L.callbacks);
