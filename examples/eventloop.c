@@ -380,6 +380,9 @@ static int conn_established(struct loop *L, struct conn *c, uint64_t now)
   if (rv != 0) {
     snprintf(c->error, sizeof(c->error), "session setup: %s",
              smtpout_strerror(rv));
+    /* Messages already submitted get their (deferred) results. */
+    if (c->session)
+      smtpout_session_abort(c->session, now);
     return -1;
   }
   c->state = CONN_RUNNING;
@@ -405,8 +408,10 @@ static void conn_finish(struct loop *L, struct conn *c)
     L->t.tls++;
     L->t.verified += smtpout_tls_info_verified(tls);
   }
-  const char *why = c->session ? smtpout_session_error_text(c->session)
-                               : c->error;
+  /* The host's own reason (connect, setup) first, else the session's. */
+  const char *why = c->error[0] || c->session == NULL
+                        ? c->error
+                        : smtpout_session_error_text(c->session);
   int retry = tls && smtpout_tls_info_fallback_permitted(tls) &&
               !c->plaintext_fallback;
   if (why[0] &&
