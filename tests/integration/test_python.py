@@ -248,7 +248,9 @@ starttls = "require"
             res = smtpout.send("127.0.0.1:%d" % srv.port, None,
                                "s@test.example", ["a@test.example"], f)
         self.assertTrue(res.all_delivered)
-        self.assertEqual(spool_messages(spool)[0][1], canonical(BODY * 1000))
+        meta, content = spool_messages(spool)[0]
+        self.assertEqual(content, canonical(BODY * 1000))
+        self.assertIn("BODY=8BITMIME", meta["mail_options"])
 
 
 class SessionTest(TempDirTest):

@@ -8,6 +8,7 @@ the policy permits.
 import ctypes
 import dataclasses
 import itertools
+import os
 import weakref
 from typing import Dict, List, Optional, Tuple
 
@@ -178,10 +179,21 @@ class Delivery:
 
     def set_body_fd(self, fd):
         """The message from a regular file (read with pread(), not
-        closed)."""
+        closed).  Sets 8BITMIME when it has 8-bit data."""
         if hasattr(fd, "fileno"):
             fd = fd.fileno()
         check(lib.smtpout_delivery_set_body_fd(self._ptr, fd))
+        # One pass over the file, in chunks: the same check set_body()
+        # makes on bytes, without holding the message in memory.
+        off = 0
+        while True:
+            chunk = os.pread(fd, 1 << 20, off)
+            if not chunk:
+                break
+            if not chunk.isascii():
+                self.set_flags(MessageFlag.EIGHTBITMIME)
+                break
+            off += len(chunk)
 
     def set_flags(self, flags):
         check(lib.smtpout_delivery_set_flags(self._ptr, int(flags)))
