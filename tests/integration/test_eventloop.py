@@ -153,20 +153,7 @@ class EventLoopTest(TempDirTest):
         self.assertEqual(summary["deferred"], 6)
         self.assertIn("Connection refused", err)
 
-    def config_loads(self):
-        """True once smtpout_config_load_file() accepts a trivially valid
-        file: on branches where the loader is a stub it refuses every
-        config (exit 78), and the --config tests skip."""
-        ok = self.write("ok.ini", b"[queue.outbound.tls]\nstarttls = optional\n")
-        rc, _, _ = eventloop(["--config", ok, "--server", "127.0.0.1:1",
-                              "--from", "s@test.example",
-                              "--to", "a@test.example"])
-        return rc != 78
-
     def test_config_rule_requires_starttls_for_every_session(self):
-        if not self.config_loads():
-            self.skipTest("smtpout_config_load_file() refuses a trivially "
-                          "valid config: the INI loader is not in this build")
         cfg = self.write("policy.ini", b'[destination "test"]\n'
                                        b"domains = test.example\n"
                                        b'starttls = "require"\n')
@@ -182,9 +169,6 @@ class EventLoopTest(TempDirTest):
         self.assertEqual(msgs, [])
 
     def test_bad_config_exit_78_names_file_and_line(self):
-        if not self.config_loads():
-            self.skipTest("smtpout_config_load_file() refuses a trivially "
-                          "valid config: the INI loader is not in this build")
         cfg = self.write("bad.ini", b"[queue.outbound.tls]\n"
                                     b'starttls = "requir"\n')
         rc, _, err = eventloop(["--config", cfg, "--server", "127.0.0.1:1",

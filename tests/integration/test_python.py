@@ -14,8 +14,8 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from testlib import (PYTHON, SOURCE, TempDirTest, aiosmtpd,  # noqa: E402
-                     canonical, main, make_test_ca, spool_messages)
+from testlib import (PYTHON, SOURCE, FaultServer, TempDirTest,  # noqa
+                     aiosmtpd, canonical, main, make_test_ca, spool_messages)
 
 PYDIR = os.path.join(SOURCE, "examples", "python")
 sys.path.insert(0, PYDIR)
@@ -23,24 +23,6 @@ import smtpout  # noqa: E402
 from smtpout import Status, TLSOutcome  # noqa: E402
 
 BODY = b"Subject: from python\n\nline one\n.dot line\nh\xc3\xa9 8-bit\n"
-
-
-def config_loader_works():
-    """The configuration loader is a stub on some branches: it refuses
-    every text with SMTPOUT_ERR_CONFIG.  Tests of policies from a config
-    file run once a trivially valid config loads."""
-    try:
-        smtpout.Config.load_string("[queue.outbound.tls]\n"
-                                   "starttls = optional\n").close()
-        return True
-    except smtpout.ConfigError:
-        return False
-
-
-NEEDS_LOADER = unittest.skipUnless(
-    config_loader_works(),
-    "smtpout_config_load_string() refuses a trivially valid config "
-    "(SMTPOUT_ERR_CONFIG): the INI loader is not in this build yet")
 
 
 def connect(port):
@@ -187,7 +169,6 @@ class SendTest(TempDirTest):
         self.assertIn("TLS is required", r.text)
         self.assertEqual(spool_messages(spool), [])
 
-    @NEEDS_LOADER
     def test_rule_from_config_file_requires_starttls_for_a_domain(self):
         cfg = self.write("policy.ini", b'''\
 [queue.outbound.tls]
@@ -217,7 +198,6 @@ starttls = "require"
         self.assertTrue(res.tls.verified)
         self.assertTrue(spool_messages(tls)[0][0]["tls"])
 
-    @NEEDS_LOADER
     def test_config_error_names_file_and_line(self):
         cfg = self.write("bad.ini", b'[queue.outbound.tls]\n'
                                     b'starttls = "requir"\n')
@@ -239,6 +219,33 @@ starttls = "require"
                              trace=trace)
         # The delivery itself finished before the exception was raised.
         self.assertEqual(len(spool_messages(spool)), 1)
+
+    def test_timeout_bounds_every_wait(self):
+        # The server never greets: only send(timeout=...) ends the wait.
+        work = self.spool("stall")
+        srv = FaultServer(work, ["--stall", "greeting"])
+        try:
+            res = smtpout.send("127.0.0.1:%d" % srv.port, "mx.test.example",
+                               "s@test.example", ["a@test.example"], BODY,
+                               timeout=1)
+        finally:
+            srv.finish()
+        r, = res.recipients
+        self.assertEqual(r.status, Status.DEFERRED)
+        self.assertEqual(r.enhanced, "4.4.2")
+        self.assertIn("timed out waiting for the reply to greeting",
+                      res.attempts[0].error)
+
+    def test_trace_gets_its_own_user_data(self):
+        lines = []
+        spool = self.spool()
+        with aiosmtpd(spool) as srv:
+            smtpout.send("127.0.0.1:%d" % srv.port, None, "s@test.example",
+                         ["a@test.example"], BODY,
+                         trace=lambda d, line: lines.append((d, line)))
+        self.assertIn((smtpout.Trace.SENT, b"DATA"), lines)
+        self.assertTrue(any(d == smtpout.Trace.RECEIVED and
+                            line.startswith(b"220 ") for d, line in lines))
 
     def test_body_from_a_regular_file(self):
         spool = self.spool()
@@ -506,15 +513,10 @@ class DocsExamplesTest(TempDirTest):
         self.write("policy.ini", ini.encode())
         certs = make_test_ca(self.path("certs"))
         self.write("ca.pem", open(certs["ca"], "rb").read())
-        loader = config_loader_works()
         ran = 0
         spool = self.spool()
         with aiosmtpd(spool, tls=(certs["cert"], certs["key"])) as srv:
             for code in programs:
-                if "Config.load_file" in code and not loader:
-                    print("# skipped a docs/python.md example: the config "
-                          "loader is not in this build")
-                    continue
                 p = self.run_example(code, srv.port)
                 out = p.stdout.decode()
                 self.assertEqual(p.returncode, 0, code + p.stderr.decode())

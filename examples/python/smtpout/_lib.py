@@ -172,6 +172,7 @@ PROTOTYPES = {
     "smtpout_delivery_set_helo_name": (_int, [DeliveryP, c_char_p]),
     "smtpout_delivery_set_ca_file": (_int, [DeliveryP, c_char_p]),
     "smtpout_delivery_set_tls_policy": (_int, [DeliveryP, c_int, c_int]),
+    "smtpout_delivery_set_timeout": (_int, [DeliveryP, c_int, c_uint32]),
     "smtpout_delivery_set_sender": (_int, [DeliveryP, c_char_p]),
     "smtpout_delivery_add_recipient": (_int, [DeliveryP, c_char_p]),
     "smtpout_delivery_set_body": (_int, [DeliveryP, POINTER(c_uint8),

@@ -13,7 +13,8 @@ import weakref
 from typing import Dict, List, Optional, Tuple
 
 from ._lib import ON_TRACE, DeliveryP, lib
-from ._types import MessageFlag, Result, StartTLS, Status, TLSInfo, Trace, text
+from ._types import (MessageFlag, Result, StartTLS, Status, Timeout, TLSInfo,
+                     Trace, text)
 from .config import Config, Policy, _encode
 from .errors import check
 
@@ -127,7 +128,6 @@ class Delivery:
     def close(self):
         if self._ptr is not None:
             _deliveries.pop(self._key, None)
-            _deliveries.pop(ctypes.addressof(self._ptr.contents), None)
         self._finalizer()
         self._ptr = None
         self._body = None
@@ -154,6 +154,12 @@ class Delivery:
     def set_tls_policy(self, starttls, allow_invalid_certs=False):
         check(lib.smtpout_delivery_set_tls_policy(
             self._ptr, int(StartTLS(starttls)), int(bool(allow_invalid_certs))))
+
+    def set_timeout(self, which, ms):
+        """Timeout `which` (a Timeout) in milliseconds, for this delivery
+        only."""
+        check(lib.smtpout_delivery_set_timeout(self._ptr, int(Timeout(which)),
+                                               int(ms)))
 
     def set_sender(self, sender):
         check(lib.smtpout_delivery_set_sender(self._ptr, _encode(sender)))
@@ -205,7 +211,6 @@ class Delivery:
             check(lib.smtpout_delivery_set_trace(self._ptr, None, None))
         else:
             _deliveries[self._key] = self
-            _deliveries[ctypes.addressof(self._ptr.contents)] = self
             check(lib.smtpout_delivery_set_trace(self._ptr, _c_trace,
                                                  self._key))
 
@@ -242,7 +247,7 @@ class Delivery:
 
 def send(server, mx_name, sender, recipients, message, config=None,
          ca_file=None, helo=None, starttls=None, allow_invalid_certs=None,
-         trace=None) -> SendResult:
+         trace=None, timeout=None) -> SendResult:
     """Delivers `message` from `sender` to `recipients` through `server`.
 
     server      "host", "host:port", "[v6]:port" or (host, port)
@@ -256,6 +261,9 @@ def send(server, mx_name, sender, recipients, message, config=None,
     starttls    a StartTLS mode (or "require"...) fixed instead of the
                 configuration's policy; allow_invalid_certs goes with it
     trace       fn(direction, line) for the protocol trace
+    timeout     seconds: bounds the connect and every wait for a reply (each
+                phase on its own, as the configuration's timeouts do), or
+                None for the configuration's
 
     Returns a SendResult.  Server replies and TLS failures are results, not
     exceptions; bad arguments raise (BadAddress for an unusable sender,
@@ -292,6 +300,9 @@ def send(server, mx_name, sender, recipients, message, config=None,
                 d.set_body(message)
             if trace is not None:
                 d.set_trace(trace)
+            if timeout is not None:
+                for which in Timeout:
+                    d.set_timeout(which, max(1, int(timeout * 1000)))
             return d.run()
     finally:
         if own_config is not None:
