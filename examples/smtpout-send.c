@@ -79,42 +79,56 @@ static int parse_server(const char *arg, char **host, uint16_t *port)
   return *host ? 0 : -1;
 }
 
+/* Copies everything readable from `in` into a new temporary file. */
+static int spool(int in)
+{
+  FILE *tmp = tmpfile();
+  if (tmp == NULL)
+    return -1;
+  int fd = dup(fileno(tmp));
+  fclose(tmp);
+  if (fd < 0)
+    return -1;
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(in, buf, sizeof(buf))) > 0)
+    if (write(fd, buf, (size_t)n) != n) {
+      close(fd);
+      return -1;
+    }
+  if (n < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 /* The body must be re-readable (a fallback or another address sends it
- * again) and its size known: standard input is spooled to a temporary
- * file.  Sets *eightbit when any byte has the high bit set. */
+ * again) and its size known: standard input, pipes and devices are
+ * spooled to a temporary file; regular files are read in place.  Sets
+ * *eightbit when any byte has the high bit set. */
 static int open_body(const char *path, int *eightbit)
 {
   int fd;
   if (path == NULL || strcmp(path, "-") == 0) {
-    FILE *tmp = tmpfile();
-    if (tmp == NULL)
-      return -1;
-    fd = dup(fileno(tmp));
-    fclose(tmp);
-    if (fd < 0)
-      return -1;
-    char buf[65536];
-    ssize_t n;
-    while ((n = read(STDIN_FILENO, buf, sizeof(buf))) > 0)
-      if (write(fd, buf, (size_t)n) != n) {
-        close(fd);
-        return -1;
-      }
-    if (n < 0) {
-      close(fd);
-      return -1;
-    }
+    fd = spool(STDIN_FILENO);
   } else {
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
       return -1;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0) {
       close(fd);
-      errno = EINVAL;
       return -1;
     }
+    if (!S_ISREG(st.st_mode)) {
+      int copy = spool(fd);
+      close(fd);
+      fd = copy;
+    }
   }
+  if (fd < 0)
+    return -1;
   *eightbit = 0;
   unsigned char buf[65536];
   ssize_t n;

@@ -53,6 +53,7 @@ struct smtpout_delivery {
   int policy_override;
   int starttls;
   int allow_invalid_certs;
+  uint32_t timeouts[SMTPOUT_TIMEOUT_COUNT]; /* 0: the configuration's */
   char *sender;
   struct slot *rcpts;
   size_t nrcpts, rcpts_cap;
@@ -175,6 +176,21 @@ int smtpout_delivery_set_tls_policy(smtpout_delivery *d, int starttls,
   d->starttls = starttls;
   d->allow_invalid_certs = allow_invalid_certs;
   return 0;
+}
+
+int smtpout_delivery_set_timeout(smtpout_delivery *d, int which, uint32_t ms)
+{
+  if (d == NULL || which < 0 || which >= SMTPOUT_TIMEOUT_COUNT || ms == 0)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  d->timeouts[which] = ms;
+  return 0;
+}
+
+/* The timeout in force: the delivery's own, else the configuration's. */
+static uint32_t timeout_of(const smtpout_delivery *d, int which)
+{
+  return d->timeouts[which] ? d->timeouts[which]
+                            : smtpout_config_timeout(d->config, which);
 }
 
 int smtpout_delivery_set_sender(smtpout_delivery *d, const char *sender)
@@ -311,6 +327,15 @@ static void on_result(smtpout_session *s, const smtpout_result *r, void *ud)
   slot->res.recipient = slot->addr;
   slot->res.message_id = 1;
   slot->res.index = d->map[r->index];
+}
+
+/* Sessions get the delivery as user_data; the host's trace callback gets
+ * the user_data it registered. */
+static void on_trace(smtpout_session *s, int dir, const char *line,
+                     size_t len, void *ud)
+{
+  smtpout_delivery *d = ud;
+  d->trace(s, dir, line, len, d->trace_ud);
 }
 
 static void format_address(const struct sockaddr *sa, char *out, size_t len)
@@ -460,8 +485,7 @@ static int attempt(smtpout_delivery *d, const struct addrinfo *ai,
   if (n == 0)
     return 0;
 
-  int fd = connect_timed(ai, smtpout_config_timeout(d->config,
-                                                    SMTPOUT_TIMEOUT_CONNECT));
+  int fd = connect_timed(ai, timeout_of(d, SMTPOUT_TIMEOUT_CONNECT));
   if (fd < 0) {
     a->has_error = 1;
     snprintf(a->error, sizeof(a->error), "connect to %s: %s", address,
@@ -478,7 +502,8 @@ static int attempt(smtpout_delivery *d, const struct addrinfo *ai,
   if (rv == 0) {
     smtpout_callbacks_set_read_body(cbs, read_body);
     smtpout_callbacks_set_on_result(cbs, on_result);
-    smtpout_callbacks_set_on_trace(cbs, d->trace);
+    if (d->trace)
+      smtpout_callbacks_set_on_trace(cbs, on_trace);
     rv = smtpout_session_new(&s, d->mx_name ? d->mx_name : d->host,
                              d->config, cbs, d);
   }
@@ -490,6 +515,9 @@ static int attempt(smtpout_delivery *d, const struct addrinfo *ai,
     rv = smtpout_session_set_tls_policy(s, d->starttls, d->allow_invalid_certs);
   if (rv == 0 && plaintext_fallback)
     rv = smtpout_session_set_plaintext_fallback(s);
+  for (int t = 0; rv == 0 && t < SMTPOUT_TIMEOUT_COUNT; t++)
+    if (d->timeouts[t])
+      rv = smtpout_session_set_timeout(s, t, d->timeouts[t]);
   if (rv == 0) {
     d->body_off = 0;
     int id = smtpout_session_submit(s, d->sender, rcpts, n, d->body_len,

@@ -65,6 +65,12 @@ SMTPOUT_EXTERN int smtpout_delivery_set_tls_policy(smtpout_delivery *delivery,
                                                    int starttls,
                                                    int allow_invalid_certs);
 
+/* Overrides timeout `which` (enum smtpout_timeout) in milliseconds (> 0)
+ * for this delivery's connections, instead of the configuration's.
+ * Errors: INVALID_ARGUMENT. */
+SMTPOUT_EXTERN int smtpout_delivery_set_timeout(smtpout_delivery *delivery,
+                                                int which, uint32_t ms);
+
 /* The envelope sender ("" for <>).  Required.
  * Errors: INVALID_ARGUMENT, BAD_ADDRESS, NOMEM. */
 SMTPOUT_EXTERN int smtpout_delivery_set_sender(smtpout_delivery *delivery,

@@ -128,6 +128,57 @@ class SendTest(TempDirTest):
         msgs = spool_messages(spool)
         self.assertEqual(msgs[0][0]["rcpt_to"], ["ok@test.example"])
 
+    def test_connect_timeout_from_config_bounds_a_silent_connect(self):
+        # A listener whose backlog is full drops SYNs: connect() never
+        # completes, and only the configured connect timeout ends it.
+        import socket
+        lst = socket.socket()
+        lst.bind(("127.0.0.1", 0))
+        lst.listen(0)
+        port = lst.getsockname()[1]
+        fillers = []
+        for _ in range(3):
+            c = socket.socket()
+            c.setblocking(False)
+            try:
+                c.connect(("127.0.0.1", port))
+            except BlockingIOError:
+                pass
+            fillers.append(c)
+        cfg = self.write("t.ini", "[queue.outbound.timeouts]\nconnect = 1s\n",
+                         mode="w")
+        try:
+            rc, doc, err = send(["--server", "127.0.0.1:%d" % port,
+                                 "--config", cfg, "--from", "s@test.example",
+                                 "--to", "a@test.example",
+                                 "--data", "/dev/null"], timeout=60)
+        finally:
+            for c in fillers:
+                c.close()
+            lst.close()
+        self.assertEqual(rc, EX_TEMPFAIL, err)
+        self.assertIn("timed out", doc["attempts"][0]["error"])
+        r = doc["recipients"][0]
+        self.assertEqual((r["status"], r["enhanced"]), ("deferred", "4.4.1"))
+
+    def test_message_from_a_pipe(self):
+        spool = self.spool()
+        with aiosmtpd(spool) as srv:
+            # --data names a FIFO: not seekable, so it is spooled first.
+            fifo = self.path("fifo")
+            os.mkfifo(fifo)
+            import threading
+            t = threading.Thread(target=lambda: open(fifo, "wb").write(
+                b"Subject: fifo\n\nvia a pipe\n"))
+            t.start()
+            rc, doc, err = send(["--server", "127.0.0.1:%d" % srv.port,
+                                 "--from", "s@test.example",
+                                 "--to", "a@test.example", "--data", fifo])
+            t.join()
+        self.assertEqual(rc, EX_OK, err)
+        self.assertEqual(spool_messages(spool)[0][1],
+                         b"Subject: fifo\r\n\r\nvia a pipe\r\n")
+
     def test_bad_config_exits_78_naming_file_and_line(self):
         cfg = self.write("bad.ini", "[queue.outbound.tls]\n"
                                     "starttls = \"requir\"\n", mode="w")

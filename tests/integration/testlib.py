@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -80,9 +81,12 @@ class ServerProcess:
         self.stop()
 
 
-def aiosmtpd(spool, rejects=(), tls=None, smtputf8=False):
+def aiosmtpd(spool, rejects=(), tls=None, smtputf8=False,
+             tls_max_version=None):
     argv = [PYTHON, os.path.join(SOURCE, "tests", "servers",
                                  "aiosmtpd-sink.py"), "--spool", spool]
+    if tls_max_version:
+        argv += ["--tls-max-version", tls_max_version]
     for addr, reply in rejects:
         argv += ["--reject", "%s=%s" % (addr, reply)]
     if tls:
@@ -143,6 +147,91 @@ class FaultServer(ServerProcess):
     def messages(self):
         return spool_messages(self.spool) if os.path.isdir(self.spool) \
             else []
+
+
+def make_test_ca(outdir):
+    """The test PKI (tests/certs/mkcerts.sh) in `outdir`, fresh keys every
+    call.  Returns the paths most tests need: "ca" (ca.pem), "cert" and
+    "key" (valid-chain.pem and valid.key, for mx.test.example) and
+    "other_ca" (a CA that signed nothing the servers present)."""
+    os.makedirs(outdir, exist_ok=True)
+    subprocess.run(["bash", MKCERTS, outdir], check=True,
+                   capture_output=True)
+    return {"ca": os.path.join(outdir, "ca.pem"),
+            "cert": os.path.join(outdir, "valid-chain.pem"),
+            "key": os.path.join(outdir, "valid.key"),
+            "other_ca": os.path.join(outdir, "other-ca.pem")}
+
+
+SMTP_SINK = "/usr/sbin/smtp-sink"
+
+
+class SmtpSink:
+    """Postfix's smtp-sink on a loopback port, dumping every message it
+    receives into its own file under `dumpdir` (-d), so a test can count
+    and check them.  smtp-sink is C and handles thousands of concurrent
+    sessions; -m raises its default cap of 256.  As root it must drop
+    privileges (-u nobody), so the dump directory is world-writable."""
+
+    def __init__(self, dumpdir, max_sessions=2048, extra=()):
+        os.makedirs(dumpdir, exist_ok=True)
+        self.dumpdir = dumpdir
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        argv = [SMTP_SINK, "-m", str(max_sessions)]
+        if os.geteuid() == 0:
+            os.chmod(dumpdir, 0o1777)
+            argv += ["-u", "nobody"]
+        argv += list(extra) + ["-d", os.path.join(dumpdir, "msg."),
+                               "127.0.0.1:%d" % self.port, "4096"]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 20  # a safety net, not a measurement
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("smtp-sink exited: %s" %
+                                   self.proc.stderr.read().decode())
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("smtp-sink did not start")
+
+    def messages(self):
+        """[(headers dict of lists, raw bytes)] of every dumped message."""
+        out = []
+        for name in os.listdir(self.dumpdir):
+            with open(os.path.join(self.dumpdir, name), "rb") as f:
+                raw = f.read()
+            head = raw.split(b"\n\n", 1)[0].decode("utf-8", "replace")
+            hdrs = {}
+            for line in head.splitlines():
+                if line[:1] in (" ", "\t") or ":" not in line:
+                    continue
+                k, v = line.split(":", 1)
+                hdrs.setdefault(k.lower(), []).append(v.strip())
+            out.append((hdrs, raw))
+        return out
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stderr.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
 
 
 def spool_messages(spool):

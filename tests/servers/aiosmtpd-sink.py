@@ -8,7 +8,12 @@ SPOOL/<n>.eml holds the message data exactly as aiosmtpd handed it over
 the message came over TLS.  Recipients can be refused with chosen replies.
 
     aiosmtpd-sink.py --spool DIR [--port N] [--tls-cert F --tls-key F]
-                     [--reject ADDR=REPLY ...] [--smtputf8]
+                     [--tls-max-version TLSv1_1] [--reject ADDR=REPLY ...]
+                     [--smtputf8]
+
+--tls-max-version caps the server's TLS version; below TLS 1.2 the
+handshake with smtpout (TLS 1.2 and 1.3 only) fails: a real handshake
+failure, for the plaintext-fallback paths.
 """
 import argparse
 import asyncio
@@ -57,6 +62,7 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
+    ap.add_argument("--tls-max-version")
     ap.add_argument("--reject", action="append", default=[])
     ap.add_argument("--smtputf8", action="store_true")
     args = ap.parse_args()
@@ -69,6 +75,10 @@ def main():
     if args.tls_cert:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.tls_max_version:
+            ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+            ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+            ctx.maximum_version = ssl.TLSVersion[args.tls_max_version]
 
     handler = Sink(args.spool, rejects)
     loop = asyncio.new_event_loop()

@@ -1,0 +1,230 @@
+"""The C library, loaded with ctypes, with a prototype for every function.
+
+Loading order: the path in the environment variable SMTPOUT_LIBRARY, then
+ctypes.util.find_library("smtpout") (the linker's search: ldconfig's cache,
+LD_LIBRARY_PATH), then the SONAME "libsmtpout.so.0".
+
+Every exported function is declared in PROTOTYPES with its restype and
+argtypes, so ctypes converts and checks each argument (no default-int
+truncation of pointers or 64-bit values).  Nothing in this module keeps
+state besides the loaded library.
+"""
+import ctypes
+import ctypes.util
+import os
+from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_int,
+                    c_size_t, c_uint8, c_uint16, c_uint32, c_uint64, c_void_p)
+
+SONAME = "libsmtpout.so.0"
+
+
+# Opaque C types: only pointers to them are ever used.  Distinct types make
+# ctypes refuse a session where a config is expected.
+class _Config(Structure):
+    pass
+
+
+class _Policy(Structure):
+    pass
+
+
+class _Callbacks(Structure):
+    pass
+
+
+class _Session(Structure):
+    pass
+
+
+class _Result(Structure):
+    pass
+
+
+class _TLSInfo(Structure):
+    pass
+
+
+class _Delivery(Structure):
+    pass
+
+
+class _Attempt(Structure):
+    pass
+
+
+ConfigP = POINTER(_Config)
+PolicyP = POINTER(_Policy)
+CallbacksP = POINTER(_Callbacks)
+SessionP = POINTER(_Session)
+ResultP = POINTER(_Result)
+TLSInfoP = POINTER(_TLSInfo)
+DeliveryP = POINTER(_Delivery)
+AttemptP = POINTER(_Attempt)
+
+# Callback prototypes (include/smtpout/session.h).  The trace line is not
+# NUL-terminated, hence POINTER(c_char) and an explicit length.
+READ_BODY = CFUNCTYPE(c_int, SessionP, c_int, POINTER(c_uint8), c_size_t,
+                      POINTER(c_size_t), POINTER(c_int), c_void_p)
+ON_RESULT = CFUNCTYPE(None, SessionP, ResultP, c_void_p)
+ON_MESSAGE_DONE = CFUNCTYPE(None, SessionP, c_int, c_void_p)
+ON_TLS = CFUNCTYPE(None, SessionP, TLSInfoP, c_void_p)
+ON_TRACE = CFUNCTYPE(None, SessionP, c_int, POINTER(c_char), c_size_t,
+                     c_void_p)
+
+_str = c_char_p
+_int = c_int
+
+# name: (restype, [argtypes]).  Kept in the order of the headers.
+PROTOTYPES = {
+    # common.h
+    "smtpout_strerror": (_str, [c_int]),
+    "smtpout_version": (_str, []),
+    "smtpout_starttls_name": (_str, [c_int]),
+    # config.h
+    "smtpout_config_new": (_int, [POINTER(ConfigP)]),
+    "smtpout_config_load_file": (_int, [POINTER(ConfigP), c_char_p,
+                                        c_char_p, c_size_t]),
+    "smtpout_config_load_string": (_int, [POINTER(ConfigP), c_char_p,
+                                          c_char_p, c_char_p, c_size_t]),
+    "smtpout_config_ref": (ConfigP, [ConfigP]),
+    "smtpout_config_unref": (None, [ConfigP]),
+    "smtpout_config_timeout": (c_uint32, [ConfigP, c_int]),
+    "smtpout_config_helo_name": (_str, [ConfigP]),
+    "smtpout_config_ca_file": (_str, [ConfigP]),
+    "smtpout_config_tls_priority": (_str, [ConfigP]),
+    "smtpout_policy_resolve": (_int, [POINTER(PolicyP), ConfigP,
+                                      POINTER(c_char_p), c_size_t,
+                                      c_char_p]),
+    "smtpout_policy_free": (None, [PolicyP]),
+    "smtpout_policy_starttls": (_int, [PolicyP]),
+    "smtpout_policy_allow_invalid_certs": (_int, [PolicyP]),
+    "smtpout_policy_source": (_str, [PolicyP, c_int]),
+    "smtpout_policy_rule": (_str, [PolicyP, c_int]),
+    "smtpout_policy_explain": (_str, [PolicyP]),
+    # session.h: results and TLS information
+    "smtpout_status_name": (_str, [c_int]),
+    "smtpout_result_message_id": (_int, [ResultP]),
+    "smtpout_result_recipient_index": (c_size_t, [ResultP]),
+    "smtpout_result_recipient": (_str, [ResultP]),
+    "smtpout_result_status": (_int, [ResultP]),
+    "smtpout_result_code": (_int, [ResultP]),
+    "smtpout_result_enhanced": (_str, [ResultP]),
+    "smtpout_result_text": (_str, [ResultP]),
+    "smtpout_result_possibly_delivered": (_int, [ResultP]),
+    "smtpout_tls_outcome_name": (_str, [c_int]),
+    "smtpout_tls_info_outcome": (_int, [TLSInfoP]),
+    "smtpout_tls_info_used": (_int, [TLSInfoP]),
+    "smtpout_tls_info_version": (_str, [TLSInfoP]),
+    "smtpout_tls_info_cipher": (_str, [TLSInfoP]),
+    "smtpout_tls_info_verified": (_int, [TLSInfoP]),
+    "smtpout_tls_info_verify_error": (_str, [TLSInfoP]),
+    "smtpout_tls_info_tlsrpt_result": (_str, [TLSInfoP]),
+    "smtpout_tls_info_fallback_permitted": (_int, [TLSInfoP]),
+    "smtpout_tls_info_plaintext_fallback": (_int, [TLSInfoP]),
+    # session.h: callbacks
+    "smtpout_callbacks_new": (_int, [POINTER(CallbacksP)]),
+    "smtpout_callbacks_free": (None, [CallbacksP]),
+    "smtpout_callbacks_set_read_body": (None, [CallbacksP, READ_BODY]),
+    "smtpout_callbacks_set_on_result": (None, [CallbacksP, ON_RESULT]),
+    "smtpout_callbacks_set_on_message_done": (None, [CallbacksP,
+                                                     ON_MESSAGE_DONE]),
+    "smtpout_callbacks_set_on_tls": (None, [CallbacksP, ON_TLS]),
+    "smtpout_callbacks_set_on_trace": (None, [CallbacksP, ON_TRACE]),
+    # session.h: the session
+    "smtpout_session_new": (_int, [POINTER(SessionP), c_char_p, ConfigP,
+                                   CallbacksP, c_void_p]),
+    "smtpout_session_free": (None, [SessionP]),
+    "smtpout_session_set_helo_name": (_int, [SessionP, c_char_p]),
+    "smtpout_session_set_tls_policy": (_int, [SessionP, c_int, c_int]),
+    "smtpout_session_set_plaintext_fallback": (_int, [SessionP]),
+    "smtpout_session_set_ca_file": (_int, [SessionP, c_char_p]),
+    "smtpout_session_set_timeout": (_int, [SessionP, c_int, c_uint32]),
+    "smtpout_session_start": (_int, [SessionP, c_uint64]),
+    "smtpout_session_submit": (_int, [SessionP, c_char_p, POINTER(c_char_p),
+                                      c_size_t, c_uint64, c_uint32]),
+    "smtpout_session_quit": (_int, [SessionP]),
+    "smtpout_session_abort": (_int, [SessionP, c_uint64]),
+    "smtpout_session_resume_body": (_int, [SessionP]),
+    "smtpout_session_feed": (_int, [SessionP, POINTER(c_uint8), c_size_t,
+                                    c_uint64]),
+    "smtpout_session_feed_eof": (_int, [SessionP, c_uint64]),
+    "smtpout_session_peek_output": (_int, [SessionP,
+                                           POINTER(POINTER(c_uint8)),
+                                           POINTER(c_size_t), c_uint64]),
+    "smtpout_session_consume_output": (_int, [SessionP, c_size_t, c_uint64]),
+    "smtpout_session_want_read": (_int, [SessionP]),
+    "smtpout_session_want_write": (_int, [SessionP]),
+    "smtpout_session_expiry": (c_uint64, [SessionP]),
+    "smtpout_session_handle_expiry": (_int, [SessionP, c_uint64]),
+    "smtpout_session_is_done": (_int, [SessionP]),
+    "smtpout_session_error": (_int, [SessionP]),
+    "smtpout_session_error_text": (_str, [SessionP]),
+    "smtpout_session_tls_info": (TLSInfoP, [SessionP]),
+    "smtpout_session_capabilities": (c_uint32, [SessionP]),
+    "smtpout_session_policy_starttls": (_int, [SessionP]),
+    "smtpout_session_policy_allow_invalid_certs": (_int, [SessionP]),
+    "smtpout_address_check": (_int, [c_char_p]),
+    # deliver.h
+    "smtpout_delivery_new": (_int, [POINTER(DeliveryP), ConfigP]),
+    "smtpout_delivery_free": (None, [DeliveryP]),
+    "smtpout_delivery_set_server": (_int, [DeliveryP, c_char_p, c_uint16]),
+    "smtpout_delivery_set_mx_name": (_int, [DeliveryP, c_char_p]),
+    "smtpout_delivery_set_helo_name": (_int, [DeliveryP, c_char_p]),
+    "smtpout_delivery_set_ca_file": (_int, [DeliveryP, c_char_p]),
+    "smtpout_delivery_set_tls_policy": (_int, [DeliveryP, c_int, c_int]),
+    "smtpout_delivery_set_timeout": (_int, [DeliveryP, c_int, c_uint32]),
+    "smtpout_delivery_set_sender": (_int, [DeliveryP, c_char_p]),
+    "smtpout_delivery_add_recipient": (_int, [DeliveryP, c_char_p]),
+    "smtpout_delivery_set_body": (_int, [DeliveryP, POINTER(c_uint8),
+                                         c_size_t]),
+    "smtpout_delivery_set_body_fd": (_int, [DeliveryP, c_int]),
+    "smtpout_delivery_set_flags": (_int, [DeliveryP, c_uint32]),
+    "smtpout_delivery_set_trace": (_int, [DeliveryP, ON_TRACE, c_void_p]),
+    "smtpout_delivery_run": (_int, [DeliveryP]),
+    "smtpout_delivery_recipient_count": (c_size_t, [DeliveryP]),
+    "smtpout_delivery_result": (ResultP, [DeliveryP, c_size_t]),
+    "smtpout_delivery_attempt_count": (c_size_t, [DeliveryP]),
+    "smtpout_delivery_attempt": (AttemptP, [DeliveryP, c_size_t]),
+    "smtpout_delivery_policy": (PolicyP, [DeliveryP]),
+    "smtpout_attempt_address": (_str, [AttemptP]),
+    "smtpout_attempt_plaintext_fallback": (_int, [AttemptP]),
+    "smtpout_attempt_tls_info": (TLSInfoP, [AttemptP]),
+    "smtpout_attempt_error": (_str, [AttemptP]),
+}
+
+
+def _load():
+    override = os.environ.get("SMTPOUT_LIBRARY")
+    if override:
+        # An explicit choice: failing to load it is an error, never a
+        # silent fallback to another copy of the library.
+        return ctypes.CDLL(override)
+    errors = []
+    for name in (ctypes.util.find_library("smtpout"), SONAME):
+        if not name:
+            continue
+        try:
+            return ctypes.CDLL(name)
+        except OSError as e:
+            errors.append(str(e))
+    raise ImportError("cannot load the smtpout C library (set "
+                      "SMTPOUT_LIBRARY to its path): " + "; ".join(errors))
+
+
+def _declare(cdll):
+    missing = []
+    for name, (restype, argtypes) in PROTOTYPES.items():
+        try:
+            fn = getattr(cdll, name)
+        except AttributeError:
+            missing.append(name)
+            continue
+        fn.restype = restype
+        fn.argtypes = argtypes
+    if missing:
+        raise ImportError("%s lacks %s: an older smtpout?" % (
+            getattr(cdll, "_name", "libsmtpout"), ", ".join(missing)))
+    return cdll
+
+
+lib = _declare(_load())

@@ -1,0 +1,515 @@
+"""The low-level, sans-I/O session: one SMTP connection whose socket, loop
+and clock belong to the caller (a selectors loop, asyncio, anything).
+
+    s = Session("mx.example.net", config, on_result=print)
+    s.start()
+    s.submit("a@example.org", ["b@example.net"], b"Subject: hi\\r\\n\\r\\nhi\\r\\n")
+    s.quit()
+    while not s.is_done:
+        wait until the socket is readable (s.want_read), writable
+        (s.want_write), or s.timeout() seconds pass; then
+        s.receive(sock) / s.flush(sock) / s.handle_expiry()
+    s.close()
+
+Callbacks run synchronously inside the calls that feed the session (start,
+feed, feed_eof, peek_output, consume_output, handle_expiry, abort, and
+submit/quit): never on another thread.  An exception raised by a callback
+is caught at the C boundary, kept, and raised again from the Session method
+that was running when the library returns: the connection is dropped when
+the body callback fails, and the other callbacks' exceptions leave the
+session running.  A callback may call submit(), quit() and the getters; the
+I/O methods and close() raise InvalidState inside a callback.
+"""
+import ctypes
+import itertools
+import time
+import weakref
+from typing import Callable, List, Optional
+
+from ._lib import (ON_MESSAGE_DONE, ON_RESULT, ON_TLS, ON_TRACE, READ_BODY,
+                   CallbacksP, SessionP, lib)
+from ._types import (NO_EXPIRY, Cap, MessageFlag, Result, StartTLS,
+                     Timeout, TLSInfo, Trace, text)
+from .config import _encode
+from .errors import Error, InvalidState, check
+
+__all__ = ["Session", "now_ms"]
+
+
+def now_ms():
+    """Milliseconds on the monotonic clock: the default `now` of every
+    Session call.  Any monotonic millisecond clock works, if it is the same
+    one for every call on a session."""
+    return time.monotonic_ns() // 1_000_000
+
+
+# ---------------------------------------------------------------------
+# Dispatch from C.  The C callbacks are module-level CFUNCTYPE objects,
+# created once and alive as long as this module, so no session can ever
+# outlive the function pointers it holds.  The session's user_data is a
+# small integer key into _sessions (never a Python object pointer); the
+# registry holds weak references so that an unclosed Session can still be
+# garbage-collected (its finalizer frees the C session).
+
+_sessions = weakref.WeakValueDictionary()
+_keys = itertools.count(1)
+
+
+def _session_of(user_data):
+    return _sessions.get(user_data or 0)
+
+
+@READ_BODY
+def _c_read_body(sp, message_id, buf, buflen, nread, eof, user_data):
+    s = _session_of(user_data)
+    if s is None:
+        return Error.CALLBACK_FAILURE
+    return s._read_body(message_id, buf, buflen, nread, eof)
+
+
+@ON_RESULT
+def _c_on_result(sp, rp, user_data):
+    s = _session_of(user_data)
+    if s is not None:
+        s._call(s._on_result_c, rp)
+
+
+@ON_MESSAGE_DONE
+def _c_on_message_done(sp, message_id, user_data):
+    s = _session_of(user_data)
+    if s is not None:
+        s._call(s._on_message_done_c, message_id)
+
+
+@ON_TLS
+def _c_on_tls(sp, ip, user_data):
+    s = _session_of(user_data)
+    if s is not None:
+        s._call(s._on_tls_c, ip)
+
+
+@ON_TRACE
+def _c_on_trace(sp, direction, line, length, user_data):
+    s = _session_of(user_data)
+    if s is not None:
+        s._call(s._on_trace_c, direction, line, length)
+
+
+def _make_callbacks(trace):
+    """A C callbacks object with the trampolines; sessions copy it, so the
+    caller frees it right after smtpout_session_new()."""
+    cbs = CallbacksP()
+    check(lib.smtpout_callbacks_new(ctypes.byref(cbs)))
+    lib.smtpout_callbacks_set_read_body(cbs, _c_read_body)
+    lib.smtpout_callbacks_set_on_result(cbs, _c_on_result)
+    lib.smtpout_callbacks_set_on_message_done(cbs, _c_on_message_done)
+    lib.smtpout_callbacks_set_on_tls(cbs, _c_on_tls)
+    if trace:
+        # Only when asked: tracing makes the library format every line.
+        lib.smtpout_callbacks_set_on_trace(cbs, _c_on_trace)
+    return cbs
+
+
+class _Body:
+    """A message body source: bytes-like, or a binary file object whose
+    read(n) returns bytes, b"" at the end, or None when no data is
+    available now (a non-blocking stream)."""
+
+    def __init__(self, body):
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        if isinstance(body, (bytes, bytearray, memoryview)):
+            self.data = memoryview(body).cast("B")
+            self.stream = None
+        elif hasattr(body, "read"):
+            self.data = None
+            self.stream = body
+        else:
+            raise TypeError("body must be bytes-like, str, or a binary "
+                        "file object")
+        self.off = 0
+
+    def size(self):
+        return len(self.data) if self.data is not None else 0
+
+    def eightbit(self):
+        # bytes.isascii() runs in C: no per-byte Python loop on big bodies.
+        return self.data is not None and not self.data.tobytes().isascii()
+
+    def read(self, n):
+        if self.data is not None:
+            chunk = self.data[self.off:self.off + n]
+            self.off += len(chunk)
+            return chunk, self.off == len(self.data)
+        chunk = self.stream.read(n)
+        if chunk is None:
+            return None, False
+        return chunk, len(chunk) == 0
+
+
+class Session:
+    """One SMTP connection to the MX host `mx_host` (the name checked
+    against the server's certificate and used as SNI).
+
+    Keyword arguments:
+      config            a Config (default: built-in defaults)
+      helo              the EHLO name
+      ca_file           trust anchors for this session only
+      starttls          StartTLS mode fixed instead of resolved from config
+      allow_invalid_certs   with `starttls`: accept invalid certificates
+      plaintext_fallback    this session is the retry without STARTTLS
+      timeouts          {Timeout.X: milliseconds}
+      on_result(result)           each recipient's final Result
+      on_message_done(message_id) every recipient of a message is final
+      on_tls(tls_info)            the TLS outcome, once
+      on_trace(direction, line)   protocol trace (Trace, bytes)
+
+    Results are also collected in .results, in the order they came.
+    """
+
+    def __init__(self, mx_host, config=None, *, helo=None, ca_file=None,
+                 starttls=None, allow_invalid_certs=False,
+                 plaintext_fallback=False, timeouts=None,
+                 on_result: Optional[Callable[[Result], None]] = None,
+                 on_message_done: Optional[Callable[[int], None]] = None,
+                 on_tls: Optional[Callable[[TLSInfo], None]] = None,
+                 on_trace: Optional[Callable[[Trace, bytes], None]] = None):
+        self.on_result = on_result
+        self.on_message_done = on_message_done
+        self.on_tls = on_tls
+        self.on_trace = on_trace
+        self.results: List[Result] = []
+        self._bodies = {}
+        self._done_early = set()
+        self._in_callback = 0
+        self._pending = None
+        self._key = next(_keys)
+        self._ptr = None
+
+        cbs = _make_callbacks(on_trace is not None)
+        ptr = SessionP()
+        try:
+            # The library takes its own reference to the config.
+            check(lib.smtpout_session_new(ctypes.byref(ptr), _encode(mx_host),
+                                          config, cbs, self._key))
+        finally:
+            lib.smtpout_callbacks_free(cbs)
+        self._ptr = ptr
+        self._finalizer = weakref.finalize(self, lib.smtpout_session_free,
+                                           ptr)
+        _sessions[self._key] = self
+        try:
+            if helo is not None:
+                check(lib.smtpout_session_set_helo_name(ptr, _encode(helo)))
+            if ca_file is not None:
+                check(lib.smtpout_session_set_ca_file(ptr, _encode(ca_file)))
+            if starttls is not None:
+                check(lib.smtpout_session_set_tls_policy(
+                    ptr, int(StartTLS(starttls)), int(bool(allow_invalid_certs))))
+            if plaintext_fallback:
+                check(lib.smtpout_session_set_plaintext_fallback(ptr))
+            for which, ms in (timeouts or {}).items():
+                check(lib.smtpout_session_set_timeout(
+                    ptr, int(Timeout(which)), int(ms)))
+        except BaseException:
+            self.close()
+            raise
+
+    # -- lifetime ------------------------------------------------------
+
+    def close(self):
+        """Frees the C session (idempotent).  Recipients without a result
+        get none: call abort() first to have them reported."""
+        if self._in_callback:
+            raise InvalidState(Error.INVALID_STATE,
+                               "close() from inside a callback")
+        if self._ptr is not None:
+            _sessions.pop(self._key, None)
+            self._finalizer()
+            self._ptr = None
+            self._bodies.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def closed(self):
+        return self._ptr is None
+
+    # -- calls into C --------------------------------------------------
+
+    def _p(self):
+        if self._ptr is None:
+            raise InvalidState(Error.INVALID_STATE, "the session is closed")
+        return self._ptr
+
+    def _io(self, name):
+        if self._in_callback:
+            raise InvalidState(Error.INVALID_STATE,
+                               "%s() from inside a callback" % name)
+        return self._p()
+
+    def _reraise(self):
+        """Raises the first exception a callback raised during the C call
+        that just returned."""
+        exc, self._pending = self._pending, None
+        if exc is not None:
+            raise exc
+
+    def _after(self, rv):
+        self._reraise()
+        return check(rv)
+
+    def _call(self, fn, *args):
+        """Runs a Python callback for C, keeping any exception for
+        _reraise() (ctypes would only print it)."""
+        self._in_callback += 1
+        try:
+            return fn(*args)
+        except BaseException as e:
+            if self._pending is None:
+                self._pending = e
+            return None
+        finally:
+            self._in_callback -= 1
+
+    # -- C callbacks ---------------------------------------------------
+
+    def _read_body(self, message_id, buf, buflen, nread, eof):
+        self._in_callback += 1
+        try:
+            body = self._bodies.get(message_id)
+            if body is None:
+                return Error.CALLBACK_FAILURE
+            chunk, end = body.read(buflen)
+            if chunk is None:
+                return Error.WOULDBLOCK
+            n = len(chunk)
+            if n > buflen:
+                raise ValueError("body read() returned more than asked")
+            if n:
+                ctypes.memmove(buf, bytes(chunk), n)
+            nread[0] = n
+            eof[0] = 1 if end else 0
+            return 0
+        except BaseException as e:
+            # The library drops the connection without ending the data:
+            # nothing is delivered, the recipients are deferred.
+            if self._pending is None:
+                self._pending = e
+            return Error.CALLBACK_FAILURE
+        finally:
+            self._in_callback -= 1
+
+    def _on_result_c(self, rp):
+        r = Result._from_c(rp)
+        self.results.append(r)
+        if self.on_result:
+            self.on_result(r)
+
+    def _on_message_done_c(self, message_id):
+        if self._bodies.pop(message_id, None) is None:
+            self._done_early.add(message_id)  # inside submit(): see there
+        if self.on_message_done:
+            self.on_message_done(message_id)
+
+    def _on_tls_c(self, ip):
+        if self.on_tls:
+            self.on_tls(TLSInfo._from_c(ip))
+
+    def _on_trace_c(self, direction, line, length):
+        if self.on_trace:
+            self.on_trace(Trace(direction), ctypes.string_at(line, length))
+
+    # -- the envelope --------------------------------------------------
+
+    def submit(self, sender, recipients, body, *, size=None, flags=None):
+        """Queues a message and returns its id.  `body` is bytes-like, str
+        (UTF-8), or a binary file object (see _Body); it is handed over raw
+        and the library canonicalises line ends and dot-stuffs it.  `flags`
+        defaults to 8BITMIME when a bytes body has 8-bit data.  Allowed
+        before start(), during the session, and from callbacks."""
+        src = _Body(body)
+        if isinstance(recipients, (str, bytes)):
+            recipients = [recipients]
+        enc = [_encode(r) for r in recipients]
+        arr = (ctypes.c_char_p * max(len(enc), 1))(*enc)
+        if flags is None:
+            flags = MessageFlag.EIGHTBITMIME if src.eightbit() else 0
+        if size is None:
+            size = src.size()
+        rv = lib.smtpout_session_submit(self._p(), _encode(sender), arr,
+                                        len(enc), int(size), int(flags))
+        if rv > 0 and rv not in self._done_early:
+            self._bodies[rv] = src
+        self._done_early.discard(rv)
+        if not self._in_callback:
+            self._reraise()
+        return check(rv)
+
+    def quit(self):
+        """No more messages: QUIT once the queued ones are done."""
+        rv = lib.smtpout_session_quit(self._p())
+        if not self._in_callback:
+            self._reraise()
+        check(rv)
+
+    # -- I/O -----------------------------------------------------------
+
+    def start(self, now=None):
+        """The TCP connection is established: wait for the greeting."""
+        p = self._io("start")
+        self._after(lib.smtpout_session_start(
+            p, now_ms() if now is None else now))
+
+    def feed(self, data, now=None):
+        """Bytes received from the server (all are consumed)."""
+        p = self._io("feed")
+        n = len(data)
+        buf = (ctypes.c_uint8 * n).from_buffer_copy(data) if n else None
+        self._after(lib.smtpout_session_feed(
+            p, buf, n, now_ms() if now is None else now))
+
+    def feed_eof(self, now=None):
+        """The server closed the connection, or reading/writing failed."""
+        p = self._io("feed_eof")
+        self._after(lib.smtpout_session_feed_eof(
+            p, now_ms() if now is None else now))
+
+    def peek_output(self, now=None) -> bytes:
+        """The bytes to write next (a copy; b"" when there are none).
+        Call consume_output() right after writing some of them."""
+        p = self._io("peek_output")
+        data = ctypes.POINTER(ctypes.c_uint8)()
+        length = ctypes.c_size_t()
+        self._after(lib.smtpout_session_peek_output(
+            p, ctypes.byref(data), ctypes.byref(length),
+            now_ms() if now is None else now))
+        return ctypes.string_at(data, length.value) if length.value else b""
+
+    def consume_output(self, n, now=None):
+        """The first `n` bytes of the last peek_output() were written."""
+        p = self._io("consume_output")
+        self._after(lib.smtpout_session_consume_output(
+            p, n, now_ms() if now is None else now))
+
+    def handle_expiry(self, now=None):
+        """Call when `now` reached .expiry (harmless earlier)."""
+        p = self._io("handle_expiry")
+        self._after(lib.smtpout_session_handle_expiry(
+            p, now_ms() if now is None else now))
+
+    def abort(self, now=None):
+        """Ends the session at once; undecided recipients are deferred."""
+        p = self._io("abort")
+        self._after(lib.smtpout_session_abort(
+            p, now_ms() if now is None else now))
+
+    def resume_body(self):
+        """A body stream that returned None has data again."""
+        check(lib.smtpout_session_resume_body(self._p()))
+
+    # -- socket helpers built on the calls above -------------------------
+
+    def receive(self, sock, now=None, bufsize=65536):
+        """Reads once from a non-blocking socket and feeds the session:
+        end of file or a socket error become feed_eof().  Returns the
+        number of bytes fed (0 also when the read would block)."""
+        try:
+            data = sock.recv(bufsize)
+        except (BlockingIOError, InterruptedError):
+            return 0
+        except OSError:
+            self.feed_eof(now)
+            return 0
+        if data:
+            self.feed(data, now)
+        else:
+            self.feed_eof(now)
+        return len(data)
+
+    def flush(self, sock, now=None):
+        """Writes what the session has to send to a non-blocking socket
+        until it has nothing more or the socket is full.  A write error
+        becomes feed_eof().  Returns the number of bytes written."""
+        total = 0
+        while self.want_write:
+            data = self.peek_output(now)
+            if not data:
+                break
+            try:
+                n = sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                self.feed_eof(now)
+                break
+            self.consume_output(n, now)
+            total += n
+            if n < len(data):
+                break
+        return total
+
+    # -- state ---------------------------------------------------------
+
+    @property
+    def want_read(self) -> bool:
+        return bool(lib.smtpout_session_want_read(self._p()))
+
+    @property
+    def want_write(self) -> bool:
+        return bool(lib.smtpout_session_want_write(self._p()))
+
+    @property
+    def expiry(self) -> Optional[int]:
+        """The next deadline (ms, same clock as `now`), or None."""
+        e = lib.smtpout_session_expiry(self._p())
+        return None if e == NO_EXPIRY else e
+
+    def timeout(self, now=None) -> Optional[float]:
+        """Seconds until .expiry (0 when passed), or None: the timeout to
+        give selectors/poll."""
+        e = self.expiry
+        if e is None:
+            return None
+        now = now_ms() if now is None else now
+        return max(0, e - now) / 1000.0
+
+    @property
+    def is_done(self) -> bool:
+        """Over, with nothing left to write: close the socket."""
+        return bool(lib.smtpout_session_is_done(self._p()))
+
+    @property
+    def error(self) -> int:
+        """0, or the Error code that ended the connection."""
+        return lib.smtpout_session_error(self._p())
+
+    @property
+    def error_text(self) -> str:
+        return text(lib.smtpout_session_error_text(self._p()))
+
+    @property
+    def tls_info(self) -> TLSInfo:
+        return TLSInfo._from_c(lib.smtpout_session_tls_info(self._p()))
+
+    @property
+    def capabilities(self) -> Cap:
+        return Cap(lib.smtpout_session_capabilities(self._p()))
+
+    @property
+    def policy_starttls(self) -> StartTLS:
+        return StartTLS(lib.smtpout_session_policy_starttls(self._p()))
+
+    @property
+    def policy_allow_invalid_certs(self) -> bool:
+        return bool(lib.smtpout_session_policy_allow_invalid_certs(
+            self._p()))
+
+
+def address_check(address):
+    """True when `address` can go into MAIL FROM/RCPT TO safely."""
+    return lib.smtpout_address_check(_encode(address)) == 0
