@@ -15,7 +15,8 @@
  * of random size and interleaves them with what a host does: drain the
  * output (all of it, or a random part), let time pass and fire the
  * expiry, submit another message, ask for QUIT, and rarely abort or lose
- * the connection.  After the input ends the host asks for QUIT and only
+ * the connection; the body source sometimes says WOULDBLOCK (resumed
+ * later) and rarely fails.  After the input ends the host asks for QUIT and only
  * fires timeouts: the session must then end by itself.
  *
  * Invariants, each an abort() the fuzzer reports:
@@ -28,6 +29,8 @@
  *  - every line the client writes in clear is one of its own commands or a
  *    line of the (known) body: nothing the server sent is echoed, no line
  *    ends early;
+ *  - trace lines (raw server bytes) are bounded; the TLS outcome is
+ *    reported once;
  *  - memory stays bounded: peeked output under 256 KiB, and (under
  *    AddressSanitizer) the heap never grows by more than 4 MiB;
  *  - a deadline is never further away than the longest timeout, a session
@@ -103,6 +106,8 @@ struct fuzz {
   char tail[5];        /* the last 5 bytes written */
   size_t tail_len;
   size_t body_off[MAX_MSGS];
+  int blocked;         /* read_body said WOULDBLOCK: resume later */
+  int tls_calls;
 };
 
 /* FUZZ_SESSION_TRACE=1 in the environment prints what the host does, to
@@ -148,6 +153,14 @@ static int body_cb(smtpout_session *s, int id, uint8_t *buf, size_t len,
   (void)s;
   int m = msg_index(f, id);
   CHECK(m >= 0);
+  CHECK(!f->blocked); /* not called again before resume_body */
+  uint32_t r = next(f);
+  if (r % 16 == 0) {
+    f->blocked = 1;
+    return SMTPOUT_ERR_WOULDBLOCK;
+  }
+  if (r % 509 == 1)
+    return SMTPOUT_ERR_CALLBACK_FAILURE; /* the host's file vanished */
   size_t left = sizeof(body) - 1 - f->body_off[m];
   size_t n = 1 + next(f) % 16;
   if (n > left)
@@ -197,6 +210,36 @@ static void result_cb(smtpout_session *s, const smtpout_result *r, void *ud)
   }
   if (smtpout_result_possibly_delivered(r))
     CHECK(st == SMTPOUT_STATUS_DEFERRED);
+}
+
+/* Every trace line, raw server bytes included, must be readable in full
+ * and bounded. */
+static void trace_cb(smtpout_session *s, int dir, const char *line,
+                     size_t len, void *ud)
+{
+  (void)s;
+  (void)ud;
+  CHECK(dir == SMTPOUT_TRACE_SENT || dir == SMTPOUT_TRACE_RECEIVED ||
+        dir == SMTPOUT_TRACE_INFO);
+  CHECK(len <= 4096);
+  CHECK(len == 0 || line != NULL);
+  volatile unsigned sum = 0;
+  for (size_t i = 0; i < len; i++)
+    sum += (unsigned char)line[i];
+  (void)sum;
+}
+
+static void tls_cb(smtpout_session *s, const smtpout_tls_info *info,
+                   void *ud)
+{
+  struct fuzz *f = ud;
+  (void)s;
+  CHECK(info != NULL);
+  CHECK(smtpout_tls_outcome_name(smtpout_tls_info_outcome(info)) != NULL);
+  const char *e = smtpout_tls_info_verify_error(info);
+  CHECK(e == NULL || strlen(e) < 256);
+  f->tls_calls++;
+  CHECK(f->tls_calls == 1); /* once per session */
 }
 
 static void done_cb(smtpout_session *s, int id, void *ud)
@@ -333,7 +376,8 @@ static void submit(struct fuzz *f, const uint8_t *hdr, size_t nrcpts)
     rcpts[i] = addrs[(i == 1 && f->utf8) ? MAX_RCPTS : i];
   const char *sender = (hdr[0] & 0x20) ? "" : "s@client.example";
   uint64_t size = (hdr[0] & 0x80) ? sizeof(body) - 1 : 0;
-  int id = smtpout_session_submit(f->s, sender, rcpts, nrcpts, size, 0);
+  uint32_t flags = next(f) % 4 == 0 ? SMTPOUT_MESSAGE_8BITMIME : 0;
+  int id = smtpout_session_submit(f->s, sender, rcpts, nrcpts, size, flags);
   if (id < 0)
     return; /* refused (closing, policy conflict): no results owed */
   f->ids[f->nmsgs] = id;
@@ -385,6 +429,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   smtpout_callbacks_set_read_body(cbs, body_cb);
   smtpout_callbacks_set_on_result(cbs, result_cb);
   smtpout_callbacks_set_on_message_done(cbs, done_cb);
+  smtpout_callbacks_set_on_trace(cbs, trace_cb);
+  smtpout_callbacks_set_on_tls(cbs, tls_cb);
   const char *mx = (hdr[1] & 0x10) ? "[192.0.2.1]" : "mx.test.example";
   if (smtpout_session_new(&f->s, mx, config(), cbs, f) != 0) {
     smtpout_callbacks_free(cbs);
@@ -420,7 +466,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       off += n;
       break;
     }
-    case 6: case 7: case 8: case 9:
+    case 6: case 7: case 8:
+      drain(f, 1);
+      break;
+    case 9:
+      if (f->blocked) {
+        f->blocked = 0;
+        CHECK(smtpout_session_resume_body(f->s) == 0);
+      }
       drain(f, 1);
       break;
     case 10:
@@ -469,6 +522,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   f->quit = 1;
   for (int rounds = 0; rounds < 32 && !smtpout_session_is_done(f->s);
        rounds++) {
+    if (f->blocked) {
+      f->blocked = 0;
+      smtpout_session_resume_body(f->s);
+    }
     drain(f, 1);
     check_deadline(f);
     if (smtpout_session_is_done(f->s))
