@@ -811,7 +811,7 @@ static void tls_start(smtpout_session *s)
   struct tls_creds *creds = NULL;
   int rv = tls_creds_for(s, &creds);
   if (rv == 0) {
-    rv = tls_conn_new(&s->tls, creds,
+    rv = tls_conn_new(&s->tls, creds, config_tls_cache(s->config),
                       smtpout_config_tls_priority(s->config),
                       s->mx_is_ip ? NULL : s->mx, &s->wire);
     tls_creds_unref(creds);

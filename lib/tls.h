@@ -54,12 +54,13 @@ const char *tlsrpt_result_name(int result);
 
 /*
  * Creates a client TLS connection.  `sni` (A-label, no trailing dot) may be
- * NULL (IP literal: no SNI).  `priority` is a GnuTLS priority string.
- * Ciphertext to send is appended to `wire_out`.
+ * NULL (IP literal: no SNI).  `priority` is a GnuTLS priority string; when
+ * `cache` is not NULL it is parsed once per cache and shared.  Ciphertext
+ * to send is appended to `wire_out`.
  */
 int tls_conn_new(struct tls_conn **out, struct tls_creds *creds,
-                 const char *priority, const char *sni,
-                 struct buf *wire_out);
+                 struct tls_cache *cache, const char *priority,
+                 const char *sni, struct buf *wire_out);
 void tls_conn_free(struct tls_conn *conn);
 
 /* Queues ciphertext received from the peer. */

@@ -32,6 +32,10 @@ struct tls_creds {
 struct tls_cache {
   pthread_mutex_t lock;
   struct tls_creds *creds; /* for the configuration's ca-file */
+  /* The configuration's priority string, parsed once: parsing it costs
+   * about as much per session as the rest of gnutls_init() together. */
+  gnutls_priority_t prio;
+  char *prio_string;
 };
 
 struct tls_conn {
@@ -100,6 +104,9 @@ void tls_cache_free(struct tls_cache *cache)
   if (cache == NULL)
     return;
   tls_creds_unref(cache->creds);
+  if (cache->prio)
+    gnutls_priority_deinit(cache->prio);
+  free(cache->prio_string);
   pthread_mutex_destroy(&cache->lock);
   free(cache);
 }
@@ -129,6 +136,28 @@ void tls_cache_seed(struct tls_cache *cache, struct tls_creds *creds)
     cache->creds = creds;
   }
   pthread_mutex_unlock(&cache->lock);
+}
+
+/* The cached priority for `priority`, built on first use; NULL when it
+ * cannot be built (the caller then parses the string itself and reports
+ * the error).  A configuration has one priority string, so one slot is
+ * enough; a different string (never expected) simply is not cached. */
+static gnutls_priority_t cache_priority(struct tls_cache *cache,
+                                        const char *priority)
+{
+  gnutls_priority_t p = NULL;
+  pthread_mutex_lock(&cache->lock);
+  if (cache->prio == NULL && cache->prio_string == NULL) {
+    char *copy = strdup(priority);
+    if (copy && gnutls_priority_init(&cache->prio, priority, NULL) == 0)
+      cache->prio_string = copy;
+    else
+      free(copy);
+  }
+  if (cache->prio && strcmp(cache->prio_string, priority) == 0)
+    p = cache->prio;
+  pthread_mutex_unlock(&cache->lock);
+  return p;
 }
 
 int tls_priority_check(const char *priority, size_t *err_offset)
@@ -206,7 +235,8 @@ static void set_error(struct tls_conn *c, const char *what, int err)
 }
 
 int tls_conn_new(struct tls_conn **out, struct tls_creds *creds,
-                 const char *priority, const char *sni, struct buf *wire_out)
+                 struct tls_cache *cache, const char *priority,
+                 const char *sni, struct buf *wire_out)
 {
   struct tls_conn *c = calloc(1, sizeof(*c));
   if (c == NULL)
@@ -216,8 +246,9 @@ int tls_conn_new(struct tls_conn **out, struct tls_creds *creds,
     free(c);
     return SMTPOUT_ERR_NOMEM;
   }
-  const char *err_pos = NULL;
-  if (gnutls_priority_set_direct(c->session, priority, &err_pos) < 0 ||
+  gnutls_priority_t prio = cache ? cache_priority(cache, priority) : NULL;
+  if ((prio ? gnutls_priority_set(c->session, prio)
+            : gnutls_priority_set_direct(c->session, priority, NULL)) < 0 ||
       gnutls_credentials_set(c->session, GNUTLS_CRD_CERTIFICATE,
                              creds->cred) < 0) {
     gnutls_deinit(c->session);
