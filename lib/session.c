@@ -209,6 +209,15 @@ static int status_of_code(int code)
                            : SMTPOUT_STATUS_DEFERRED;
 }
 
+/* Copies src into dst (size bytes), truncating; cheaper than a "%s"
+ * format for the few hundred bytes of every result. */
+static void copy_str(char *dst, size_t size, const char *src)
+{
+  size_t n = strnlen(src, size - 1);
+  memcpy(dst, src, n);
+  dst[n] = '\0';
+}
+
 /* Gives recipient i of m its one final result. */
 static void report(smtpout_session *s, struct message *m, size_t i,
                    int status, int code, const char *enhanced,
@@ -227,8 +236,8 @@ static void report(smtpout_session *s, struct message *m, size_t i,
   res.recipient = r->addr;
   res.status = status;
   res.code = code;
-  snprintf(res.enhanced, sizeof(res.enhanced), "%s", enhanced);
-  snprintf(res.text, sizeof(res.text), "%s", text);
+  copy_str(res.enhanced, sizeof(res.enhanced), enhanced);
+  copy_str(res.text, sizeof(res.text), text);
   res.possibly_delivered = possibly;
   res.connection_level = connection_level;
   if (s->cb.on_result)
@@ -532,11 +541,18 @@ static int message_precheck(smtpout_session *s, struct message *m)
   char text[512];
   if (!(s->caps & SMTPOUT_CAP_SMTPUTF8)) {
     int whole = (m->flags & SMTPOUT_MESSAGE_SMTPUTF8) != 0;
-    snprintf(text, sizeof(text),
-             "SMTPUTF8 is required, but was not offered by host %s", s->mx);
-    for (size_t i = 0; i < m->nrcpts; i++)
-      if (whole || address_is_utf8(m->rcpts[i].addr))
-        report(s, m, i, SMTPOUT_STATUS_BOUNCED, 0, "5.6.7", text, 0, 0);
+    /* Most servers lack SMTPUTF8 and most messages do not need it: the
+     * text is formatted only for a recipient that gets it. */
+    text[0] = '\0';
+    for (size_t i = 0; i < m->nrcpts; i++) {
+      if (!whole && !address_is_utf8(m->rcpts[i].addr))
+        continue;
+      if (text[0] == '\0')
+        snprintf(text, sizeof(text),
+                 "SMTPUTF8 is required, but was not offered by host %s",
+                 s->mx);
+      report(s, m, i, SMTPOUT_STATUS_BOUNCED, 0, "5.6.7", text, 0, 0);
+    }
   }
   if (s->max_size > 0 && m->size > s->max_size) {
     snprintf(text, sizeof(text),
