@@ -33,6 +33,11 @@
 #define OUT_HIGH_WATER (64 * 1024)
 /* The body is pulled from the host in chunks of this size. */
 #define BODY_CHUNK (16 * 1024)
+/* Once drained outside a body, an output buffer larger than this is
+ * released: a large message must not leave ~128 KiB on every cached idle
+ * connection, while the few KiB a small message needs stay for the next
+ * one without another allocation. */
+#define IDLE_BUF_MAX (16 * 1024)
 /* RFC 5321 4.5.3.2.2 and 4.5.3.2.3: DATA initiation 2 min, data block 3
  * min.  The `data` timeout bounds them too, but cannot raise them. */
 #define DATA_INIT_MAX_MS (2u * 60 * 1000)
@@ -700,6 +705,9 @@ static void body_fill(smtpout_session *s)
     if (eof) {
       n += canon_finish(&s->canon, o + n);
       buf_commit(&s->out, n);
+      /* An idle connection holds no body buffer. */
+      free(s->body_chunk);
+      s->body_chunk = NULL;
       m->dot_queued = 1;
       s->state = ST_TRANSACTION;
       exp_push(s, CMD_DOT, 0);
@@ -1637,6 +1645,8 @@ int smtpout_session_peek_output(smtpout_session *s, const uint8_t **pdata,
         fail(s, 0, "4.7.5");
       }
       buf_clear(&s->out);
+      if (s->state != ST_BODY)
+        buf_trim(&s->out, IDLE_BUF_MAX);
     }
     b = &s->wire;
   }
@@ -1658,6 +1668,8 @@ int smtpout_session_consume_output(smtpout_session *s, size_t n, uint64_t now)
   size_t left = s->peeked_len - n;
   enter(s, now);
   buf_consume((struct buf *)s->peeked, n);
+  if (s->state != ST_BODY)
+    buf_trim((struct buf *)s->peeked, IDLE_BUF_MAX);
   s->peeked_len = left;
   if (s->state == ST_BODY)
     s->deadline = s->now + data_block_timeout(s);
