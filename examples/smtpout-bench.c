@@ -62,7 +62,8 @@ static struct {
   const char *ca_file;
   const char *mx_name;
   int allow_invalid;
-  int idle;             /* --idle: connect, greet, measure, quit */
+  int idle;             /* --idle: connect, greet, measure, quit;
+                           2: deliver one message first (--idle=used) */
   int quiet;
 } opt = {.sessions = 1, .messages = 1, .rcpts = 1};
 
@@ -75,6 +76,7 @@ struct slot {
   int connecting;       /* counted in g.connecting until its greeting */
   int ready;            /* --idle: greeted (and secured) */
   int dead;             /* --idle: the connection failed */
+  int delivered;        /* --idle=used: its message is done */
   int tls_decided;
   /* The body being read: header block, then the shared payload. */
   size_t hdr_len, off;
@@ -290,6 +292,7 @@ static void on_message_done(smtpout_session *s, int id, void *ud)
   struct slot *sl = ud;
   (void)id;
   g.msgs_done++;
+  sl->delivered = 1;
   /* -d: the next message rides on this connection (smtp-source sends the
    * next MAIL FROM right away); otherwise QUIT was asked for already. */
   if (opt.reuse) {
@@ -446,7 +449,8 @@ static void slot_read(struct slot *sl, uint64_t now)
   }
   if (opt.idle && !sl->ready && sl->tls_decided &&
       smtpout_session_capabilities(sl->s) != 0 &&
-      !smtpout_session_want_write(sl->s)) {
+      !smtpout_session_want_write(sl->s) &&
+      (opt.idle == 1 || sl->delivered)) {
     sl->ready = 1;
     g.ready++;
   }
@@ -497,6 +501,8 @@ static void fill_slots(uint64_t now)
         sl->dead = 1;
         g.failed++;
         g.rv = EX_OSERR_;
+      } else if (opt.idle == 2) {
+        submit_next(sl);
       }
     } else {
       slot_next(sl, now);
@@ -633,12 +639,13 @@ static void usage(FILE *f)
       "                     [--starttls disable|optional|require] "
       "[--ca-file FILE]\n"
       "                     [--mx-name NAME] [--allow-invalid-certs] "
-      "[--idle] HOST[:PORT]\n"
+      "[--idle[=fresh|used]] HOST[:PORT]\n"
       "Sends -m messages over -s parallel sessions, a new connection per "
       "message\nunless -d, as Postfix's smtp-source does, and reports "
       "messages/s, CPU per\nmessage and memory per session.  --idle opens "
       "-s sessions, waits until every\none is greeted (and secured), "
-      "measures memory, and quits.\n",
+      "measures memory, and quits;\n--idle=used first "
+      "delivers one message on each.\n",
       f);
 }
 
@@ -662,7 +669,7 @@ int main(int argc, char **argv)
     {"ca-file", required_argument, NULL, O_CA},
     {"mx-name", required_argument, NULL, O_MX},
     {"allow-invalid-certs", no_argument, NULL, O_ALLOW},
-    {"idle", no_argument, NULL, O_IDLE},
+    {"idle", optional_argument, NULL, O_IDLE},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
   };
@@ -688,7 +695,16 @@ int main(int argc, char **argv)
     case O_CA: opt.ca_file = optarg; break;
     case O_MX: opt.mx_name = optarg; break;
     case O_ALLOW: opt.allow_invalid = 1; break;
-    case O_IDLE: opt.idle = 1; break;
+    case O_IDLE:
+      if (optarg && strcmp(optarg, "used") == 0) {
+        opt.idle = 2;
+      } else if (optarg && strcmp(optarg, "fresh") != 0) {
+        usage(stderr);
+        return EX_USAGE_;
+      } else {
+        opt.idle = 1;
+      }
+      break;
     case O_HELP: usage(stdout); return 0;
     default: usage(stderr); return EX_USAGE_;
     }
@@ -752,7 +768,7 @@ int main(int argc, char **argv)
     return EX_OSERR_;
   for (int i = 0; i < opt.sessions; i++)
     g.slots[i].fd = -1;
-  g.to_start = opt.idle ? 0 : opt.messages;
+  g.to_start = opt.idle == 1 ? 0 : opt.idle == 2 ? opt.sessions : opt.messages;
 
   long rss0 = status_kib("VmRSS");
   size_t heap0 = heap_bytes();
@@ -765,8 +781,9 @@ int main(int argc, char **argv)
     long rss1 = status_kib("VmRSS");
     size_t heap1 = heap_bytes();
     double secs = now_s() - t0;
-    printf("idle sessions: %d (%s) ready in %.2f s\n", g.ready,
-           opt.starttls ? opt.starttls : "optional", secs);
+    printf("idle sessions: %d (%s, %s) ready in %.2f s\n", g.ready,
+           opt.starttls ? opt.starttls : "optional",
+           opt.idle == 2 ? "after one message each" : "fresh", secs);
     printf("memory per idle session: %.0f bytes RSS, %.0f bytes heap "
            "(RSS %ld -> %ld KiB)\n",
            (double)(rss1 - rss0) * 1024.0 / (g.ready ? g.ready : 1),
