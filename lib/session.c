@@ -281,6 +281,20 @@ static void message_pop(smtpout_session *s)
     s->cb.on_message_done(s, id, s->user_data);
 }
 
+static int exp_pending(const smtpout_session *s);
+
+/* The QUIT command line, as send_cmd() writes it. */
+#define QUIT_LINE "QUIT\r\n"
+
+/* True when a QUIT was sent behind the end of data of a message that has
+ * no reply yet: with messages queued, QUIT is otherwise never sent (see
+ * advance() and give_up(), which report every message first). */
+static int quit_behind_dot(const smtpout_session *s)
+{
+  return s->msgs != NULL && exp_pending(s) &&
+         s->exp[s->exp_tail - 1].cmd == CMD_QUIT;
+}
+
 /* Every recipient without a result, in every queued message, gets this
  * one; then the messages go.  The caller has set the state first, so that
  * submissions from the callbacks are refused. */
@@ -289,8 +303,11 @@ static void defer_all(smtpout_session *s, int code, const char *enhanced,
 {
   /* Only when every byte up to the end of data has left the buffers can
    * the server have seen the dot: then a lost reply means the message may
-   * have been delivered (RFC 5321 6.1 duplicate risk), and we say so. */
-  int dot_out = buf_len(&s->out) == 0 && buf_len(&s->wire) == 0;
+   * have been delivered (RFC 5321 6.1 duplicate risk), and we say so.  A
+   * QUIT pipelined behind the dot (body_fill) may still wait there; under
+   * TLS it shares the dot's record, so this errs towards "possibly". */
+  size_t behind = quit_behind_dot(s) ? sizeof(QUIT_LINE) - 1 : 0;
+  int dot_out = buf_len(&s->out) + buf_len(&s->wire) <= behind;
   while (s->msgs) {
     struct message *m = s->msgs;
     for (size_t i = 0; i < m->nrcpts; i++) {
@@ -589,6 +606,13 @@ static void send_mail(smtpout_session *s, struct message *m)
   send_cmd(s, CMD_MAIL, 0, "MAIL FROM:<%s>%s", m->sender, params);
 }
 
+/* True while replies to the transaction's commands are due.  A QUIT sent
+ * behind the end of data (body_fill) is not one of them. */
+static int txn_replies_due(const smtpout_session *s)
+{
+  return exp_pending(s) && exp_head(s)->cmd != CMD_QUIT;
+}
+
 /* Sends whatever the transaction may send now: one command at a time
  * without PIPELINING, everything up to DATA with it (RFC 2920 3.1: DATA
  * ends a command group).  Ends the transaction when nothing is left. */
@@ -598,7 +622,7 @@ static void txn_step(smtpout_session *s)
   int pipelining = (s->caps & SMTPOUT_CAP_PIPELINING) != 0;
 
   while (s->state == ST_TRANSACTION) {
-    if (exp_pending(s) && (!pipelining || s->txn_pos >= TXN_WAIT))
+    if (txn_replies_due(s) && (!pipelining || s->txn_pos >= TXN_WAIT))
       return;
     switch (s->txn_pos) {
     case TXN_RSET:
@@ -644,12 +668,16 @@ static void txn_step(smtpout_session *s)
       break;
     case TXN_WAIT:
       return;
-    case TXN_END:
-      if (exp_pending(s))
+    case TXN_END: {
+      if (txn_replies_due(s))
         return; /* pipelined replies still due */
+      /* What may remain is a QUIT sent behind the end of data: the
+       * connection is closing. */
+      int closing = exp_pending(s);
       message_pop(s);
-      s->state = ST_READY;
+      s->state = closing ? ST_QUIT : ST_READY;
       return;
+    }
     }
   }
 }
@@ -711,6 +739,13 @@ static void body_fill(smtpout_session *s)
       m->dot_queued = 1;
       s->state = ST_TRANSACTION;
       exp_push(s, CMD_DOT, 0);
+      /* RFC 2920 3.1: message content may open a command group and QUIT
+       * may close one.  When the host has asked to quit and no other
+       * message waits, QUIT leaves with the end of data, saving the
+       * connection a round trip, as Postfix does. */
+      if ((s->caps & SMTPOUT_CAP_PIPELINING) && s->quit_requested &&
+          m->next == NULL)
+        send_cmd(s, CMD_QUIT, 0, "QUIT");
       return;
     }
     buf_commit(&s->out, n);
