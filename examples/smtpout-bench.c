@@ -234,6 +234,10 @@ static int submit_next(struct slot *sl)
     g.rv = EX_FAILED;
     return id;
   }
+  /* Saying so before the data goes out lets QUIT travel with the last
+   * end of data (PIPELINING). */
+  if (g.to_start <= 0)
+    smtpout_session_quit(sl->s);
   return 0;
 }
 
