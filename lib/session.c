@@ -129,6 +129,7 @@ struct smtpout_session {
   int mx_is_ip;
   char helo[NAME_MAX_LEN + 2];
   char *ca_file;            /* per-session trust override */
+  int tls_resume;           /* smtpout_session_set_tls_resumption() */
   uint32_t timeouts[SMTPOUT_TIMEOUT_COUNT];
 
   /* Policy: fixed at the first EHLO reply, or by the host. */
@@ -870,9 +871,13 @@ static void tls_start(smtpout_session *s)
   struct tls_creds *creds = NULL;
   int rv = tls_creds_for(s, &creds);
   if (rv == 0) {
+    /* Tickets in the configuration's cache were verified against its
+     * trust anchors: a session with anchors of its own takes none and
+     * gives none. */
     rv = tls_conn_new(&s->tls, creds, config_tls_cache(s->config),
                       smtpout_config_tls_priority(s->config),
-                      s->mx_is_ip ? NULL : s->mx, &s->wire);
+                      s->mx_is_ip ? NULL : s->mx,
+                      s->tls_resume && s->ca_file == NULL, &s->wire);
     tls_creds_unref(creds);
   }
   if (rv != 0) {
@@ -921,6 +926,7 @@ static void handshake_done(smtpout_session *s)
   struct smtpout_tls_info *ti = &s->tls_info;
   s->tls_active = 1;
   ti->used = 1;
+  ti->resumed = tls_conn_resumed(s->tls);
   snprintf(ti->version, sizeof(ti->version), "%s",
            tls_conn_version(s->tls) ? tls_conn_version(s->tls) : "");
   snprintf(ti->cipher, sizeof(ti->cipher), "%s",
@@ -930,9 +936,10 @@ static void handshake_done(smtpout_session *s)
    * domain and never an IP literal. */
   ti->verified = tls_conn_verify(s->tls, s->mx_is_ip ? NULL : s->mx, &tlsrpt,
                                  ti->verify_error, sizeof(ti->verify_error));
-  note(s, "TLS established: %s %s, certificate %s%s%s", ti->version,
-       ti->cipher, ti->verified ? "verified" : "NOT verified",
-       ti->verified ? "" : ": ", ti->verified ? "" : ti->verify_error);
+  note(s, "TLS established%s: %s %s, certificate %s%s%s",
+       ti->resumed ? " (resumed)" : "", ti->version, ti->cipher,
+       ti->verified ? "verified" : "NOT verified", ti->verified ? "" : ": ",
+       ti->verified ? "" : ti->verify_error);
   if (!ti->verified && !s->allow_invalid_certs) {
     set_error(s, SMTPOUT_ERR_TLS_POLICY,
               "server certificate not verified: %s", ti->verify_error);
@@ -1499,6 +1506,16 @@ int smtpout_session_set_ca_file(smtpout_session *s, const char *path)
   return 0;
 }
 
+int smtpout_session_set_tls_resumption(smtpout_session *s, int enable)
+{
+  if (s == NULL || (enable != 0 && enable != 1))
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  if (s->state != ST_INIT)
+    return SMTPOUT_ERR_INVALID_STATE;
+  s->tls_resume = enable;
+  return 0;
+}
+
 int smtpout_session_set_timeout(smtpout_session *s, int which, uint32_t ms)
 {
   if (s == NULL || which < 0 || which >= SMTPOUT_TIMEOUT_COUNT || ms == 0)
@@ -1852,6 +1869,7 @@ int smtpout_tls_info_fallback_permitted(const smtpout_tls_info *i)
 {
   return i->fallback_permitted;
 }
+int smtpout_tls_info_resumed(const smtpout_tls_info *i) { return i->resumed; }
 int smtpout_tls_info_plaintext_fallback(const smtpout_tls_info *i)
 {
   return i->plaintext_fallback;
