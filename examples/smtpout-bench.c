@@ -6,7 +6,8 @@
  *   smtpout-bench [-d] [-s SESSIONS] [-m MESSAGES] [-l LENGTH] [-f FROM]
  *                 [-t TO] [-r RECIPIENTS] [-M HOSTNAME] [-S SUBJECT] [-N]
  *                 [--starttls MODE] [--ca-file FILE] [--mx-name NAME]
- *                 [--allow-invalid-certs] [--idle] [-q] HOST[:PORT]
+ *                 [--allow-invalid-certs] [--resume] [--idle[=fresh|used]]
+ *                 [-q] HOST[:PORT]
  *
  * As in smtp-source, -s runs that many sessions in parallel, -m is the
  * total number of messages across all of them, and each message travels on
@@ -62,6 +63,7 @@ static struct {
   const char *ca_file;
   const char *mx_name;
   int allow_invalid;
+  int resume;           /* --resume: TLS session resumption */
   int idle;             /* --idle: connect, greet, measure, quit;
                            2: deliver one message first (--idle=used) */
   int quiet;
@@ -103,6 +105,7 @@ static struct {
   long msgs_done, msgs_ok;
   long rcpts_ok, rcpts_failed;
   long connections;
+  long tls_sessions, tls_resumed;
   int active;           /* slots with a connection */
   int connecting;
   int need_fill;        /* a slot waits for room in the connect window */
@@ -313,6 +316,10 @@ static void on_tls(smtpout_session *s, const smtpout_tls_info *info,
   struct slot *sl = ud;
   (void)s;
   sl->tls_decided = 1;
+  if (smtpout_tls_info_used(info)) {
+    g.tls_sessions++;
+    g.tls_resumed += smtpout_tls_info_resumed(info);
+  }
   if (opt.starttls && strcmp(opt.starttls, "disable") != 0 &&
       !smtpout_tls_info_used(info) && g.reported++ < 5)
     fprintf(stderr, "smtpout-bench: TLS %s\n",
@@ -361,6 +368,8 @@ static int slot_connect(struct slot *sl, uint64_t now)
     return -1;
   }
   int rv = smtpout_session_new(&sl->s, opt.mx_name, g.config, g.cbs, sl);
+  if (rv == 0 && opt.resume)
+    rv = smtpout_session_set_tls_resumption(sl->s, 1);
   if (rv != 0) {
     fprintf(stderr, "smtpout-bench: session: %s\n", smtpout_strerror(rv));
     close(fd);
@@ -643,7 +652,8 @@ static void usage(FILE *f)
       "                     [--starttls disable|optional|require] "
       "[--ca-file FILE]\n"
       "                     [--mx-name NAME] [--allow-invalid-certs] "
-      "[--idle[=fresh|used]] HOST[:PORT]\n"
+      "[--resume]\n"
+      "                     [--idle[=fresh|used]] HOST[:PORT]\n"
       "Sends -m messages over -s parallel sessions, a new connection per "
       "message\nunless -d, as Postfix's smtp-source does, and reports "
       "messages/s, CPU per\nmessage and memory per session.  --idle opens "
@@ -667,12 +677,13 @@ static long parse_num(const char *s, const char *what)
 
 int main(int argc, char **argv)
 {
-  enum { O_STARTTLS = 256, O_CA, O_MX, O_ALLOW, O_IDLE, O_HELP };
+  enum { O_STARTTLS = 256, O_CA, O_MX, O_ALLOW, O_RESUME, O_IDLE, O_HELP };
   static const struct option lopts[] = {
     {"starttls", required_argument, NULL, O_STARTTLS},
     {"ca-file", required_argument, NULL, O_CA},
     {"mx-name", required_argument, NULL, O_MX},
     {"allow-invalid-certs", no_argument, NULL, O_ALLOW},
+    {"resume", no_argument, NULL, O_RESUME},
     {"idle", optional_argument, NULL, O_IDLE},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
@@ -699,6 +710,7 @@ int main(int argc, char **argv)
     case O_CA: opt.ca_file = optarg; break;
     case O_MX: opt.mx_name = optarg; break;
     case O_ALLOW: opt.allow_invalid = 1; break;
+    case O_RESUME: opt.resume = 1; break;
     case O_IDLE:
       if (optarg && strcmp(optarg, "used") == 0) {
         opt.idle = 2;
@@ -820,11 +832,16 @@ int main(int argc, char **argv)
              "(%.3f s), peak RSS %ld KiB, %.0f bytes per session\n",
              msgs / secs, cpu * 1e6 / (msgs ? msgs : 1), cpu, hwm,
              (double)(hwm - rss0) * 1024.0 / opt.sessions);
+      if (g.tls_sessions)
+        printf("%ld TLS sessions, %ld resumed\n", g.tls_sessions,
+               g.tls_resumed);
     }
     printf("RESULT messages=%ld ok_rcpts=%ld failed_rcpts=%ld wall=%.4f "
-           "mps=%.1f cpu_us_per_msg=%.2f maxrss_kib=%ld\n",
+           "mps=%.1f cpu_us_per_msg=%.2f maxrss_kib=%ld tls=%ld "
+           "resumed=%ld\n",
            msgs, g.rcpts_ok, g.rcpts_failed, secs, msgs / secs,
-           cpu * 1e6 / (msgs ? msgs : 1), hwm);
+           cpu * 1e6 / (msgs ? msgs : 1), hwm, g.tls_sessions,
+           g.tls_resumed);
     if (g.rcpts_ok != opt.messages * opt.rcpts)
       g.rv = g.rv ? g.rv : EX_FAILED;
   }
