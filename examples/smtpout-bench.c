@@ -239,7 +239,7 @@ static int submit_next(struct slot *sl)
   }
   /* Saying so before the data goes out lets QUIT travel with the last
    * end of data (PIPELINING). */
-  if (g.to_start <= 0)
+  if (g.to_start <= 0 && !opt.idle)
     smtpout_session_quit(sl->s);
   return 0;
 }

@@ -93,6 +93,7 @@ class BenchTest(TempDirTest):
         self.assertEqual(log.count("C> [plain] QUIT"), 20)
         rc, out, log, msgs = self.run_bench(["--idle=used", "-s", "5"])
         self.assertEqual(rc, 0, out)
+        self.assertEqual(result(out)["idle_sessions"], 5, out)
         self.assertEqual(len(msgs), 5)
 
     # -- TLS session resumption ------------------------------------------
