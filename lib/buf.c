@@ -65,3 +65,9 @@ void buf_consume(struct buf *b, size_t n)
 }
 
 void buf_clear(struct buf *b) { b->start = b->end = 0; }
+
+void buf_trim(struct buf *b, size_t keep)
+{
+  if (b->start == b->end && b->cap > keep)
+    buf_free(b);
+}

@@ -36,5 +36,7 @@ static inline void buf_commit(struct buf *b, size_t n) { b->end += n; }
 int buf_append(struct buf *b, const void *data, size_t n);
 void buf_consume(struct buf *b, size_t n);
 void buf_clear(struct buf *b);
+/* Releases the storage of an empty buffer whose capacity exceeds `keep`. */
+void buf_trim(struct buf *b, size_t keep);
 
 #endif

@@ -33,6 +33,11 @@
 #define OUT_HIGH_WATER (64 * 1024)
 /* The body is pulled from the host in chunks of this size. */
 #define BODY_CHUNK (16 * 1024)
+/* Once drained outside a body, an output buffer larger than this is
+ * released: a large message must not leave ~128 KiB on every cached idle
+ * connection, while the few KiB a small message needs stay for the next
+ * one without another allocation. */
+#define IDLE_BUF_MAX (16 * 1024)
 /* RFC 5321 4.5.3.2.2 and 4.5.3.2.3: DATA initiation 2 min, data block 3
  * min.  The `data` timeout bounds them too, but cannot raise them. */
 #define DATA_INIT_MAX_MS (2u * 60 * 1000)
@@ -129,6 +134,7 @@ struct smtpout_session {
   int mx_is_ip;
   char helo[NAME_MAX_LEN + 2];
   char *ca_file;            /* per-session trust override */
+  int tls_resume;           /* smtpout_session_set_tls_resumption() */
   uint32_t timeouts[SMTPOUT_TIMEOUT_COUNT];
 
   /* Policy: fixed at the first EHLO reply, or by the host. */
@@ -215,6 +221,15 @@ static int status_of_code(int code)
                            : SMTPOUT_STATUS_DEFERRED;
 }
 
+/* Copies src into dst (size bytes), truncating; cheaper than a "%s"
+ * format for the few hundred bytes of every result. */
+static void copy_str(char *dst, size_t size, const char *src)
+{
+  size_t n = strnlen(src, size - 1);
+  memcpy(dst, src, n);
+  dst[n] = '\0';
+}
+
 /* Gives recipient i of m its one final result. */
 static void report(smtpout_session *s, struct message *m, size_t i,
                    int status, int code, const char *enhanced,
@@ -233,8 +248,8 @@ static void report(smtpout_session *s, struct message *m, size_t i,
   res.recipient = r->addr;
   res.status = status;
   res.code = code;
-  snprintf(res.enhanced, sizeof(res.enhanced), "%s", enhanced);
-  snprintf(res.text, sizeof(res.text), "%s", text);
+  copy_str(res.enhanced, sizeof(res.enhanced), enhanced);
+  copy_str(res.text, sizeof(res.text), text);
   res.possibly_delivered = possibly;
   res.connection_level = connection_level;
   if (s->cb.on_result)
@@ -273,6 +288,20 @@ static void message_pop(smtpout_session *s)
     s->cb.on_message_done(s, id, s->user_data);
 }
 
+static int exp_pending(const smtpout_session *s);
+
+/* The QUIT command line, as send_cmd() writes it. */
+#define QUIT_LINE "QUIT\r\n"
+
+/* True when a QUIT was sent behind the end of data of a message that has
+ * no reply yet: with messages queued, QUIT is otherwise never sent (see
+ * advance() and give_up(), which report every message first). */
+static int quit_behind_dot(const smtpout_session *s)
+{
+  return s->msgs != NULL && exp_pending(s) &&
+         s->exp[s->exp_tail - 1].cmd == CMD_QUIT;
+}
+
 /* Every recipient without a result, in every queued message, gets this
  * one; then the messages go.  The caller has set the state first, so that
  * submissions from the callbacks are refused. */
@@ -281,8 +310,11 @@ static void defer_all(smtpout_session *s, int code, const char *enhanced,
 {
   /* Only when every byte up to the end of data has left the buffers can
    * the server have seen the dot: then a lost reply means the message may
-   * have been delivered (RFC 5321 6.1 duplicate risk), and we say so. */
-  int dot_out = buf_len(&s->out) == 0 && buf_len(&s->wire) == 0;
+   * have been delivered (RFC 5321 6.1 duplicate risk), and we say so.  A
+   * QUIT pipelined behind the dot (body_fill) may still wait there; under
+   * TLS it shares the dot's record, so this errs towards "possibly". */
+  size_t behind = quit_behind_dot(s) ? sizeof(QUIT_LINE) - 1 : 0;
+  int dot_out = buf_len(&s->out) + buf_len(&s->wire) <= behind;
   while (s->msgs) {
     struct message *m = s->msgs;
     for (size_t i = 0; i < m->nrcpts; i++) {
@@ -553,11 +585,18 @@ static int message_precheck(smtpout_session *s, struct message *m)
   char text[512];
   if (!(s->caps & SMTPOUT_CAP_SMTPUTF8)) {
     int whole = (m->flags & SMTPOUT_MESSAGE_SMTPUTF8) != 0;
-    snprintf(text, sizeof(text),
-             "SMTPUTF8 is required, but was not offered by host %s", s->mx);
-    for (size_t i = 0; i < m->nrcpts; i++)
-      if (whole || address_is_utf8(m->rcpts[i].addr))
-        report(s, m, i, SMTPOUT_STATUS_BOUNCED, 0, "5.6.7", text, 0, 0);
+    /* Most servers lack SMTPUTF8 and most messages do not need it: the
+     * text is formatted only for a recipient that gets it. */
+    text[0] = '\0';
+    for (size_t i = 0; i < m->nrcpts; i++) {
+      if (!whole && !address_is_utf8(m->rcpts[i].addr))
+        continue;
+      if (text[0] == '\0')
+        snprintf(text, sizeof(text),
+                 "SMTPUTF8 is required, but was not offered by host %s",
+                 s->mx);
+      report(s, m, i, SMTPOUT_STATUS_BOUNCED, 0, "5.6.7", text, 0, 0);
+    }
   }
   if (s->max_size > 0 && m->size > s->max_size) {
     snprintf(text, sizeof(text),
@@ -589,6 +628,13 @@ static void send_mail(smtpout_session *s, struct message *m)
   send_cmd(s, CMD_MAIL, 0, "MAIL FROM:<%s>%s", m->sender, params);
 }
 
+/* True while replies to the transaction's commands are due.  A QUIT sent
+ * behind the end of data (body_fill) is not one of them. */
+static int txn_replies_due(const smtpout_session *s)
+{
+  return exp_pending(s) && exp_head(s)->cmd != CMD_QUIT;
+}
+
 /* Sends whatever the transaction may send now: one command at a time
  * without PIPELINING, everything up to DATA with it (RFC 2920 3.1: DATA
  * ends a command group).  Ends the transaction when nothing is left. */
@@ -598,7 +644,7 @@ static void txn_step(smtpout_session *s)
   int pipelining = (s->caps & SMTPOUT_CAP_PIPELINING) != 0;
 
   while (s->state == ST_TRANSACTION) {
-    if (exp_pending(s) && (!pipelining || s->txn_pos >= TXN_WAIT))
+    if (txn_replies_due(s) && (!pipelining || s->txn_pos >= TXN_WAIT))
       return;
     switch (s->txn_pos) {
     case TXN_RSET:
@@ -644,12 +690,16 @@ static void txn_step(smtpout_session *s)
       break;
     case TXN_WAIT:
       return;
-    case TXN_END:
-      if (exp_pending(s))
+    case TXN_END: {
+      if (txn_replies_due(s))
         return; /* pipelined replies still due */
+      /* What may remain is a QUIT sent behind the end of data: the
+       * connection is closing. */
+      int closing = exp_pending(s);
       message_pop(s);
-      s->state = ST_READY;
+      s->state = closing ? ST_QUIT : ST_READY;
       return;
+    }
     }
   }
 }
@@ -705,9 +755,19 @@ static void body_fill(smtpout_session *s)
     if (eof) {
       n += canon_finish(&s->canon, o + n);
       buf_commit(&s->out, n);
+      /* An idle connection holds no body buffer. */
+      free(s->body_chunk);
+      s->body_chunk = NULL;
       m->dot_queued = 1;
       s->state = ST_TRANSACTION;
       exp_push(s, CMD_DOT, 0);
+      /* RFC 2920 3.1: message content may open a command group and QUIT
+       * may close one.  When the host has asked to quit and no other
+       * message waits, QUIT leaves with the end of data, saving the
+       * connection a round trip, as Postfix does. */
+      if ((s->caps & SMTPOUT_CAP_PIPELINING) && s->quit_requested &&
+          m->next == NULL)
+        send_cmd(s, CMD_QUIT, 0, "QUIT");
       return;
     }
     buf_commit(&s->out, n);
@@ -832,9 +892,13 @@ static void tls_start(smtpout_session *s)
   struct tls_creds *creds = NULL;
   int rv = tls_creds_for(s, &creds);
   if (rv == 0) {
-    rv = tls_conn_new(&s->tls, creds,
+    /* Tickets in the configuration's cache were verified against its
+     * trust anchors: a session with anchors of its own takes none and
+     * gives none. */
+    rv = tls_conn_new(&s->tls, creds, config_tls_cache(s->config),
                       smtpout_config_tls_priority(s->config),
-                      s->mx_is_ip ? NULL : s->mx, &s->wire);
+                      s->mx_is_ip ? NULL : s->mx,
+                      s->tls_resume && s->ca_file == NULL, &s->wire);
     tls_creds_unref(creds);
   }
   if (rv != 0) {
@@ -883,6 +947,7 @@ static void handshake_done(smtpout_session *s)
   struct smtpout_tls_info *ti = &s->tls_info;
   s->tls_active = 1;
   ti->used = 1;
+  ti->resumed = tls_conn_resumed(s->tls);
   snprintf(ti->version, sizeof(ti->version), "%s",
            tls_conn_version(s->tls) ? tls_conn_version(s->tls) : "");
   snprintf(ti->cipher, sizeof(ti->cipher), "%s",
@@ -892,9 +957,10 @@ static void handshake_done(smtpout_session *s)
    * domain and never an IP literal. */
   ti->verified = tls_conn_verify(s->tls, s->mx_is_ip ? NULL : s->mx, &tlsrpt,
                                  ti->verify_error, sizeof(ti->verify_error));
-  note(s, "TLS established: %s %s, certificate %s%s%s", ti->version,
-       ti->cipher, ti->verified ? "verified" : "NOT verified",
-       ti->verified ? "" : ": ", ti->verified ? "" : ti->verify_error);
+  note(s, "TLS established%s: %s %s, certificate %s%s%s",
+       ti->resumed ? " (resumed)" : "", ti->version, ti->cipher,
+       ti->verified ? "verified" : "NOT verified", ti->verified ? "" : ": ",
+       ti->verified ? "" : ti->verify_error);
   if (!ti->verified && !s->allow_invalid_certs) {
     set_error(s, SMTPOUT_ERR_TLS_POLICY,
               "server certificate not verified: %s", ti->verify_error);
@@ -1472,6 +1538,16 @@ int smtpout_session_set_ca_file(smtpout_session *s, const char *path)
   return 0;
 }
 
+int smtpout_session_set_tls_resumption(smtpout_session *s, int enable)
+{
+  if (s == NULL || (enable != 0 && enable != 1))
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  if (s->state != ST_INIT)
+    return SMTPOUT_ERR_INVALID_STATE;
+  s->tls_resume = enable;
+  return 0;
+}
+
 int smtpout_session_set_timeout(smtpout_session *s, int which, uint32_t ms)
 {
   if (s == NULL || which < 0 || which >= SMTPOUT_TIMEOUT_COUNT || ms == 0)
@@ -1661,6 +1737,8 @@ int smtpout_session_peek_output(smtpout_session *s, const uint8_t **pdata,
       }
       buf_clear(&s->out);
       exp_place(s);
+      if (s->state != ST_BODY)
+        buf_trim(&s->out, IDLE_BUF_MAX);
     }
     b = &s->wire;
   }
@@ -1682,6 +1760,8 @@ int smtpout_session_consume_output(smtpout_session *s, size_t n, uint64_t now)
   size_t left = s->peeked_len - n;
   enter(s, now);
   buf_consume((struct buf *)s->peeked, n);
+  if (s->state != ST_BODY)
+    buf_trim((struct buf *)s->peeked, IDLE_BUF_MAX);
   s->peeked_len = left;
   s->written += n;
   if (s->state == ST_BODY)
@@ -1845,6 +1925,10 @@ const char *smtpout_tls_info_tlsrpt_result(const smtpout_tls_info *i)
 int smtpout_tls_info_fallback_permitted(const smtpout_tls_info *i)
 {
   return i ? i->fallback_permitted : 0;
+}
+int smtpout_tls_info_resumed(const smtpout_tls_info *i)
+{
+  return i ? i->resumed : 0;
 }
 int smtpout_tls_info_plaintext_fallback(const smtpout_tls_info *i)
 {

@@ -30,6 +30,7 @@ struct smtpout_tls_info {
   int fallback_permitted;
   int plaintext_fallback;
   int tlsrpt; /* enum tlsrpt_result */
+  int resumed;
   char version[16];
   char cipher[64];
   char verify_error[256];

@@ -54,12 +54,17 @@ const char *tlsrpt_result_name(int result);
 
 /*
  * Creates a client TLS connection.  `sni` (A-label, no trailing dot) may be
- * NULL (IP literal: no SNI).  `priority` is a GnuTLS priority string.
- * Ciphertext to send is appended to `wire_out`.
+ * NULL (IP literal: no SNI).  `priority` is a GnuTLS priority string; when
+ * `cache` is not NULL it is parsed once per cache and shared.  With
+ * `resume` (and a cache and an SNI name), the connection offers a session
+ * ticket the cache holds for `sni`, and once its certificate verifies
+ * against `sni` (tls_conn_verify) it leaves the server's new ticket there;
+ * `sni` must outlive the connection.  Ciphertext to send is appended to
+ * `wire_out`.
  */
 int tls_conn_new(struct tls_conn **out, struct tls_creds *creds,
-                 const char *priority, const char *sni,
-                 struct buf *wire_out);
+                 struct tls_cache *cache, const char *priority,
+                 const char *sni, int resume, struct buf *wire_out);
 void tls_conn_free(struct tls_conn *conn);
 
 /* Queues ciphertext received from the peer. */
@@ -82,6 +87,9 @@ int tls_conn_handshake(struct tls_conn *conn);
  */
 int tls_conn_verify(struct tls_conn *conn, const char *name, int *tlsrpt,
                     char *reason, size_t reasonlen);
+
+/* 1 when the handshake resumed an earlier session (a ticket). */
+int tls_conn_resumed(struct tls_conn *conn);
 
 /* Decrypts available input into `buf`: >0 bytes, TLS_AGAIN (0 bytes, need
  * input), TLS_EOF (close_notify), TLS_FAILED. */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -29,9 +30,35 @@ struct tls_creds {
   gnutls_certificate_credentials_t cred;
 };
 
+/*
+ * Session tickets (RFC 8446 2.2, RFC 5077), kept per MX name for the next
+ * connection to that name to resume.  A direct-mapped table: a name hashes
+ * to one slot, and a different name hashing there evicts it, so memory is
+ * bounded (TICKET_SLOTS x TICKETS_PER_NAME tickets of a few KiB) however
+ * many destinations a long-running MTA reaches.  Each ticket is used once
+ * (RFC 8446 C.4); several per name let parallel connections resume.
+ */
+#define TICKET_SLOTS 256
+#define TICKETS_PER_NAME 4
+struct ticket {
+  gnutls_datum_t data; /* gnutls_session_get_data2(); gnutls_malloc'd */
+  time_t not_after;    /* the verified chain's earliest expiry */
+};
+
+struct ticket_slot {
+  char name[256];
+  unsigned n;
+  struct ticket t[TICKETS_PER_NAME]; /* oldest first */
+};
+
 struct tls_cache {
   pthread_mutex_t lock;
   struct tls_creds *creds; /* for the configuration's ca-file */
+  struct ticket_slot *tickets; /* TICKET_SLOTS, allocated by the first put */
+  /* The configuration's priority string, parsed once: parsing it costs
+   * about as much per session as the rest of gnutls_init() together. */
+  gnutls_priority_t prio;
+  char *prio_string;
 };
 
 struct tls_conn {
@@ -41,6 +68,16 @@ struct tls_conn {
   struct buf *wire_out; /* where GnuTLS's records go */
   int eof;
   int handshake_done;
+  /* Resumption: the cache and MX name tickets are kept under (NULL when
+   * off); whether a ticket was offered; the expiry of the chain verified
+   * (0: unknown); whether the certificate verified for ticket_name, and
+   * whether the server's new ticket was stored. */
+  struct tls_cache *tickets;
+  const char *ticket_name;
+  int offered;
+  time_t not_after;
+  int verified;
+  int ticket_stored;
   char error[256];
 };
 
@@ -100,6 +137,15 @@ void tls_cache_free(struct tls_cache *cache)
   if (cache == NULL)
     return;
   tls_creds_unref(cache->creds);
+  if (cache->prio)
+    gnutls_priority_deinit(cache->prio);
+  if (cache->tickets) {
+    for (size_t i = 0; i < TICKET_SLOTS; i++)
+      for (unsigned k = 0; k < cache->tickets[i].n; k++)
+        gnutls_free(cache->tickets[i].t[k].data.data);
+    free(cache->tickets);
+  }
+  free(cache->prio_string);
   pthread_mutex_destroy(&cache->lock);
   free(cache);
 }
@@ -129,6 +175,123 @@ void tls_cache_seed(struct tls_cache *cache, struct tls_creds *creds)
     cache->creds = creds;
   }
   pthread_mutex_unlock(&cache->lock);
+}
+
+/* The cached priority for `priority`, built on first use; NULL when it
+ * cannot be built (the caller then parses the string itself and reports
+ * the error).  A configuration has one priority string, so one slot is
+ * enough; a different string (never expected) simply is not cached. */
+static gnutls_priority_t cache_priority(struct tls_cache *cache,
+                                        const char *priority)
+{
+  gnutls_priority_t p = NULL;
+  pthread_mutex_lock(&cache->lock);
+  if (cache->prio == NULL && cache->prio_string == NULL) {
+    char *copy = strdup(priority);
+    if (copy && gnutls_priority_init(&cache->prio, priority, NULL) == 0)
+      cache->prio_string = copy;
+    else
+      free(copy);
+  }
+  if (cache->prio && strcmp(cache->prio_string, priority) == 0)
+    p = cache->prio;
+  pthread_mutex_unlock(&cache->lock);
+  return p;
+}
+
+static struct ticket_slot *ticket_slot(struct tls_cache *cache,
+                                       const char *name)
+{
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (const char *p = name; *p; p++)
+    h = (h ^ (uint8_t)*p) * 16777619u;
+  return &cache->tickets[h % TICKET_SLOTS];
+}
+
+/* Keeps `t` (its data's ownership passes) as the newest ticket for
+ * `name`. */
+static void ticket_put(struct tls_cache *cache, const char *name,
+                       struct ticket t)
+{
+  pthread_mutex_lock(&cache->lock);
+  if (cache->tickets == NULL)
+    cache->tickets = calloc(TICKET_SLOTS, sizeof(*cache->tickets));
+  if (cache->tickets == NULL || strlen(name) >= sizeof(cache->tickets->name)) {
+    pthread_mutex_unlock(&cache->lock);
+    gnutls_free(t.data.data);
+    return;
+  }
+  struct ticket_slot *sl = ticket_slot(cache, name);
+  if (strcmp(sl->name, name) != 0) {
+    for (unsigned k = 0; k < sl->n; k++)
+      gnutls_free(sl->t[k].data.data);
+    sl->n = 0;
+    strcpy(sl->name, name);
+  }
+  if (sl->n == TICKETS_PER_NAME) {
+    gnutls_free(sl->t[0].data.data);
+    memmove(sl->t, sl->t + 1, (TICKETS_PER_NAME - 1) * sizeof(sl->t[0]));
+    sl->n--;
+  }
+  sl->t[sl->n++] = t;
+  pthread_mutex_unlock(&cache->lock);
+}
+
+/* Takes the newest ticket for `name` into *t; returns 0 when there is
+ * none. */
+static int ticket_take(struct tls_cache *cache, const char *name,
+                       struct ticket *t)
+{
+  int found = 0;
+  pthread_mutex_lock(&cache->lock);
+  if (cache->tickets) {
+    struct ticket_slot *sl = ticket_slot(cache, name);
+    if (sl->n > 0 && strcmp(sl->name, name) == 0) {
+      *t = sl->t[--sl->n];
+      found = 1;
+    }
+  }
+  pthread_mutex_unlock(&cache->lock);
+  return found;
+}
+
+/* Stores the ticket the server sent on this connection, once, and only
+ * when the certificate was verified for the ticket's name: a resumed
+ * connection inherits the authentication of the one that got the
+ * ticket. */
+static void maybe_store_ticket(struct tls_conn *c)
+{
+  if (c->tickets == NULL || c->ticket_stored || !c->verified ||
+      c->not_after == 0 ||
+      !(gnutls_session_get_flags(c->session) & GNUTLS_SFLAGS_SESSION_TICKET))
+    return;
+  struct ticket t = {{NULL, 0}, c->not_after};
+  c->ticket_stored = 1;
+  if (gnutls_session_get_data2(c->session, &t.data) == 0)
+    ticket_put(c->tickets, c->ticket_name, t);
+}
+
+/* The earliest expiry among the certificates the server presented, or 0
+ * when one cannot be read. */
+static time_t chain_not_after(gnutls_session_t session)
+{
+  unsigned n = 0;
+  const gnutls_datum_t *der = gnutls_certificate_get_peers(session, &n);
+  time_t min = 0;
+  for (unsigned i = 0; der && i < n; i++) {
+    gnutls_x509_crt_t crt;
+    if (gnutls_x509_crt_init(&crt) < 0)
+      return 0;
+    time_t t = gnutls_x509_crt_import(crt, &der[i], GNUTLS_X509_FMT_DER) < 0
+                   ? (time_t)-1
+                   : gnutls_x509_crt_get_expiration_time(crt);
+    gnutls_x509_crt_deinit(crt);
+    if (t == (time_t)-1)
+      return 0;
+    if (min == 0 || t < min)
+      min = t;
+  }
+  return min;
 }
 
 int tls_priority_check(const char *priority, size_t *err_offset)
@@ -206,7 +369,8 @@ static void set_error(struct tls_conn *c, const char *what, int err)
 }
 
 int tls_conn_new(struct tls_conn **out, struct tls_creds *creds,
-                 const char *priority, const char *sni, struct buf *wire_out)
+                 struct tls_cache *cache, const char *priority,
+                 const char *sni, int resume, struct buf *wire_out)
 {
   struct tls_conn *c = calloc(1, sizeof(*c));
   if (c == NULL)
@@ -216,8 +380,9 @@ int tls_conn_new(struct tls_conn **out, struct tls_creds *creds,
     free(c);
     return SMTPOUT_ERR_NOMEM;
   }
-  const char *err_pos = NULL;
-  if (gnutls_priority_set_direct(c->session, priority, &err_pos) < 0 ||
+  gnutls_priority_t prio = cache ? cache_priority(cache, priority) : NULL;
+  if ((prio ? gnutls_priority_set(c->session, prio)
+            : gnutls_priority_set_direct(c->session, priority, NULL)) < 0 ||
       gnutls_credentials_set(c->session, GNUTLS_CRD_CERTIFICATE,
                              creds->cred) < 0) {
     gnutls_deinit(c->session);
@@ -231,6 +396,25 @@ int tls_conn_new(struct tls_conn **out, struct tls_creds *creds,
     gnutls_deinit(c->session);
     free(c);
     return SMTPOUT_ERR_TLS_SETUP;
+  }
+  /* A ticket is kept only under the name it was verified for, and only
+   * sessions trusting the same anchors (the cache's) share it. */
+  if (resume && cache && sni) {
+    struct ticket t;
+    c->tickets = cache;
+    c->ticket_name = sni;
+    /* A ticket whose chain has expired since is of no use; one GnuTLS no
+     * longer accepts (too old, another version) only means a full
+     * handshake. */
+    if (ticket_take(cache, sni, &t)) {
+      if (time(NULL) < t.not_after &&
+          gnutls_session_set_data(c->session, t.data.data, t.data.size) ==
+              0) {
+        c->offered = 1;
+        c->not_after = t.not_after;
+      }
+      gnutls_free(t.data.data);
+    }
   }
   /* The session owns every timeout; GnuTLS must not read a clock. */
   gnutls_handshake_set_timeout(c->session, 0);
@@ -306,6 +490,22 @@ static int classify(unsigned status)
 int tls_conn_verify(struct tls_conn *conn, const char *name, int *tlsrpt,
                     char *reason, size_t reasonlen)
 {
+  int ticket_name = name && conn->ticket_name &&
+                    strcmp(name, conn->ticket_name) == 0;
+  /* A resumed session's peer is the chain its ticket was issued under:
+   * verified for this name against these anchors (no other ticket is
+   * kept), and bound to this connection by the resumption secret (RFC
+   * 8446 2.2).  Only time can have changed that verdict, so the chain's
+   * expiry, kept with the ticket, is checked against the clock GnuTLS's
+   * own verification reads, instead of the signatures again. */
+  if (conn->offered && ticket_name &&
+      gnutls_session_is_resumed(conn->session) && time(NULL) < conn->not_after) {
+    *tlsrpt = TLSRPT_NONE;
+    reason[0] = '\0';
+    conn->verified = 1;
+    maybe_store_ticket(conn);
+    return 1;
+  }
   unsigned status = 0;
   int rv = gnutls_certificate_verify_peers3(conn->session, name, &status);
   if (rv < 0) {
@@ -335,7 +535,18 @@ int tls_conn_verify(struct tls_conn *conn, const char *name, int *tlsrpt,
   }
   *tlsrpt = TLSRPT_NONE;
   reason[0] = '\0';
+  if (ticket_name) {
+    conn->verified = 1;
+    if (!gnutls_session_is_resumed(conn->session))
+      conn->not_after = chain_not_after(conn->session);
+    maybe_store_ticket(conn); /* TLS 1.2 tickets come with the handshake */
+  }
   return 1;
+}
+
+int tls_conn_resumed(struct tls_conn *conn)
+{
+  return gnutls_session_is_resumed(conn->session) != 0;
 }
 
 long tls_conn_read(struct tls_conn *conn, uint8_t *buf, size_t len)
@@ -343,6 +554,9 @@ long tls_conn_read(struct tls_conn *conn, uint8_t *buf, size_t len)
   for (;;) {
     size_t before = buf_len(&conn->input);
     ssize_t n = gnutls_record_recv(conn->session, buf, len);
+    /* A TLS 1.3 ticket arrives after the handshake, inside the records. */
+    if (conn->tickets && !conn->ticket_stored)
+      maybe_store_ticket(conn);
     if (n > 0)
       return (long)n;
     if (n == 0)

@@ -53,6 +53,7 @@
  *                          version; nocipher: only the NULL cipher, which no
  *                          default client offers
  *   --priority STRING      GnuTLS priority string (overrides MODE's)
+ *   --tickets              issue session tickets, so clients can resume
  *   --drop-in-data N[@tls|@plain]  abandon the connection after N bytes of
  *                          message content (see --drop-mode)
  *   --drop-mode MODE       how a connection is abandoned (--close, --drop-in-
@@ -168,7 +169,7 @@ static struct options {
     const char *cert, *key;
     const char *priority;
     unsigned long max_conns;    /* 0: serve forever */
-    bool starttls, pipelining, eightbit, smtputf8, enhanced, reoffer;
+    bool starttls, pipelining, eightbit, smtputf8, enhanced, reoffer, tickets;
     unsigned long size;         /* 0: no limit */
     const char *ext[2][MAX_EXT];
     int n_ext[2];
@@ -276,6 +277,7 @@ static struct server {
     uint64_t start, now;                /* milliseconds, CLOCK_MONOTONIC */
     gnutls_certificate_credentials_t creds;
     gnutls_priority_t prio;
+    gnutls_datum_t ticket_key;          /* --tickets */
     unsigned long accepted, closed, next_msg;
     struct conn *conns;                 /* every open connection */
     struct conn *timers;                /* connections with a wake_at, unordered */
@@ -1385,6 +1387,10 @@ static void starttls_begin(struct conn *c)
         return;
     }
     gnutls_certificate_server_set_request(c->tls, GNUTLS_CERT_IGNORE);
+    if (O.tickets && (r = gnutls_session_ticket_enable_server(c->tls, &S.ticket_key)) < 0) {
+        conn_fail(c, gnutls_strerror(r));
+        return;
+    }
     gnutls_transport_set_int(c->tls, c->fd);
     c->state = ST_TLS_PENDING;
 }
@@ -1402,8 +1408,9 @@ static void tls_established(struct conn *c)
     if (gnutls_server_name_get(c->tls, c->sni, &len, &type, 0) != GNUTLS_E_SUCCESS
         || type != GNUTLS_NAME_DNS)
         c->sni[0] = '\0';
-    logf_(c, "* tls handshake ok: %s %s sni=%s", c->tls_version, c->tls_cipher,
-          c->sni[0] != '\0' ? c->sni : "(none)");
+    logf_(c, "* tls handshake ok: %s %s sni=%s%s", c->tls_version, c->tls_cipher,
+          c->sni[0] != '\0' ? c->sni : "(none)",
+          gnutls_session_is_resumed(c->tls) ? " resumed" : "");
     /* RFC 3207 §4.2: forget everything learned from the client in clear. */
     transaction_reset(c);
     free(c->helo);
@@ -2057,6 +2064,8 @@ static void setup_tls(void)
                ? presets[O.handshake] : presets[HS_NORMAL];
     if ((r = gnutls_priority_init(&S.prio, prio, &err)) < 0)
         die(64, "priority \"%s\": %s at \"%s\"", prio, gnutls_strerror(r), err ? err : "");
+    if (O.tickets && (r = gnutls_session_ticket_key_generate(&S.ticket_key)) < 0)
+        die(1, "session ticket key: %s", gnutls_strerror(r));
 }
 
 /* ---- the command line ------------------------------------------------------------------ */
@@ -2143,7 +2152,7 @@ enum {
     OPT_NO_STARTTLS, OPT_NO_PIPELINING, OPT_NO_8BITMIME, OPT_NO_SMTPUTF8, OPT_NO_ENHANCED,
     OPT_SIZE, OPT_EXT, OPT_REOFFER, OPT_REPLY, OPT_GREETING, OPT_EHLO_REPLY, OPT_MAIL_REPLY,
     OPT_DATA_REPLY, OPT_EOD_REPLY, OPT_STARTTLS_REPLY, OPT_RCPT_REPLY, OPT_INJECT,
-    OPT_HANDSHAKE, OPT_PRIORITY, OPT_DROP_IN_DATA, OPT_DROP_MODE, OPT_STALL, OPT_CLOSE,
+    OPT_HANDSHAKE, OPT_PRIORITY, OPT_TICKETS, OPT_DROP_IN_DATA, OPT_DROP_MODE, OPT_STALL, OPT_CLOSE,
     OPT_ENDLESS_MULTILINE, OPT_ENDLESS_LINE, OPT_PACE, OPT_DRIP, OPT_NUL, OPT_BAD_CODE,
     OPT_DISAGREE, OPT_UNSOLICITED, OPT_HELP,
 };
@@ -2175,6 +2184,7 @@ static const struct option long_options[] = {
     { "inject", required_argument, NULL, OPT_INJECT },
     { "handshake", required_argument, NULL, OPT_HANDSHAKE },
     { "priority", required_argument, NULL, OPT_PRIORITY },
+    { "tickets", no_argument, NULL, OPT_TICKETS },
     { "drop-in-data", required_argument, NULL, OPT_DROP_IN_DATA },
     { "drop-mode", required_argument, NULL, OPT_DROP_MODE },
     { "stall", required_argument, NULL, OPT_STALL },
@@ -2270,6 +2280,7 @@ static void parse_args(int argc, char **argv)
             O.handshake = (enum handshake_mode)n;
             break;
         case OPT_PRIORITY: O.priority = optarg; break;
+        case OPT_TICKETS: O.tickets = true; break;
         case OPT_DROP_IN_DATA: {
             char num[32];
             const char *at = strchr(optarg, '@');

@@ -89,10 +89,11 @@ static void test_injecting_addresses_are_refused_before_queuing(void **st)
                            "DATA\r\n");
   assert_null(strstr(out, "evil"));
   h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+  /* The data, and the QUIT pipelined behind its end (RFC 2920 3.1). */
   out = h_client(&h);
-  assert_null(strstr(out, "evil"));
+  assert_string_equal(out, "Subject: t\r\n\r\nhello\r\n.\r\nQUIT\r\n");
   h_server(&h, "250 ok\r\n");
-  assert_string_equal(h_client(&h), "QUIT\r\n");
+  assert_string_equal(h_client(&h), "");
   assert_int_equal(h.nres, 1);
   h_free(&h);
 }

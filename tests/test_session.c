@@ -81,11 +81,49 @@ static void test_pipelines_mail_rcpt_data_when_advertised(void **st)
                "450 4.2.0 try later\r\n354 go\r\n");
   assert_result(&h, B, SMTPOUT_STATUS_BOUNCED, 550, "5.1.1");
   assert_result(&h, C, SMTPOUT_STATUS_DEFERRED, 450, "4.2.0");
-  assert_string_equal(h_client(&h), BODY_DOT);
+  /* QUIT closes the group the data opens (RFC 2920 3.1). */
+  assert_string_equal(h_client(&h), BODY_DOT "QUIT\r\n");
+  assert_int_equal(h.nres, 2);
   h_server(&h, "250 ok\r\n");
   assert_result(&h, A, SMTPOUT_STATUS_DELIVERED, 250, "");
   assert_int_equal(h.nres, 3);
-  assert_string_equal(h_client(&h), "QUIT\r\n");
+  assert_int_equal(h.ndone, 1);
+  assert_string_equal(h_client(&h), "");
+  h_server(&h, "221 bye\r\n");
+  assert_true(smtpout_session_is_done(h.s));
+  assert_int_equal(smtpout_session_error(h.s), 0);
+  h_free(&h);
+}
+
+static void test_quit_follows_only_the_last_end_of_data(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, NULL);
+  h_submit(&h, B, NULL);
+  smtpout_session_quit(h.s);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+  /* Another message waits: no QUIT behind this dot. */
+  assert_string_equal(h_client(&h), BODY_DOT);
+  h_server(&h, "250 ok\r\n");
+  assert_result(&h, A, SMTPOUT_STATUS_DELIVERED, 250, "");
+  assert_string_equal(h_client(&h), "MAIL FROM:<sender@test.example>\r\n"
+                                    "RCPT TO:<b@test.example>\r\n"
+                                    "DATA\r\n");
+  h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+  assert_string_equal(h_client(&h), BODY_DOT "QUIT\r\n");
+  /* A refused end of data is still that message's result, and the QUIT
+   * already sent is not sent again. */
+  h_server(&h, "451 4.3.0 try later\r\n");
+  assert_result(&h, B, SMTPOUT_STATUS_DEFERRED, 451, "4.3.0");
+  assert_int_equal(h.ndone, 2);
+  assert_string_equal(h_client(&h), "");
+  h_server(&h, "221 bye\r\n");
+  assert_true(smtpout_session_is_done(h.s));
+  assert_int_equal(h.nres, 2);
   h_free(&h);
 }
 
@@ -722,6 +760,41 @@ static void test_reply_to_dot_not_yet_written_never_delivers(void **st)
   h_free(&h);
 }
 
+/* With QUIT pipelined behind the dot, the dot has left once no more than
+ * the QUIT line is unsent. */
+static void disconnect_with_unsent(size_t unsent, int possibly)
+{
+  struct h h;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, NULL);
+  smtpout_session_quit(h.s);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+  const uint8_t *p;
+  size_t n;
+  smtpout_session_peek_output(h.s, &p, &n, h.now);
+  assert_int_equal(n, strlen(BODY_DOT "QUIT\r\n"));
+  smtpout_session_consume_output(h.s, n - unsent, h.now);
+  smtpout_session_feed_eof(h.s, h.now);
+  const struct h_result *r = h_find(&h, A);
+  assert_non_null(r);
+  assert_int_equal(r->status, SMTPOUT_STATUS_DEFERRED);
+  assert_int_equal(r->possibly_delivered, possibly);
+  h_free(&h);
+}
+
+static void test_disconnect_with_quit_behind_dot_is_possibly_delivered(
+    void **st)
+{
+  (void)st;
+  disconnect_with_unsent(0, 1);
+  disconnect_with_unsent(strlen("QUIT\r\n"), 1);
+  disconnect_with_unsent(1, 1);
+  /* One byte of the dot's line still here: not seen by the server. */
+  disconnect_with_unsent(strlen("\nQUIT\r\n"), 0);
+}
+
 /* ---- timeouts ---- */
 
 static void test_each_timeout_defers_with_its_phase(void **st)
@@ -1229,6 +1302,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_delivers_without_pipelining_one_command_at_a_time),
     cmocka_unit_test(test_pipelines_mail_rcpt_data_when_advertised),
+    cmocka_unit_test(test_quit_follows_only_the_last_end_of_data),
     cmocka_unit_test(test_pipelined_replies_split_across_reads),
     cmocka_unit_test(test_helo_fallback_when_ehlo_gets_5xx),
     cmocka_unit_test(test_parses_ehlo_capabilities_case_insensitively),
@@ -1258,6 +1332,8 @@ int main(void)
     cmocka_unit_test(test_reply_during_body_ends_the_connection),
     cmocka_unit_test(test_disconnect_at_each_phase_defers),
     cmocka_unit_test(test_disconnect_after_dot_is_possibly_delivered),
+    cmocka_unit_test(
+        test_disconnect_with_quit_behind_dot_is_possibly_delivered),
     cmocka_unit_test(
         test_disconnect_before_dot_left_the_buffer_is_not_delivered),
     cmocka_unit_test(test_reply_before_its_command_was_written_is_refused),

@@ -164,6 +164,15 @@ smtpout_tls_info_tlsrpt_result(const smtpout_tls_info *info);
 SMTPOUT_EXTERN int
 smtpout_tls_info_fallback_permitted(const smtpout_tls_info *info);
 
+/* 1 when the handshake resumed an earlier TLS session from a ticket
+ * (smtpout_session_set_tls_resumption()).  Tickets are kept only from
+ * connections whose certificate verified for the same MX name against the
+ * same trust anchors; a resumed connection proves it holds that session's
+ * secret, so it counts as verified while the certificate chain the ticket
+ * was issued under has not expired (checked against the wall clock, as
+ * certificate validity always is). */
+SMTPOUT_EXTERN int smtpout_tls_info_resumed(const smtpout_tls_info *info);
+
 /* 1 when this session is a plaintext fallback
  * (smtpout_session_set_plaintext_fallback()). */
 SMTPOUT_EXTERN int
@@ -328,6 +337,26 @@ smtpout_session_set_plaintext_fallback(smtpout_session *session);
 SMTPOUT_EXTERN int smtpout_session_set_ca_file(smtpout_session *session,
                                                const char *path);
 
+/*
+ * With `enable` 1, TLS sessions are resumed (RFC 8446 2.2, RFC 5077): when
+ * this session's certificate verifies, the session ticket the server sends
+ * is kept in the configuration, under the MX name, for a later session of
+ * the same configuration to the same name; and this session offers such a
+ * ticket if one is kept.  A resumed handshake skips the server's
+ * certificate and signature (most of a handshake's public-key work on both
+ * sides); the policy is applied as on a full one, and the resumed session
+ * counts as verified only while the certificate chain the ticket was
+ * issued under is unexpired.  Each ticket is
+ * offered once; the configuration keeps a few per name, for at most 256
+ * names (a bounded table: a new name may evict another).  Sessions to an
+ * IP literal, or with their own trust anchors
+ * (smtpout_session_set_ca_file()), neither take nor keep tickets.  Off by
+ * default.  Before smtpout_session_start().  Errors: INVALID_ARGUMENT,
+ * INVALID_STATE.
+ */
+SMTPOUT_EXTERN int smtpout_session_set_tls_resumption(smtpout_session *session,
+                                                      int enable);
+
 /* Overrides timeout `which` (enum smtpout_timeout) in milliseconds (> 0).
  * Errors: INVALID_ARGUMENT. */
 SMTPOUT_EXTERN int smtpout_session_set_timeout(smtpout_session *session,
@@ -370,9 +399,12 @@ SMTPOUT_EXTERN int smtpout_session_submit(smtpout_session *session,
 /*
  * Says no more messages will be submitted: the session sends QUIT once the
  * queued messages are done (on an idle session, in the next
- * smtpout_session_peek_output(); want_write says 1).  Without it the
- * session stays connected and idle, waiting for more messages.  No
- * callback runs inside this call.  Errors: INVALID_ARGUMENT.
+ * smtpout_session_peek_output(); want_write says 1).  When the server
+ * offers PIPELINING and the call comes before the last message's data is
+ * written, QUIT goes out with that end of data (RFC 2920 3.1), saving a
+ * round trip; the results are the same.  Without it the session stays
+ * connected and idle, waiting for more messages.  No callback runs inside
+ * this call.  Errors: INVALID_ARGUMENT.
  */
 SMTPOUT_EXTERN int smtpout_session_quit(smtpout_session *session);
 

@@ -25,7 +25,8 @@
  *    its recipients;
  *  - a recipient is delivered only with a 2xx code, and only when the end
  *    of data ("\r\n.\r\n") is the last thing the host has written (the
- *    client sends nothing after the dot until its reply);
+ *    client sends nothing after the dot until its reply, but a QUIT
+ *    pipelined with it);
  *  - every line the client writes in clear is one of its own commands or a
  *    line of the (known) body: nothing the server sent is echoed, no line
  *    ends early;
@@ -103,7 +104,7 @@ struct fuzz {
   int line_overflow;
   int clear;           /* 0 once the TLS handshake bytes begin */
   int after_starttls;  /* the last line written was STARTTLS */
-  char tail[5];        /* the last 5 bytes written */
+  char tail[11];       /* the last 11 bytes written */
   size_t tail_len;
   size_t body_off[MAX_MSGS];
   int blocked;         /* read_body said WOULDBLOCK: resume later */
@@ -176,9 +177,14 @@ static int body_cb(smtpout_session *s, int id, uint8_t *buf, size_t len,
   return 0;
 }
 
+/* The last thing written is the end of data, or the end of data and a
+ * QUIT pipelined behind it (RFC 2920 3.1). */
 static int ends_with_dot(const struct fuzz *f)
 {
-  return f->tail_len == 5 && memcmp(f->tail, "\r\n.\r\n", 5) == 0;
+  static const char dot[] = "\r\n.\r\n", dotquit[] = "\r\n.\r\nQUIT\r\n";
+  size_t n = f->tail_len;
+  return (n >= 5 && memcmp(f->tail + n - 5, dot, 5) == 0) ||
+         (n == 11 && memcmp(f->tail, dotquit, 11) == 0);
 }
 
 static void result_cb(smtpout_session *s, const smtpout_result *r, void *ud)

@@ -121,6 +121,7 @@ PROTOTYPES = {
     "smtpout_tls_info_tlsrpt_result": (_str, [TLSInfoP]),
     "smtpout_tls_info_fallback_permitted": (_int, [TLSInfoP]),
     "smtpout_tls_info_plaintext_fallback": (_int, [TLSInfoP]),
+    "smtpout_tls_info_resumed": (_int, [TLSInfoP]),
     # session.h: callbacks
     "smtpout_callbacks_new": (_int, [POINTER(CallbacksP)]),
     "smtpout_callbacks_free": (None, [CallbacksP]),
@@ -137,6 +138,7 @@ PROTOTYPES = {
     "smtpout_session_set_helo_name": (_int, [SessionP, c_char_p]),
     "smtpout_session_set_tls_policy": (_int, [SessionP, c_int, c_int]),
     "smtpout_session_set_plaintext_fallback": (_int, [SessionP]),
+    "smtpout_session_set_tls_resumption": (_int, [SessionP, c_int]),
     "smtpout_session_set_ca_file": (_int, [SessionP, c_char_p]),
     "smtpout_session_set_timeout": (_int, [SessionP, c_int, c_uint32]),
     "smtpout_session_start": (_int, [SessionP, c_uint64]),

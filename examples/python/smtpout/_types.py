@@ -131,6 +131,7 @@ class TLSInfo:
     tlsrpt_result: Optional[str]
     fallback_permitted: bool
     plaintext_fallback: bool
+    resumed: bool = False
 
     @property
     def outcome_name(self):
@@ -150,7 +151,8 @@ class TLSInfo:
                    fallback_permitted=bool(
                        lib.smtpout_tls_info_fallback_permitted(i)),
                    plaintext_fallback=bool(
-                       lib.smtpout_tls_info_plaintext_fallback(i)))
+                       lib.smtpout_tls_info_plaintext_fallback(i)),
+                   resumed=bool(lib.smtpout_tls_info_resumed(i)))
 
 
 def status_name(status):

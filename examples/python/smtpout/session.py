@@ -159,6 +159,8 @@ class Session:
       allow_invalid_certs   with `starttls`: accept invalid certificates
       plaintext_fallback    this session is the retry without STARTTLS
       timeouts          {Timeout.X: milliseconds}
+      tls_resumption    resume TLS sessions from tickets kept in the config
+                        (smtpout_session_set_tls_resumption)
       on_result(result)           each recipient's final Result
       on_message_done(message_id) every recipient of a message is final
       on_tls(tls_info)            the TLS outcome, once
@@ -170,6 +172,7 @@ class Session:
     def __init__(self, mx_host, config=None, *, helo=None, ca_file=None,
                  starttls=None, allow_invalid_certs=False,
                  plaintext_fallback=False, timeouts=None,
+                 tls_resumption=False,
                  on_result: Optional[Callable[[Result], None]] = None,
                  on_message_done: Optional[Callable[[int], None]] = None,
                  on_tls: Optional[Callable[[TLSInfo], None]] = None,
@@ -208,6 +211,8 @@ class Session:
                     ptr, int(StartTLS(starttls)), int(bool(allow_invalid_certs))))
             if plaintext_fallback:
                 check(lib.smtpout_session_set_plaintext_fallback(ptr))
+            if tls_resumption:
+                check(lib.smtpout_session_set_tls_resumption(ptr, 1))
             for which, ms in (timeouts or {}).items():
                 check(lib.smtpout_session_set_timeout(
                     ptr, int(Timeout(which)), int(ms)))

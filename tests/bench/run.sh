@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# The benchmark run behind docs/performance.md, in one command:
+#
+#   bash tests/bench/run.sh [--rounds N] [--quick] [--out DIR]
+#
+#  1. plaintext to Postfix smtp-sink: smtpout-bench against smtp-source with
+#     the same arguments, alternated, at -s 1 -m 3000, -s 20 -m 10000 and
+#     -s 20 -m 20000 -d;
+#  2. STARTTLS with verification, a full handshake per message, to the
+#     faultsrv TLS sink: smtpout-bench against Python smtplib, msmtp, swaks
+#     and tls-floor (the bare GnuTLS floor); then the same with one
+#     connection for every message (-d), and with TLS session resumption
+#     (a faultsrv that issues tickets);
+#  3. memory per idle session, 10,000 concurrent sessions in one thread,
+#     plaintext and STARTTLS, fresh and after one message each (faultsrv:
+#     smtp-sink slows down quadratically with thousands of connections);
+#  4. the policy engine with a 1M-line map (policy-bench).
+#
+# Each client run is measured from outside (tests/bench/clients.py: wall
+# time, and user + system CPU from wait4), rounds alternate the order of the
+# clients, and the summary gives medians and ratios.  Nothing here passes or
+# fails on timing: the exit status is non-zero only when a client failed to
+# deliver.  Raw figures land in DIR/results.tsv (default: a temporary
+# directory, printed at the end).
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$top"
+rounds=5
+quick=0
+out=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --rounds) rounds=$2; shift 2 ;;
+    --quick) quick=1; rounds=1; shift ;;
+    --out) out=$2; shift 2 ;;
+    *) echo "usage: $0 [--rounds N] [--quick] [--out DIR]" >&2; exit 64 ;;
+  esac
+done
+
+builddir=${SMTPOUT_BENCH_BUILDDIR:-build-bench}
+if [ ! -d "$builddir" ]; then
+  meson setup "$builddir" >/dev/null
+fi
+ninja -C "$builddir" >/dev/null
+
+bench=$builddir/examples/smtpout-bench
+floor=$builddir/tests/tls-floor
+faultsrv=$builddir/tests/faultsrv
+clients=tests/bench/clients.py
+py=/usr/bin/python3
+
+tmp=$(mktemp -d /tmp/smtpout-bench.XXXXXX)
+out=${out:-$tmp}
+mkdir -p "$out"
+results=$out/results.tsv
+: >"$results"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# Ten thousand sessions need ten thousand descriptors on each side.
+ulimit -n "$(ulimit -Hn)"
+
+free_port() {
+  $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_port() {
+  for _ in $(seq 100); do
+    if $py -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),1)" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.05
+  done
+  echo "nothing listens on port $1" >&2
+  exit 1
+}
+
+# measure SECTION SETTING CLIENT ROUND MODE N ARGS...: one client run, one
+# line of results.tsv.
+measure() {
+  local section=$1 setting=$2 client=$3 round=$4 mode=$5 n=$6
+  shift 6
+  local line
+  if ! line=$($py "$clients" "$mode" "$n" "$@" | grep '^RESULT'); then
+    echo "FAILED: $client ($setting)" >&2
+    exit 1
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\n' "$section" "$setting" "$client" "$round" \
+    "${line#RESULT }" >>"$results"
+  printf '  %-10s %-22s %-13s round %s: %s\n' "$section" "$setting" "$client" \
+    "$round" "${line#RESULT }"
+}
+
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+printf 'load_start\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >"$out/load"
+
+# ---------------------------------------------------------------------
+echo "== 1. plaintext: smtpout-bench vs smtp-source, to smtp-sink"
+sink_port=$(free_port)
+sink_user=()
+[ "$(id -u)" -eq 0 ] && sink_user=(-u nobody)
+/usr/sbin/smtp-sink "${sink_user[@]}" "127.0.0.1:$sink_port" 4096 &
+pids+=($!)
+wait_port "$sink_port"
+sink=127.0.0.1:$sink_port
+
+if [ $quick -eq 1 ]; then
+  plain_settings=("-s 1 -m 300" "-s 20 -m 1000" "-s 20 -m 2000 -d")
+else
+  plain_settings=("-s 1 -m 3000" "-s 20 -m 10000" "-s 20 -m 20000 -d")
+fi
+for r in $(seq "$rounds"); do
+  for setting in "${plain_settings[@]}"; do
+    read -ra args <<<"$setting"
+    n=${args[3]}
+    # Alternate who goes first, so that a trend in the machine's load
+    # does not favour one client.
+    if [ $((r % 2)) -eq 1 ]; then order=(smtpout smtp-source); else order=(smtp-source smtpout); fi
+    for c in "${order[@]}"; do
+      if [ "$c" = smtpout ]; then
+        measure plain "$setting" smtpout "$r" run "$n" "$bench" -q "${args[@]}" "$sink"
+      else
+        measure plain "$setting" smtp-source "$r" run "$n" /usr/sbin/smtp-source "${args[@]}" "$sink"
+      fi
+    done
+  done
+done
+
+# ---------------------------------------------------------------------
+echo "== 2. STARTTLS, verified, to the faultsrv TLS sink"
+tests/certs/mkcerts.sh "$tmp/certs" >/dev/null
+ca=$tmp/certs/ca.pem
+mx=mx.test.example
+# start_faultsrv NAME ARGS...: a faultsrv on an ephemeral port; sets $port.
+start_faultsrv() {
+  local name=$1
+  shift
+  "$faultsrv" --hostname "$mx" "$@" >"$tmp/$name.out" &
+  pids+=($!)
+  for _ in $(seq 100); do grep -q '^PORT' "$tmp/$name.out" 2>/dev/null && break; sleep 0.05; done
+  port=$(sed -n 's/^PORT //p' "$tmp/$name.out")
+}
+tls_cert=(--cert "$tmp/certs/valid-chain.pem" --key "$tmp/certs/valid.key")
+start_faultsrv tls "${tls_cert[@]}"
+tls_port=$port
+tsink=127.0.0.1:$tls_port
+start_faultsrv tickets "${tls_cert[@]}" --tickets
+ticket_sink=127.0.0.1:$port
+start_faultsrv plain
+plain_fsink=127.0.0.1:$port
+printf 'From: <foo@vm>\r\nTo: <foo@vm>\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-Id: <0001.0002.0003@vm>\r\n\r\nLa de da de da 1.\r\nLa de da de da 2.\r\nLa de da de da 3.\r\nLa de da de da 4.\r\n' >"$tmp/message"
+
+if [ $quick -eq 1 ]; then nt=100; ns=20; nw=5; nd=1000; else nt=1000; ns=200; nw=30; nd=10000; fi
+tls_rounds=$(( rounds < 3 ? rounds : 3 ))
+tls_bench=("$bench" -q --starttls require --ca-file "$ca" --mx-name "$mx" -M vm -f foo@vm -t foo@vm)
+for r in $(seq "$tls_rounds"); do
+  measure tls full smtpout "$r" run "$nt" "${tls_bench[@]}" -s 1 -m "$nt" "$tsink"
+  measure tls full tls-floor "$r" run "$nt" "$floor" -m "$nt" --ca-file "$ca" --mx-name "$mx" "$tsink"
+  measure tls full smtplib "$r" smtplib "$ns" 127.0.0.1 "$tls_port" "$ca" "$mx"
+  measure tls full msmtp "$r" spawn "$ns" "$tmp/message" msmtp --host=127.0.0.1 \
+    --port="$tls_port" --tls=on --tls-starttls=on --tls-trust-file="$ca" \
+    --tls-host-override="$mx" --auth=off --domain=vm --from=foo@vm foo@vm
+  measure tls full swaks "$r" spawn "$nw" "$tmp/message" swaks --server "$tsink" \
+    --tls --tls-verify --tls-ca-path "$ca" --tls-sni "$mx" --helo vm \
+    --from foo@vm --to foo@vm --data - --silent 2
+  measure tls full-s4 smtpout "$r" run "$nt" "${tls_bench[@]}" -s 4 -m "$nt" "$tsink"
+  measure tls handshake-only tls-floor "$r" run "$nt" "$floor" -H -m "$nt" --ca-file "$ca" --mx-name "$mx" "$tsink"
+done
+for r in $(seq "$tls_rounds"); do
+  measure tls reuse smtpout "$r" run "$nd" "${tls_bench[@]}" -s 1 -d -m "$nd" "$tsink"
+  measure tls reuse tls-floor "$r" run "$nd" "$floor" -d -m "$nd" --ca-file "$ca" --mx-name "$mx" "$tsink"
+  measure tls reuse smtplib "$r" smtplib "$nd" 127.0.0.1 "$tls_port" "$ca" "$mx" reuse
+done
+for r in $(seq "$tls_rounds"); do
+  measure tls resume smtpout "$r" run "$nt" "${tls_bench[@]}" --resume -s 1 -m "$nt" "$ticket_sink"
+  measure tls resume-s4 smtpout "$r" run "$nt" "${tls_bench[@]}" --resume -s 4 -m "$nt" "$ticket_sink"
+done
+
+# ---------------------------------------------------------------------
+echo "== 3. memory per idle session"
+if [ $quick -eq 1 ]; then nidle=1000; else nidle=10000; fi
+for kind in fresh used; do
+  "$bench" --idle="$kind" -s "$nidle" "$plain_fsink" | tee "$out/idle-plain-$kind.txt"
+  "$bench" --idle="$kind" -s "$nidle" --starttls require --ca-file "$ca" \
+    --mx-name "$mx" "$tsink" | tee "$out/idle-tls-$kind.txt"
+done
+
+# ---------------------------------------------------------------------
+echo "== 4. policy engine, 1M-line map"
+if [ $quick -eq 1 ]; then
+  "$builddir/tests/policy-bench" -n 100000 -l 1000000 | tee "$out/policy.txt"
+else
+  "$builddir/tests/policy-bench" | tee "$out/policy.txt"
+fi
+
+printf 'load_end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/load"
+echo "== summary (medians of $rounds plaintext and $tls_rounds TLS rounds; load $(cut -f2 "$out/load" | paste -sd' ' | sed 's/ / -> /3'))"
+$py tests/bench/summary.py "$results"
+echo "raw figures: $results"
