@@ -789,6 +789,8 @@ int main(int argc, char **argv)
   struct options o;
   if (parse_options(argc, argv, &o) != 0) {
     usage(stderr);
+    free(o.to);
+    free(o.host);
     return EX_USAGE_;
   }
 
@@ -799,6 +801,8 @@ int main(int argc, char **argv)
                     : smtpout_config_new(&L.config);
   if (rv != 0) {
     fprintf(stderr, "eventloop: %s\n%s", smtpout_strerror(rv), err);
+    free(o.to);
+    free(o.host);
     return EX_CONFIG_;
   }
 
@@ -807,6 +811,9 @@ int main(int argc, char **argv)
   int gai = getaddrinfo(o.host, o.port, &hints, &L.server);
   if (gai != 0) {
     fprintf(stderr, "eventloop: %s: %s\n", o.host, gai_strerror(gai));
+    smtpout_config_unref(L.config);
+    free(o.to);
+    free(o.host);
     return EX_UNAVAILABLE_;
   }
 

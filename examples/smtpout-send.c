@@ -300,6 +300,12 @@ int main(int argc, char **argv)
   const char **to = calloc((size_t)argc, sizeof(*to));
   size_t nto = 0;
   int json = 0, verbose = 0, c;
+  /* Everything below is released at `out`, on every path: the tool runs
+   * under valgrind in the tests, leaks on error paths included. */
+  int ex = EX_SOFTWARE_, fd = -1, rv;
+  char *host = NULL;
+  smtpout_config *config = NULL;
+  smtpout_delivery *d = NULL;
 
   if (to == NULL)
     return EX_SOFTWARE_;
@@ -316,28 +322,26 @@ int main(int argc, char **argv)
     case 'H': helo = optarg; break;
     case 'j': json = 1; break;
     case 'v': verbose = 1; break;
-    case 'h': usage(stdout); return EX_OK_;
-    default: usage(stderr); return EX_USAGE_;
+    case 'h': usage(stdout); ex = EX_OK_; goto out;
+    default: usage(stderr); ex = EX_USAGE_; goto out;
     }
   }
+  ex = EX_USAGE_;
   if (optind != argc || server == NULL || from == NULL || nto == 0) {
     usage(stderr);
-    return EX_USAGE_;
+    goto out;
   }
   if (from[0] != '\0' && smtpout_address_check(from) != 0) {
     fprintf(stderr, "smtpout-send: bad sender address\n");
-    return EX_USAGE_;
+    goto out;
   }
-  char *host;
   uint16_t port;
   if (parse_server(server, &host, &port) != 0) {
     fprintf(stderr, "smtpout-send: bad --server \"%s\" (HOST[:PORT])\n",
             server);
-    return EX_USAGE_;
+    goto out;
   }
 
-  smtpout_config *config = NULL;
-  int rv;
   if (config_path) {
     char err[4096];
     rv = smtpout_config_load_file(&config, config_path, err, sizeof(err));
@@ -345,33 +349,39 @@ int main(int argc, char **argv)
       fprintf(stderr, "%s", err);
       if (err[0] && err[strlen(err) - 1] != '\n')
         fputc('\n', stderr);
-      return EX_CONFIG_;
+      ex = EX_CONFIG_;
+      goto out;
     }
   } else if ((rv = smtpout_config_new(&config)) != 0) {
     fprintf(stderr, "smtpout-send: %s\n", smtpout_strerror(rv));
-    return EX_SOFTWARE_;
+    ex = EX_SOFTWARE_;
+    goto out;
   }
 
   int eightbit = 0;
-  int fd = open_body(data, &eightbit);
+  fd = open_body(data, &eightbit);
   if (fd < 0) {
     fprintf(stderr, "smtpout-send: cannot read message %s: %s\n",
             data ? data : "from standard input", strerror(errno));
-    return EX_NOINPUT_;
+    ex = EX_NOINPUT_;
+    goto out;
   }
 
-  smtpout_delivery *d;
+  ex = EX_SOFTWARE_;
   if ((rv = smtpout_delivery_new(&d, config)) != 0) {
     fprintf(stderr, "smtpout-send: %s\n", smtpout_strerror(rv));
-    return EX_SOFTWARE_;
+    goto out;
   }
-  smtpout_config_unref(config); /* the delivery holds its own reference */
 
+  if (helo && smtpout_delivery_set_helo_name(d, helo) ==
+                  SMTPOUT_ERR_BAD_NAME) {
+    fprintf(stderr, "smtpout-send: bad --helo name \"%s\"\n", helo);
+    ex = EX_USAGE_;
+    goto out;
+  }
   rv = smtpout_delivery_set_server(d, host, port);
   if (rv == 0 && mx)
     rv = smtpout_delivery_set_mx_name(d, mx);
-  if (rv == 0 && helo)
-    rv = smtpout_delivery_set_helo_name(d, helo);
   if (rv == 0 && ca_file)
     rv = smtpout_delivery_set_ca_file(d, ca_file);
   if (rv == 0)
@@ -388,11 +398,12 @@ int main(int argc, char **argv)
     rv = smtpout_delivery_run(d);
   if (rv == SMTPOUT_ERR_BAD_NAME) {
     fprintf(stderr, "smtpout-send: bad MX name \"%s\"\n", mx ? mx : host);
-    return EX_USAGE_;
+    ex = EX_USAGE_;
+    goto out;
   }
   if (rv != 0) {
     fprintf(stderr, "smtpout-send: %s\n", smtpout_strerror(rv));
-    return EX_SOFTWARE_;
+    goto out;
   }
 
   if (json)
@@ -406,9 +417,14 @@ int main(int argc, char **argv)
     deferred |= st == SMTPOUT_STATUS_DEFERRED;
     bounced |= st == SMTPOUT_STATUS_BOUNCED;
   }
+  ex = deferred ? EX_TEMPFAIL_ : bounced ? EX_UNAVAILABLE_ : EX_OK_;
+
+out:
   smtpout_delivery_free(d);
-  close(fd);
+  smtpout_config_unref(config); /* the delivery held its own reference */
+  if (fd >= 0)
+    close(fd);
   free(host);
   free(to);
-  return deferred ? EX_TEMPFAIL_ : bounced ? EX_UNAVAILABLE_ : EX_OK_;
+  return ex;
 }

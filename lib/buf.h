@@ -23,7 +23,9 @@ struct buf {
 static inline size_t buf_len(const struct buf *b) { return b->end - b->start; }
 static inline const uint8_t *buf_head(const struct buf *b)
 {
-  return b->data + b->start;
+  /* A buffer that never held anything has no storage: NULL + 0 is
+   * undefined behaviour in C, so say NULL (with length 0) directly. */
+  return b->data ? b->data + b->start : NULL;
 }
 
 void buf_free(struct buf *b);

@@ -25,6 +25,7 @@
 
 #include "address.h"
 #include "config.h"
+#include "names.h"
 #include "session.h"
 #include "smtpout/deliver.h"
 
@@ -148,6 +149,13 @@ int smtpout_delivery_set_helo_name(smtpout_delivery *d, const char *name)
 {
   if (d == NULL || name == NULL)
     return SMTPOUT_ERR_INVALID_ARGUMENT;
+  /* Checked here, as the session will (smtpout_session_set_helo_name()),
+   * so that a name that could not be sent (CR, LF, spaces, an empty
+   * string) is a usage error now, not a deferral after connecting. */
+  char tmp[NAME_MAX_LEN];
+  if (!name_ip_literal(name, tmp, sizeof(tmp)) &&
+      name_normalize(name, tmp, sizeof(tmp)) != 0)
+    return SMTPOUT_ERR_BAD_NAME;
   return set_string(&d->helo, name);
 }
 
@@ -623,6 +631,12 @@ int smtpout_delivery_run(smtpout_delivery *d)
     }
   }
   freeaddrinfo(res);
+  /* Every recipient has exactly one result, even when no attempt could
+   * be recorded (out of memory): hosts read them without a NULL check. */
+  for (size_t i = 0; i < d->nrcpts; i++)
+    if (!d->rcpts[i].has_result)
+      set_result(&d->rcpts[i], SMTPOUT_STATUS_DEFERRED, 0, "4.3.0",
+                 "no connection attempt could be made", 1);
   return 0;
 }
 
@@ -657,22 +671,24 @@ const smtpout_policy *smtpout_delivery_policy(const smtpout_delivery *d)
   return d ? d->policy : NULL;
 }
 
+/* NULL-safe, like every getter. */
 const char *smtpout_attempt_address(const smtpout_attempt *a)
 {
-  return a->address;
+  return a ? a->address : "";
 }
 
 int smtpout_attempt_plaintext_fallback(const smtpout_attempt *a)
 {
-  return a->plaintext_fallback;
+  return a ? a->plaintext_fallback : 0;
 }
 
 const smtpout_tls_info *smtpout_attempt_tls_info(const smtpout_attempt *a)
 {
-  return &a->tls;
+  static const struct smtpout_tls_info none;
+  return a ? &a->tls : &none;
 }
 
 const char *smtpout_attempt_error(const smtpout_attempt *a)
 {
-  return a->has_error ? a->error : NULL;
+  return a && a->has_error ? a->error : NULL;
 }

@@ -92,7 +92,12 @@ static const char *const cmd_names[] = {
 struct expect {
   unsigned char cmd;
   size_t rcpt; /* CMD_RCPT: which recipient */
+  /* The count of bytes written (smtpout_session.written) once this
+   * command has left; SENT_UNKNOWN while it waits in `out` for TLS to
+   * encrypt it.  A reply that comes earlier answers nothing we sent. */
+  uint64_t sent_at;
 };
+#define SENT_UNKNOWN UINT64_MAX
 
 /* Where a transaction stands in sending its commands. */
 enum txn_pos { TXN_RSET, TXN_MAIL, TXN_RCPT, TXN_DATA, TXN_WAIT, TXN_END };
@@ -153,6 +158,7 @@ struct smtpout_session {
   struct buf wire; /* ciphertext for the socket once TLS is started */
   const struct buf *peeked;
   size_t peeked_len;
+  uint64_t written; /* bytes the host has written (consumed), in all */
 
   struct expect *exp;
   size_t exp_head, exp_tail, exp_cap;
@@ -416,10 +422,25 @@ static int exp_push(smtpout_session *s, enum cmd c, size_t rcpt)
   int was_empty = !exp_pending(s);
   s->exp[s->exp_tail].cmd = (unsigned char)c;
   s->exp[s->exp_tail].rcpt = rcpt;
+  /* The command's bytes were just queued: in clear text they end at the
+   * end of `out`; under TLS only the next peek knows (exp_place). */
+  s->exp[s->exp_tail].sent_at =
+      s->tls ? SENT_UNKNOWN : s->written + buf_len(&s->out);
   s->exp_tail++;
   if (was_empty)
     arm_head_deadline(s);
   return 0;
+}
+
+/* `out` has just been encrypted into `wire`: the commands it held end at
+ * the end of `wire`.  Unknown ones are always the newest. */
+static void exp_place(smtpout_session *s)
+{
+  for (size_t i = s->exp_tail; i > s->exp_head; i--) {
+    if (s->exp[i - 1].sent_at != SENT_UNKNOWN)
+      break;
+    s->exp[i - 1].sent_at = s->written + buf_len(&s->wire);
+  }
 }
 
 static void exp_pop(smtpout_session *s)
@@ -987,6 +1008,17 @@ static void on_reply(smtpout_session *s, const struct reply *r)
   }
   enum cmd c = (enum cmd)e->cmd;
   size_t ri = e->rcpt;
+  if (e->sent_at > s->written) {
+    /* The server cannot have read a command the host has not written
+     * yet (a reply pipelined ahead of its command, an unsolicited one):
+     * taking it would shift every later reply, and a 2xx "to" an end of
+     * data still in our buffers would report a message delivered before
+     * it left. */
+    set_error(s, SMTPOUT_ERR_PROTOCOL, "host %s replied to %s before it was "
+              "sent: %d %s", s->mx, cmd_names[c], r->code, r->text);
+    fail(s, 0, "4.5.0");
+    return;
+  }
   exp_pop(s);
   int klass = r->code / 100;
   struct message *m = s->cur;
@@ -1596,7 +1628,11 @@ int smtpout_session_submit(smtpout_session *s, const char *sender,
   else
     s->msgs = m;
   s->msgs_tail = m;
-  advance(s);
+  /* No advance() here: it could report results (a local bounce) for an
+   * id the host has not been given yet, and would arm the reply deadline
+   * from the time of the last I/O call, not from now.  An idle session
+   * says it wants to write, and starts the transaction in the next
+   * smtpout_session_peek_output(). */
   return m->id;
 }
 
@@ -1604,8 +1640,7 @@ int smtpout_session_quit(smtpout_session *s)
 {
   if (s == NULL)
     return SMTPOUT_ERR_INVALID_ARGUMENT;
-  s->quit_requested = 1;
-  advance(s);
+  s->quit_requested = 1; /* sent by the next peek, as submit explains */
   return 0;
 }
 
@@ -1682,6 +1717,10 @@ int smtpout_session_peek_output(smtpout_session *s, const uint8_t **pdata,
 {
   if (s == NULL || pdata == NULL || plen == NULL)
     return SMTPOUT_ERR_INVALID_ARGUMENT;
+  /* Messages or a QUIT queued while idle start here, timed from `now`. */
+  if (now > s->now)
+    s->now = now;
+  advance(s);
   enter(s, now);
   if (s->state == ST_BODY)
     body_fill(s);
@@ -1697,6 +1736,7 @@ int smtpout_session_peek_output(smtpout_session *s, const uint8_t **pdata,
         fail(s, 0, "4.7.5");
       }
       buf_clear(&s->out);
+      exp_place(s);
       if (s->state != ST_BODY)
         buf_trim(&s->out, IDLE_BUF_MAX);
     }
@@ -1723,6 +1763,7 @@ int smtpout_session_consume_output(smtpout_session *s, size_t n, uint64_t now)
   if (s->state != ST_BODY)
     buf_trim((struct buf *)s->peeked, IDLE_BUF_MAX);
   s->peeked_len = left;
+  s->written += n;
   if (s->state == ST_BODY)
     s->deadline = s->now + data_block_timeout(s);
   leave(s);
@@ -1740,6 +1781,8 @@ int smtpout_session_want_write(const smtpout_session *s)
     return 0;
   if (buf_len(&s->out) > 0 || buf_len(&s->wire) > 0)
     return 1;
+  if (s->state == ST_READY && (s->msgs != NULL || s->quit_requested))
+    return 1; /* the next peek starts a transaction or sends QUIT */
   return s->state == ST_BODY && !s->body_blocked;
 }
 
@@ -1825,52 +1868,69 @@ int smtpout_session_policy_allow_invalid_certs(const smtpout_session *s)
 /* ------------------------------------------------------------------ */
 /* Result and TLS info getters                                          */
 
-int smtpout_result_message_id(const smtpout_result *r) { return r->message_id; }
+/* NULL-safe, like every getter: a careless host gets 0 or "" (a NULL
+ * where the header says so), never a crash. */
+int smtpout_result_message_id(const smtpout_result *r)
+{
+  return r ? r->message_id : 0;
+}
 size_t smtpout_result_recipient_index(const smtpout_result *r)
 {
-  return r->index;
+  return r ? r->index : 0;
 }
 const char *smtpout_result_recipient(const smtpout_result *r)
 {
-  return r->recipient;
+  return r ? r->recipient : "";
 }
-int smtpout_result_status(const smtpout_result *r) { return r->status; }
-int smtpout_result_code(const smtpout_result *r) { return r->code; }
+int smtpout_result_status(const smtpout_result *r) { return r ? r->status : 0; }
+int smtpout_result_code(const smtpout_result *r) { return r ? r->code : 0; }
 const char *smtpout_result_enhanced(const smtpout_result *r)
 {
-  return r->enhanced;
+  return r ? r->enhanced : "";
 }
-const char *smtpout_result_text(const smtpout_result *r) { return r->text; }
+const char *smtpout_result_text(const smtpout_result *r)
+{
+  return r ? r->text : "";
+}
 int smtpout_result_possibly_delivered(const smtpout_result *r)
 {
-  return r->possibly_delivered;
+  return r ? r->possibly_delivered : 0;
 }
 
-int smtpout_tls_info_outcome(const smtpout_tls_info *i) { return i->outcome; }
-int smtpout_tls_info_used(const smtpout_tls_info *i) { return i->used; }
+int smtpout_tls_info_outcome(const smtpout_tls_info *i)
+{
+  return i ? i->outcome : SMTPOUT_TLS_OUTCOME_NONE;
+}
+int smtpout_tls_info_used(const smtpout_tls_info *i) { return i ? i->used : 0; }
 const char *smtpout_tls_info_version(const smtpout_tls_info *i)
 {
-  return i->used && i->version[0] ? i->version : NULL;
+  return i && i->used && i->version[0] ? i->version : NULL;
 }
 const char *smtpout_tls_info_cipher(const smtpout_tls_info *i)
 {
-  return i->used && i->cipher[0] ? i->cipher : NULL;
+  return i && i->used && i->cipher[0] ? i->cipher : NULL;
 }
-int smtpout_tls_info_verified(const smtpout_tls_info *i) { return i->verified; }
+int smtpout_tls_info_verified(const smtpout_tls_info *i)
+{
+  return i ? i->verified : 0;
+}
 const char *smtpout_tls_info_verify_error(const smtpout_tls_info *i)
 {
-  return i->verify_error[0] ? i->verify_error : NULL;
+  return i && i->verify_error[0] ? i->verify_error : NULL;
 }
 const char *smtpout_tls_info_tlsrpt_result(const smtpout_tls_info *i)
 {
-  return tlsrpt_result_name(i->tlsrpt);
+  return i ? tlsrpt_result_name(i->tlsrpt) : NULL;
 }
 int smtpout_tls_info_fallback_permitted(const smtpout_tls_info *i)
 {
-  return i->fallback_permitted;
+  return i ? i->fallback_permitted : 0;
 }
-int smtpout_tls_info_resumed(const smtpout_tls_info *i) { return i->resumed; }
+int smtpout_tls_info_resumed(const smtpout_tls_info *i)
+{
+  return i ? i->resumed : 0;
+}
 int smtpout_tls_info_plaintext_fallback(const smtpout_tls_info *i)
 {
-  return i->plaintext_fallback;
+  return i ? i->plaintext_fallback : 0;
 }

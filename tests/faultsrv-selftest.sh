@@ -60,14 +60,16 @@ check() {
 # ---- the server --------------------------------------------------------------
 
 # start NAME ARGS...: run faultsrv with a log and a spool in a new directory
-# $tmp/N-NAME.  Sets $dir, $port, $server_pid.
+# $tmp/N-NAME.XXXXXX.  Sets $dir, $port, $server_pid.  The directory is
+# made unique by mktemp: `check` runs start in a subshell, where the count
+# does not persist, and a reused directory would hand the PORT line of an
+# earlier server to the next client.
 servers=0
 start() {
     local name=$1
     shift
     servers=$((servers + 1))
-    dir=$tmp/$servers-$name
-    mkdir "$dir"
+    dir=$(mktemp -d "$tmp/$servers-$name.XXXXXX")
     timeout 120 "$FAULTSRV" --log "$dir/log" --spool "$dir/spool" "$@" \
         >"$dir/stdout" 2>"$dir/stderr" &
     server_pid=$!

@@ -687,6 +687,79 @@ static void test_disconnect_before_dot_left_the_buffer_is_not_delivered(
   h_free(&h);
 }
 
+/* A reply that arrives before its command was written answers nothing
+ * the client sent: here an "unsolicited" 250 in the greeting's packet,
+ * which used to be taken as the reply to the EHLO queued a moment later,
+ * so the client sent MAIL without ever hearing the real EHLO reply. */
+static void test_reply_before_its_command_was_written_is_refused(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, B, NULL);
+  h_start(&h);
+  h_server(&h, "220 mx ESMTP\r\n250 2.0.0 unsolicited reply\r\n");
+  assert_true(smtpout_session_is_done(h.s) ||
+              !smtpout_session_want_read(h.s));
+  assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_PROTOCOL);
+  assert_non_null(strstr(smtpout_session_error_text(h.s),
+                         "replied to EHLO before it was sent"));
+  assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.5.0");
+  assert_result(&h, B, SMTPOUT_STATUS_DEFERRED, 0, "4.5.0");
+  assert_string_equal(h_client(&h), ""); /* not even the EHLO */
+  h_free(&h);
+
+  /* Replies to pipelined commands still in the buffer: the same. */
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, NULL);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_server(&h, "250 2.1.0 ok\r\n"); /* MAIL FROM not written yet */
+  assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_PROTOCOL);
+  assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.5.0");
+  h_free(&h);
+}
+
+/* Found by fuzz-session: a 2xx that arrived while the end of data was
+ * still queued (peeked, partly written) was taken as its reply, and the
+ * recipient reported delivered before the message had left. */
+static void test_reply_to_dot_not_yet_written_never_delivers(void **st)
+{
+  (void)st;
+  /* k = how much of the data the host writes before the early 2xx. */
+  for (size_t k = 0; k < strlen(BODY_DOT); k++) {
+    struct h h;
+    h_init(&h, "mx.test.example", NULL);
+    h_submit(&h, A, NULL);
+    h_open(&h, "250 PIPELINING\r\n");
+    h_client(&h);
+    h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+    const uint8_t *p;
+    size_t n;
+    smtpout_session_peek_output(h.s, &p, &n, h.now);
+    assert_int_equal(n, strlen(BODY_DOT));
+    if (k > 0)
+      smtpout_session_consume_output(h.s, k, h.now);
+    h_server(&h, "250 2.0.0 queued\r\n");
+    assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.5.0");
+    assert_int_equal(h_find(&h, A)->possibly_delivered, 0);
+    assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_PROTOCOL);
+    assert_non_null(strstr(smtpout_session_error_text(h.s),
+                           "before it was sent"));
+    h_free(&h);
+  }
+  /* Once the last byte is written, the same reply delivers. */
+  struct h h;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, NULL);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+  assert_string_equal(h_client(&h), BODY_DOT);
+  h_server(&h, "250 2.0.0 queued\r\n");
+  assert_result(&h, A, SMTPOUT_STATUS_DELIVERED, 250, "2.0.0");
+  h_free(&h);
+}
+
 /* With QUIT pipelined behind the dot, the dot has left once no more than
  * the QUIT line is unsent. */
 static void disconnect_with_unsent(size_t unsent, int possibly)
@@ -826,8 +899,10 @@ static void test_quit_timeout_ends_quietly(void **st)
 
 #define RUN_BODY(body, wire, chunk) run_body(body, sizeof(body) - 1, wire, chunk)
 
-static void run_body(const char *body, size_t len, const char *wire,
-                     size_t chunk)
+/* Not inlined: under AddressSanitizer each inlined copy would keep its own
+ * 1 MiB struct h on the stack, and 44 of them overflow it. */
+static __attribute__((noinline)) void run_body(const char *body, size_t len,
+                                               const char *wire, size_t chunk)
 {
   struct h h;
   h_init(&h, "mx.test.example", NULL);
@@ -1010,6 +1085,53 @@ static void test_idle_session_takes_messages_later(void **st)
   assert_int_equal(smtpout_session_expiry(h.s), SMTPOUT_NO_EXPIRY);
   h_submit(&h, A, NULL);
   assert_string_equal(h_client(&h), "MAIL FROM:<sender@test.example>\r\n");
+  h_free(&h);
+}
+
+/* Found by fuzz-session: a message submitted to an idle session was
+ * started inside submit(), so a local bounce reached on_result before the
+ * host knew the message's id, and the MAIL deadline counted from the last
+ * I/O call, not from when the command went out. */
+static void test_submit_runs_no_callback_and_times_from_the_next_peek(
+    void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_open(&h, NULL); /* no SMTPUTF8 */
+  assert_string_equal(h_client(&h), "");
+  assert_false(smtpout_session_want_write(h.s));
+  h.now += 3600 * 1000; /* an hour idle: nothing was due */
+  const char *utf8[] = {"j\xc3\xb6rg@test.example"};
+  int id = smtpout_session_submit(h.s, "s@test.example", utf8, 1, 0, 0);
+  assert_true(id > 0);
+  assert_int_equal(h.nres, 0); /* nothing reported inside submit */
+  assert_true(smtpout_session_want_write(h.s));
+  assert_string_equal(h_client(&h), "");
+  assert_int_equal(h.nres, 1);
+  assert_int_equal(h.res[0].message_id, id);
+  assert_result(&h, utf8[0], SMTPOUT_STATUS_BOUNCED, 0, "5.6.7");
+
+  h.now += 3600 * 1000;
+  h_submit(&h, A, NULL);
+  assert_int_equal(h.nres, 1);
+  assert_string_equal(h_client(&h), "MAIL FROM:<sender@test.example>\r\n");
+  assert_int_equal(smtpout_session_expiry(h.s),
+                   h.now + smtpout_config_timeout(NULL,
+                                                  SMTPOUT_TIMEOUT_MAIL_FROM));
+  h_tick(&h, 1000);
+  assert_int_equal(h.nres, 1); /* not timed out: the wait has just begun */
+
+  /* QUIT on an idle session also waits for the next peek. */
+  h_server(&h, "550 5.7.1 no\r\n");
+  assert_int_equal(h.nres, 2);
+  assert_string_equal(h_client(&h), "");
+  h.now += 3600 * 1000;
+  assert_int_equal(smtpout_session_quit(h.s), 0);
+  assert_true(smtpout_session_want_write(h.s));
+  assert_string_equal(h_client(&h), "QUIT\r\n");
+  assert_int_equal(smtpout_session_expiry(h.s),
+                   h.now + smtpout_config_timeout(NULL, SMTPOUT_TIMEOUT_EHLO));
   h_free(&h);
 }
 
@@ -1214,6 +1336,8 @@ int main(void)
         test_disconnect_with_quit_behind_dot_is_possibly_delivered),
     cmocka_unit_test(
         test_disconnect_before_dot_left_the_buffer_is_not_delivered),
+    cmocka_unit_test(test_reply_before_its_command_was_written_is_refused),
+    cmocka_unit_test(test_reply_to_dot_not_yet_written_never_delivers),
     cmocka_unit_test(test_each_timeout_defers_with_its_phase),
     cmocka_unit_test(test_dripped_reply_does_not_extend_the_deadline),
     cmocka_unit_test(test_data_timeout_is_capped_for_the_data_command),
@@ -1225,6 +1349,8 @@ int main(void)
     cmocka_unit_test(test_reuses_connection_with_rset_only_when_needed),
     cmocka_unit_test(test_pipelined_rset_precedes_next_mail),
     cmocka_unit_test(test_idle_session_takes_messages_later),
+    cmocka_unit_test(
+        test_submit_runs_no_callback_and_times_from_the_next_peek),
     cmocka_unit_test(test_abort_defers_everything_and_sends_nothing),
     cmocka_unit_test(test_addresses_that_could_inject_are_refused),
     cmocka_unit_test(test_smtputf8_recipient_bounced_when_not_offered),

@@ -48,8 +48,9 @@ SMTPOUT_EXTERN int smtpout_delivery_set_server(smtpout_delivery *delivery,
 SMTPOUT_EXTERN int smtpout_delivery_set_mx_name(smtpout_delivery *delivery,
                                                 const char *name);
 
-/* The EHLO name (default: the configuration's, else the local host name).
- * Errors: INVALID_ARGUMENT, NOMEM. */
+/* The EHLO name (default: the configuration's, else the local host name):
+ * a host name (U-labels allowed) or an IP address.  Errors:
+ * INVALID_ARGUMENT, BAD_NAME (not a valid name: nothing is sent), NOMEM. */
 SMTPOUT_EXTERN int smtpout_delivery_set_helo_name(smtpout_delivery *delivery,
                                                   const char *name);
 

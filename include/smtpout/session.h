@@ -55,6 +55,9 @@ typedef struct smtpout_tls_info smtpout_tls_info;
 /* ------------------------------------------------------------------ */
 /* Results                                                              */
 
+/* Every getter of a result or a TLS info accepts NULL and then returns 0,
+ * "" where a string is never NULL, or NULL where it may be. */
+
 /* The final status of one recipient. */
 enum smtpout_status {
   /* The server accepted the message for this recipient (2xx to the end
@@ -375,7 +378,10 @@ SMTPOUT_EXTERN int smtpout_session_start(smtpout_session *session,
  * SIZE= and checked against the server's limit) and SMTPOUT_MESSAGE_*
  * `flags`.  The body is pulled later through the read_body callback.
  * Strings are copied.  May be called before start, during the session (the
- * connection is reused) and from callbacks.
+ * connection is reused) and from callbacks.  No callback runs inside this
+ * call: on an idle session smtpout_session_want_write() then says 1, and
+ * the transaction starts (its reply deadline counted from that call's
+ * `now`) in the next smtpout_session_peek_output().
  *
  * Returns the message id (> 0), or: SMTPOUT_ERR_INVALID_ARGUMENT (NULL
  * pointers, no recipients, unknown flags), SMTPOUT_ERR_BAD_ADDRESS (an
@@ -392,11 +398,13 @@ SMTPOUT_EXTERN int smtpout_session_submit(smtpout_session *session,
 
 /*
  * Says no more messages will be submitted: the session sends QUIT once the
- * queued messages are done.  When the server offers PIPELINING and the
- * call comes before the last message's data is written, QUIT goes out with
- * that end of data (RFC 2920 3.1), saving a round trip; the results are
- * the same.  Without it the session stays connected and idle, waiting for
- * more messages.  Errors: INVALID_ARGUMENT.
+ * queued messages are done (on an idle session, in the next
+ * smtpout_session_peek_output(); want_write says 1).  When the server
+ * offers PIPELINING and the call comes before the last message's data is
+ * written, QUIT goes out with that end of data (RFC 2920 3.1), saving a
+ * round trip; the results are the same.  Without it the session stays
+ * connected and idle, waiting for more messages.  No callback runs inside
+ * this call.  Errors: INVALID_ARGUMENT.
  */
 SMTPOUT_EXTERN int smtpout_session_quit(smtpout_session *session);
 
@@ -440,7 +448,10 @@ SMTPOUT_EXTERN int smtpout_session_peek_output(smtpout_session *session,
                                                const uint8_t **pdata,
                                                size_t *plen, uint64_t now);
 
-/* Says the first `n` bytes of the last peek were written.  Errors:
+/* Says the first `n` bytes of the last peek were written.  Call it right
+ * after the write, before feeding anything: a reply to a command the host
+ * has not yet consumed answers nothing the server can have read, and ends
+ * the connection as a protocol error (never a delivery).  Errors:
  * SMTPOUT_ERR_INVALID_ARGUMENT (n larger than what was peeked). */
 SMTPOUT_EXTERN int smtpout_session_consume_output(smtpout_session *session,
                                                   size_t n, uint64_t now);
@@ -448,7 +459,8 @@ SMTPOUT_EXTERN int smtpout_session_consume_output(smtpout_session *session,
 /* 1 when the session wants to read from the server. */
 SMTPOUT_EXTERN int smtpout_session_want_read(const smtpout_session *session);
 
-/* 1 when the session has (or can produce) bytes to write. */
+/* 1 when the session has (or can produce) bytes to write: call
+ * smtpout_session_peek_output() when the socket is writable. */
 SMTPOUT_EXTERN int
 smtpout_session_want_write(const smtpout_session *session);
 

@@ -3,8 +3,12 @@
 build produced, and read what the servers stored.
 
 Environment (set by meson):
-  SMTPOUT_BUILD   the build directory
-  SMTPOUT_SOURCE  the source directory
+  SMTPOUT_BUILD     the build directory
+  SMTPOUT_SOURCE    the source directory
+  SMTPOUT_SANITIZE  the build's b_sanitize ("none", "address,undefined")
+  SMTPOUT_VALGRIND  "1": run smtpout-send under valgrind memcheck, and fail
+                    the test on any error or leak it reports (meson test
+                    --setup valgrind; tests/run.sh does)
 """
 import json
 import os
@@ -14,6 +18,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -243,18 +248,129 @@ def spool_messages(spool):
     return out
 
 
+SANITIZED = os.environ.get("SMTPOUT_SANITIZE", "none") not in ("", "none")
+VALGRIND = os.environ.get("SMTPOUT_VALGRIND") == "1"
+VALGRIND_ERROR = 99  # valgrind's exit status when it found an error or leak
+VALGRIND_ARGV = ["valgrind", "--leak-check=full",
+                 "--show-leak-kinds=definite,indirect,possible",
+                 "--errors-for-leak-kinds=definite,indirect,possible",
+                 "--error-exitcode=%d" % VALGRIND_ERROR, "--num-callers=30"]
+
+
+class Run:
+    """One finished process: exit status, output, its own peak resident
+    memory (kB, from wait4) and wall time (s)."""
+
+    def __init__(self, rc, stdout, stderr, maxrss_kb, elapsed):
+        self.rc, self.stdout, self.stderr = rc, stdout, stderr
+        self.maxrss_kb, self.elapsed = maxrss_kb, elapsed
+
+
+GNU_TIME = "/usr/bin/time"
+
+
+def run_measured(argv, data=None, timeout=120):
+    """Runs argv to completion and measures it.  The peak RSS is the one
+    GNU time reports for its child: the child of a process forked from
+    Python inherits the high-water mark of Python's own memory (exec keeps
+    it), and wait4() here would report that instead.  Past `timeout`
+    seconds the child is killed and subprocess.TimeoutExpired raised (a
+    safety net: tests assert their own, tighter, bounds)."""
+    rss_file = None
+    if os.access(GNU_TIME, os.X_OK):
+        fd, rss_file = tempfile.mkstemp(prefix="smtpout-rss-")
+        os.close(fd)
+        argv = [GNU_TIME, "-q", "-f", "%M", "-o", rss_file, "--"] + argv
+    try:
+        run = _run(argv, data, timeout)
+        if rss_file:
+            with open(rss_file) as f:
+                lines = f.read().split()
+            if lines and lines[-1].isdigit():
+                run.maxrss_kb = int(lines[-1])
+        return run
+    finally:
+        if rss_file:
+            os.unlink(rss_file)
+
+
+def _run(argv, data, timeout):
+    start = time.monotonic()
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE if data is not None
+                         else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    out = {}
+
+    def drain(name, f):
+        out[name] = f.read()
+        f.close()
+
+    readers = [threading.Thread(target=drain, args=(n, f))
+               for n, f in (("stdout", p.stdout), ("stderr", p.stderr))]
+    for t in readers:
+        t.start()
+    killed = []
+    timer = threading.Timer(timeout, lambda: (killed.append(1), p.kill()))
+    timer.start()
+    if data is not None:
+        try:
+            p.stdin.write(data)
+        except BrokenPipeError:
+            pass
+        p.stdin.close()
+    _, status, ru = os.wait4(p.pid, 0)
+    timer.cancel()
+    elapsed = time.monotonic() - start
+    p.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait
+    for t in readers:
+        t.join()
+    if killed:
+        raise subprocess.TimeoutExpired(argv, timeout, out.get("stdout"),
+                                        out.get("stderr"))
+    return Run(p.returncode, out["stdout"], out["stderr"], ru.ru_maxrss,
+               elapsed)
+
+
+class ValgrindError(AssertionError):
+    pass
+
+
+# The last smtpout-send run of this process (for memory and time checks).
+last_run = None
+
+
 def send(args, data=None, timeout=120):
     """Runs smtpout-send --json; returns (exit status, parsed JSON or None,
-    stderr)."""
+    stderr).  testlib.last_run keeps its Run.  Under SMTPOUT_VALGRIND=1 it
+    runs under memcheck and raises ValgrindError on any error or leak."""
+    global last_run
     argv = [SEND] + list(args)
     if "--json" not in argv:
         argv.append("--json")
-    p = subprocess.run(argv, input=data, capture_output=True,
-                       timeout=timeout)
+    vg_log = None
+    if VALGRIND:
+        fd, vg_log = tempfile.mkstemp(prefix="smtpout-valgrind-",
+                                      suffix=".log")
+        os.close(fd)
+        argv = VALGRIND_ARGV + ["--log-file=" + vg_log] + argv
+        timeout *= 5
+    try:
+        run = run_measured(argv, data, timeout)
+        if vg_log:
+            with open(vg_log, errors="replace") as f:
+                report = f.read()
+            if (run.rc == VALGRIND_ERROR or
+                    "ERROR SUMMARY: 0 errors" not in report):
+                raise ValgrindError("valgrind found errors in %s:\n%s"
+                                    % (" ".join(args), report))
+    finally:
+        if vg_log:
+            os.unlink(vg_log)
+    last_run = run
     doc = None
-    if p.stdout.strip():
-        doc = json.loads(p.stdout)
-    return p.returncode, doc, p.stderr.decode(errors="replace")
+    if run.stdout.strip():
+        doc = json.loads(run.stdout)
+    return run.rc, doc, run.stderr.decode(errors="replace")
 
 
 def by_address(doc):

@@ -1,0 +1,553 @@
+/*
+ * fuzz-session — libFuzzer target for the SMTP session fed arbitrary
+ * server bytes.
+ *
+ * Input: a 4-byte header, then the bytes "the server" sends.
+ *   byte 0  policy: bits 0-1 starttls (3 = optional), bit 2
+ *           allow-invalid-certs, bit 3 plaintext fallback, bit 4 fix the
+ *           policy through the API (else the configuration decides),
+ *           bit 5 null sender, bit 6 a UTF-8 recipient, bit 7 give SIZE
+ *   byte 1  bits 0-1: messages queued before start - 1; bits 2-3:
+ *           recipients per message - 1; bit 4: an IP-literal MX; bits 5-7
+ *           the timeouts (100 ms << n)
+ *   bytes 2-3  the seed of the schedule
+ * The schedule (a xorshift generator) chops the server bytes into chunks
+ * of random size and interleaves them with what a host does: drain the
+ * output (all of it, or a random part), let time pass and fire the
+ * expiry, submit another message, ask for QUIT, and rarely abort or lose
+ * the connection; the body source sometimes says WOULDBLOCK (resumed
+ * later) and rarely fails.  After the input ends the host asks for QUIT and only
+ * fires timeouts: the session must then end by itself.
+ *
+ * Invariants, each an abort() the fuzzer reports:
+ *  - every recipient gets exactly one result, never one for a recipient
+ *    that does not exist, and every message its done callback once, after
+ *    its recipients;
+ *  - a recipient is delivered only with a 2xx code, and only when the end
+ *    of data ("\r\n.\r\n") is the last thing the host has written (the
+ *    client sends nothing after the dot until its reply, but a QUIT
+ *    pipelined with it);
+ *  - every line the client writes in clear is one of its own commands or a
+ *    line of the (known) body: nothing the server sent is echoed, no line
+ *    ends early;
+ *  - trace lines (raw server bytes) are bounded; the TLS outcome is
+ *    reported once;
+ *  - memory stays bounded: peeked output under 256 KiB, and (under
+ *    AddressSanitizer) the heap never grows by more than 4 MiB;
+ *  - a deadline is never further away than the longest timeout, a session
+ *    asked to QUIT always has one, and firing the deadlines alone ends it.
+ *
+ * Build and run: see docs/security.md ("Fuzzing").
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <smtpout/smtpout.h>
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FUZZ_HEAP_CHECK 1
+#endif
+#endif
+#ifdef FUZZ_HEAP_CHECK
+#include <sanitizer/allocator_interface.h>
+#endif
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define MAX_MSGS 8
+#define MAX_RCPTS 4
+#define OUT_MAX (256 * 1024)
+#define HEAP_GROWTH_MAX (4u * 1024 * 1024)
+
+#define CHECK(cond)                                                         \
+  do {                                                                      \
+    if (!(cond)) {                                                          \
+      fprintf(stderr, "fuzz-session: invariant failed at line %d: %s\n",  \
+              __LINE__, #cond);                                             \
+      abort();                                                              \
+    }                                                                       \
+  } while (0)
+
+/* The body every message sends: a lone dot (stuffed), a line starting
+ * with a dot, a bare LF and no final line end.  Its lines on the wire: */
+static const char body[] = "Subject: fuzz\r\n\r\n.\r\n.x\nend";
+static const char *const body_lines[] = {"Subject: fuzz", "", "..", "..x",
+                                         "end", "."};
+
+static const char *const addrs[MAX_RCPTS + 1] = {
+  "a@test.example", "b@test.example", "c@other.example", "d@test.example",
+  "j\xc3\xb6rg@test.example",
+};
+
+struct fuzz {
+  smtpout_session *s;
+  uint64_t now;
+  uint32_t rng;
+  uint32_t max_timeout;
+  /* Submitted messages: id -> recipients, results seen, done seen. */
+  int ids[MAX_MSGS];
+  size_t nrcpts[MAX_MSGS];
+  unsigned char seen[MAX_MSGS][MAX_RCPTS];
+  int done[MAX_MSGS];
+  int delivered[MAX_MSGS];
+  int nmsgs;
+  size_t results;
+  size_t expected;
+  int quit;
+  int utf8;
+  /* What the host has written, as lines, while it is clear text. */
+  char line[1024];
+  size_t line_len;
+  int line_overflow;
+  int clear;           /* 0 once the TLS handshake bytes begin */
+  int after_starttls;  /* the last line written was STARTTLS */
+  char tail[11];       /* the last 11 bytes written */
+  size_t tail_len;
+  size_t body_off[MAX_MSGS];
+  int blocked;         /* read_body said WOULDBLOCK: resume later */
+  int tls_calls;
+};
+
+/* FUZZ_SESSION_TRACE=1 in the environment prints what the host does, to
+ * read a crashing input: fuzz-session crash-... */
+static int tracing = -1;
+
+static void show(const char *what, const uint8_t *p, size_t n)
+{
+  if (tracing < 0)
+    tracing = getenv("FUZZ_SESSION_TRACE") != NULL;
+  if (!tracing)
+    return;
+  fprintf(stderr, "%s %zu: \"", what, n);
+  for (size_t i = 0; i < n; i++)
+    fprintf(stderr, p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' ? "%c"
+                    : p[i] == '\r' ? "\\r" : p[i] == '\n' ? "\\n" : "\\x%02x",
+            p[i]);
+  fprintf(stderr, "\"\n");
+}
+
+static uint32_t next(struct fuzz *f)
+{
+  uint32_t x = f->rng;
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  f->rng = x;
+  return x;
+}
+
+static int msg_index(const struct fuzz *f, int id)
+{
+  for (int i = 0; i < f->nmsgs; i++)
+    if (f->ids[i] == id)
+      return i;
+  return -1;
+}
+
+static int body_cb(smtpout_session *s, int id, uint8_t *buf, size_t len,
+                   size_t *nread, int *eof, void *ud)
+{
+  struct fuzz *f = ud;
+  (void)s;
+  int m = msg_index(f, id);
+  CHECK(m >= 0);
+  CHECK(!f->blocked); /* not called again before resume_body */
+  uint32_t r = next(f);
+  if (r % 16 == 0) {
+    f->blocked = 1;
+    return SMTPOUT_ERR_WOULDBLOCK;
+  }
+  if (r % 509 == 1)
+    return SMTPOUT_ERR_CALLBACK_FAILURE; /* the host's file vanished */
+  size_t left = sizeof(body) - 1 - f->body_off[m];
+  size_t n = 1 + next(f) % 16;
+  if (n > left)
+    n = left;
+  if (n > len)
+    n = len;
+  memcpy(buf, body + f->body_off[m], n);
+  f->body_off[m] += n;
+  *nread = n;
+  *eof = f->body_off[m] == sizeof(body) - 1;
+  if (*eof)
+    f->body_off[m] = 0; /* a later connection would read it again */
+  return 0;
+}
+
+/* The last thing written is the end of data, or the end of data and a
+ * QUIT pipelined behind it (RFC 2920 3.1). */
+static int ends_with_dot(const struct fuzz *f)
+{
+  static const char dot[] = "\r\n.\r\n", dotquit[] = "\r\n.\r\nQUIT\r\n";
+  size_t n = f->tail_len;
+  return (n >= 5 && memcmp(f->tail + n - 5, dot, 5) == 0) ||
+         (n == 11 && memcmp(f->tail, dotquit, 11) == 0);
+}
+
+static void result_cb(smtpout_session *s, const smtpout_result *r, void *ud)
+{
+  struct fuzz *f = ud;
+  (void)s;
+  int m = msg_index(f, smtpout_result_message_id(r));
+  CHECK(m >= 0);
+  size_t i = smtpout_result_recipient_index(r);
+  CHECK(i < f->nrcpts[m]);
+  CHECK(!f->seen[m][i]);
+  CHECK(!f->done[m]);
+  f->seen[m][i] = 1;
+  f->results++;
+  int st = smtpout_result_status(r);
+  CHECK(st == SMTPOUT_STATUS_DELIVERED || st == SMTPOUT_STATUS_DEFERRED ||
+        st == SMTPOUT_STATUS_BOUNCED);
+  CHECK(smtpout_result_text(r) != NULL && smtpout_result_enhanced(r) != NULL);
+  CHECK(strlen(smtpout_result_text(r)) <= 1024);
+  show(smtpout_status_name(st), (const uint8_t *)smtpout_result_text(r),
+       strlen(smtpout_result_text(r)));
+  if (st == SMTPOUT_STATUS_DELIVERED) {
+    CHECK(smtpout_result_code(r) / 100 == 2);
+    CHECK(!smtpout_result_possibly_delivered(r));
+    /* Only the reply to a dot the host has written can deliver, and the
+     * client writes nothing after the dot before that reply. */
+    CHECK(f->clear && ends_with_dot(f));
+    f->delivered[m] = 1;
+  }
+  if (smtpout_result_possibly_delivered(r))
+    CHECK(st == SMTPOUT_STATUS_DEFERRED);
+}
+
+/* Every trace line, raw server bytes included, must be readable in full
+ * and bounded. */
+static void trace_cb(smtpout_session *s, int dir, const char *line,
+                     size_t len, void *ud)
+{
+  (void)s;
+  (void)ud;
+  CHECK(dir == SMTPOUT_TRACE_SENT || dir == SMTPOUT_TRACE_RECEIVED ||
+        dir == SMTPOUT_TRACE_INFO);
+  CHECK(len <= 4096);
+  CHECK(len == 0 || line != NULL);
+  volatile unsigned sum = 0;
+  for (size_t i = 0; i < len; i++)
+    sum += (unsigned char)line[i];
+  (void)sum;
+}
+
+static void tls_cb(smtpout_session *s, const smtpout_tls_info *info,
+                   void *ud)
+{
+  struct fuzz *f = ud;
+  (void)s;
+  CHECK(info != NULL);
+  CHECK(smtpout_tls_outcome_name(smtpout_tls_info_outcome(info)) != NULL);
+  const char *e = smtpout_tls_info_verify_error(info);
+  CHECK(e == NULL || strlen(e) < 256);
+  f->tls_calls++;
+  CHECK(f->tls_calls == 1); /* once per session */
+}
+
+static void done_cb(smtpout_session *s, int id, void *ud)
+{
+  struct fuzz *f = ud;
+  (void)s;
+  int m = msg_index(f, id);
+  CHECK(m >= 0);
+  CHECK(!f->done[m]);
+  for (size_t i = 0; i < f->nrcpts[m]; i++)
+    CHECK(f->seen[m][i]);
+  f->done[m] = 1;
+}
+
+/* A command line the client may write: its own commands with its own
+ * addresses, nothing else. */
+static int is_command(const char *l)
+{
+  static const char *const fixed[] = {"EHLO client.example",
+                                      "HELO client.example", "STARTTLS",
+                                      "DATA", "RSET", "QUIT"};
+  for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+    if (strcmp(l, fixed[i]) == 0)
+      return 1;
+  if (strncmp(l, "MAIL FROM:<", 11) == 0) {
+    const char *p = l + 11;
+    if (strncmp(p, "s@client.example>", 17) == 0)
+      p += 17;
+    else if (*p == '>')
+      p++;
+    else
+      return 0;
+    /* Parameters: only those the client knows. */
+    while (*p) {
+      if (strncmp(p, " SIZE=", 6) == 0) {
+        p += 6;
+        while (*p >= '0' && *p <= '9')
+          p++;
+      } else if (strncmp(p, " BODY=8BITMIME", 14) == 0) {
+        p += 14;
+      } else if (strncmp(p, " SMTPUTF8", 9) == 0) {
+        p += 9;
+      } else {
+        return 0;
+      }
+    }
+    return 1;
+  }
+  if (strncmp(l, "RCPT TO:<", 9) == 0) {
+    for (size_t i = 0; i <= MAX_RCPTS; i++) {
+      size_t n = strlen(addrs[i]);
+      if (strncmp(l + 9, addrs[i], n) == 0 && strcmp(l + 9 + n, ">") == 0)
+        return 1;
+    }
+  }
+  return 0;
+}
+
+static int is_body_line(const char *l)
+{
+  for (size_t i = 0; i < sizeof(body_lines) / sizeof(body_lines[0]); i++)
+    if (strcmp(l, body_lines[i]) == 0)
+      return 1;
+  return 0;
+}
+
+/* Follows what the host wrote to the server. */
+static void written(struct fuzz *f, const uint8_t *p, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    if (f->tail_len == sizeof(f->tail))
+      memmove(f->tail, f->tail + 1, --f->tail_len);
+    f->tail[f->tail_len++] = (char)p[i];
+    if (!f->clear)
+      continue;
+    if (f->after_starttls && f->line_len == 0 && p[i] == 0x16) {
+      f->clear = 0; /* a TLS handshake record: the ClientHello */
+      continue;
+    }
+    if (p[i] == '\n') {
+      /* Every line ends in CRLF; never a bare LF. */
+      CHECK(!f->line_overflow && f->line_len > 0 &&
+            f->line[f->line_len - 1] == '\r');
+      f->line[f->line_len - 1] = '\0';
+      CHECK(is_command(f->line) || is_body_line(f->line));
+      f->after_starttls = strcmp(f->line, "STARTTLS") == 0;
+      f->line_len = 0;
+      continue;
+    }
+    /* No bare CR inside a line, no NUL. */
+    CHECK(p[i] != '\0');
+    CHECK(f->line_len == 0 || f->line[f->line_len - 1] != '\r');
+    if (f->line_len < sizeof(f->line) - 1)
+      f->line[f->line_len++] = (char)p[i];
+    else
+      f->line_overflow = 1;
+  }
+}
+
+static void drain(struct fuzz *f, int all)
+{
+  for (int rounds = 0; rounds < 64; rounds++) {
+    const uint8_t *p;
+    size_t n;
+    CHECK(smtpout_session_peek_output(f->s, &p, &n, f->now) == 0);
+    CHECK(n <= OUT_MAX);
+    if (n == 0)
+      return;
+    size_t take = all ? n : next(f) % (n + 1);
+    show("host writes", p, take);
+    written(f, p, take);
+    CHECK(smtpout_session_consume_output(f->s, take, f->now) == 0);
+    if (!all)
+      return;
+  }
+}
+
+static void check_deadline(struct fuzz *f)
+{
+  uint64_t e = smtpout_session_expiry(f->s);
+  if (e != SMTPOUT_NO_EXPIRY)
+    CHECK(e <= f->now + f->max_timeout);
+  else if (f->quit)
+    CHECK(smtpout_session_is_done(f->s) || !smtpout_session_want_read(f->s) ||
+          smtpout_session_want_write(f->s));
+}
+
+static void submit(struct fuzz *f, const uint8_t *hdr, size_t nrcpts)
+{
+  if (f->nmsgs == MAX_MSGS)
+    return;
+  const char *rcpts[MAX_RCPTS];
+  for (size_t i = 0; i < nrcpts; i++)
+    rcpts[i] = addrs[(i == 1 && f->utf8) ? MAX_RCPTS : i];
+  const char *sender = (hdr[0] & 0x20) ? "" : "s@client.example";
+  uint64_t size = (hdr[0] & 0x80) ? sizeof(body) - 1 : 0;
+  uint32_t flags = next(f) % 4 == 0 ? SMTPOUT_MESSAGE_8BITMIME : 0;
+  int id = smtpout_session_submit(f->s, sender, rcpts, nrcpts, size, flags);
+  if (id < 0)
+    return; /* refused (closing, policy conflict): no results owed */
+  f->ids[f->nmsgs] = id;
+  f->nrcpts[f->nmsgs] = nrcpts;
+  f->nmsgs++;
+  f->expected += nrcpts;
+}
+
+static smtpout_config *config(void)
+{
+  static smtpout_config *cfg;
+  if (cfg == NULL) {
+    /* One configuration for every run: the trust store is loaded once.
+     * Rules give other.example a stricter policy, so that mixed messages
+     * exercise the policy merge and POLICY_CONFLICT. */
+    const char *ini = "[destination \"strict\"]\n"
+                      "domains = other.example\n"
+                      "starttls = require\n";
+    char err[512];
+    if (smtpout_config_load_string(&cfg, ini, "fuzz.ini", err, sizeof(err)))
+      abort();
+  }
+  return cfg;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+  if (size < 4)
+    return 0;
+  const uint8_t *hdr = data;
+  data += 4;
+  size -= 4;
+
+#ifdef FUZZ_HEAP_CHECK
+  size_t heap0 = __sanitizer_get_current_allocated_bytes();
+#endif
+  static struct fuzz fz;
+  struct fuzz *f = &fz;
+  memset(f, 0, sizeof(*f));
+  f->now = 1000;
+  f->rng = 0x9e3779b9u ^ ((uint32_t)hdr[2] << 8 | hdr[3]);
+  f->clear = 1;
+  f->utf8 = (hdr[0] & 0x40) != 0;
+  f->max_timeout = 100u << (hdr[1] >> 5);
+
+  smtpout_callbacks *cbs;
+  if (smtpout_callbacks_new(&cbs) != 0)
+    return 0;
+  smtpout_callbacks_set_read_body(cbs, body_cb);
+  smtpout_callbacks_set_on_result(cbs, result_cb);
+  smtpout_callbacks_set_on_message_done(cbs, done_cb);
+  smtpout_callbacks_set_on_trace(cbs, trace_cb);
+  smtpout_callbacks_set_on_tls(cbs, tls_cb);
+  const char *mx = (hdr[1] & 0x10) ? "[192.0.2.1]" : "mx.test.example";
+  if (smtpout_session_new(&f->s, mx, config(), cbs, f) != 0) {
+    smtpout_callbacks_free(cbs);
+    return 0;
+  }
+  smtpout_session_set_helo_name(f->s, "client.example");
+  for (int t = 0; t < SMTPOUT_TIMEOUT_COUNT; t++)
+    smtpout_session_set_timeout(f->s, t, f->max_timeout);
+  if (hdr[0] & 0x10) {
+    int st = hdr[0] & 3;
+    smtpout_session_set_tls_policy(f->s, st == 3 ? 1 : st, (hdr[0] >> 2) & 1);
+  }
+  if (hdr[0] & 0x08)
+    smtpout_session_set_plaintext_fallback(f->s);
+
+  size_t nrcpts = 1 + ((hdr[1] >> 2) & 3);
+  for (int i = 0; i <= (hdr[1] & 3); i++)
+    submit(f, hdr, nrcpts);
+  CHECK(smtpout_session_start(f->s, f->now) == 0);
+
+  size_t off = 0;
+  int aborted = 0, eof = 0;
+  while (off < size && !eof && !aborted) {
+    uint32_t r = next(f);
+    switch (r % 16) {
+    case 0: case 1: case 2: case 3: case 4: case 5: {
+      /* Feed a chunk: often small, sometimes everything left. */
+      size_t n = (r >> 8) % 4 == 0 ? size - off : 1 + (r >> 10) % 64;
+      if (n > size - off)
+        n = size - off;
+      show("server sends", data + off, n);
+      CHECK(smtpout_session_feed(f->s, data + off, n, f->now) == 0);
+      off += n;
+      break;
+    }
+    case 6: case 7: case 8:
+      drain(f, 1);
+      break;
+    case 9:
+      if (f->blocked) {
+        f->blocked = 0;
+        CHECK(smtpout_session_resume_body(f->s) == 0);
+      }
+      drain(f, 1);
+      break;
+    case 10:
+      drain(f, 0);
+      break;
+    case 11:
+      /* Time passes; sometimes right up to the deadline. */
+      if ((r >> 8) & 1 && smtpout_session_expiry(f->s) != SMTPOUT_NO_EXPIRY)
+        f->now = smtpout_session_expiry(f->s);
+      else
+        f->now += (r >> 9) % (f->max_timeout / 2 + 1);
+      CHECK(smtpout_session_handle_expiry(f->s, f->now) == 0);
+      break;
+    case 12:
+      if ((r >> 8) % 4 == 0)
+        submit(f, hdr, 1 + (r >> 10) % MAX_RCPTS);
+      break;
+    case 13:
+      if ((r >> 8) % 4 == 0) {
+        smtpout_session_quit(f->s);
+        f->quit = 1;
+      }
+      break;
+    case 14:
+      if ((r >> 8) % 64 == 0) {
+        smtpout_session_abort(f->s, f->now);
+        aborted = 1;
+      }
+      break;
+    case 15:
+      if ((r >> 8) % 64 == 0) {
+        smtpout_session_feed_eof(f->s, f->now);
+        eof = 1;
+      }
+      break;
+    }
+    check_deadline(f);
+#ifdef FUZZ_HEAP_CHECK
+    CHECK(__sanitizer_get_current_allocated_bytes() < heap0 + HEAP_GROWTH_MAX);
+#endif
+  }
+
+  /* The server goes silent: QUIT, then only timeouts.  The session must
+   * end by itself, each recipient having its one result. */
+  smtpout_session_quit(f->s);
+  f->quit = 1;
+  for (int rounds = 0; rounds < 32 && !smtpout_session_is_done(f->s);
+       rounds++) {
+    if (f->blocked) {
+      f->blocked = 0;
+      smtpout_session_resume_body(f->s);
+    }
+    drain(f, 1);
+    check_deadline(f);
+    if (smtpout_session_is_done(f->s))
+      break;
+    uint64_t e = smtpout_session_expiry(f->s);
+    CHECK(e != SMTPOUT_NO_EXPIRY);
+    f->now = e;
+    CHECK(smtpout_session_handle_expiry(f->s, f->now) == 0);
+  }
+  drain(f, 1);
+  CHECK(smtpout_session_is_done(f->s));
+  CHECK(f->results == f->expected);
+  for (int m = 0; m < f->nmsgs; m++)
+    CHECK(f->done[m]);
+  CHECK(smtpout_session_error_text(f->s) != NULL);
+  smtpout_session_free(f->s);
+  smtpout_callbacks_free(cbs);
+  return 0;
+}

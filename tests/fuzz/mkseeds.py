@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz targets into tests/fuzz/corpus/.
+
+The seeds are small, readable and committed; run this again after changing
+it (python3 tests/fuzz/mkseeds.py).  A session seed is the 4-byte header
+fuzz-session.c describes, then a server transcript."""
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CORPUS = os.path.join(HERE, "corpus")
+
+# Header byte 0: bits 0-1 starttls (0 disable, 1 optional, 2 require),
+# bit 2 allow-invalid, bit 3 plaintext fallback, bit 4 policy through the
+# API, bit 5 null sender, bit 6 UTF-8 recipient, bit 7 SIZE.
+DISABLE, OPTIONAL, REQUIRE = 0x10, 0x11, 0x12
+
+
+def hdr(policy, msgs=1, rcpts=1, ip=False, timeout=5, seed=0x1234):
+    b1 = (msgs - 1) | ((rcpts - 1) << 2) | (0x10 if ip else 0) | (timeout << 5)
+    return bytes([policy, b1, seed >> 8, seed & 0xFF])
+
+
+GREET = b"220 mx.test.example ESMTP\r\n"
+EHLO = b"250 mx.test.example\r\n"
+EHLO_PIPE = (b"250-mx.test.example\r\n250-PIPELINING\r\n250-SIZE 1000\r\n"
+             b"250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 SMTPUTF8\r\n")
+EHLO_TLS = b"250-mx.test.example\r\n250-PIPELINING\r\n250 STARTTLS\r\n"
+OK = b"250 2.0.0 ok\r\n"
+GO = b"354 go ahead\r\n"
+BYE = b"221 2.0.0 bye\r\n"
+
+SESSION = {
+    "plain-one": hdr(DISABLE) + GREET + EHLO + OK + OK + GO + OK + BYE,
+    "pipelined-two-rcpts": hdr(DISABLE, rcpts=2) + GREET + EHLO_PIPE
+    + OK + OK + b"550 5.1.1 no such user\r\n" + GO + OK + BYE,
+    "pipelined-three-msgs": hdr(DISABLE, msgs=3, rcpts=2, seed=0x0101)
+    + GREET + EHLO_PIPE + (OK * 3 + GO + OK) * 3 + BYE,
+    "two-msgs-rset": hdr(DISABLE, msgs=2) + GREET + EHLO
+    + b"550 5.7.1 no\r\n" + OK + OK + OK + GO + OK + BYE,
+    "starttls-refused": hdr(OPTIONAL) + GREET + EHLO_TLS
+    + b"454 4.7.0 not now\r\n" + OK + OK + GO + OK + BYE,
+    "starttls-handshake-garbage": hdr(OPTIONAL) + GREET + EHLO_TLS
+    + b"220 2.0.0 go\r\n" + b"\x16\x03\x03\x00\x05hello",
+    "starttls-injection": hdr(REQUIRE) + GREET + EHLO_TLS
+    + b"220 2.0.0 go\r\n250-fake\r\n250 AUTH PLAIN\r\n",
+    "require-not-offered": hdr(REQUIRE, rcpts=2) + GREET + EHLO + BYE,
+    "helo-fallback": hdr(DISABLE) + GREET + b"502 5.5.2 no EHLO\r\n"
+    + b"250 hi\r\n" + OK + OK + GO + OK + BYE,
+    "greeting-554": hdr(DISABLE, rcpts=3) + b"554 5.3.2 go away\r\n" + BYE,
+    "421-mid": hdr(DISABLE, rcpts=2) + GREET + EHLO + OK
+    + b"421 4.3.2 shutting down\r\n",
+    "multiline-disagree": hdr(DISABLE) + GREET
+    + b"250-mx\r\n550 disagreeing code\r\n",
+    "bad-codes": hdr(DISABLE) + GREET + EHLO + b"25O ok\r\n600 x\r\n",
+    "nul-8bit": hdr(DISABLE) + b"220 mx [nul:\x00] [8bit:\xff\x80\xc3\xa9]\r\n"
+    + EHLO + OK + OK + GO + b"250 ok \x00\xff\r\n" + BYE,
+    "long-line": hdr(DISABLE) + GREET + b"250 " + b"x" * 2100 + b"\r\n",
+    "many-lines": hdr(DISABLE) + GREET + b"250-line\r\n" * 110,
+    "size-limit": hdr(0x90) + GREET + b"250-mx\r\n250 SIZE 10\r\n" + BYE,
+    "smtputf8": hdr(0x50, rcpts=2) + GREET + EHLO_PIPE + OK * 3 + GO + OK
+    + BYE,
+    "utf8-not-offered": hdr(0x50, rcpts=2) + GREET + EHLO + OK + OK + GO
+    + OK + BYE,
+    "unsolicited": hdr(DISABLE) + GREET + b"250 2.0.0 unsolicited\r\n"
+    + EHLO + OK + OK + GO + OK + OK + BYE,
+    "bare-lf": hdr(DISABLE, ip=True) + b"220 mx\n250 mx\n250 ok\n250 ok\n"
+    b"354 go\n250 ok\n221 bye\n",
+    "dot-refused": hdr(DISABLE, rcpts=2) + GREET + EHLO + OK + OK + OK + GO
+    + b"451 4.3.0 try later\r\n" + BYE,
+    "config-policy": hdr(0x01, msgs=2, rcpts=3) + GREET + EHLO_TLS
+    + b"220 go\r\n",
+}
+
+CONFIG = {
+    "full": b"""[queue.outbound]
+hostname = mta1.example.org
+
+[queue.outbound.tls]
+starttls = "optional"
+allow-invalid-certs = false
+priority = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+[queue.outbound.timeouts]
+connect = 30s
+greeting = 2s
+tls = 1500ms
+ehlo = 5m
+mail-from = 1h
+rcpt-to = 2s
+data = 1d
+
+[destination "banks"]
+domains = bank.example .bank.example
+starttls = "require"
+
+[destination "m365"]
+mx = *.mail.protection.outlook.com
+allow-invalid-certs = false
+
+[destination "idn"]
+domains = b\xc3\xbccher.example xn--bcher-kva.test
+mx = [192.0.2.25]
+starttls = disable
+bank.example
+""",
+    "errors": b"""[queue.outbound.tls]
+starttls = requir
+bogus = 1
+ [indented]
+[destination ""]
+domains = *.x.example
+[destination "dup"]
+domains = a.example
+[destination "dup2"]
+domains = a.example
+""",
+    "long-line": b"[destination \"long\"]\ndomains = " + b"a" * 250
+    + b".example\nstarttls = require\n",
+    "minimal": b"[queue.outbound.tls]\nstarttls = disable\nx.example\n",
+}
+
+POLICY_MAP = {
+    "doc-example": b"""# comment lines start with "#"; blank lines are ignored
+bank.example            starttls=require
+.bank.example           starttls=require allow-invalid-certs=false
+mx:mx1.example.net      starttls=disable
+mx:*.mail.example.net   allow-invalid-certs=true   # trailing comment
+mx:.hosting.example     starttls="require"
+mx:[192.0.2.25]         starttls=disable
+""",
+    "errors": b"""a.example starttls = require
+b.example starttls=requir
+c.example
+a.example starttls=disable
+*.x.example starttls=require
+d.example bogus=1 starttls=require
+e.example starttls=require starttls=disable
+f.ex\x00ample starttls=require
+""",
+    "idn": b"b\xc3\xbccher.example starttls='require'\r\n"
+    b"xn--mller-kva.example\tallow-invalid-certs=true\r\n"
+    b"MIXED.Case.Example starttls=optional\n",
+    "crlf-tabs": b"\tx.example\t starttls=disable\t\r\n\r\n#\n   \n",
+}
+
+NAMES = {
+    "ascii": b"MX1.Example.COM.",
+    "idn": b"b\xc3\xbccher.example",
+    "alabel": b"xn--bcher-kva.example",
+    "sharp-s": b"stra\xc3\x9fe.example",
+    "fullwidth-dot": b"mx\xe3\x80\x82example",
+    "ipv4": b"192.0.2.1",
+    "ipv6-literal": b"[IPv6:2001:db8::1]",
+    "bad-hyphen": b"-bad-.example",
+    "crlf": b"mx.example\r\nMAIL FROM:<x@y>",
+    "long-label": b"a" * 64 + b".example",
+    "empty-label": b"a..example",
+    "underscore": b"_dmarc.example",
+}
+
+
+def write(target, seeds):
+    d = os.path.join(CORPUS, target)
+    os.makedirs(d, exist_ok=True)
+    for f in os.listdir(d):
+        os.unlink(os.path.join(d, f))
+    for name, data in seeds.items():
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data)
+
+
+def main():
+    write("session", SESSION)
+    write("config", CONFIG)
+    write("policy-map", POLICY_MAP)
+    write("names", NAMES)
+    total = sum(len(s) for s in (SESSION, CONFIG, POLICY_MAP, NAMES))
+    print("%d seeds written under %s" % (total, CORPUS))
+
+
+if __name__ == "__main__":
+    main()
