@@ -377,6 +377,29 @@ def by_address(doc):
     return {r["address"]: r for r in doc["recipients"]}
 
 
+# One message to four recipients, two of which the server refuses: the
+# scenario run against each real server.
+MIXED_REJECTS = [("bad@test.example", "550 5.1.1 no such user"),
+                 ("busy@test.example", "450 4.2.1 try later")]
+MIXED_ARGS = ["--from", "s@test.example", "--to", "a@test.example",
+              "--to", "bad@test.example", "--to", "busy@test.example",
+              "--to", "c@test.example"]
+
+
+def check_mixed_results(test, rc, doc, err):
+    """The outcome MIXED_REJECTS must give: a and c delivered, bad bounced
+    with its 550, busy deferred with its 450, exit 75."""
+    test.assertEqual(rc, EX_TEMPFAIL, err)
+    r = by_address(doc)
+    test.assertEqual(r["a@test.example"]["status"], "delivered")
+    test.assertEqual(r["c@test.example"]["status"], "delivered")
+    test.assertEqual(r["bad@test.example"]["status"], "bounced")
+    test.assertEqual(r["bad@test.example"]["code"], 550)
+    test.assertEqual(r["bad@test.example"]["enhanced"], "5.1.1")
+    test.assertEqual(r["busy@test.example"]["status"], "deferred")
+    test.assertEqual(r["busy@test.example"]["code"], 450)
+
+
 class TempDirTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="smtpout-test-")
