@@ -7,7 +7,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from testlib import (EX_CONFIG, EX_OK, EX_TEMPFAIL, EX_UNAVAILABLE,  # noqa
                      EX_USAGE, MIXED_ARGS, MIXED_REJECTS,
-                     TempDirTest, aiosmtpd, by_address, canonical,
+                     TempDirTest, aiosmtpd, canonical,
                      check_mixed_results, main, send, spool_messages)
 
 TRICKY = (b"Subject: tricky\n\n"
