@@ -16,12 +16,11 @@
  * reference-counted configuration.
  *
  * Re-entrancy: callbacks run inside smtpout_session_feed(), _peek_output(),
- * _consume_output(), _handle_expiry(), _abort() and _start(), and also
- * inside smtpout_session_submit() and _quit() when these start work on an
- * idle connection (a message the server cannot take, e.g. over its SIZE,
- * gets its results right there).  A callback may call
- * smtpout_session_submit(), smtpout_session_quit() and the getters; it must
- * not call the I/O functions above nor free the session.
+ * _consume_output(), _handle_expiry(), _abort() and _start(); never inside
+ * smtpout_session_submit() or _quit(), whose work starts at the next
+ * _peek_output().  A callback may call smtpout_session_submit(),
+ * smtpout_session_quit() and the getters; it must not call the I/O
+ * functions above nor free the session.
  *
  * Typical loop (see examples/eventloop.c and docs/event-loop.md):
  *
