@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config_impl.h"
 #include "tls.h"
@@ -80,13 +82,16 @@ static void check_tls_settings(struct config_load *ld)
   char q[QUOTE_MAX + 16];
   if (cfg->ca_file != NULL) {
     value_quote(q, sizeof(q), cfg->ca_file, strlen(cfg->ca_file));
-    /* fopen() first: GnuTLS would not say why a file cannot be used. */
-    FILE *f = fopen(cfg->ca_file, "r");
-    if (f == NULL) {
+    /* stat() and access() first: GnuTLS would not say why a file cannot
+     * be used, and opening a FIFO would block. */
+    struct stat st;
+    if (stat(cfg->ca_file, &st) != 0 || access(cfg->ca_file, R_OK) != 0) {
       diag_add(&ld->diag, ld->file, ld->ca_line, "cannot read ca-file %s: %s",
                q, strerror(errno));
+    } else if (!S_ISREG(st.st_mode)) {
+      diag_add(&ld->diag, ld->file, ld->ca_line,
+               "ca-file %s is not a regular file", q);
     } else {
-      fclose(f);
       struct tls_creds *creds;
       int rv = tls_creds_new(&creds, cfg->ca_file);
       if (rv == 0) {

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <gnutls/gnutls.h>
@@ -24,6 +25,10 @@
 #include "buf.h"
 #include "smtpout/common.h"
 #include "tls.h"
+
+/* A trust bundle larger than this is not one (Debian's full system bundle
+ * is about 200 KiB). */
+#define CA_FILE_MAX (64 * 1024 * 1024)
 
 struct tls_creds {
   atomic_int refs;
@@ -83,6 +88,13 @@ struct tls_conn {
 
 int tls_creds_new(struct tls_creds **out, const char *ca_file)
 {
+  /* GnuTLS reads a trust file whole: a device or a FIFO (a typo for
+   * /dev/zero, say) would be read until memory runs out.  Only a regular
+   * file, and of a sane size, can be a PEM bundle. */
+  struct stat st;
+  if (ca_file != NULL && (stat(ca_file, &st) != 0 || !S_ISREG(st.st_mode) ||
+                          st.st_size > CA_FILE_MAX))
+    return SMTPOUT_ERR_TLS_SETUP;
   struct tls_creds *c = calloc(1, sizeof(*c));
   if (c == NULL)
     return SMTPOUT_ERR_NOMEM;

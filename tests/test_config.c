@@ -276,6 +276,9 @@ static void test_ca_file_and_priority(void **state)
   expect_problems("[queue.outbound.tls]\nca-file = /nonexistent/ca.pem\n",
                   "t.ini:2: cannot read ca-file \"/nonexistent/ca.pem\": No "
                   "such file or directory");
+  /* A device would be read without end: refused before GnuTLS sees it. */
+  expect_problems("[queue.outbound.tls]\nca-file = /dev/zero\n",
+                  "t.ini:2: ca-file \"/dev/zero\" is not a regular file");
   expect_problems("[queue.outbound.tls]\nca-file =\npriority = \"\"\n",
                   "t.ini:2: empty value for ca-file",
                   "t.ini:3: empty value for priority");

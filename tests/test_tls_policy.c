@@ -329,6 +329,28 @@ static void test_plaintext_fallback_refused_under_require(void **st)
   h_free(&h);
 }
 
+static void test_unusable_ca_file_defers_without_reading_it(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  smtpout_session_set_tls_policy(h.s, SMTPOUT_STARTTLS_OPTIONAL, 0);
+  /* A device: GnuTLS would read it until memory ran out. */
+  assert_int_equal(smtpout_session_set_ca_file(h.s, "/dev/zero"), 0);
+  h_submit(&h, A, NULL);
+  h_open(&h, EHLO_TLS);
+  assert_string_equal(h_client(&h), "STARTTLS\r\n");
+  h_server(&h, "220 go ahead\r\n");
+  assert_true(smtpout_session_is_done(h.s));
+  assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_TLS_SETUP);
+  assert_deferred(&h, 0, "4.7.0");
+  /* A local problem, not the server's: no plaintext retry either. */
+  assert_int_equal(smtpout_tls_info_fallback_permitted(
+                       smtpout_session_tls_info(h.s)),
+                   0);
+  h_free(&h);
+}
+
 static void test_policy_is_fixed_once_ehlo_answered(void **st)
 {
   struct h h;
@@ -361,6 +383,7 @@ int main(void)
     cmocka_unit_test(test_handshake_timeout),
     cmocka_unit_test(test_plaintext_fallback_session_skips_starttls),
     cmocka_unit_test(test_plaintext_fallback_refused_under_require),
+    cmocka_unit_test(test_unusable_ca_file_defers_without_reading_it),
     cmocka_unit_test(test_policy_is_fixed_once_ehlo_answered),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
