@@ -34,6 +34,30 @@ int tls_cache_get(struct tls_cache *cache, const char *ca_file,
 void tls_cache_seed(struct tls_cache *cache, struct tls_creds *creds);
 
 /*
+ * Verified chains.  A successful verification is a function of the chain
+ * the server presented, the name it was verified against, the trust
+ * anchors and the time, and nothing else: the cache remembers the first
+ * two as a SHA-256 key (tls_conn_verify builds it; the anchors are the
+ * cache's own) with the time of the verification and the chain's
+ * earliest expiry, so the next connection presenting the same chain for
+ * the same name skips the signature checks in between.  Failures are
+ * never kept.  Bounded: a direct-mapped table of TLS_VERIFIED_SLOTS.
+ *
+ * tls_cache_verified_get() returns 1 and the chain's expiry in
+ * *not_after when `key` was verified at or before `now` and expires
+ * after it; tls_cache_verified_put() records it.  Exposed for the unit
+ * tests.
+ */
+#define TLS_CHAIN_KEY_LEN 32
+#define TLS_VERIFIED_SLOTS 1024
+int tls_cache_verified_get(struct tls_cache *cache,
+                           const uint8_t key[TLS_CHAIN_KEY_LEN],
+                           int64_t now, int64_t *not_after);
+void tls_cache_verified_put(struct tls_cache *cache,
+                            const uint8_t key[TLS_CHAIN_KEY_LEN],
+                            int64_t now, int64_t not_after);
+
+/*
  * Checks a GnuTLS priority string without opening a connection, so that a
  * bad `priority` fails when the configuration loads, not at the first
  * STARTTLS.  Returns 0, or SMTPOUT_ERR_TLS_SETUP with the offset of the

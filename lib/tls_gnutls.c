@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
@@ -56,10 +57,19 @@ struct ticket_slot {
   struct ticket t[TICKETS_PER_NAME]; /* oldest first */
 };
 
+/* A chain verified for a name (tls.h): the key, when it was verified,
+ * and the earliest expiry in the chain. */
+struct verified {
+  uint8_t key[TLS_CHAIN_KEY_LEN];
+  int64_t verified_at;
+  int64_t not_after; /* 0: an empty slot */
+};
+
 struct tls_cache {
   pthread_mutex_t lock;
   struct tls_creds *creds; /* for the configuration's ca-file */
   struct ticket_slot *tickets; /* TICKET_SLOTS, allocated by the first put */
+  struct verified *verified; /* TLS_VERIFIED_SLOTS, from the first put */
   /* The configuration's priority string, parsed once: parsing it costs
    * about as much per session as the rest of gnutls_init() together. */
   gnutls_priority_t prio;
@@ -69,6 +79,7 @@ struct tls_cache {
 struct tls_conn {
   gnutls_session_t session;
   struct tls_creds *creds;
+  struct tls_cache *cache; /* NULL: none */
   struct buf input;     /* ciphertext fed, not yet pulled by GnuTLS */
   struct buf *wire_out; /* where GnuTLS's records go */
   int eof;
@@ -157,6 +168,7 @@ void tls_cache_free(struct tls_cache *cache)
         gnutls_free(cache->tickets[i].t[k].data.data);
     free(cache->tickets);
   }
+  free(cache->verified);
   free(cache->prio_string);
   pthread_mutex_destroy(&cache->lock);
   free(cache);
@@ -209,6 +221,94 @@ static gnutls_priority_t cache_priority(struct tls_cache *cache,
     p = cache->prio;
   pthread_mutex_unlock(&cache->lock);
   return p;
+}
+
+static struct verified *verified_slot(struct tls_cache *cache,
+                                      const uint8_t *key)
+{
+  /* The key is a SHA-256 digest: any four of its bytes are as good a
+   * hash as any. */
+  uint32_t h = (uint32_t)key[0] | (uint32_t)key[1] << 8 |
+               (uint32_t)key[2] << 16 | (uint32_t)key[3] << 24;
+  return &cache->verified[h % TLS_VERIFIED_SLOTS];
+}
+
+int tls_cache_verified_get(struct tls_cache *cache,
+                           const uint8_t key[TLS_CHAIN_KEY_LEN],
+                           int64_t now, int64_t *not_after)
+{
+  int found = 0;
+  pthread_mutex_lock(&cache->lock);
+  if (cache->verified) {
+    struct verified *v = verified_slot(cache, key);
+    /* A clock set back to before the verification could hide a chain
+     * that is not yet valid: that is a miss too. */
+    if (v->not_after != 0 && memcmp(v->key, key, TLS_CHAIN_KEY_LEN) == 0 &&
+        v->verified_at <= now && now < v->not_after) {
+      *not_after = v->not_after;
+      found = 1;
+    }
+  }
+  pthread_mutex_unlock(&cache->lock);
+  return found;
+}
+
+void tls_cache_verified_put(struct tls_cache *cache,
+                            const uint8_t key[TLS_CHAIN_KEY_LEN],
+                            int64_t now, int64_t not_after)
+{
+  if (not_after <= now)
+    return;
+  pthread_mutex_lock(&cache->lock);
+  if (cache->verified == NULL)
+    cache->verified = calloc(TLS_VERIFIED_SLOTS, sizeof(*cache->verified));
+  if (cache->verified) {
+    struct verified *v = verified_slot(cache, key);
+    memcpy(v->key, key, TLS_CHAIN_KEY_LEN);
+    v->verified_at = now;
+    v->not_after = not_after;
+  }
+  pthread_mutex_unlock(&cache->lock);
+}
+
+/* Whether `creds` are the cache's own: only chains verified against the
+ * cache's anchors are kept there (a session with a ca-file of its own
+ * neither reads nor writes them). */
+static int cache_anchors(struct tls_cache *cache, struct tls_creds *creds)
+{
+  pthread_mutex_lock(&cache->lock);
+  int same = cache->creds == creds;
+  pthread_mutex_unlock(&cache->lock);
+  return same;
+}
+
+/* The key of the chain the server presented, for `name`: SHA-256 over the
+ * name and every certificate, each preceded by its length so that no two
+ * different inputs run together the same way.  Returns 0, or -1 when
+ * there is no chain or the digest fails. */
+static int chain_key(gnutls_session_t session, const char *name,
+                     uint8_t key[TLS_CHAIN_KEY_LEN])
+{
+  unsigned n = 0;
+  const gnutls_datum_t *der = gnutls_certificate_get_peers(session, &n);
+  gnutls_hash_hd_t h;
+  if (der == NULL || n == 0 || gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+    return -1;
+  int rv = 0;
+  size_t nlen = strlen(name);
+  uint8_t len[4] = {(uint8_t)(nlen >> 24), (uint8_t)(nlen >> 16),
+                    (uint8_t)(nlen >> 8), (uint8_t)nlen};
+  rv |= gnutls_hash(h, len, sizeof(len));
+  rv |= gnutls_hash(h, name, nlen);
+  for (unsigned i = 0; i < n; i++) {
+    uint32_t l = der[i].size;
+    uint8_t b[4] = {(uint8_t)(l >> 24), (uint8_t)(l >> 16), (uint8_t)(l >> 8),
+                    (uint8_t)l};
+    rv |= gnutls_hash(h, b, sizeof(b));
+    rv |= gnutls_hash(h, der[i].data, der[i].size);
+  }
+  gnutls_hash_deinit(h, key);
+  return rv < 0 ? -1 : 0;
 }
 
 static struct ticket_slot *ticket_slot(struct tls_cache *cache,
@@ -436,6 +536,7 @@ int tls_conn_new(struct tls_conn **out, struct tls_creds *creds,
   gnutls_transport_set_pull_timeout_function(c->session, pull_timeout_cb);
   tls_creds_ref(creds);
   c->creds = creds;
+  c->cache = cache;
   *out = c;
   return 0;
 }
@@ -499,6 +600,22 @@ static int classify(unsigned status)
   return TLSRPT_VALIDATION_FAILURE;
 }
 
+/* The certificate verified; `not_after` is the chain's earliest expiry
+ * (0: unknown).  A chain verified for the ticket name lets the server's
+ * ticket be kept. */
+static void verified(struct tls_conn *conn, int ticket_name, time_t not_after,
+                     int *tlsrpt, char *reason)
+{
+  *tlsrpt = TLSRPT_NONE;
+  reason[0] = '\0';
+  if (ticket_name) {
+    conn->verified = 1;
+    if (!gnutls_session_is_resumed(conn->session))
+      conn->not_after = not_after;
+    maybe_store_ticket(conn); /* TLS 1.2 tickets come with the handshake */
+  }
+}
+
 int tls_conn_verify(struct tls_conn *conn, const char *name, int *tlsrpt,
                     char *reason, size_t reasonlen)
 {
@@ -516,6 +633,19 @@ int tls_conn_verify(struct tls_conn *conn, const char *name, int *tlsrpt,
     reason[0] = '\0';
     conn->verified = 1;
     maybe_store_ticket(conn);
+    return 1;
+  }
+  /* The same chain verified for the same name against the same anchors
+   * earlier, and not expired since, verifies again: skip the signature
+   * checks (tls.h).  The handshake has already proved the server holds
+   * the key of the chain's first certificate. */
+  uint8_t key[TLS_CHAIN_KEY_LEN];
+  int64_t now = (int64_t)time(NULL), not_after = 0;
+  int keyed = name != NULL && conn->cache != NULL &&
+              cache_anchors(conn->cache, conn->creds) &&
+              chain_key(conn->session, name, key) == 0;
+  if (keyed && tls_cache_verified_get(conn->cache, key, now, &not_after)) {
+    verified(conn, ticket_name, (time_t)not_after, tlsrpt, reason);
     return 1;
   }
   unsigned status = 0;
@@ -545,14 +675,12 @@ int tls_conn_verify(struct tls_conn *conn, const char *name, int *tlsrpt,
              "no host name to verify the certificate against (IP literal)");
     return 0;
   }
-  *tlsrpt = TLSRPT_NONE;
-  reason[0] = '\0';
-  if (ticket_name) {
-    conn->verified = 1;
-    if (!gnutls_session_is_resumed(conn->session))
-      conn->not_after = chain_not_after(conn->session);
-    maybe_store_ticket(conn); /* TLS 1.2 tickets come with the handshake */
+  if (keyed || ticket_name) {
+    not_after = (int64_t)chain_not_after(conn->session);
+    if (keyed)
+      tls_cache_verified_put(conn->cache, key, now, not_after);
   }
+  verified(conn, ticket_name, (time_t)not_after, tlsrpt, reason);
   return 1;
 }
 

@@ -140,6 +140,37 @@ class SendTest(TempDirTest):
         self.assertIsNone(res.tls.verify_error)
         self.assertTrue(spool_messages(spool)[0][0]["tls"])
 
+    def test_verified_chain_is_bound_to_its_name(self):
+        # One configuration, so one cache of verified chains, and one
+        # server presenting one chain: verifying it for mx.test.example
+        # must not make it verify for a name it does not carry, before or
+        # after; a failure is not remembered either.
+        certs = make_test_ca(self.path("certs"))
+        cfg = self.write("tls.ini", ('[queue.outbound.tls]\n'
+                                     'starttls = "require"\n'
+                                     'ca-file = %s\n' % certs["ca"]).encode())
+        spool = self.spool()
+        names = ["mx.test.example", "other.test.example", "mx.test.example",
+                 "other.test.example", "MX.test.example."]
+        with smtpout.Config.load_file(cfg) as config, \
+                aiosmtpd(spool, tls=(certs["cert"], certs["key"])) as srv:
+            results = [smtpout.send("127.0.0.1:%d" % srv.port, name,
+                                    "s@test.example", ["a@test.example"],
+                                    BODY, config=config)
+                       for name in names]
+        for name, res in zip(names, results):
+            r, = res.recipients
+            if name.lower().rstrip(".") == "mx.test.example":
+                self.assertEqual(r.status, Status.DELIVERED, (name, r))
+                self.assertTrue(res.tls.verified, name)
+            else:
+                self.assertEqual((r.status, r.enhanced),
+                                 (Status.DEFERRED, "4.7.5"), (name, r))
+                self.assertFalse(res.tls.verified, name)
+                self.assertEqual(res.tls.tlsrpt_result,
+                                 "certificate-host-mismatch", name)
+        self.assertEqual(len(spool_messages(spool)), 3)
+
     def test_wrong_ca_defers_4_7_5_and_never_falls_back(self):
         certs = make_test_ca(self.path("certs"))
         spool = self.spool()
