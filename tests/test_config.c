@@ -154,7 +154,11 @@ static void test_new_config_has_builtin_defaults(void **state)
   assert_null(smtpout_config_helo_name(c));
   assert_null(smtpout_config_ca_file(c));
   assert_string_equal(smtpout_config_tls_priority(c),
-                      "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2");
+                      "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-GROUP-ALL:"
+                      "+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:"
+                      "+GROUP-SECP521R1:+GROUP-X448:+GROUP-FFDHE2048:"
+                      "+GROUP-FFDHE3072:+GROUP-FFDHE4096:+GROUP-FFDHE6144:"
+                      "+GROUP-FFDHE8192");
   smtpout_config_unref(c);
   /* An empty file is the same. */
   c = load_ok("");

@@ -75,6 +75,22 @@ class TlsFaultTest(TempDirTest):
         self.assertEqual(doc["attempts"][0]["tls"]["version"], "TLS1.2")
         self.assertTrue(doc["attempts"][0]["tls"]["verified"])
 
+    def test_server_without_the_key_share_group_retries_the_hello(self):
+        # smtpout sends one key share (X25519); a TLS 1.3 server that only
+        # takes other groups asks again with a HelloRetryRequest, which
+        # costs a round trip and nothing else.
+        for group in ["SECP256R1", "SECP384R1", "FFDHE2048"]:
+            with self.subTest(group=group):
+                rc, doc, log, msgs = self.deliver(
+                    ["--priority", "NORMAL:-VERS-ALL:+VERS-TLS1.3:"
+                     "-GROUP-ALL:+GROUP-" + group], mode="require")
+                self.assertEqual(rc, EX_OK, (doc, log))
+                tls = doc["attempts"][0]["tls"]
+                self.assertEqual(tls["version"], "TLS1.3")
+                self.assertTrue(tls["verified"])
+                self.assertEqual(len(msgs), 1)
+                self.assertTrue(msgs[0][0]["tls"])
+
     # -- response injection ------------------------------------------------
 
     def test_injected_replies_after_220_abort_without_fallback(self):
