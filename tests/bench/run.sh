@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark run behind docs/performance.md, in one command:
 #
-#   bash tests/bench/run.sh [--rounds N] [--quick] [--out DIR]
+#   bash tests/bench/run.sh [--rounds N] [--quick] [--out DIR] [--section N]...
 #
 #  1. plaintext to Postfix smtp-sink: smtpout-bench against smtp-source with
 #     the same arguments, alternated, at -s 1 -m 3000, -s 20 -m 10000 and
@@ -21,7 +21,8 @@
 # clients, and the summary gives medians and ratios.  Nothing here passes or
 # fails on timing: the exit status is non-zero only when a client failed to
 # deliver.  Raw figures land in DIR/results.tsv (default: a temporary
-# directory, printed at the end).
+# directory, printed at the end).  --section (repeatable) runs only the
+# numbered parts.
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -29,14 +30,22 @@ cd "$top"
 rounds=5
 quick=0
 out=
+sections=
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) rounds=$2; shift 2 ;;
     --quick) quick=1; rounds=1; shift ;;
     --out) out=$2; shift 2 ;;
-    *) echo "usage: $0 [--rounds N] [--quick] [--out DIR]" >&2; exit 64 ;;
+    --section) sections="$sections $2"; shift 2 ;;
+    *) echo "usage: $0 [--rounds N] [--quick] [--out DIR] [--section N]..." >&2; exit 64 ;;
   esac
 done
+# want N: whether part N runs.
+want() {
+  [ -z "$sections" ] && return 0
+  case " $sections " in *" $1 "*) return 0 ;; esac
+  return 1
+}
 
 builddir=${SMTPOUT_BENCH_BUILDDIR:-build-bench}
 if [ ! -d "$builddir" ]; then
@@ -99,6 +108,7 @@ echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d
 printf 'load_start\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >"$out/load"
 
 # ---------------------------------------------------------------------
+if want 1; then
 echo "== 1. plaintext: smtpout-bench vs smtp-source, to smtp-sink"
 sink_port=$(free_port)
 sink_user=()
@@ -130,7 +140,10 @@ for r in $(seq "$rounds"); do
   done
 done
 
+fi
+
 # ---------------------------------------------------------------------
+# Parts 2 and 3 share the faultsrv sinks.
 echo "== 2. STARTTLS, verified, to the faultsrv TLS sink"
 tests/certs/mkcerts.sh "$tmp/certs" >/dev/null
 ca=$tmp/certs/ca.pem
@@ -156,6 +169,7 @@ printf 'From: <foo@vm>\r\nTo: <foo@vm>\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r
 
 if [ $quick -eq 1 ]; then nt=100; ns=20; nw=5; nd=1000; else nt=1000; ns=200; nw=30; nd=10000; fi
 tls_rounds=$(( rounds < 3 ? rounds : 3 ))
+want 2 || tls_rounds=0
 tls_bench=("$bench" -q --starttls require --ca-file "$ca" --mx-name "$mx" -M vm -f foo@vm -t foo@vm)
 for r in $(seq "$tls_rounds"); do
   measure tls full smtpout "$r" run "$nt" "${tls_bench[@]}" -s 1 -m "$nt" "$tsink"
@@ -181,6 +195,7 @@ for r in $(seq "$tls_rounds"); do
 done
 
 # ---------------------------------------------------------------------
+if want 3; then
 echo "== 3. memory per idle session"
 if [ $quick -eq 1 ]; then nidle=1000; else nidle=10000; fi
 for kind in fresh used; do
@@ -188,13 +203,16 @@ for kind in fresh used; do
   "$bench" --idle="$kind" -s "$nidle" --starttls require --ca-file "$ca" \
     --mx-name "$mx" "$tsink" | tee "$out/idle-tls-$kind.txt"
 done
+fi
 
 # ---------------------------------------------------------------------
+if want 4; then
 echo "== 4. policy engine, 1M-line map"
 if [ $quick -eq 1 ]; then
   "$builddir/tests/policy-bench" -n 100000 -l 1000000 | tee "$out/policy.txt"
 else
   "$builddir/tests/policy-bench" | tee "$out/policy.txt"
+fi
 fi
 
 printf 'load_end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/load"
