@@ -282,10 +282,20 @@ static int cache_anchors(struct tls_cache *cache, struct tls_creds *creds)
   return same;
 }
 
+/* Feeds `len` as four bytes, then the bytes: length-prefixed, no two
+ * different sequences of fields hash the same input. */
+static int hash_field(gnutls_hash_hd_t h, const void *data, size_t len)
+{
+  uint8_t n[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16),
+                  (uint8_t)(len >> 8), (uint8_t)len};
+  return gnutls_hash(h, n, sizeof(n)) < 0 || gnutls_hash(h, data, len) < 0
+             ? -1
+             : 0;
+}
+
 /* The key of the chain the server presented, for `name`: SHA-256 over the
- * name and every certificate, each preceded by its length so that no two
- * different inputs run together the same way.  Returns 0, or -1 when
- * there is no chain or the digest fails. */
+ * name and every certificate.  Returns 0, or -1 when there is no chain or
+ * the digest fails. */
 static int chain_key(gnutls_session_t session, const char *name,
                      uint8_t key[TLS_CHAIN_KEY_LEN])
 {
@@ -294,21 +304,11 @@ static int chain_key(gnutls_session_t session, const char *name,
   gnutls_hash_hd_t h;
   if (der == NULL || n == 0 || gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
     return -1;
-  int rv = 0;
-  size_t nlen = strlen(name);
-  uint8_t len[4] = {(uint8_t)(nlen >> 24), (uint8_t)(nlen >> 16),
-                    (uint8_t)(nlen >> 8), (uint8_t)nlen};
-  rv |= gnutls_hash(h, len, sizeof(len));
-  rv |= gnutls_hash(h, name, nlen);
-  for (unsigned i = 0; i < n; i++) {
-    uint32_t l = der[i].size;
-    uint8_t b[4] = {(uint8_t)(l >> 24), (uint8_t)(l >> 16), (uint8_t)(l >> 8),
-                    (uint8_t)l};
-    rv |= gnutls_hash(h, b, sizeof(b));
-    rv |= gnutls_hash(h, der[i].data, der[i].size);
-  }
+  int rv = hash_field(h, name, strlen(name));
+  for (unsigned i = 0; i < n && rv == 0; i++)
+    rv = hash_field(h, der[i].data, der[i].size);
   gnutls_hash_deinit(h, key);
-  return rv < 0 ? -1 : 0;
+  return rv;
 }
 
 static struct ticket_slot *ticket_slot(struct tls_cache *cache,

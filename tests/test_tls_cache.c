@@ -27,11 +27,24 @@ static void key_of(uint8_t key[TLS_CHAIN_KEY_LEN], unsigned seed)
   }
 }
 
+static int new_cache(void **st)
+{
+  struct tls_cache *c;
+  if (tls_cache_new(&c) != 0)
+    return -1;
+  *st = c;
+  return 0;
+}
+
+static int free_cache(void **st)
+{
+  tls_cache_free(*st);
+  return 0;
+}
+
 static void test_verified_chain_hits_until_it_expires(void **st)
 {
-  (void)st;
-  struct tls_cache *c;
-  assert_int_equal(tls_cache_new(&c), 0);
+  struct tls_cache *c = *st;
   uint8_t k[TLS_CHAIN_KEY_LEN];
   int64_t na = -1;
   key_of(k, 1);
@@ -43,14 +56,11 @@ static void test_verified_chain_hits_until_it_expires(void **st)
   /* The chain's earliest expiry ends it. */
   assert_int_equal(tls_cache_verified_get(c, k, 5000, &na), 0);
   assert_int_equal(tls_cache_verified_get(c, k, 9000, &na), 0);
-  tls_cache_free(c);
 }
 
 static void test_clock_set_back_is_a_miss(void **st)
 {
-  (void)st;
-  struct tls_cache *c;
-  assert_int_equal(tls_cache_new(&c), 0);
+  struct tls_cache *c = *st;
   uint8_t k[TLS_CHAIN_KEY_LEN];
   int64_t na;
   key_of(k, 2);
@@ -58,14 +68,11 @@ static void test_clock_set_back_is_a_miss(void **st)
   /* Before the verification the chain may not have been valid yet. */
   assert_int_equal(tls_cache_verified_get(c, k, 999, &na), 0);
   assert_int_equal(tls_cache_verified_get(c, k, 1000, &na), 1);
-  tls_cache_free(c);
 }
 
 static void test_expired_or_unknown_expiry_is_not_kept(void **st)
 {
-  (void)st;
-  struct tls_cache *c;
-  assert_int_equal(tls_cache_new(&c), 0);
+  struct tls_cache *c = *st;
   uint8_t k[TLS_CHAIN_KEY_LEN];
   int64_t na;
   key_of(k, 3);
@@ -73,14 +80,11 @@ static void test_expired_or_unknown_expiry_is_not_kept(void **st)
   assert_int_equal(tls_cache_verified_get(c, k, 1000, &na), 0);
   tls_cache_verified_put(c, k, 1000, 1000); /* expires now */
   assert_int_equal(tls_cache_verified_get(c, k, 1000, &na), 0);
-  tls_cache_free(c);
 }
 
 static void test_only_the_exact_key_hits(void **st)
 {
-  (void)st;
-  struct tls_cache *c;
-  assert_int_equal(tls_cache_new(&c), 0);
+  struct tls_cache *c = *st;
   uint8_t k[TLS_CHAIN_KEY_LEN], other[TLS_CHAIN_KEY_LEN];
   int64_t na;
   key_of(k, 4);
@@ -94,14 +98,11 @@ static void test_only_the_exact_key_hits(void **st)
   assert_int_equal(tls_cache_verified_get(c, other, 1000, &na), 1);
   assert_int_equal(na, 6000);
   assert_int_equal(tls_cache_verified_get(c, k, 1000, &na), 0);
-  tls_cache_free(c);
 }
 
 static void test_many_chains_stay_bounded_and_recent_ones_hit(void **st)
 {
-  (void)st;
-  struct tls_cache *c;
-  assert_int_equal(tls_cache_new(&c), 0);
+  struct tls_cache *c = *st;
   uint8_t k[TLS_CHAIN_KEY_LEN];
   int64_t na;
   /* Far more chains than slots: each put replaces at most one entry, so
@@ -114,17 +115,18 @@ static void test_many_chains_stay_bounded_and_recent_ones_hit(void **st)
   /* A key never put is not found, however full the table. */
   memset(k, 0xee, sizeof(k));
   assert_int_equal(tls_cache_verified_get(c, k, 1000, &na), 0);
-  tls_cache_free(c);
 }
+
+#define WITH_CACHE(t) cmocka_unit_test_setup_teardown(t, new_cache, free_cache)
 
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_verified_chain_hits_until_it_expires),
-    cmocka_unit_test(test_clock_set_back_is_a_miss),
-    cmocka_unit_test(test_expired_or_unknown_expiry_is_not_kept),
-    cmocka_unit_test(test_only_the_exact_key_hits),
-    cmocka_unit_test(test_many_chains_stay_bounded_and_recent_ones_hit),
+    WITH_CACHE(test_verified_chain_hits_until_it_expires),
+    WITH_CACHE(test_clock_set_back_is_a_miss),
+    WITH_CACHE(test_expired_or_unknown_expiry_is_not_kept),
+    WITH_CACHE(test_only_the_exact_key_hits),
+    WITH_CACHE(test_many_chains_stay_bounded_and_recent_ones_hit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
