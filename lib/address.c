@@ -11,7 +11,8 @@
 #include "address.h"
 #include "smtpout/session.h"
 
-/* Length of the well-formed UTF-8 sequence at s, or 0. */
+/* Length of the well-formed UTF-8 sequence at s, or 0 (RFC 3629 4: no
+ * overlong form, no surrogate, nothing past U+10FFFF, no truncation). */
 static size_t utf8_seq(const unsigned char *s)
 {
   unsigned char c = s[0];
@@ -65,20 +66,26 @@ int smtpout_address_check(const char *address)
       return SMTPOUT_ERR_BAD_ADDRESS;
     if (c == '<' || c == '>')
       return SMTPOUT_ERR_BAD_ADDRESS;
+    if (c == '\\' && quoted) {
+      /* RFC 5321 4.1.2 quoted-pairSMTP: a backslash and one printable
+       * ASCII character (RFC 6531 does not extend it to UTF-8).  The
+       * escaped character is checked as any other: an escaped '<' or '>'
+       * stays refused, since a server that finds the end of the path by
+       * the first '>' would end it there. */
+      unsigned char e = s[i + 1];
+      if (e < 0x20 || e > 0x7e || e == '<' || e == '>')
+        return SMTPOUT_ERR_BAD_ADDRESS;
+      i += 2;
+      continue;
+    }
     if (c == '"' && (const char *)s + i < at)
       quoted = !quoted;
-    else if (c == '\\' && quoted && i + 1 < len)
-      i++; /* quoted-pair: the next byte is literal (checked above) */
     else if (c == ' ' && !quoted)
       return SMTPOUT_ERR_BAD_ADDRESS;
     i++;
   }
   if (quoted)
     return SMTPOUT_ERR_BAD_ADDRESS;
-  /* A quoted-pair must not have escaped a control character. */
-  for (size_t i = 0; i < len; i++)
-    if (s[i] < 0x20 || s[i] == 0x7f)
-      return SMTPOUT_ERR_BAD_ADDRESS;
   return 0;
 }
 

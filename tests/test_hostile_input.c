@@ -41,6 +41,21 @@ static const char *const injections[] = {
   "evil14\xc3@x.example",         /* truncated sequence */
   "evil15\xed\xa0\x80@x.example", /* a surrogate */
   "evil16\xc0\xae@x.example",     /* overlong '.' */
+  "evil19\xe0\x80\xae@x.example", /* overlong '.' in three bytes */
+  "evil20\xf4\x90\x80\x80@x.example", /* past U+10FFFF */
+  "evil21\xf5\x80\x80\x80@x.example", /* no such lead byte */
+  "evil22\x80@x.example",         /* a lone continuation byte */
+  "evil23\xe2\x82@x.example",     /* truncated three-byte sequence */
+  /* A backslash in a quoted local part escapes one printable ASCII
+   * character, and never hides what follows from the check. */
+  "\"evil24\\>\"@x.example",       /* an escaped '>' ends a naive path */
+  "\"evil25\\<\"@x.example",
+  "\"evil26\\>\r\nRSET\"@x.example",
+  "\"evil27\\\xff\"@x.example",     /* an escaped invalid byte */
+  "\"evil28\\\xc3\xb6\"@x.example", /* an escaped UTF-8 character */
+  "\"evil29\\\xed\xa0\x80\"@x.example", /* an escaped surrogate */
+  "\"evil30\\\x01\"@x.example",
+  "\"evil31\\\"@x.example",         /* the escape ends the quote */
   "",
   "evil17",
   "@x.example",

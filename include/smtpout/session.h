@@ -503,9 +503,12 @@ smtpout_session_policy_allow_invalid_certs(const smtpout_session *session);
 /*
  * Checks that `address` (without angle brackets) can be sent in a MAIL or
  * RCPT command: no CR, LF or other control character, at most 256 octets
- * in the path, an '@' with a non-empty domain, no '<' or '>'.  Returns 0,
- * or SMTPOUT_ERR_BAD_ADDRESS / SMTPOUT_ERR_INVALID_ARGUMENT.  Non-ASCII is
- * allowed (it needs SMTPUTF8 on the wire).
+ * in the path, an '@' with a non-empty domain, no '<' or '>' (not even
+ * escaped with a backslash in a quoted local part, where a backslash may
+ * escape only printable ASCII), no unquoted space, quotes balanced.
+ * Returns 0, or SMTPOUT_ERR_BAD_ADDRESS / SMTPOUT_ERR_INVALID_ARGUMENT.
+ * Non-ASCII is allowed as well-formed UTF-8 only (no overlong form, no
+ * surrogate, nothing past U+10FFFF); it needs SMTPUTF8 on the wire.
  */
 SMTPOUT_EXTERN int smtpout_address_check(const char *address);
 

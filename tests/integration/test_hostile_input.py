@@ -31,6 +31,10 @@ INJECTIONS = [
     "evil\x1b[2J@x.example",
     "evil\x7f@x.example",
     "\"evil\r\n\"@x.example",
+    # A backslash in a quoted local part hides nothing from the check.
+    "\"evil\\>\"@x.example",
+    "\"evil\\<\"@x.example",
+    "\"evil\\>\r\nRSET\"@x.example",
 ]
 COMMAND = re.compile(r"^[\d.]+ #\d+ C> (?:\((?:ignored|discarded)\) )?"
                      r"\[(?:plain|tls)\] (.*)$", re.M)
@@ -180,11 +184,18 @@ class HostileInputTest(TempDirTest):
     def test_invalid_utf8_is_bounced(self):
         # Bytes that are not UTF-8 reach smtpout-send through argv as they
         # are (os.fsencode keeps them).
-        bad = os.fsdecode(b"evil\xff@x.example")
-        rc, doc, err, log, msgs = self.deliver([bad, GOOD])
+        # (Overlong forms, surrogates and code points past U+10FFFF are
+        # refused too: test_injecting_addresses_are_refused_before_queuing
+        # in test_hostile_input.c.)
+        bad = [os.fsdecode(b) for b in (
+            b"evil\xff@x.example",
+            b"\"evil\\\xff\"@x.example")]  # escaped by a backslash
+        rc, doc, err, log, msgs = self.deliver(bad + [GOOD])
         self.assertEqual(rc, EX_UNAVAILABLE, err)
-        self.assertEqual(doc["recipients"][0]["status"], "bounced")
-        self.assertEqual(doc["recipients"][0]["enhanced"], "5.1.3")
+        for r in doc["recipients"][:-1]:
+            self.assertEqual(r["status"], "bounced", r)
+            self.assertEqual(r["enhanced"], "5.1.3", r)
+        self.assertEqual(doc["recipients"][-1]["status"], "delivered")
         self.assert_only(log, [GOOD])
 
     def test_empty_arguments(self):
