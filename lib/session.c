@@ -176,7 +176,12 @@ struct smtpout_session {
   uint64_t now;
   uint64_t deadline;
   int quit_requested;
-  int busy;             /* inside a public I/O call: defer advance() */
+  /* Inside a public I/O call, hence inside any callback it runs: defer
+   * advance(), and refuse the I/O calls a callback must not make. */
+  int busy;
+  /* smtpout_session_free() was called from a callback: the outermost call
+   * frees the session on its way out (leave()). */
+  int free_requested;
   int next_id;
   int error;
   char error_text[REPLY_TEXT_MAX + 128];
@@ -733,7 +738,12 @@ static void body_fill(smtpout_session *s)
                                                BODY_CHUNK, &nread, &eof,
                                                s->user_data)
                              : SMTPOUT_ERR_CALLBACK_FAILURE;
-    if (rv == SMTPOUT_ERR_WOULDBLOCK) {
+    /* No bytes and no end is "nothing now", whatever the callback
+     * returned: asking again at once would spin here forever, and no
+     * deadline could ever fire.  The host calls
+     * smtpout_session_resume_body(); the data-block timeout bounds the
+     * wait. */
+    if (rv == SMTPOUT_ERR_WOULDBLOCK || (rv == 0 && nread == 0 && !eof)) {
       s->body_blocked = 1;
       return;
     }
@@ -1338,7 +1348,13 @@ static void advance(smtpout_session *s)
   s->busy--;
 }
 
-/* Wraps every public entry point that can run callbacks. */
+static void session_destroy(smtpout_session *s);
+
+/* Wraps every public entry point that can run callbacks.  Each of them
+ * refuses to run while `busy` says a call is already under way: that is
+ * a callback calling back in, and the state it would change is in use up
+ * the stack (an abort from on_result would free the message whose
+ * recipients are being reported). */
 static void enter(smtpout_session *s, uint64_t now)
 {
   if (now > s->now)
@@ -1349,10 +1365,19 @@ static void enter(smtpout_session *s, uint64_t now)
   s->peeked_len = 0;
 }
 
-static void leave(smtpout_session *s)
+/* Returns 1 when the session is gone: smtpout_session_free() was called
+ * from a callback, and the outermost call frees it here, once nothing up
+ * the stack uses it.  The caller must not touch it then. */
+static int leave(smtpout_session *s)
 {
-  if (--s->busy == 0)
+  if (--s->busy > 0)
+    return 0;
+  if (!s->free_requested)
     advance(s);
+  if (!s->free_requested)
+    return 0;
+  session_destroy(s);
+  return 1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1469,6 +1494,19 @@ void smtpout_session_free(smtpout_session *session)
 {
   if (session == NULL)
     return;
+  if (session->busy) {
+    /* Called from a callback: the session is in use up the stack.  The
+     * outermost call frees it on its way out (leave()); until then no
+     * callback runs, since the host has let go of it. */
+    session->free_requested = 1;
+    memset(&session->cb, 0, sizeof(session->cb));
+    return;
+  }
+  session_destroy(session);
+}
+
+static void session_destroy(smtpout_session *session)
+{
   while (session->msgs) {
     struct message *m = session->msgs;
     session->msgs = m->next;
@@ -1560,7 +1598,7 @@ int smtpout_session_start(smtpout_session *s, uint64_t now)
 {
   if (s == NULL)
     return SMTPOUT_ERR_INVALID_ARGUMENT;
-  if (s->state != ST_INIT)
+  if (s->state != ST_INIT || s->busy)
     return SMTPOUT_ERR_INVALID_STATE;
   enter(s, now);
   s->state = ST_GREETING;
@@ -1648,6 +1686,8 @@ int smtpout_session_abort(smtpout_session *s, uint64_t now)
 {
   if (s == NULL)
     return SMTPOUT_ERR_INVALID_ARGUMENT;
+  if (s->busy)
+    return SMTPOUT_ERR_INVALID_STATE;
   enter(s, now);
   if (s->state != ST_DONE) {
     set_error(s, SMTPOUT_ERR_ABORTED, "session aborted by the host");
@@ -1670,7 +1710,7 @@ int smtpout_session_feed(smtpout_session *s, const uint8_t *data, size_t len,
 {
   if (s == NULL || (data == NULL && len > 0))
     return SMTPOUT_ERR_INVALID_ARGUMENT;
-  if (s->state == ST_INIT)
+  if (s->state == ST_INIT || s->busy)
     return SMTPOUT_ERR_INVALID_STATE;
   if (s->state == ST_DONE || len == 0)
     return 0;
@@ -1687,15 +1727,16 @@ int smtpout_session_feed(smtpout_session *s, const uint8_t *data, size_t len,
     if (s->state == ST_HANDSHAKE)
       input_tls(s); /* STARTTLS accepted: the ClientHello goes out now */
   }
+  int rv = s->error == SMTPOUT_ERR_NOMEM ? SMTPOUT_ERR_NOMEM : 0;
   leave(s);
-  return s->error == SMTPOUT_ERR_NOMEM ? SMTPOUT_ERR_NOMEM : 0;
+  return rv;
 }
 
 int smtpout_session_feed_eof(smtpout_session *s, uint64_t now)
 {
   if (s == NULL)
     return SMTPOUT_ERR_INVALID_ARGUMENT;
-  if (s->state == ST_INIT)
+  if (s->state == ST_INIT || s->busy)
     return SMTPOUT_ERR_INVALID_STATE;
   if (s->state == ST_DONE)
     return 0;
@@ -1717,6 +1758,8 @@ int smtpout_session_peek_output(smtpout_session *s, const uint8_t **pdata,
 {
   if (s == NULL || pdata == NULL || plen == NULL)
     return SMTPOUT_ERR_INVALID_ARGUMENT;
+  if (s->busy)
+    return SMTPOUT_ERR_INVALID_STATE;
   /* Messages or a QUIT queued while idle start here, timed from `now`. */
   if (now > s->now)
     s->now = now;
@@ -1746,14 +1789,22 @@ int smtpout_session_peek_output(smtpout_session *s, const uint8_t **pdata,
   s->peeked_len = buf_len(b);
   *pdata = buf_head(b);
   *plen = buf_len(b);
-  leave(s);
+  if (leave(s)) {
+    /* Freed from a callback: nothing to write, the bytes are gone. */
+    *pdata = NULL;
+    *plen = 0;
+  }
   /* leave() may have queued more; the host sees it on the next peek. */
   return 0;
 }
 
 int smtpout_session_consume_output(smtpout_session *s, size_t n, uint64_t now)
 {
-  if (s == NULL || n > s->peeked_len)
+  if (s == NULL)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  if (s->busy)
+    return SMTPOUT_ERR_INVALID_STATE;
+  if (n > s->peeked_len)
     return SMTPOUT_ERR_INVALID_ARGUMENT;
   if (n == 0)
     return 0;
@@ -1795,6 +1846,8 @@ int smtpout_session_handle_expiry(smtpout_session *s, uint64_t now)
 {
   if (s == NULL)
     return SMTPOUT_ERR_INVALID_ARGUMENT;
+  if (s->busy)
+    return SMTPOUT_ERR_INVALID_STATE;
   if (s->deadline == SMTPOUT_NO_EXPIRY || now < s->deadline)
     return 0;
   enter(s, now);

@@ -41,6 +41,8 @@ struct h {
   size_t chunk;       /* at most this many bytes per read_body call */
   int body_block_at;  /* return WOULDBLOCK once when body_off reaches it */
   int body_fail;      /* return CALLBACK_FAILURE on the first read */
+  int body_empty;     /* return 0 bytes, not at the end, this many times */
+  size_t empty_streak; /* empty reads in a row: a spinning caller fails */
   size_t body_reads;
   char out[1 << 20];  /* what h_client() drained last */
   size_t outlen;

@@ -991,6 +991,50 @@ static void test_body_wouldblock_then_resume(void **st)
   h_free(&h);
 }
 
+/* read_body returning 0 bytes without the end means "nothing now", as
+ * WOULDBLOCK does: the session waits for resume_body() instead of asking
+ * again in a loop that no deadline could interrupt, and the data-block
+ * timeout still ends a body that never comes. */
+static void test_body_empty_read_waits_like_wouldblock(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  smtpout_session_set_timeout(h.s, SMTPOUT_TIMEOUT_DATA, 60000);
+  h.chunk = 8;
+  h.body_empty = 1;
+  h_submit(&h, A, NULL);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+  assert_string_equal(h_client(&h), "");
+  assert_int_equal(h.body_reads, 1);
+  assert_false(smtpout_session_want_write(h.s));
+  assert_int_equal(smtpout_session_expiry(h.s), h.now + 60000);
+  /* Resumed: the body goes out whole. */
+  smtpout_session_resume_body(h.s);
+  assert_true(smtpout_session_want_write(h.s));
+  assert_string_equal(h_client(&h), BODY_DOT);
+  h_server(&h, "250 ok\r\n");
+  assert_result(&h, A, SMTPOUT_STATUS_DELIVERED, 250, "");
+  h_free(&h);
+
+  /* Never resumed: the deadline fires. */
+  h_init(&h, "mx.test.example", NULL);
+  smtpout_session_set_timeout(h.s, SMTPOUT_TIMEOUT_DATA, 60000);
+  h.body_empty = 1000;
+  h_submit(&h, A, NULL);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+  assert_string_equal(h_client(&h), "");
+  h_tick(&h, 60000);
+  assert_true(smtpout_session_is_done(h.s));
+  assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_TIMEOUT);
+  assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.4.2");
+  h_free(&h);
+}
+
 static void test_body_callback_failure_drops_without_dot(void **st)
 {
   struct h h;
@@ -1151,6 +1195,167 @@ static void test_abort_defers_everything_and_sends_nothing(void **st)
                                           (const char *[]){A}, 1, 0, 0),
                    SMTPOUT_ERR_INVALID_STATE);
   h_free(&h);
+}
+
+/* ---- calls from inside callbacks ---- */
+
+/* What a misbehaving host does from its on_result callback. */
+struct reenter {
+  smtpout_session *s;
+  int results;
+  int free_at;       /* free the session at this result (1-based), or 0 */
+  int rv[8];         /* what each I/O call returned at the first result */
+  const uint8_t *peeked;
+};
+
+static void reenter_on_result(smtpout_session *s, const smtpout_result *r,
+                              void *ud)
+{
+  struct reenter *x = ud;
+  (void)r;
+  x->results++;
+  if (x->results == 1 && x->free_at == 0) {
+    /* The header forbids each of these from a callback: each is refused,
+     * and none may free or move what the caller up the stack is using
+     * (an abort here used to free the message being reported). */
+    size_t n = 1;
+    x->rv[0] = smtpout_session_abort(s, 1);
+    x->rv[1] = smtpout_session_feed(s, (const uint8_t *)"250 ok\r\n", 8, 1);
+    x->rv[2] = smtpout_session_feed_eof(s, 1);
+    x->rv[3] = smtpout_session_peek_output(s, &x->peeked, &n, 1);
+    x->rv[4] = smtpout_session_consume_output(s, 1, 1);
+    x->rv[5] = smtpout_session_handle_expiry(s, UINT64_MAX - 1);
+    x->rv[6] = smtpout_session_start(s, 1);
+  }
+  if (x->results == x->free_at)
+    smtpout_session_free(s);
+}
+
+/* Brings a session to where its next results come from a reply, `how`:
+ * 0 a 421 (fail), 1 a timeout, 2 the host's abort, 3 a refused MAIL (one
+ * result per recipient from the transaction's own loop). */
+static void reenter_drive(smtpout_session *s, int how)
+{
+  const uint8_t *p;
+  size_t n;
+  switch (how) {
+  case 0:
+    assert_int_equal(
+        smtpout_session_feed(s, (const uint8_t *)"421 4.3.2 bye\r\n", 15, 2),
+        0);
+    break;
+  case 1:
+    assert_int_equal(smtpout_session_handle_expiry(s, UINT64_MAX - 1), 0);
+    break;
+  case 2:
+    assert_int_equal(smtpout_session_abort(s, 2), 0);
+    break;
+  default:
+    assert_int_equal(
+        smtpout_session_feed(s, (const uint8_t *)"220 hi\r\n", 8, 2), 0);
+    assert_int_equal(smtpout_session_peek_output(s, &p, &n, 2), 0);
+    assert_int_equal(smtpout_session_consume_output(s, n, 2), 0);
+    assert_int_equal(
+        smtpout_session_feed(s, (const uint8_t *)"250 mx\r\n", 8, 3), 0);
+    assert_int_equal(smtpout_session_peek_output(s, &p, &n, 3), 0);
+    assert_true(n > 0 && memcmp(p, "MAIL FROM:", 10) == 0);
+    assert_int_equal(smtpout_session_consume_output(s, n, 3), 0);
+    assert_int_equal(
+        smtpout_session_feed(s, (const uint8_t *)"550 5.7.1 no\r\n", 14, 4),
+        0);
+  }
+}
+
+static smtpout_session *reenter_session(struct reenter *x,
+                                        smtpout_callbacks **cbs)
+{
+  assert_int_equal(smtpout_callbacks_new(cbs), 0);
+  smtpout_callbacks_set_on_result(*cbs, reenter_on_result);
+  assert_int_equal(smtpout_session_new(&x->s, "mx.test.example", NULL, *cbs,
+                                       x),
+                   0);
+  const char *rcpts[] = {A, B, C};
+  assert_true(smtpout_session_submit(x->s, "s@test.example", rcpts, 3, 0, 0) >
+              0);
+  assert_int_equal(smtpout_session_start(x->s, 1), 0);
+  return x->s;
+}
+
+static void test_io_calls_from_a_callback_are_refused(void **st)
+{
+  (void)st;
+  /* Results reported from a reply (feed), from a timeout (handle_expiry),
+   * from the host's own abort, and from the loop over a refused MAIL's
+   * recipients: the nested calls are refused each time, and every
+   * recipient still gets exactly one result.  The refused MAIL first: an
+   * abort from that loop used to free the message under it. */
+  static const int hows[] = {3, 0, 1, 2};
+  for (size_t k = 0; k < 4; k++) {
+    int how = hows[k];
+    struct reenter x;
+    smtpout_callbacks *cbs;
+    memset(&x, 0, sizeof(x));
+    smtpout_session *s = reenter_session(&x, &cbs);
+    reenter_drive(s, how);
+    assert_int_equal(x.results, 3);
+    for (int i = 0; i < 7; i++)
+      assert_int_equal(x.rv[i], SMTPOUT_ERR_INVALID_STATE);
+    /* After a refused MAIL the connection stays up for more messages. */
+    assert_int_equal(smtpout_session_is_done(s), how < 3);
+    smtpout_session_free(s);
+    smtpout_callbacks_free(cbs);
+  }
+}
+
+/* smtpout_session_free() from a callback returns nothing to refuse with:
+ * it is deferred to the end of the outermost call, no callback runs after
+ * it, and nothing touches freed memory (the unit tests run under ASan). */
+static void test_free_from_a_callback_takes_effect_on_return(void **st)
+{
+  (void)st;
+  for (int how = 0; how < 4; how++) {
+    struct reenter x;
+    smtpout_callbacks *cbs;
+    memset(&x, 0, sizeof(x));
+    x.free_at = 1;
+    smtpout_session *s = reenter_session(&x, &cbs);
+    reenter_drive(s, how);
+    /* The session is gone: no result after the free. */
+    assert_int_equal(x.results, 1);
+    smtpout_callbacks_free(cbs);
+  }
+  /* From a result reported inside peek_output (a local bounce before
+   * MAIL, of a message submitted to the idle session): the peek then has
+   * nothing to write. */
+  struct reenter x;
+  smtpout_callbacks *cbs;
+  memset(&x, 0, sizeof(x));
+  x.free_at = 1;
+  assert_int_equal(smtpout_callbacks_new(&cbs), 0);
+  smtpout_callbacks_set_on_result(cbs, reenter_on_result);
+  assert_int_equal(smtpout_session_new(&x.s, "mx.test.example", NULL, cbs, &x),
+                   0);
+  assert_int_equal(smtpout_session_start(x.s, 1), 0);
+  const uint8_t *p;
+  size_t n;
+  assert_int_equal(smtpout_session_feed(
+                       x.s, (const uint8_t *)"220 hi\r\n", 8, 2),
+                   0);
+  assert_int_equal(smtpout_session_peek_output(x.s, &p, &n, 2), 0);
+  assert_int_equal(smtpout_session_consume_output(x.s, n, 2), 0);
+  assert_int_equal(smtpout_session_feed(
+                       x.s, (const uint8_t *)"250 mx\r\n", 8, 3),
+                   0);
+  const char *rcpts[] = {"j\xc3\xb6rg@test.example", A};
+  assert_true(smtpout_session_submit(x.s, "s@test.example", rcpts, 2, 0, 0) >
+              0);
+  assert_int_equal(x.results, 0);
+  /* No SMTPUTF8: the first recipient bounces inside this peek. */
+  assert_int_equal(smtpout_session_peek_output(x.s, &p, &n, 3), 0);
+  assert_null(p);
+  assert_int_equal(n, 0);
+  assert_int_equal(x.results, 1);
+  smtpout_callbacks_free(cbs);
 }
 
 /* ---- local checks ---- */
@@ -1345,6 +1550,7 @@ int main(void)
     cmocka_unit_test(test_body_is_canonicalised),
     cmocka_unit_test(test_large_body_streams_with_bounded_output),
     cmocka_unit_test(test_body_wouldblock_then_resume),
+    cmocka_unit_test(test_body_empty_read_waits_like_wouldblock),
     cmocka_unit_test(test_body_callback_failure_drops_without_dot),
     cmocka_unit_test(test_reuses_connection_with_rset_only_when_needed),
     cmocka_unit_test(test_pipelined_rset_precedes_next_mail),
@@ -1352,6 +1558,8 @@ int main(void)
     cmocka_unit_test(
         test_submit_runs_no_callback_and_times_from_the_next_peek),
     cmocka_unit_test(test_abort_defers_everything_and_sends_nothing),
+    cmocka_unit_test(test_io_calls_from_a_callback_are_refused),
+    cmocka_unit_test(test_free_from_a_callback_takes_effect_on_return),
     cmocka_unit_test(test_addresses_that_could_inject_are_refused),
     cmocka_unit_test(test_smtputf8_recipient_bounced_when_not_offered),
     cmocka_unit_test(test_smtputf8_sender_bounces_whole_message),

@@ -19,8 +19,10 @@
  * _consume_output(), _handle_expiry(), _abort() and _start(); never inside
  * smtpout_session_submit() or _quit(), whose work starts at the next
  * _peek_output().  A callback may call smtpout_session_submit(),
- * smtpout_session_quit() and the getters; it must not call the I/O
- * functions above nor free the session.
+ * smtpout_session_quit(), smtpout_session_resume_body() and the getters.
+ * The I/O functions above, called from a callback of the same session,
+ * do nothing and return SMTPOUT_ERR_INVALID_STATE.  A callback should not
+ * free the session; if it does, see smtpout_session_free().
  *
  * Typical loop (see examples/eventloop.c and docs/event-loop.md):
  *
@@ -189,6 +191,10 @@ smtpout_tls_info_plaintext_fallback(const smtpout_tls_info *info);
  * smtpout_session_resume_body() when it is), or SMTPOUT_ERR_CALLBACK_FAILURE
  * to give up: the connection is then closed without ending the data, so
  * nothing is delivered, and the message's recipients are deferred.
+ * Returning 0 with *nread 0 and *eof 0 is the same as
+ * SMTPOUT_ERR_WOULDBLOCK: the session asks again only after
+ * smtpout_session_resume_body() (never in a loop), and the data timeout
+ * bounds the wait.
  */
 typedef int (*smtpout_read_body_callback)(smtpout_session *session,
                                           int message_id, uint8_t *buf,
@@ -304,7 +310,11 @@ SMTPOUT_EXTERN int smtpout_session_new(smtpout_session **psession,
 /*
  * Frees the session and everything it owns.  Recipients without a result
  * get none: call smtpout_session_abort() first to have them reported.
- * Must not be called from a callback.  NULL-safe.
+ * NULL-safe.  Meant to be called outside callbacks.  Called from a callback
+ * of this session, it takes effect when the outermost session call (the
+ * feed, peek, ... that ran the callback) returns: no callback runs after
+ * it, that call returns normally (a peek with no data), and the host must
+ * not use the session after it.
  */
 SMTPOUT_EXTERN void smtpout_session_free(smtpout_session *session);
 
@@ -363,7 +373,8 @@ SMTPOUT_EXTERN int smtpout_session_set_timeout(smtpout_session *session,
 
 /*
  * Tells the session the connection is established at time `now`: it now
- * waits for the greeting.  Errors: INVALID_ARGUMENT, INVALID_STATE,
+ * waits for the greeting.  Errors: INVALID_ARGUMENT, INVALID_STATE (started
+ * already, or from a callback),
  * TLS_SETUP (unreadable CA file or bad priority string; the session is
  * then done and any submitted recipients are deferred).
  */
@@ -411,7 +422,9 @@ SMTPOUT_EXTERN int smtpout_session_quit(smtpout_session *session);
  * Ends the session now, without sending anything: every recipient without
  * a result is deferred ("aborted by the host"; flagged possibly delivered
  * if its end of data was already sent).  The host then closes the socket.
- * Errors: INVALID_ARGUMENT.
+ * Errors: INVALID_ARGUMENT, INVALID_STATE (called from a callback: the
+ * session is not aborted; abort after the call that ran the callback
+ * returns).
  */
 SMTPOUT_EXTERN int smtpout_session_abort(smtpout_session *session,
                                          uint64_t now);
@@ -423,16 +436,18 @@ SMTPOUT_EXTERN int smtpout_session_resume_body(smtpout_session *session);
 /*
  * Feeds `len` bytes received from the server (ciphertext once TLS is up;
  * the session decrypts).  All bytes are consumed.  Returns 0, or
- * SMTPOUT_ERR_INVALID_ARGUMENT or SMTPOUT_ERR_NOMEM.  Server misbehaviour
- * is not an error of this call: it ends the session (see
- * smtpout_session_error()).
+ * SMTPOUT_ERR_INVALID_ARGUMENT, SMTPOUT_ERR_INVALID_STATE (before
+ * smtpout_session_start(), or from a callback: nothing is consumed) or
+ * SMTPOUT_ERR_NOMEM.  Server misbehaviour is not an error of this call: it
+ * ends the session (see smtpout_session_error()).
  */
 SMTPOUT_EXTERN int smtpout_session_feed(smtpout_session *session,
                                         const uint8_t *data, size_t len,
                                         uint64_t now);
 
 /* Tells the session the server closed the connection (read returned 0 or
- * failed).  Errors: INVALID_ARGUMENT. */
+ * failed).  Errors: INVALID_ARGUMENT, INVALID_STATE (before start, or from
+ * a callback). */
 SMTPOUT_EXTERN int smtpout_session_feed_eof(smtpout_session *session,
                                             uint64_t now);
 
@@ -441,7 +456,7 @@ SMTPOUT_EXTERN int smtpout_session_feed_eof(smtpout_session *session,
  * number in *plen (0 when there is nothing to write).  The pointer stays
  * valid until the next call on the session.  May pull more body through
  * read_body.  Returns 0, or SMTPOUT_ERR_INVALID_ARGUMENT,
- * SMTPOUT_ERR_NOMEM.
+ * SMTPOUT_ERR_INVALID_STATE (from a callback), SMTPOUT_ERR_NOMEM.
  */
 SMTPOUT_EXTERN int smtpout_session_peek_output(smtpout_session *session,
                                                const uint8_t **pdata,
@@ -451,7 +466,8 @@ SMTPOUT_EXTERN int smtpout_session_peek_output(smtpout_session *session,
  * after the write, before feeding anything: a reply to a command the host
  * has not yet consumed answers nothing the server can have read, and ends
  * the connection as a protocol error (never a delivery).  Errors:
- * SMTPOUT_ERR_INVALID_ARGUMENT (n larger than what was peeked). */
+ * SMTPOUT_ERR_INVALID_ARGUMENT (n larger than what was peeked),
+ * SMTPOUT_ERR_INVALID_STATE (from a callback). */
 SMTPOUT_EXTERN int smtpout_session_consume_output(smtpout_session *session,
                                                   size_t n, uint64_t now);
 
@@ -467,7 +483,8 @@ smtpout_session_want_write(const smtpout_session *session);
 SMTPOUT_EXTERN uint64_t smtpout_session_expiry(const smtpout_session *session);
 
 /* Call when `now` has reached the expiry: a timed-out wait ends the
- * session (recipients deferred).  Errors: SMTPOUT_ERR_INVALID_ARGUMENT. */
+ * session (recipients deferred).  Errors: SMTPOUT_ERR_INVALID_ARGUMENT,
+ * SMTPOUT_ERR_INVALID_STATE (from a callback). */
 SMTPOUT_EXTERN int smtpout_session_handle_expiry(smtpout_session *session,
                                                  uint64_t now);
 
