@@ -4,11 +4,14 @@
  * It owns what the session must not: name resolution, sockets, poll(),
  * the clock.  For each address of the server in turn it connects (bounded
  * by the connect timeout) and runs a session over the socket.  Recipients
- * the connection failed for (not ones a server reply decided) go on to the
- * next address.  When a session reports that its policy permits it — the
- * policy is optional and the TLS handshake, not the certificate, failed —
- * the same address is tried once more, on a new connection, without
- * STARTTLS (the plaintext fallback), and the attempt says so.
+ * the connection failed for, or the server refused whole (a 5xx greeting,
+ * EHLO and HELO refused: the session defers those, as Postfix's
+ * smtp_skip_5xx_greeting), go on to the next address; not ones a reply to
+ * their own commands decided.  When a session reports that its policy
+ * permits it — the policy is optional and the TLS handshake, not the
+ * certificate, failed — the same address is tried once more, on a new
+ * connection, without STARTTLS (the plaintext fallback), and the attempt
+ * says so.
  */
 #include <errno.h>
 #include <fcntl.h>

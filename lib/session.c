@@ -121,7 +121,9 @@ struct message {
   int starttls;             /* this message's own policy */
   int allow_invalid_certs;
   unsigned char mail_ok;    /* MAIL FROM accepted */
-  unsigned char dot_queued; /* the end of data is in the output */
+  /* The end of data is in the output and no reply to it has arrived: if
+   * the connection is lost now, the message may have been delivered. */
+  unsigned char dot_queued;
 };
 
 struct smtpout_session {
@@ -487,12 +489,12 @@ static int send_cmd(smtpout_session *s, enum cmd c, size_t rcpt,
 
 /*
  * Stop delivering on this connection, politely: every undecided recipient
- * gets `status` (deferred, or bounced for a permanent refusal of the whole
- * session) and QUIT goes out, over TLS if TLS is up (RFC 3207 4.1 after a
- * certificate the policy refuses).
+ * is deferred with `code` (0 or a 4xx) and `enhanced` (4.x.x), and may be
+ * tried on another address (connection_level); QUIT goes out, over TLS if
+ * TLS is up (RFC 3207 4.1 after a certificate the policy refuses).  Nothing
+ * that ends a whole session bounces: see refused_session().
  */
-static void give_up(smtpout_session *s, int status, int code,
-                    const char *enhanced)
+static void give_up(smtpout_session *s, int code, const char *enhanced)
 {
   if (s->state == ST_DONE || s->state == ST_QUIT)
     return;
@@ -502,10 +504,35 @@ static void give_up(smtpout_session *s, int status, int code,
   while (s->msgs) {
     struct message *m = s->msgs;
     for (size_t i = 0; i < m->nrcpts; i++)
-      report(s, m, i, status, code, enhanced, s->error_text, 0, 1);
+      report(s, m, i, SMTPOUT_STATUS_DEFERRED, code, enhanced, s->error_text,
+             0, 1);
     message_pop(s);
   }
   send_cmd(s, CMD_QUIT, 0, "QUIT");
+}
+
+/*
+ * The server refused the whole session: a 4xx or 5xx greeting, or both
+ * EHLO and HELO refused.  That says this server will not talk to us, not
+ * that the recipients are bad, so every recipient is deferred, never
+ * bounced, and the deliver driver takes them to the next address; with
+ * none left they stay deferred.  Postfix does the same by default
+ * (smtp_skip_5xx_greeting): one misconfigured MX of several must not bounce
+ * mail another would take.  A result's codes always agree with its status,
+ * so a 5xx becomes code 0 and 4.X.Y (the server's subject and detail, as
+ * Postfix turns 5.X.Y into 4.X.Y; 4.0.0 without one); the reply stays in
+ * the text.
+ */
+static void refused_session(smtpout_session *s, const struct reply *r)
+{
+  if (r->code / 100 == 4) {
+    give_up(s, r->code, r->enhanced);
+    return;
+  }
+  char enhanced[sizeof(r->enhanced)];
+  copy_str(enhanced, sizeof(enhanced), r->enhanced[0] ? r->enhanced : "4.0.0");
+  enhanced[0] = '4';
+  give_up(s, 0, enhanced);
 }
 
 /* ------------------------------------------------------------------ */
@@ -857,7 +884,7 @@ static void greeted(smtpout_session *s, uint32_t caps, uint64_t max_size)
                 "optional",
                 s->mx);
       tls_decided(s, SMTPOUT_TLS_OUTCOME_DISABLED, TLSRPT_NONE);
-      give_up(s, SMTPOUT_STATUS_DEFERRED, 0, "4.7.5");
+      give_up(s, 0, "4.7.5");
       return;
     }
     s->state = ST_READY;
@@ -885,7 +912,7 @@ static void greeted(smtpout_session *s, uint32_t caps, uint64_t max_size)
             "TLS is required, but was not offered by host %s", s->mx);
   tls_decided(s, SMTPOUT_TLS_OUTCOME_NOT_OFFERED,
               TLSRPT_STARTTLS_NOT_SUPPORTED);
-  give_up(s, SMTPOUT_STATUS_DEFERRED, 0, "4.7.4");
+  give_up(s, 0, "4.7.4");
 }
 
 static int tls_creds_for(smtpout_session *s, struct tls_creds **creds)
@@ -975,7 +1002,7 @@ static void handshake_done(smtpout_session *s)
     set_error(s, SMTPOUT_ERR_TLS_POLICY,
               "server certificate not verified: %s", ti->verify_error);
     tls_decided(s, SMTPOUT_TLS_OUTCOME_OK, tlsrpt);
-    give_up(s, SMTPOUT_STATUS_DEFERRED, 0, "4.7.5");
+    give_up(s, 0, "4.7.5");
     return;
   }
   tls_decided(s, SMTPOUT_TLS_OUTCOME_OK, tlsrpt);
@@ -989,11 +1016,36 @@ static void handshake_done(smtpout_session *s)
  * is closing (RFC 5321 3.8), or speaking out of turn. */
 static void on_unexpected(smtpout_session *s, const struct reply *r)
 {
-  if (r->code == 421 || s->state == ST_BODY) {
+  const struct expect *e = exp_head(s);
+  if (r->code == 421) {
     set_error(s, SMTPOUT_ERR_SERVICE_UNAVAILABLE,
               "host %s closed the session: %d %s", s->mx, r->code, r->text);
-    fail(s, r->code,
-         r->enhanced[0] ? r->enhanced : "4.3.2");
+    if (e && e->cmd == CMD_STARTTLS)
+      /* The server did not start TLS: RFC 8460 4.3.1, as any answer to
+       * STARTTLS but 220. */
+      tls_decided(s, SMTPOUT_TLS_OUTCOME_REFUSED,
+                  TLSRPT_STARTTLS_NOT_SUPPORTED);
+    if (e && e->cmd == CMD_DOT && e->sent_at <= s->written && s->cur)
+      /* A 421 in the place of the reply to an end of data the server has
+       * read is that reply: it refused the message (RFC 5321 3.8).  A
+       * reply came, so the message is deferred, not "possibly
+       * delivered", and the deliver driver may take it to another
+       * address. */
+      s->cur->dot_queued = 0;
+    /* The reply parser keeps an enhanced code only of the reply's class:
+     * a 421 carries a 4.x.x or none. */
+    fail(s, r->code, r->enhanced[0] ? r->enhanced : "4.3.2");
+    return;
+  }
+  if (s->state == ST_BODY) {
+    /* RFC 5321 4.1.1.4: the server replies once the data has ended.  A
+     * reply before that answers nothing we sent, whatever its code (a 250
+     * here must never read as a delivery, nor a 5xx as a bounce): a
+     * protocol error, and the connection cannot go on. */
+    set_error(s, SMTPOUT_ERR_PROTOCOL,
+              "host %s replied while the message data was being sent: %d %s",
+              s->mx, r->code, r->text);
+    fail(s, 0, "4.5.0");
     return;
   }
   set_error(s, SMTPOUT_ERR_PROTOCOL, "unexpected reply from host %s: %d %s",
@@ -1040,8 +1092,7 @@ static void on_reply(smtpout_session *s, const struct reply *r)
     } else if (klass == 4 || klass == 5) {
       set_error(s, SMTPOUT_ERR_SERVICE_UNAVAILABLE,
                 "host %s refused service: %d %s", s->mx, r->code, r->text);
-      give_up(s, status_of_code(r->code),
-              r->code, r->enhanced);
+      refused_session(s, r);
     } else {
       protocol_error(s, c, r);
     }
@@ -1057,8 +1108,7 @@ static void on_reply(smtpout_session *s, const struct reply *r)
     } else if (klass == 4) {
       set_error(s, SMTPOUT_ERR_SERVICE_UNAVAILABLE,
                 "host %s refused EHLO: %d %s", s->mx, r->code, r->text);
-      give_up(s, SMTPOUT_STATUS_DEFERRED,
-              r->code, r->enhanced);
+      refused_session(s, r);
     } else {
       protocol_error(s, c, r);
     }
@@ -1070,8 +1120,7 @@ static void on_reply(smtpout_session *s, const struct reply *r)
     } else if (klass == 4 || klass == 5) {
       set_error(s, SMTPOUT_ERR_SERVICE_UNAVAILABLE,
                 "host %s refused HELO: %d %s", s->mx, r->code, r->text);
-      give_up(s, status_of_code(r->code),
-              r->code, r->enhanced);
+      refused_session(s, r);
     } else {
       protocol_error(s, c, r);
     }
@@ -1096,23 +1145,30 @@ static void on_reply(smtpout_session *s, const struct reply *r)
                   s->mx, r->code, r->text);
         tls_decided(s, SMTPOUT_TLS_OUTCOME_REFUSED,
                     TLSRPT_STARTTLS_NOT_SUPPORTED);
-        give_up(s, SMTPOUT_STATUS_DEFERRED, 0,
-                "4.7.4");
+        give_up(s, 0, "4.7.4");
       }
     } else {
       /* Anything else (a 3xx, a 2xx other than 220) is never taken as a
-       * go-ahead, in any mode. */
-      tls_decided(s, SMTPOUT_TLS_OUTCOME_REFUSED, TLSRPT_NONE);
+       * go-ahead, in any mode.  Whatever the server meant, it did not
+       * start TLS: starttls-not-supported (RFC 8460 4.3.1), like every
+       * answer to STARTTLS but 220. */
+      tls_decided(s, SMTPOUT_TLS_OUTCOME_REFUSED,
+                  TLSRPT_STARTTLS_NOT_SUPPORTED);
       protocol_error(s, c, r);
     }
     break;
 
   case CMD_RSET:
     if (klass != 2) {
+      /* RFC 5321 4.1.1.5: RSET cannot fail.  A 4xx keeps its codes; any
+       * other reply is a protocol error, deferred 4.5.0 (a deferral never
+       * carries a 5xx code). */
       set_error(s, SMTPOUT_ERR_PROTOCOL, "host %s refused RSET: %d %s",
                 s->mx, r->code, r->text);
-      give_up(s, SMTPOUT_STATUS_DEFERRED, r->code,
-              r->enhanced);
+      if (klass == 4)
+        give_up(s, r->code, r->enhanced);
+      else
+        give_up(s, 0, "4.5.0");
       return;
     }
     txn_step(s);

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "session.h" /* lib/session.h: the result's connection_level */
 
 static const char default_body[] = "Subject: t\r\n\r\nhello\r\n";
 
@@ -66,6 +67,19 @@ static void on_result(smtpout_session *s, const smtpout_result *r, void *ud)
   snprintf(o->enhanced, sizeof(o->enhanced), "%s", smtpout_result_enhanced(r));
   snprintf(o->text, sizeof(o->text), "%s", smtpout_result_text(r));
   o->possibly_delivered = smtpout_result_possibly_delivered(r);
+  o->connection_level = r->connection_level;
+  /* Every result, in every test: its code and enhanced code agree with
+   * its status (a deferral never carries a 2xx or 5xx, a bounce never a
+   * 2xx or 4xx), and only a reply delivers. */
+  int klass = o->status == SMTPOUT_STATUS_DELIVERED  ? 2
+              : o->status == SMTPOUT_STATUS_DEFERRED ? 4
+                                                     : 5;
+  if (o->code != 0 || o->status == SMTPOUT_STATUS_DELIVERED)
+    assert_int_equal(o->code / 100, klass);
+  if (o->enhanced[0] != '\0')
+    assert_int_equal(o->enhanced[0], '0' + klass);
+  if (o->possibly_delivered)
+    assert_int_equal(o->status, SMTPOUT_STATUS_DEFERRED);
 }
 
 static void on_done(smtpout_session *s, int id, void *ud)

@@ -22,6 +22,9 @@ struct h_result {
   char enhanced[16];
   char text[1200];
   int possibly_delivered;
+  /* The private flag the deliver driver reads: the recipient may be
+   * tried on another address (lib/session.h). */
+  int connection_level;
 };
 
 struct h {

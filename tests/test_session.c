@@ -243,19 +243,35 @@ static void test_greeting_421_defers_everything(void **st)
   h_free(&h);
 }
 
-static void test_greeting_554_bounces_and_quits(void **st)
+/* A 5xx greeting says this server will not talk to us, not that the
+ * recipients are bad: as Postfix's smtp_skip_5xx_greeting, deferred (4.X.Y
+ * from the server's 5.X.Y, code 0: a deferral never carries a 5xx) and left
+ * to the deliver driver for the next address. */
+static void test_greeting_5xx_defers_for_the_next_address(void **st)
 {
-  struct h h;
+  const char *greetings[] = {"554 5.7.1 no service for you\r\n",
+                             "554 no service for you\r\n"};
+  const char *enhanced[] = {"4.7.1", "4.0.0"};
   (void)st;
-  h_init(&h, "mx.test.example", NULL);
-  h_submit(&h, A, NULL);
-  h_start(&h);
-  h_server(&h, "554 5.7.1 no service for you\r\n");
-  assert_result(&h, A, SMTPOUT_STATUS_BOUNCED, 554, "5.7.1");
-  assert_string_equal(h_client(&h), "QUIT\r\n");
-  h_server(&h, "221 bye\r\n");
-  assert_true(smtpout_session_is_done(h.s));
-  h_free(&h);
+  for (size_t i = 0; i < 2; i++) {
+    struct h h;
+    h_init(&h, "mx.test.example", NULL);
+    h_submit(&h, A, B, NULL);
+    h_start(&h);
+    h_server(&h, greetings[i]);
+    assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, enhanced[i]);
+    assert_result(&h, B, SMTPOUT_STATUS_DEFERRED, 0, enhanced[i]);
+    assert_non_null(strstr(h_find(&h, A)->text, "554"));
+    assert_non_null(strstr(h_find(&h, A)->text, "no service for you"));
+    assert_int_equal(h_find(&h, A)->connection_level, 1);
+    assert_int_equal(h_find(&h, B)->connection_level, 1);
+    assert_int_equal(smtpout_session_error(h.s),
+                     SMTPOUT_ERR_SERVICE_UNAVAILABLE);
+    assert_string_equal(h_client(&h), "QUIT\r\n");
+    h_server(&h, "221 bye\r\n");
+    assert_true(smtpout_session_is_done(h.s));
+    h_free(&h);
+  }
 }
 
 static void test_ehlo_4xx_defers_and_quits(void **st)
@@ -285,7 +301,10 @@ static void test_helo_refused_after_ehlo_refused(void **st)
   h_server(&h, "502 no ehlo\r\n");
   assert_string_equal(h_client(&h), "HELO client.example\r\n");
   h_server(&h, "550 go away\r\n");
-  assert_result(&h, A, SMTPOUT_STATUS_BOUNCED, 550, "");
+  /* Both refused: as a 5xx greeting, the server is skipped. */
+  assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.0.0");
+  assert_int_equal(h_find(&h, A)->connection_level, 1);
+  assert_non_null(strstr(h_find(&h, A)->text, "550 go away"));
   assert_string_equal(h_client(&h), "QUIT\r\n");
   h_free(&h);
 }
@@ -583,30 +602,79 @@ static void test_421_mid_transaction_defers_the_undecided(void **st)
   h_free(&h);
 }
 
+/* A reply while the data is still being written answers nothing (RFC
+ * 5321 4.1.1.4: the reply comes after the end of data): a protocol error,
+ * deferred 4.5.0 with code 0, never the reply's own 2xx or 5xx on a
+ * deferral.  A 421 is the server closing: deferred with the 421. */
 static void test_reply_during_body_ends_the_connection(void **st)
 {
-  struct h h;
-  (void)st;
+  static const struct {
+    const char *reply;
+    int code;
+    const char *enhanced;
+    int error;
+  } cases[] = {
+    {"554 5.3.4 too big, go away\r\n", 0, "4.5.0", SMTPOUT_ERR_PROTOCOL},
+    {"250 2.0.0 ok, got it\r\n", 0, "4.5.0", SMTPOUT_ERR_PROTOCOL},
+    {"451 4.3.0 later\r\n", 0, "4.5.0", SMTPOUT_ERR_PROTOCOL},
+    {"421 4.3.2 going down\r\n", 421, "4.3.2",
+     SMTPOUT_ERR_SERVICE_UNAVAILABLE},
+  };
   static char big[200000];
   memset(big, 'a', sizeof(big));
-  h_init(&h, "mx.test.example", NULL);
-  h_body(&h, big, sizeof(big));
-  h_submit(&h, A, NULL);
-  h_open(&h, "250 PIPELINING\r\n");
-  h_client(&h);
-  h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
-  const uint8_t *p;
-  size_t n;
-  assert_int_equal(smtpout_session_peek_output(h.s, &p, &n, h.now), 0);
-  assert_true(n > 0);
-  smtpout_session_consume_output(h.s, n, h.now);
-  h_server(&h, "554 5.3.4 too big, go away\r\n");
-  assert_true(smtpout_session_is_done(h.s));
-  const struct h_result *r = h_find(&h, A);
-  assert_non_null(r);
-  assert_int_equal(r->status, SMTPOUT_STATUS_DEFERRED);
-  assert_int_equal(r->possibly_delivered, 0);
-  h_free(&h);
+  (void)st;
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    struct h h;
+    h_init(&h, "mx.test.example", NULL);
+    h_body(&h, big, sizeof(big));
+    h_submit(&h, A, NULL);
+    h_open(&h, "250 PIPELINING\r\n");
+    h_client(&h);
+    h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+    const uint8_t *p;
+    size_t n;
+    assert_int_equal(smtpout_session_peek_output(h.s, &p, &n, h.now), 0);
+    assert_true(n > 0);
+    smtpout_session_consume_output(h.s, n, h.now);
+    h_server(&h, cases[i].reply);
+    assert_true(smtpout_session_is_done(h.s));
+    assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, cases[i].code,
+                  cases[i].enhanced);
+    assert_int_equal(h_find(&h, A)->possibly_delivered, 0);
+    assert_int_equal(smtpout_session_error(h.s), cases[i].error);
+    h_free(&h);
+  }
+}
+
+/* A 421 in the place of the reply to the end of data is that reply: the
+ * server refused the message.  A reply came, so the recipients are
+ * deferred with it, not flagged possibly delivered (that is for a reply
+ * that never came), and the deliver driver may try another address. */
+static void test_421_to_end_of_data_is_not_possibly_delivered(void **st)
+{
+  (void)st;
+  for (int quit_behind = 0; quit_behind < 2; quit_behind++) {
+    struct h h;
+    h_init(&h, "mx.test.example", NULL);
+    h_submit(&h, A, B, NULL);
+    if (quit_behind)
+      smtpout_session_quit(h.s);
+    h_open(&h, "250 PIPELINING\r\n");
+    h_client(&h);
+    h_server(&h, "250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+    assert_string_equal(h_client(&h),
+                        quit_behind ? BODY_DOT "QUIT\r\n" : BODY_DOT);
+    h_server(&h, "421 4.3.2 shutting down\r\n");
+    assert_true(smtpout_session_is_done(h.s));
+    assert_int_equal(smtpout_session_error(h.s),
+                     SMTPOUT_ERR_SERVICE_UNAVAILABLE);
+    assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 421, "4.3.2");
+    assert_result(&h, B, SMTPOUT_STATUS_DEFERRED, 421, "4.3.2");
+    assert_int_equal(h_find(&h, A)->possibly_delivered, 0);
+    assert_int_equal(h_find(&h, B)->possibly_delivered, 0);
+    assert_int_equal(h_find(&h, A)->connection_level, 1);
+    h_free(&h);
+  }
 }
 
 /* ---- disconnects ---- */
@@ -1101,6 +1169,36 @@ static void test_reuses_connection_with_rset_only_when_needed(void **st)
   h_free(&h);
 }
 
+/* RSET cannot fail (RFC 5321 4.1.1.5): a 5xx to it is a protocol error,
+ * deferred 4.5.0 with code 0, not a deferral carrying a 5xx; a 4xx keeps
+ * its own codes. */
+static void test_refused_rset_defers_with_codes_of_a_deferral(void **st)
+{
+  const char *replies[] = {"550 5.5.1 no reset for you\r\n",
+                           "452 4.3.1 busy\r\n"};
+  int codes[] = {0, 452};
+  const char *enhanced[] = {"4.5.0", "4.3.1"};
+  (void)st;
+  for (size_t i = 0; i < 2; i++) {
+    struct h h;
+    h_init(&h, "mx.test.example", NULL);
+    h_submit(&h, A, NULL);
+    h_submit(&h, B, NULL);
+    h_open(&h, NULL);
+    assert_string_equal(h_client(&h), "MAIL FROM:<sender@test.example>\r\n");
+    h_server(&h, "250 ok\r\n");
+    h_client(&h);
+    h_server(&h, "550 no\r\n"); /* the transaction stays open */
+    assert_string_equal(h_client(&h), "RSET\r\n");
+    h_server(&h, replies[i]);
+    assert_result(&h, A, SMTPOUT_STATUS_BOUNCED, 550, "");
+    assert_result(&h, B, SMTPOUT_STATUS_DEFERRED, codes[i], enhanced[i]);
+    assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_PROTOCOL);
+    assert_string_equal(h_client(&h), "QUIT\r\n");
+    h_free(&h);
+  }
+}
+
 static void test_pipelined_rset_precedes_next_mail(void **st)
 {
   struct h h;
@@ -1515,7 +1613,7 @@ int main(void)
     cmocka_unit_test(test_no_parameters_the_server_did_not_offer),
     cmocka_unit_test(test_null_sender_is_sent_as_empty_path),
     cmocka_unit_test(test_greeting_421_defers_everything),
-    cmocka_unit_test(test_greeting_554_bounces_and_quits),
+    cmocka_unit_test(test_greeting_5xx_defers_for_the_next_address),
     cmocka_unit_test(test_ehlo_4xx_defers_and_quits),
     cmocka_unit_test(test_helo_refused_after_ehlo_refused),
     cmocka_unit_test(test_mail_refused_gives_every_recipient_its_reply),
@@ -1535,6 +1633,7 @@ int main(void)
     cmocka_unit_test(test_unsolicited_421_when_idle_ends_session),
     cmocka_unit_test(test_421_mid_transaction_defers_the_undecided),
     cmocka_unit_test(test_reply_during_body_ends_the_connection),
+    cmocka_unit_test(test_421_to_end_of_data_is_not_possibly_delivered),
     cmocka_unit_test(test_disconnect_at_each_phase_defers),
     cmocka_unit_test(test_disconnect_after_dot_is_possibly_delivered),
     cmocka_unit_test(
@@ -1553,6 +1652,7 @@ int main(void)
     cmocka_unit_test(test_body_empty_read_waits_like_wouldblock),
     cmocka_unit_test(test_body_callback_failure_drops_without_dot),
     cmocka_unit_test(test_reuses_connection_with_rset_only_when_needed),
+    cmocka_unit_test(test_refused_rset_defers_with_codes_of_a_deferral),
     cmocka_unit_test(test_pipelined_rset_precedes_next_mail),
     cmocka_unit_test(test_idle_session_takes_messages_later),
     cmocka_unit_test(

@@ -115,7 +115,12 @@ smtpout_delivery_set_trace(smtpout_delivery *delivery,
  * SMTPOUT_ERR_INVALID_STATE (no server, no sender, no recipients, no body,
  * or run twice), SMTPOUT_ERR_BAD_NAME (the MX name), SMTPOUT_ERR_NOMEM.
  * Unreachable servers are not errors of this call: the recipients are
- * deferred and the attempts say why.
+ * deferred and the attempts say why.  Recipients a connection failed for
+ * (refused, timed out, lost, the TLS policy, a 421) or a server refused
+ * whole (a 4xx or 5xx greeting, EHLO and HELO both refused, as Postfix's
+ * smtp_skip_5xx_greeting) are tried on the server's next address, and stay
+ * deferred when none is left; recipients a reply to their own commands
+ * decided, or possibly delivered, are not.
  */
 SMTPOUT_EXTERN int smtpout_delivery_run(smtpout_delivery *delivery);
 

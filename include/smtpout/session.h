@@ -89,7 +89,11 @@ smtpout_result_recipient(const smtpout_result *result);
 SMTPOUT_EXTERN int smtpout_result_status(const smtpout_result *result);
 
 /* The server's reply code behind the result, or 0 when the library decided
- * without a reply (TLS policy, timeout, lost connection, local check). */
+ * without a reply (TLS policy, timeout, lost connection, local check) or
+ * against its class (a 5xx greeting or a reply during the data, deferred:
+ * the reply is in the text).  The code (when not 0) and the enhanced code
+ * (when not "") always agree with the status: 2 delivered, 4 deferred,
+ * 5 bounced. */
 SMTPOUT_EXTERN int smtpout_result_code(const smtpout_result *result);
 
 /* The RFC 3463 enhanced status code ("4.7.5"), or "" when there is none.
@@ -101,8 +105,10 @@ smtpout_result_enhanced(const smtpout_result *result);
  * the library's explanation.  Never NULL. */
 SMTPOUT_EXTERN const char *smtpout_result_text(const smtpout_result *result);
 
-/* 1 when the end of data was sent but its reply never arrived: the status
- * is deferred, and a retry may duplicate the message. */
+/* 1 when the end of data was sent but no reply to it arrived (the
+ * connection was lost, timed out or aborted): the status is deferred, and a
+ * retry may duplicate the message.  A reply, a 421 included, is never
+ * "possibly delivered". */
 SMTPOUT_EXTERN int
 smtpout_result_possibly_delivered(const smtpout_result *result);
 

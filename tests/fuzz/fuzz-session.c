@@ -27,6 +27,8 @@
  *    of data ("\r\n.\r\n") is the last thing the host has written (the
  *    client sends nothing after the dot until its reply, but a QUIT
  *    pipelined with it);
+ *  - a result's code (when not 0) and enhanced code (when not "") are of
+ *    its status's class: 2 delivered, 4 deferred, 5 bounced;
  *  - every line the client writes in clear is one of its own commands or a
  *    line of the (known) body: nothing the server sent is echoed, no line
  *    ends early;
@@ -204,6 +206,13 @@ static void result_cb(smtpout_session *s, const smtpout_result *r, void *ud)
         st == SMTPOUT_STATUS_BOUNCED);
   CHECK(smtpout_result_text(r) != NULL && smtpout_result_enhanced(r) != NULL);
   CHECK(strlen(smtpout_result_text(r)) <= 1024);
+  int klass = st == SMTPOUT_STATUS_DELIVERED  ? 2
+              : st == SMTPOUT_STATUS_DEFERRED ? 4
+                                              : 5;
+  int code = smtpout_result_code(r);
+  const char *enh = smtpout_result_enhanced(r);
+  CHECK(code == 0 || code / 100 == klass);
+  CHECK(enh[0] == '\0' || enh[0] == '0' + klass);
   show(smtpout_status_name(st), (const uint8_t *)smtpout_result_text(r),
        strlen(smtpout_result_text(r)));
   if (st == SMTPOUT_STATUS_DELIVERED) {

@@ -15,17 +15,20 @@ Every case checks the same things:
 - nothing is reported delivered that the server did not store, and a
   message the server stored but whose reply was lost is flagged
   possibly_delivered;
+- every result's code and enhanced code agree with its status (2
+  delivered, 4 deferred, 5 bounced: a 250 during the data is no delivery);
 - every command the server received is one of the client's own, with the
   client's own addresses: nothing the server sent was echoed back.
 """
 import os
 import re
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import testlib  # noqa: E402
 from testlib import (EX_OK, EX_TEMPFAIL, FaultServer,  # noqa: E402
-                     TempDirTest, cert, certs, main, send)
+                     TempDirTest, by_address, cert, certs, main, send)
 
 T = 2  # seconds: every timeout of the configuration
 RCPTS = ["a@test.example", "b@test.example"]
@@ -104,6 +107,7 @@ class HostileServerTest(TempDirTest):
         for r in doc["recipients"]:
             self.assertEqual(r["status"], expect, what)
             self.assertEqual(r["possibly_delivered"], possibly, what)
+            check_codes(self, r, what)
         self.assertEqual(got_rc, rc, what)
 
         # Nothing delivered that the server did not store; whatever it
@@ -124,6 +128,16 @@ class HostileServerTest(TempDirTest):
         if not violations_ok:
             self.assertNotIn("! violation", log, what)
         return doc, log
+
+
+def check_codes(test, r, what):
+    """A result's code (when there is one) and enhanced code (when not
+    empty) are of its status's class."""
+    klass = {"delivered": "2", "deferred": "4", "bounced": "5"}[r["status"]]
+    if r["code"] is not None:
+        test.assertEqual(str(r["code"])[0], klass, what)
+    if r["enhanced"]:
+        test.assertEqual(r["enhanced"][0], klass, what)
 
 
 # Peak RSS over every run of this module, printed as a TAP comment.
@@ -177,6 +191,16 @@ case("close_in_the_middle_of_small_data", ["--drop-in-data", "10"],
 case("close_in_the_middle_of_large_data", ["--drop-in-data", "10"],
      body=b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 4096,
      **DEFERRED)
+
+# A server that refuses the whole session is skipped, never bounces (as
+# Postfix's smtp_skip_5xx_greeting): deferred with only one address.  A
+# 421 to the final dot is an answer: deferred, not possibly delivered.
+case("greeting_554", ["--greeting", "554 5.7.1 no service here"],
+     **DEFERRED)
+case("ehlo_and_helo_550", ["--ehlo-reply", "550 5.7.1 not you",
+                           "--reply", "helo=550 5.7.1 not you either"],
+     **DEFERRED)
+case("421_at_eod", ["--eod-reply", "421 4.3.2 shutting down"], **DEFERRED)
 
 # Replies that never end: a multi-line reply (the 100-line limit), and one
 # line (the 2048-byte limit), at each phase; they are fed faster than the
@@ -242,6 +266,121 @@ def test_nul_and_8bit_never_reach_the_report_raw(self):
 
 HostileServerTest.test_nul_and_8bit_never_reach_the_report_raw = \
     test_nul_and_8bit_never_reach_the_report_raw
+
+
+HOSTS_NAME = "mx.two.test"
+# Two loopback addresses of one name: other tests use 127.0.0.1.
+FIRST, SECOND = "127.0.0.2", "127.0.0.3"
+MOUNT_HOSTS = ["unshare", "-m", "sh", "-c",
+               'mount --bind "$0" /etc/hosts && exec "$@"']
+
+
+class NextAddressTest(TempDirTest):
+    """A server that refuses the session (5xx greeting, 5xx to EHLO and
+    HELO) or answers the end of data with 421 is left for the next address
+    of the same name, which delivers.  The name resolves to two loopback
+    addresses through a private /etc/hosts, bind-mounted in a mount
+    namespace of smtpout-send's own (unshare -m: needs root; skipped
+    without)."""
+
+    def setUp(self):
+        super().setUp()
+        self.hosts = self.write("hosts", ("%s %s\n%s %s\n" % (
+            FIRST, HOSTS_NAME, SECOND, HOSTS_NAME)).encode())
+        try:
+            r = subprocess.run(MOUNT_HOSTS + [self.hosts, "getent", "ahosts",
+                                              HOSTS_NAME],
+                               capture_output=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            self.skipTest("unshare -m: %s" % e)
+        if r.returncode != 0:
+            self.skipTest("cannot mount a private /etc/hosts (unshare -m, "
+                          "needs root): %s" % r.stderr.decode().strip())
+        order = [line.split()[0] for line in r.stdout.decode().splitlines()
+                 if "STREAM" in line]
+        self.assertEqual(order, [FIRST, SECOND])
+
+    def deliver(self, first_args, second_args=()):
+        work = self.spool("run%d" % len(os.listdir(self.tmp)))
+        cfg = os.path.join(work, "smtpout.ini")
+        with open(cfg, "w") as f:
+            f.write("[queue.outbound.timeouts]\n")
+            for key in ("connect", "greeting", "tls", "ehlo", "mail-from",
+                        "rcpt-to", "data"):
+                f.write("%s = %ds\n" % (key, T))
+        data = os.path.join(work, "msg")
+        with open(data, "wb") as f:
+            f.write(BODY)
+        first = FaultServer(self.spool(os.path.join(work, "first")),
+                            ["--listen", "%s:0" % FIRST] + list(first_args))
+        try:
+            second = FaultServer(
+                self.spool(os.path.join(work, "second")),
+                ["--listen", "%s:%d" % (SECOND, first.port)] +
+                list(second_args))
+        except Exception:
+            first.stop()
+            raise
+        try:
+            argv = ["--server", "%s:%d" % (HOSTS_NAME, first.port),
+                    "--mx-name", "mx.test.example", "--config", cfg,
+                    "--from", SENDER, "--data", data]
+            for r in RCPTS:
+                argv += ["--to", r]
+            rc, doc, err = send(argv, wrap=MOUNT_HOSTS + [self.hosts])
+        finally:
+            logs = (first.finish(), second.finish())
+        what = "%s\n--- stderr:\n%s\n--- logs:\n%s\n%s" % (
+            doc, err, logs[0][-2000:], logs[1][-2000:])
+        self.assertIsNotNone(doc, what)
+        for r in doc["recipients"]:
+            check_codes(self, r, what)
+        return (rc, doc, what, first.port, first.messages(),
+                second.messages())
+
+    def assert_second_delivers(self, first_args, error):
+        rc, doc, what, port, first, second = self.deliver(first_args)
+        self.assertEqual(rc, EX_OK, what)
+        a = doc["attempts"]
+        self.assertEqual([x["address"] for x in a],
+                         ["%s:%d" % (FIRST, port), "%s:%d" % (SECOND, port)],
+                         what)
+        self.assertIn(error, a[0]["error"], what)
+        self.assertIsNone(a[1]["error"], what)
+        for r in doc["recipients"]:
+            self.assertEqual(r["status"], "delivered", what)
+        self.assertEqual(first, [], what)
+        self.assertEqual(len(second), 1, what)
+        self.assertEqual(sorted(second[0][0]["rcpt_to"]), sorted(RCPTS), what)
+
+    def test_5xx_greeting_goes_to_the_next_address(self):
+        self.assert_second_delivers(
+            ["--greeting", "554 5.7.1 no service here"],
+            "554 no service here")
+
+    def test_5xx_to_ehlo_and_helo_goes_to_the_next_address(self):
+        self.assert_second_delivers(
+            ["--ehlo-reply", "550 5.7.1 not you",
+             "--reply", "helo=550 5.7.1 not you either"],
+            "550 not you either")
+
+    def test_421_to_end_of_data_goes_to_the_next_address(self):
+        self.assert_second_delivers(
+            ["--eod-reply", "421 4.3.2 shutting down"],
+            "421 shutting down")
+
+    def test_every_address_refusing_defers(self):
+        refuse = ["--greeting", "554 5.7.1 no service here"]
+        rc, doc, what, port, first, second = self.deliver(refuse, refuse)
+        self.assertEqual(rc, EX_TEMPFAIL, what)
+        self.assertEqual(len(doc["attempts"]), 2, what)
+        for r in by_address(doc).values():
+            self.assertEqual(r["status"], "deferred", what)
+            self.assertIsNone(r["code"], what)
+            self.assertEqual(r["enhanced"], "4.7.1", what)
+            self.assertIn("554 no service here", r["text"], what)
+            self.assertFalse(r["possibly_delivered"], what)
+        self.assertEqual(first + second, [], what)
 
 
 class ZSummary(TempDirTest):

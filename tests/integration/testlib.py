@@ -339,10 +339,12 @@ class ValgrindError(AssertionError):
 last_run = None
 
 
-def send(args, data=None, timeout=120):
+def send(args, data=None, timeout=120, wrap=()):
     """Runs smtpout-send --json; returns (exit status, parsed JSON or None,
     stderr).  testlib.last_run keeps its Run.  Under SMTPOUT_VALGRIND=1 it
-    runs under memcheck and raises ValgrindError on any error or leak."""
+    runs under memcheck and raises ValgrindError on any error or leak.
+    `wrap` is an argv prefix that runs it inside another program (which
+    must exec its arguments), e.g. unshare."""
     global last_run
     argv = [SEND] + list(args)
     if "--json" not in argv:
@@ -354,6 +356,7 @@ def send(args, data=None, timeout=120):
         os.close(fd)
         argv = VALGRIND_ARGV + ["--log-file=" + vg_log] + argv
         timeout *= 5
+    argv = list(wrap) + argv
     try:
         run = run_measured(argv, data, timeout)
         if vg_log:
