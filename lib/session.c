@@ -963,19 +963,30 @@ static void tls_start(smtpout_session *s)
   note(s, "starting TLS (SNI %s)", s->mx_is_ip ? "none" : s->mx);
 }
 
-static void handshake_failed(smtpout_session *s)
+/* The handshake failed (`error` and `why` say how), or the connection
+ * ended during it.  No certificate was judged, so verify_error stays
+ * empty: the failure is the session's error text. */
+static void handshake_failed(smtpout_session *s, int error, const char *why)
 {
-  struct smtpout_tls_info *ti = &s->tls_info;
-  snprintf(ti->verify_error, sizeof(ti->verify_error), "%s",
-           tls_conn_error_text(s->tls));
   /* A failed handshake leaves the connection in an unknown state: it is
    * dropped.  Under optional the host may retry without STARTTLS on a new
    * connection (never this one); under require never. */
-  ti->fallback_permitted = s->starttls == SMTPOUT_STARTTLS_OPTIONAL;
-  set_error(s, SMTPOUT_ERR_TLS, "%s", ti->verify_error);
+  s->tls_info.fallback_permitted = s->starttls == SMTPOUT_STARTTLS_OPTIONAL;
+  set_error(s, error, "TLS handshake with host %s failed: %s", s->mx, why);
   tls_decided(s, SMTPOUT_TLS_OUTCOME_HANDSHAKE_FAILED,
               TLSRPT_VALIDATION_FAILURE);
+  /* Every handshake failure is 4.7.5, a timeout included (DESIGN 3). */
   fail(s, 0, "4.7.5");
+}
+
+/* The connection ends while STARTTLS waits for its reply (a malformed
+ * reply, a timeout, a close): the server did not start TLS, which RFC 8460
+ * 4.3.1 calls starttls-not-supported, as any answer but 220. */
+static void starttls_unanswered(smtpout_session *s)
+{
+  if (s->state == ST_STARTTLS)
+    tls_decided(s, SMTPOUT_TLS_OUTCOME_REFUSED,
+                TLSRPT_STARTTLS_NOT_SUPPORTED);
 }
 
 /* The handshake is complete: judge the certificate, then EHLO again. */
@@ -1132,10 +1143,12 @@ static void on_reply(smtpout_session *s, const struct reply *r)
     } else if (klass == 4 || klass == 5) {
       /* RFC 3207 4: after a refusal the client decides.  Under optional
        * we go on in plaintext on this connection; under require a
-       * refusal (which a network attacker can forge) defers. */
-      snprintf(s->tls_info.verify_error, sizeof(s->tls_info.verify_error),
-               "STARTTLS refused: %d %.200s", r->code, r->text);
+       * refusal (which a network attacker can forge) defers.  No
+       * certificate was seen, so verify_error stays empty: the reply is
+       * in the trace, and in the error text when it ends the session. */
       if (s->starttls == SMTPOUT_STARTTLS_OPTIONAL) {
+        note(s, "host %s refused STARTTLS (%d); going on without TLS, as "
+             "the policy permits", s->mx, r->code);
         s->state = ST_READY;
         tls_decided(s, SMTPOUT_TLS_OUTCOME_REFUSED,
                     TLSRPT_STARTTLS_NOT_SUPPORTED);
@@ -1272,6 +1285,7 @@ static int input_plain(smtpout_session *s, const uint8_t *p, size_t n)
     if (ev == REPLY_ERROR) {
       set_error(s, SMTPOUT_ERR_PROTOCOL, "%s from host %s", s->rp.error,
                 s->mx);
+      starttls_unanswered(s);
       fail(s, 0, "4.5.0");
       return 1;
     }
@@ -1296,6 +1310,11 @@ static int input_plain(smtpout_session *s, const uint8_t *p, size_t n)
                   "reply (response injection)",
                   s->mx, n);
         s->tls_info.fallback_permitted = 0;
+        /* TLS negotiation was tampered with after the go-ahead: no
+         * category of RFC 8460 4.3.1 names it, so validation-failure
+         * (4.3.3), as for a failed handshake. */
+        tls_decided(s, SMTPOUT_TLS_OUTCOME_HANDSHAKE_FAILED,
+                    TLSRPT_VALIDATION_FAILURE);
         fail(s, 0, "4.7.5");
       }
       return 1;
@@ -1312,7 +1331,7 @@ static void input_tls(smtpout_session *s)
     if (rv == TLS_AGAIN)
       return;
     if (rv != TLS_OK) {
-      handshake_failed(s);
+      handshake_failed(s, SMTPOUT_ERR_TLS, tls_conn_error_text(s->tls));
       return;
     }
     handshake_done(s);
@@ -1350,15 +1369,7 @@ static void lost_connection(smtpout_session *s)
     buf_clear(&s->wire);
     return;
   case ST_HANDSHAKE:
-    snprintf(s->tls_info.verify_error, sizeof(s->tls_info.verify_error),
-             "connection closed during the TLS handshake");
-    s->tls_info.fallback_permitted =
-        s->starttls == SMTPOUT_STARTTLS_OPTIONAL;
-    set_error(s, SMTPOUT_ERR_TLS, "TLS handshake failed: connection closed "
-              "by host %s", s->mx);
-    tls_decided(s, SMTPOUT_TLS_OUTCOME_HANDSHAKE_FAILED,
-                TLSRPT_VALIDATION_FAILURE);
-    fail(s, 0, "4.7.5");
+    handshake_failed(s, SMTPOUT_ERR_TLS, "connection closed by the server");
     return;
   default: {
     const struct expect *e = exp_head(s);
@@ -1367,6 +1378,7 @@ static void lost_connection(smtpout_session *s)
               e ? "while waiting for the reply to" : "during",
               e ? cmd_names[e->cmd]
                 : s->state == ST_BODY ? "message data" : "an idle session");
+    starttls_unanswered(s);
     fail(s, 0, "4.4.2");
   }
   }
@@ -1920,19 +1932,14 @@ int smtpout_session_handle_expiry(smtpout_session *s, uint64_t now)
                        : e                      ? cmd_names[e->cmd]
                                                 : "the server";
     if (s->state == ST_HANDSHAKE) {
-      snprintf(s->tls_info.verify_error, sizeof(s->tls_info.verify_error),
-               "TLS handshake timed out");
-      s->tls_info.fallback_permitted =
-          s->starttls == SMTPOUT_STARTTLS_OPTIONAL;
-      tls_decided(s, SMTPOUT_TLS_OUTCOME_HANDSHAKE_FAILED,
-                  TLSRPT_VALIDATION_FAILURE);
+      handshake_failed(s, SMTPOUT_ERR_TIMEOUT, "timed out");
+    } else {
+      set_error(s, SMTPOUT_ERR_TIMEOUT, "timed out %s %s (host %s)",
+                s->state == ST_BODY ? "during" : "waiting for the reply to",
+                what, s->mx);
+      starttls_unanswered(s);
+      fail(s, 0, "4.4.2");
     }
-    set_error(s, SMTPOUT_ERR_TIMEOUT, "timed out %s %s (host %s)",
-              s->state == ST_BODY || s->state == ST_HANDSHAKE
-                  ? "during"
-                  : "waiting for the reply to",
-              what, s->mx);
-    fail(s, 0, "4.4.2");
   }
   leave(s);
   return 0;

@@ -138,6 +138,8 @@ static void test_optional_starttls_refused_continues_in_plaintext(void **st)
     assert_string_equal(h_client(&h), "MAIL FROM:<sender@test.example>\r\n"
                                       "RCPT TO:<a@test.example>\r\nDATA\r\n");
     assert_tls(&h, SMTPOUT_TLS_OUTCOME_REFUSED, "starttls-not-supported");
+    /* No certificate was seen: nothing to say in verify_error. */
+    assert_null(smtpout_tls_info_verify_error(h.tls));
     h_free(&h);
   }
 }
@@ -157,6 +159,7 @@ static void test_require_starttls_refused_defers_never_bounces(void **st)
     assert_deferred(&h, 0, "4.7.4");
     assert_non_null(strstr(h_find(&h, A)->text, "refused to start TLS"));
     assert_tls(&h, SMTPOUT_TLS_OUTCOME_REFUSED, "starttls-not-supported");
+    assert_null(smtpout_tls_info_verify_error(h.tls));
     h_free(&h);
   }
 }
@@ -173,6 +176,8 @@ static void test_starttls_421_is_a_host_failure_in_every_mode(void **st)
     assert_string_equal(h_client(&h), "");
     assert_deferred(&h, 421, "4.3.2");
     assert_true(smtpout_session_is_done(h.s));
+    /* The server did not start TLS: reported as such (RFC 8460 4.3.1). */
+    assert_tls(&h, SMTPOUT_TLS_OUTCOME_REFUSED, "starttls-not-supported");
     h_free(&h);
   }
 }
@@ -180,7 +185,8 @@ static void test_starttls_421_is_a_host_failure_in_every_mode(void **st)
 static void test_starttls_odd_replies_are_never_a_go_ahead(void **st)
 {
   const char *odd[] = {"354 go on\r\n", "250 sure\r\n", "hello\r\n",
-                       "220-multi\r\n221 bye\r\n"};
+                       "220-multi\r\n221 bye\r\n", "221 bye\r\n",
+                       "334 VXNlcm5hbWU6\r\n"};
   int modes[] = {SMTPOUT_STARTTLS_OPTIONAL, SMTPOUT_STARTTLS_REQUIRE};
   (void)st;
   for (size_t m = 0; m < 2; m++)
@@ -195,8 +201,32 @@ static void test_starttls_odd_replies_are_never_a_go_ahead(void **st)
       assert_deferred(&h, 0, "4.5.0");
       assert_int_equal(smtpout_tls_info_used(smtpout_session_tls_info(h.s)),
                        0);
+      /* Every failed STARTTLS carries its RFC 8460 type: the server did
+       * not start TLS. */
+      assert_tls(&h, SMTPOUT_TLS_OUTCOME_REFUSED, "starttls-not-supported");
       h_free(&h);
     }
+}
+
+/* No reply to STARTTLS at all (a close, a timeout): the server did not
+ * start TLS either. */
+static void test_starttls_unanswered_is_starttls_not_supported(void **st)
+{
+  (void)st;
+  for (int timeout = 0; timeout < 2; timeout++) {
+    struct h h;
+    open_with(&h, SMTPOUT_STARTTLS_OPTIONAL, 0, EHLO_TLS);
+    assert_string_equal(h_client(&h), "STARTTLS\r\n");
+    if (timeout)
+      h_tick(&h, 5 * 60 * 1000);
+    else
+      assert_int_equal(smtpout_session_feed_eof(h.s, h.now), 0);
+    assert_true(smtpout_session_is_done(h.s));
+    assert_deferred(&h, 0, "4.4.2");
+    assert_tls(&h, SMTPOUT_TLS_OUTCOME_REFUSED, "starttls-not-supported");
+    assert_int_equal(smtpout_tls_info_fallback_permitted(h.tls), 0);
+    h_free(&h);
+  }
 }
 
 static void test_injected_clear_text_after_220_aborts(void **st)
@@ -221,6 +251,10 @@ static void test_injected_clear_text_after_220_aborts(void **st)
                          smtpout_session_tls_info(h.s)),
                      0);
     assert_string_equal(h_client(&h), "");
+    /* The negotiation failed after the go-ahead: validation-failure
+     * (RFC 8460 4.3.3), as a handshake failure. */
+    assert_tls(&h, SMTPOUT_TLS_OUTCOME_HANDSHAKE_FAILED, "validation-failure");
+    assert_null(smtpout_tls_info_verify_error(h.tls));
     h_free(&h);
   }
 }
@@ -234,6 +268,7 @@ static void test_partial_injected_line_after_220_aborts(void **st)
   h_server(&h, "220 go\r\n2");
   assert_true(smtpout_session_is_done(h.s));
   assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_PROTOCOL);
+  assert_tls(&h, SMTPOUT_TLS_OUTCOME_HANDSHAKE_FAILED, "validation-failure");
   h_free(&h);
 }
 
@@ -256,7 +291,11 @@ static void run_handshake_failure(int mode, int expect_fallback,
   assert_true(smtpout_session_is_done(h.s));
   assert_deferred(&h, 0, "4.7.5");
   assert_tls(&h, SMTPOUT_TLS_OUTCOME_HANDSHAKE_FAILED, "validation-failure");
-  assert_non_null(smtpout_tls_info_verify_error(h.tls));
+  /* No certificate was checked: verify_error says nothing; why the
+   * handshake failed is the session's error text. */
+  assert_null(smtpout_tls_info_verify_error(h.tls));
+  assert_non_null(
+      strstr(smtpout_session_error_text(h.s), "TLS handshake with host"));
   assert_int_equal(smtpout_tls_info_fallback_permitted(h.tls),
                    expect_fallback);
   assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_TLS);
@@ -290,10 +329,12 @@ static void test_handshake_timeout(void **st)
   h_client(&h);
   assert_int_equal(smtpout_session_expiry(h.s), h.now + 2000);
   h_tick(&h, 2000);
-  assert_deferred(&h, 0, "4.4.2");
+  /* A handshake failure like any other (DESIGN 3): 4.7.5, not 4.4.2. */
+  assert_deferred(&h, 0, "4.7.5");
   assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_TIMEOUT);
-  assert_int_equal(smtpout_tls_info_outcome(h.tls),
-                   SMTPOUT_TLS_OUTCOME_HANDSHAKE_FAILED);
+  assert_non_null(strstr(smtpout_session_error_text(h.s), "timed out"));
+  assert_tls(&h, SMTPOUT_TLS_OUTCOME_HANDSHAKE_FAILED, "validation-failure");
+  assert_null(smtpout_tls_info_verify_error(h.tls));
   assert_int_equal(smtpout_tls_info_fallback_permitted(h.tls), 1);
   h_free(&h);
 }
@@ -376,6 +417,7 @@ int main(void)
     cmocka_unit_test(test_require_starttls_refused_defers_never_bounces),
     cmocka_unit_test(test_starttls_421_is_a_host_failure_in_every_mode),
     cmocka_unit_test(test_starttls_odd_replies_are_never_a_go_ahead),
+    cmocka_unit_test(test_starttls_unanswered_is_starttls_not_supported),
     cmocka_unit_test(test_injected_clear_text_after_220_aborts),
     cmocka_unit_test(test_partial_injected_line_after_220_aborts),
     cmocka_unit_test(

@@ -123,9 +123,11 @@ enum smtpout_tls_outcome {
   SMTPOUT_TLS_OUTCOME_DISABLED = 1,
   /* The server did not advertise STARTTLS. */
   SMTPOUT_TLS_OUTCOME_NOT_OFFERED = 2,
-  /* The server answered STARTTLS with an error or a malformed reply. */
+  /* The server answered STARTTLS with anything but 220 (an error, a 421,
+   * another code, a malformed reply), or closed or timed out instead. */
   SMTPOUT_TLS_OUTCOME_REFUSED = 3,
-  /* The TLS handshake failed. */
+  /* The TLS handshake failed, timed out, or clear text followed the 220
+   * (response injection). */
   SMTPOUT_TLS_OUTCOME_HANDSHAKE_FAILED = 4,
   /* TLS is established (see verified / verify_error). */
   SMTPOUT_TLS_OUTCOME_OK = 5
@@ -153,15 +155,21 @@ smtpout_tls_info_cipher(const smtpout_tls_info *info);
  * the MX host. */
 SMTPOUT_EXTERN int smtpout_tls_info_verified(const smtpout_tls_info *info);
 
-/* Why the certificate did not verify (or why the handshake failed), or
- * NULL. */
+/* Why the server's certificate did not verify, or NULL: it verified, or
+ * none was judged (no TLS, STARTTLS refused, the handshake failed).  Why a
+ * handshake failed is the session's error text (smtpout_session_error_text(),
+ * smtpout_attempt_error()). */
 SMTPOUT_EXTERN const char *
 smtpout_tls_info_verify_error(const smtpout_tls_info *info);
 
-/* The RFC 8460 result type of a failed or degraded attempt
- * ("starttls-not-supported", "certificate-expired",
- * "certificate-host-mismatch", "certificate-not-trusted",
- * "validation-failure"), or NULL for a clean or TLS-less-by-policy one. */
+/* The RFC 8460 result type of a failed or degraded attempt, or NULL for a
+ * clean or TLS-less-by-policy one.  Every attempt that sent STARTTLS and
+ * did not get TLS up has one: "starttls-not-supported" when STARTTLS was
+ * not offered or got anything but 220 (or no reply); "validation-failure"
+ * when the negotiation failed after the 220 (handshake failure or timeout,
+ * response injection); "certificate-expired", "certificate-host-mismatch",
+ * "certificate-not-trusted" or "validation-failure" for a certificate that
+ * did not verify (docs/policy.md). */
 SMTPOUT_EXTERN const char *
 smtpout_tls_info_tlsrpt_result(const smtpout_tls_info *info);
 

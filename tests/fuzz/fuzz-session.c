@@ -33,7 +33,8 @@
  *    line of the (known) body: nothing the server sent is echoed, no line
  *    ends early;
  *  - trace lines (raw server bytes) are bounded; the TLS outcome is
- *    reported once;
+ *    reported once, with a verify_error only when TLS is up (a
+ *    certificate was judged);
  *  - memory stays bounded: peeked output under 256 KiB, and (under
  *    AddressSanitizer) the heap never grows by more than 4 MiB;
  *  - a deadline is never further away than the longest timeout, a session
@@ -253,6 +254,7 @@ static void tls_cb(smtpout_session *s, const smtpout_tls_info *info,
   CHECK(smtpout_tls_outcome_name(smtpout_tls_info_outcome(info)) != NULL);
   const char *e = smtpout_tls_info_verify_error(info);
   CHECK(e == NULL || strlen(e) < 256);
+  CHECK(e == NULL || smtpout_tls_info_used(info));
   f->tls_calls++;
   CHECK(f->tls_calls == 1); /* once per session */
 }

@@ -49,7 +49,10 @@ class TlsFaultTest(TempDirTest):
                 self.assertEqual(a[0]["starttls"], "handshake-failed")
                 self.assertEqual(a[0]["tls"]["tlsrpt_result"],
                                  "validation-failure")
-                self.assertTrue(a[0]["tls"]["verify_error"])
+                # No certificate was judged: the reason is the attempt's
+                # error, and verify_error stays null.
+                self.assertIsNone(a[0]["tls"]["verify_error"])
+                self.assertIn("TLS handshake with host", a[0]["error"])
                 self.assertFalse(a[0]["plaintext_fallback"])
                 self.assertTrue(a[1]["plaintext_fallback"])
                 self.assertEqual(a[1]["starttls"], "disabled")
@@ -101,7 +104,12 @@ class TlsFaultTest(TempDirTest):
                     mode=mode, allow=True)
                 self.assertEqual(rc, EX_TEMPFAIL)
                 self.assertEqual(len(doc["attempts"]), 1)
-                self.assertIn("injection", doc["attempts"][0]["error"])
+                a = doc["attempts"][0]
+                self.assertIn("injection", a["error"])
+                # TLS failed after the go-ahead: RFC 8460's general type.
+                self.assertEqual(a["starttls"], "handshake-failed")
+                self.assertEqual(a["tls"]["tlsrpt_result"],
+                                 "validation-failure")
                 self.assertEqual(doc["recipients"][0]["status"], "deferred")
                 self.assertEqual(msgs, [])
                 self.assertNotRegex(log, r"C> \[\w+\] (MAIL|AUTH|EHLO evil)")
@@ -117,9 +125,13 @@ class TlsFaultTest(TempDirTest):
                 r = doc["recipients"][0]
                 self.assertEqual((r["status"], r["code"]), ("deferred", 421))
                 self.assertEqual(msgs, [])
+                a = doc["attempts"][0]
+                self.assertEqual(a["starttls"], "refused")
+                self.assertEqual(a["tls"]["tlsrpt_result"],
+                                 "starttls-not-supported")
 
     def test_starttls_odd_replies_are_never_a_go_ahead(self):
-        for reply in ["354 go on", "250 fine", "hello"]:
+        for reply in ["354 go on", "250 fine", "hello", "221 bye"]:
             for mode in ["optional", "require"]:
                 with self.subTest(reply=reply, mode=mode):
                     rc, doc, log, msgs = self.deliver(
@@ -127,7 +139,12 @@ class TlsFaultTest(TempDirTest):
                     self.assertEqual(doc["recipients"][0]["status"],
                                      "deferred")
                     self.assertEqual(len(doc["attempts"]), 1)
-                    self.assertFalse(doc["attempts"][0]["tls"]["used"])
+                    a = doc["attempts"][0]
+                    self.assertFalse(a["tls"]["used"])
+                    # The server did not start TLS (RFC 8460 4.3.1).
+                    self.assertEqual(a["starttls"], "refused")
+                    self.assertEqual(a["tls"]["tlsrpt_result"],
+                                     "starttls-not-supported")
                     self.assertEqual(msgs, [])
                     self.assertNotRegex(log, r"C> \[\w+\] MAIL")
 

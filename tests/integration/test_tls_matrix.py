@@ -119,6 +119,9 @@ class TlsMatrixTest(TempDirTest):
         self.assertEqual(first["tls"]["tlsrpt_result"], want["tlsrpt"], msg)
         if want["used"] and not want["verified"]:
             self.assertTrue(first["tls"]["verify_error"], msg)
+        else:
+            # Only a certificate that was judged and failed has one.
+            self.assertIsNone(first["tls"]["verify_error"], msg)
         if want["used"]:
             self.assertIn(first["tls"]["version"], ("TLS1.2", "TLS1.3"), msg)
         self.assertEqual(len(doc["attempts"]), 2 if want["fallback"] else 1,
