@@ -6,6 +6,8 @@ it (python3 tests/fuzz/mkseeds.py).  A session seed is the 4-byte header
 fuzz-session.c describes, then a server transcript."""
 import os
 
+import dnsseeds
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "corpus")
 
@@ -174,7 +176,11 @@ def main():
     write("config", CONFIG)
     write("policy-map", POLICY_MAP)
     write("names", NAMES)
-    total = sum(len(s) for s in (SESSION, CONFIG, POLICY_MAP, NAMES))
+    dns = dnsseeds.seeds()
+    write("dns", dns)
+    with open(os.path.join(HERE, "dns.dict"), "w") as f:
+        f.write(dnsseeds.DICT)
+    total = sum(len(s) for s in (SESSION, CONFIG, POLICY_MAP, NAMES, dns))
     print("%d seeds written under %s" % (total, CORPUS))
 
 
