@@ -165,8 +165,7 @@ static int cert_matches(const struct dns_tlsa *r, const struct cert *c)
 struct ctx {
   const struct dns_tlsa *records;
   size_t nrecords;
-  unsigned char use[64]; /* usable after digest agility; records beyond
-                            64 are ignored */
+  unsigned char use[DANE_MAX_RECORDS]; /* usable, after digest agility */
   struct cert certs[DANE_MAX_CHAIN];
   size_t ncerts;
   const char *const *names;

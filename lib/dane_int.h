@@ -42,6 +42,9 @@
 /* Certificates of a presented chain considered (GnuTLS verifies at most
  * 16 too); any beyond are ignored. */
 #define DANE_MAX_CHAIN 16
+/* TLSA records considered; any beyond are ignored (a real set has two or
+ * three: the current key and the next). */
+#define DANE_MAX_RECORDS 64
 /* Reference identifiers for DANE-TA name checks. */
 #define DANE_MAX_NAMES 4
 

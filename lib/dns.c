@@ -148,6 +148,8 @@ int dns_name_to_text(const struct dns_name *name, char *out, size_t outlen)
   }
   while (i < name->len && name->wire[i] != 0) {
     uint8_t l = name->wire[i++];
+    if (l > 63 || i + l >= name->len)
+      return DNS_ERR_ARGUMENT; /* not a name dns.c made */
     if (o > 0) {
       if (o + 1 >= outlen)
         return DNS_ERR_ARGUMENT;
@@ -210,6 +212,8 @@ int dns_name_is_hostname(const struct dns_name *name)
     return 0;
   while (i < name->len && name->wire[i] != 0) {
     uint8_t l = name->wire[i++];
+    if (l > 63 || i + l >= name->len)
+      return 0;
     for (uint8_t k = 0; k < l; k++) {
       uint8_t c = lower(name->wire[i + k]);
       int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||

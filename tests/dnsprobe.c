@@ -320,7 +320,12 @@ int main(int argc, char **argv)
   json_str(rv ? smtpout_strerror(rv) : NULL);
   printf(", \"mode\": ");
   json_str(resolver_mode_name(opt.mode));
-  printf(", \"dnssec_capable\": %s, \"verdict\": ",
+  printf(", \"servers\": [");
+  for (size_t i = 0; i < r->nservers; i++) {
+    printf("%s", i ? ", " : "");
+    json_str(r->servers[i].text);
+  }
+  printf("], \"dnssec_capable\": %s, \"verdict\": ",
          resolver_dnssec_capable(r) ? "true" : "false");
   json_str(dnssec_verdict_name(verdict));
   printf(", \"why\": ");

@@ -135,6 +135,22 @@ def seeds():
 
     m = Msg("x.test", A, ad=False)
     out["badvers"] = m.opt(ext=1).wire()
+
+    # One record more than the parser indexes (257, empty RDATA).
+    m = Msg("many.test", A)
+    for _ in range(257):
+        m.rr(0, Q, 65280, b"")
+    out["too-many-records"] = m.wire()
+
+    # Owners that are pointers to pointers, each to the one before: 70
+    # deep at the end, over the parser's 64.
+    m = Msg("deep.test", A)
+    at = 12
+    for _ in range(70):
+        here = 12 + len(m.q) + 12 * len(m.sections[0])
+        m.rr(0, ptr(at), 65280, b"")
+        at = here
+    out["pointer-chain"] = m.wire()
     return out
 
 

@@ -123,6 +123,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
   check_name(&msg.qname);
   check_helpers(&msg.qname);
+  if (!dns_msg_answers(&msg, msg.id, &msg.qname, msg.qtype) !=
+      (msg.qclass != DNS_CLASS_IN))
+    abort();
+  dns_name_is_hostname(&msg.qname);
   /* The question, asked again by the encoder, reads back as itself. */
   uint8_t q[DNS_QUERY_MAX];
   int len = dns_query_encode(q, sizeof(q), msg.id, &msg.qname, msg.qtype,
