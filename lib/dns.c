@@ -79,8 +79,8 @@ static int read_name(const uint8_t *pkt, size_t len, size_t off,
     if (b & 0xc0)
       return DNS_ERR_NAME;
     if (b == 0) {
-      if (n + 1 > DNS_NAME_WIRE_MAX)
-        return DNS_ERR_NAME;
+      /* Room for it: every label was taken only with room for a root
+       * after it. */
       out->wire[n++] = 0;
       out->len = (uint8_t)n;
       if (!jumped)

@@ -136,6 +136,12 @@ def seeds():
     m = Msg("x.test", A, ad=False)
     out["badvers"] = m.opt(ext=1).wire()
 
+    # More MX records than a set keeps (32).
+    m = Msg("many-mx.test", MX)
+    for i in range(40):
+        m.rr(0, Q, MX, struct.pack(">H", 100 - i) + b"\2mx" + Q)
+    out["many-mx"] = m.wire()
+
     # One record more than the parser indexes (257, empty RDATA).
     m = Msg("many.test", A)
     for _ in range(257):
