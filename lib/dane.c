@@ -231,27 +231,36 @@ static int find_record(const struct ctx *x, unsigned usage,
   return -1;
 }
 
-/* Describes a certificate for a reason: its subject, shortened. */
+/* Describes a certificate for a reason: its subject, cut to fit. */
 static const char *subject_of(const struct cert *c, char *buf, size_t len)
 {
-  size_t n = len;
-  if (gnutls_x509_crt_get_dn(c->crt, buf, &n) < 0)
+  gnutls_datum_t dn = {NULL, 0};
+  if (gnutls_x509_crt_get_dn3(c->crt, &dn, 0) < 0)
     snprintf(buf, len, "(unreadable subject)");
+  else
+    snprintf(buf, len, "%s", (const char *)dn.data);
+  gnutls_free(dn.data);
   return buf;
 }
 
-/* Checks the dates of path[0..n) at x->now. */
+/* Checks the dates of path[0..n) at x->now: valid from notBefore through
+ * notAfter, both included (RFC 5280 4.1.2.5). */
 static int dates_ok(struct ctx *x, struct cert *const *path, size_t n)
 {
-  char subject[160], why[256];
+  char subject[120], why[256];
   for (size_t i = 0; i < n; i++) {
     time_t from = gnutls_x509_crt_get_activation_time(path[i]->crt);
     time_t until = gnutls_x509_crt_get_expiration_time(path[i]->crt);
-    if (from == (time_t)-1 || until == (time_t)-1 || x->now < (int64_t)from ||
-        x->now >= (int64_t)until) {
+    const char *what = NULL;
+    if (from == (time_t)-1 || until == (time_t)-1)
+      what = "without a readable validity period";
+    else if (x->now < (int64_t)from)
+      what = "not yet valid";
+    else if (x->now > (int64_t)until)
+      what = "expired";
+    if (what) {
       snprintf(why, sizeof(why), "certificate \"%s\" at depth %zu is %s",
-               subject_of(path[i], subject, sizeof(subject)), i,
-               x->now < (int64_t)from ? "not yet valid" : "expired");
+               subject_of(path[i], subject, sizeof(subject)), i, what);
       fail_with(x, DANE_EXPIRED, why);
       return 0;
     }
@@ -266,7 +275,7 @@ static int name_ok(struct ctx *x, const struct cert *leaf)
                            leaf->crt, x->names[i],
                            GNUTLS_VERIFY_DO_NOT_ALLOW_IP_MATCHES))
       return 1;
-  char subject[160], why[256];
+  char subject[120], why[256];
   snprintf(why, sizeof(why),
            "the server certificate \"%s\" names none of the reference "
            "identifiers (%s%s%s)",

@@ -360,6 +360,23 @@ static void test_dane_ta_checks_dates_below_the_anchor(void **state)
   assert_true(strstr(res.reason, "not yet valid") != NULL);
   res = verify(&t, 1, c, mx2_names, 2, now());
   expect(&res, DANE_MATCHED);
+  /* notBefore and notAfter are both inside the validity period (RFC 5280
+   * 4.1.2.5). */
+  gnutls_x509_crt_t leaf;
+  gnutls_datum_t d = {c->der[0].data, c->der[0].size};
+  assert_int_equal(gnutls_x509_crt_init(&leaf), 0);
+  assert_int_equal(gnutls_x509_crt_import(leaf, &d, GNUTLS_X509_FMT_DER), 0);
+  int64_t from = gnutls_x509_crt_get_activation_time(leaf);
+  int64_t until = gnutls_x509_crt_get_expiration_time(leaf);
+  gnutls_x509_crt_deinit(leaf);
+  res = verify(&t, 1, c, mx2_names, 2, from);
+  expect(&res, DANE_MATCHED);
+  res = verify(&t, 1, c, mx2_names, 2, from - 1);
+  expect(&res, DANE_EXPIRED);
+  res = verify(&t, 1, c, mx2_names, 2, until);
+  expect(&res, DANE_MATCHED);
+  res = verify(&t, 1, c, mx2_names, 2, until + 1);
+  expect(&res, DANE_EXPIRED);
 }
 
 static void test_dane_ta_path_must_hold_ca_rules(void **state)
