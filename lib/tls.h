@@ -65,15 +65,24 @@ void tls_cache_verified_put(struct tls_cache *cache,
  */
 int tls_priority_check(const char *priority, size_t *err_offset);
 
-/* RFC 8460 result types. */
+/* RFC 8460 result types (section 4.4).  tlsrpt_result_name() names the
+ * ones a TLS connection can produce; tlsrpt_type_name() (tlsrpt.h) names
+ * them all. */
 enum tlsrpt_result {
   TLSRPT_NONE = 0,
   TLSRPT_STARTTLS_NOT_SUPPORTED,
   TLSRPT_CERTIFICATE_HOST_MISMATCH,
   TLSRPT_CERTIFICATE_EXPIRED,
   TLSRPT_CERTIFICATE_NOT_TRUSTED,
-  TLSRPT_VALIDATION_FAILURE
+  TLSRPT_VALIDATION_FAILURE,
+  TLSRPT_TLSA_INVALID,
+  TLSRPT_DNSSEC_INVALID,
+  TLSRPT_DANE_REQUIRED,
+  TLSRPT_STS_POLICY_FETCH_ERROR,
+  TLSRPT_STS_POLICY_INVALID,
+  TLSRPT_STS_WEBPKI_INVALID
 };
+#define TLSRPT_RESULT_COUNT (TLSRPT_STS_WEBPKI_INVALID + 1)
 const char *tlsrpt_result_name(int result);
 
 /*

@@ -73,7 +73,11 @@ enum smtpout_error {
   SMTPOUT_ERR_ABORTED = -519,
   /* The TLS library could not be initialised or configured (bad priority
    * string, unreadable CA file). */
-  SMTPOUT_ERR_TLS_SETUP = -520
+  SMTPOUT_ERR_TLS_SETUP = -520,
+  /* Data that does not follow its syntax: an MTA-STS record or policy, a
+   * TLS-RPT record or event (the error text, where the function has one,
+   * says what and where). */
+  SMTPOUT_ERR_SYNTAX = -521
 };
 
 /*

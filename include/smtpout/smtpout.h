@@ -7,6 +7,8 @@
  *   <smtpout/config.h>   the INI configuration and the policy engine
  *   <smtpout/session.h>  the sans-I/O session, callbacks, results
  *   <smtpout/deliver.h>  the blocking one-call delivery driver
+ *   <smtpout/sts.h>      MTA-STS policies (RFC 8461): parser, MX check
+ *   <smtpout/tlsrpt.h>   TLS-RPT aggregate reports (RFC 8460)
  *
  * The API reference is docs/api.md; every function is also documented where
  * it is declared.
@@ -18,5 +20,7 @@
 #include <smtpout/config.h>
 #include <smtpout/session.h>
 #include <smtpout/deliver.h>
+#include <smtpout/sts.h>
+#include <smtpout/tlsrpt.h>
 
 #endif /* SMTPOUT_SMTPOUT_H */

@@ -160,6 +160,71 @@ NAMES = {
     "underscore": b"_dmarc.example",
 }
 
+# MTA-STS (fuzz-sts.c tries each input as a policy, TXT records one per
+# line, a cache entry and a fetched body): postfix-mta-sts-resolver's
+# policies, TXT records and entries as lib/sts.c writes them.
+GOOD_POLICY = b"version: STSv1\nmode: enforce\nmx: mail.loc\nmax_age: 86400"
+STS = {
+    "policy-good": GOOD_POLICY,
+    "policy-crlf-wildcards": b"version: STSv1\r\nmode: testing\r\n"
+    b"mx: *.mail.example.com\r\nmx: mx.b\xc3\xbccher.example\r\n"
+    b"max_age: 604800\r\nx-ext: some value\r\n",
+    "policy-none": b"version: STSv1\nmode: none\nmax_age: 86400",
+    "policy-no-mx": b"version: STSv1\nmode: enforce\nmax_age: 86400",
+    "policy-max-age-xxx": b"version: STSv1\nmode: enforce\nmx: mail.loc\n"
+    b"max_age: xxx",
+    "policy-max-age-over": b"version: STSv1\nmode: enforce\nmx: mail.loc\n"
+    b"max_age: 31557601",
+    "policy-mode-doubt": b"version: STSv1\nmode: doubt\nmx: mail.loc\n"
+    b"max_age: 86400",
+    "policy-repeated": b"version: STSv1\nmode: testing\nmode: enforce\n"
+    b"max_age: 1\nmax_age: 2\nmx: a.example\nmx: a.example\n",
+    "policy-blank-line": b"version: STSv1\n\nmode: none\nmax_age: 1\n",
+    "txt-records": b"v=spf1 -all\nv=STSv1;id=20180907T090909;\n"
+    b"id=20180907T090909; v=STSv1;\nv=STSv12;id=1;\n",
+    "txt-one": b"v=STSv1; id=20160831085700Z; ext=x",
+    "cache-entry": b"v=1; id=fz2; fetched=1700000000000; "
+    b"expires=1700086400000\n" + GOOD_POLICY,
+    "cache-entry-retry": b"v=1; id=abc; fetched=1700000000000; "
+    b"expires=1700086400000; retry-id=fz2; retry-until=1700000300000; "
+    b"retry-failure=sts-webpki-invalid\n" + GOOD_POLICY,
+    "cache-negative": b"v=1; fetched=1700000000000; expires=1700000300000; "
+    b"retry-id=fz2; retry-until=1700000300000; "
+    b"retry-failure=sts-policy-fetch-error\n",
+}
+
+# TLS-RPT (fuzz-tlsrpt.c reads each line as an event, feeds the whole to a
+# report builder, and tries the input as a _smtp._tls record).
+EV_OK = (b'{"v":1,"time":3600000,"policy-type":"sts","policy-string":'
+         b'["version: STSv1","mode: enforce","mx: *.mail.example.com",'
+         b'"max_age: 86400"],"policy-domain":"example.com",'
+         b'"mx-host":["*.mail.example.com"],"result":"success",'
+         b'"sending-mta-ip":"192.0.2.10",'
+         b'"receiving-mx-hostname":"mx1.mail.example.com",'
+         b'"receiving-ip":"198.51.100.7"}\n')
+EV_FAIL = (b'{"v":1,"time":7200000,"report-domain":"example.com",'
+           b'"report-record":"v=TLSRPTv1; rua=mailto:r@example.com",'
+           b'"policy-type":"tlsa","policy-string":["3 1 1 ABCDEF"],'
+           b'"policy-domain":"mx.hosting.example","result":"failure",'
+           b'"result-type":"tlsa-invalid","sending-mta-ip":"2001:db8::1",'
+           b'"receiving-mx-hostname":"mx.hosting.example",'
+           b'"receiving-mx-helo":"mx \\"quoted\\" \\u00e9\\ud83d\\ude00",'
+           b'"receiving-ip":"2001:db8::25",'
+           b'"additional-information":"https://example.com/why",'
+           b'"failure-reason-code":"X509_V_ERR"}\n')
+EV_NONE = (b'{"v":1,"time":1,"policy-type":"no-policy-found",'
+           b'"policy-domain":"other.example","result":"failure",'
+           b'"result-type":"starttls-not-supported","future":[1,"a",null]}\n')
+TLSRPT = {
+    "events": EV_OK + EV_FAIL + EV_NONE + EV_OK,
+    "events-crlf-bad": EV_OK.replace(b"\n", b"\r\n") + b"not json\n\n"
+    + b'{"v":1,"time":\n' + EV_NONE[:-1],
+    "events-other-day": EV_OK.replace(b"3600000", b"86400000"),
+    "record": b"v=TLSRPTv1; rua=mailto:tlsrpt@example.com,"
+    b"https://reports.example.com/v1",
+    "record-ext": b"v=TLSRPTv1 ;ext=1; rua=MAILTO:a%2Cb@example.com;",
+}
+
 
 def write(target, seeds):
     d = os.path.join(CORPUS, target)
@@ -180,7 +245,10 @@ def main():
     write("dns", dns)
     with open(os.path.join(HERE, "dns.dict"), "w") as f:
         f.write(dnsseeds.DICT)
-    total = sum(len(s) for s in (SESSION, CONFIG, POLICY_MAP, NAMES, dns))
+    write("sts", STS)
+    write("tlsrpt", TLSRPT)
+    total = sum(len(s) for s in (SESSION, CONFIG, POLICY_MAP, NAMES, dns, STS,
+                                 TLSRPT))
     print("%d seeds written under %s" % (total, CORPUS))
 
 

@@ -52,6 +52,14 @@ class _Attempt(Structure):
     pass
 
 
+class _StsPolicy(Structure):
+    pass
+
+
+class _TlsrptReport(Structure):
+    pass
+
+
 ConfigP = POINTER(_Config)
 PolicyP = POINTER(_Policy)
 CallbacksP = POINTER(_Callbacks)
@@ -60,6 +68,8 @@ ResultP = POINTER(_Result)
 TLSInfoP = POINTER(_TLSInfo)
 DeliveryP = POINTER(_Delivery)
 AttemptP = POINTER(_Attempt)
+StsPolicyP = POINTER(_StsPolicy)
+TlsrptReportP = POINTER(_TlsrptReport)
 
 # Callback prototypes (include/smtpout/session.h).  The trace line is not
 # NUL-terminated, hence POINTER(c_char) and an explicit length.
@@ -192,6 +202,32 @@ PROTOTYPES = {
     "smtpout_attempt_plaintext_fallback": (_int, [AttemptP]),
     "smtpout_attempt_tls_info": (TLSInfoP, [AttemptP]),
     "smtpout_attempt_error": (_str, [AttemptP]),
+    # sts.h
+    "smtpout_sts_policy_parse": (_int, [POINTER(StsPolicyP), c_char_p,
+                                        c_size_t, c_char_p, c_size_t]),
+    "smtpout_sts_policy_free": (None, [StsPolicyP]),
+    "smtpout_sts_policy_mode": (_int, [StsPolicyP]),
+    "smtpout_sts_mode_name": (_str, [c_int]),
+    "smtpout_sts_policy_max_age": (c_uint32, [StsPolicyP]),
+    "smtpout_sts_policy_mx_count": (c_size_t, [StsPolicyP]),
+    "smtpout_sts_policy_mx": (_str, [StsPolicyP, c_size_t]),
+    "smtpout_sts_policy_mx_allowed": (_int, [StsPolicyP, c_char_p]),
+    # tlsrpt.h
+    "smtpout_tlsrpt_report_new": (_int, [POINTER(TlsrptReportP), c_char_p,
+                                         c_uint64]),
+    "smtpout_tlsrpt_report_free": (None, [TlsrptReportP]),
+    "smtpout_tlsrpt_report_add_event_json": (_int, [TlsrptReportP, c_char_p,
+                                                    c_size_t]),
+    "smtpout_tlsrpt_report_feed": (_int, [TlsrptReportP, c_char_p,
+                                          c_size_t]),
+    "smtpout_tlsrpt_report_feed_eof": (_int, [TlsrptReportP]),
+    "smtpout_tlsrpt_report_counter": (c_uint64, [TlsrptReportP, c_int]),
+    "smtpout_tlsrpt_report_domain_count": (c_size_t, [TlsrptReportP]),
+    "smtpout_tlsrpt_report_domain": (_str, [TlsrptReportP, c_size_t]),
+    "smtpout_tlsrpt_report_render": (_int, [TlsrptReportP, c_size_t,
+                                            c_char_p, c_char_p, c_char_p,
+                                            POINTER(c_char_p),
+                                            POINTER(c_size_t)]),
 }
 
 

@@ -32,6 +32,7 @@ class Error(enum.IntEnum):
     IO = -518
     ABORTED = -519
     TLS_SETUP = -520
+    SYNTAX = -521
 
 
 def strerror(code):
