@@ -741,7 +741,7 @@ void sts_discovery_clear(struct sts_discovery *d)
 }
 
 int sts_discovery_cache(struct sts_discovery *d, const uint8_t *value,
-                        size_t len, uint64_t wall_ms)
+                        size_t len)
 {
   if (d->state != STS_STATE_NEED_INPUT || d->have_cache)
     return SMTPOUT_ERR_INVALID_STATE;
@@ -760,7 +760,6 @@ int sts_discovery_cache(struct sts_discovery *d, const uint8_t *value,
     return 0;
   }
   d->cache_usable = true;
-  (void)wall_ms;
   return 0;
 }
 

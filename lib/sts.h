@@ -219,10 +219,11 @@ void sts_discovery_clear(struct sts_discovery *d);
 
 /*
  * The cached entry for the domain (`len` 0: none).  A corrupt entry counts
- * as none.  `wall_ms` is the current wall-clock time.
+ * as none (the reason says so); whether it is still fresh is decided by
+ * sts_discovery_next() with the time then.
  */
 int sts_discovery_cache(struct sts_discovery *d, const uint8_t *value,
-                        size_t len, uint64_t wall_ms);
+                        size_t len);
 
 /*
  * The TXT answer: `lookup_failed` (SERVFAIL, timeout; the records are

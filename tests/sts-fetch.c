@@ -75,7 +75,7 @@ int main(int argc, char **argv)
   const char *txt[] = {"v=STSv1; id=t1"};
   const size_t lens[] = {14};
   if (sts_discovery_init(&d, "example.org", 0) != 0 ||
-      sts_discovery_cache(&d, NULL, 0, 0) != 0 ||
+      sts_discovery_cache(&d, NULL, 0) != 0 ||
       sts_discovery_txt(&d, false, txt, lens, 1) != 0 ||
       sts_discovery_next(&d, 0) != STS_STATE_NEED_FETCH ||
       sts_discovery_fetched(&d, resp.outcome, resp.status,

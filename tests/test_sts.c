@@ -583,7 +583,7 @@ static void start(struct run *r, const struct buf *cache, bool lookup_failed,
   assert_int_equal(sts_discovery_init(&r->d, "Example.ORG.", backoff), 0);
   assert_int_equal(sts_discovery_next(&r->d, now), SMTPOUT_ERR_INVALID_STATE);
   assert_int_equal(sts_discovery_cache(&r->d, cache ? buf_head(cache) : NULL,
-                                       cache ? buf_len(cache) : 0, now),
+                                       cache ? buf_len(cache) : 0),
                    0);
   assert_int_equal(sts_discovery_txt(&r->d, lookup_failed, txt, lens, n), 0);
   r->state = sts_discovery_next(&r->d, now);
@@ -893,8 +893,8 @@ static void test_discovery_misuse(void **state)
   assert_int_equal(sts_discovery_init(&d, "bad_name", 0), SMTPOUT_ERR_BAD_NAME);
   sts_discovery_clear(&d);
   assert_int_equal(sts_discovery_init(&d, "example.org", 0), 0);
-  assert_int_equal(sts_discovery_cache(&d, NULL, 0, T0), 0);
-  assert_int_equal(sts_discovery_cache(&d, NULL, 0, T0),
+  assert_int_equal(sts_discovery_cache(&d, NULL, 0), 0);
+  assert_int_equal(sts_discovery_cache(&d, NULL, 0),
                    SMTPOUT_ERR_INVALID_STATE);
   assert_int_equal(sts_discovery_fetched(&d, STS_FETCH_OK, 200, "text/plain",
                                          NULL, 0, T0),

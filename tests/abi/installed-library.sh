@@ -69,14 +69,17 @@ static_globals() {
   nm -g --defined-only "$dest$libdir/libsmtpout.a" | grep -q " T smtpout_session_new$"
 }
 check "libsmtpout.a defines only smtpout_* globals" static_globals
-# smtpout linked statically; its dependencies (Requires.private, and the
-# Libs.private of optional ones such as libunbound) shared.
+# smtpout linked statically; its dependencies shared: the Requires.private
+# of smtpout.pc (libcurl too when built with it), and the Libs.private of
+# optional ones such as libunbound.
+requires_private=$(pkg-config --print-requires-private smtpout |
+  awk '{print $1}')
 libs_private=$(sed -n 's/^Libs.private: //p' \
   "$dest$libdir/pkgconfig/smtpout.pc")
 check "build with libsmtpout.a and the shared dependencies" \
   cc -std=c11 -Wall -Wextra -Werror -o "$tmp/outside-static" "$src" \
     $(pkg-config --cflags smtpout) "$dest$libdir/libsmtpout.a" \
-    $(pkg-config --libs gnutls libidn2 inih) $libs_private -pthread -ldl
+    $(pkg-config --libs $requires_private) $libs_private -pthread -ldl
 run_static() {
   "$tmp/outside-static" >"$tmp/out-static" || return 1
   ! grep -q "libsmtpout.so" "$tmp/out-static"

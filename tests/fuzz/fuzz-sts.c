@@ -126,7 +126,7 @@ static void fuzz_discovery(const uint8_t *data, size_t size)
 {
   struct sts_discovery d;
   CHECK(sts_discovery_init(&d, "example.org", 300000) == 0);
-  CHECK(sts_discovery_cache(&d, data, size, NOW) == 0);
+  CHECK(sts_discovery_cache(&d, data, size) == 0);
   const char *txt[] = {"v=STSv1; id=fz2"};
   const size_t lens[] = {15};
   CHECK(sts_discovery_txt(&d, false, txt, lens, 1) == 0);

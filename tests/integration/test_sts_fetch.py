@@ -152,6 +152,22 @@ class StsFetchTest(testlib.TempDirTest):
         r = self.fetch("mta-sts.stall.test", timeout_ms=500)
         self.assertEqual(r["outcome"], "timeout")
 
+    def test_ipv6_address(self):
+        try:
+            socket.socket(socket.AF_INET6).bind(("::1", 0))
+        except OSError:
+            self.skipTest("no IPv6 loopback")
+        v6 = testlib.ServerProcess([
+            testlib.PYTHON, os.path.join(testlib.SOURCE, "tests", "servers",
+                                         "sts-https.py"),
+            "--hosts", self.server.hosts_path, "--cert", self.pki["sts"][0],
+            "--key", self.pki["sts"][1], "--bind", "::1"])
+        try:
+            r = self.fetch("mta-sts.good.test", port=v6.port, address="::1")
+        finally:
+            v6.stop()
+        self.assertEqual((r["outcome"], r["body"]), ("ok", POLICY))
+
     def test_environment_proxy_is_not_used(self):
         env = dict(os.environ, https_proxy="http://127.0.0.1:9",
                    HTTPS_PROXY="http://127.0.0.1:9",
