@@ -25,7 +25,7 @@ struct fetch_request {
 };
 
 struct fetch_response {
-  int outcome;           /* enum sts_fetch_outcome (sts.h) */
+  int outcome;           /* enum sts_fetch_outcome (sts_int.h) */
   int status;            /* HTTP status when outcome is STS_FETCH_OK */
   char content_type[256];/* "" when the response had none */
   uint8_t *body;         /* malloc'd, NUL after it; NULL when empty */

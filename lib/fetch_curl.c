@@ -21,7 +21,7 @@
 
 #include "buf.h"
 #include "fetch.h"
-#include "sts.h"
+#include "sts_int.h"
 #include "smtpout/common.h"
 
 #define DEFAULT_TIMEOUT_MS 60000

@@ -16,9 +16,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "sts.h"
+#include "sts_int.h"
 #include "tls.h"
-#include "tlsrpt.h"
+#include "tlsrpt_int.h"
 #include "utf8.h"
 #include "smtpout/common.h"
 

@@ -66,7 +66,7 @@ void tls_cache_verified_put(struct tls_cache *cache,
 int tls_priority_check(const char *priority, size_t *err_offset);
 
 /* RFC 8460 result types (section 4.4).  tlsrpt_result_name() names the
- * ones a TLS connection can produce; tlsrpt_type_name() (tlsrpt.h) names
+ * ones a TLS connection can produce; tlsrpt_type_name() (tlsrpt_int.h) names
  * them all. */
 enum tlsrpt_result {
   TLSRPT_NONE = 0,

@@ -17,7 +17,7 @@
 
 #include "jsonw.h"
 #include "names.h"
-#include "tlsrpt.h"
+#include "tlsrpt_int.h"
 #include "utf8.h"
 #include "smtpout/common.h"
 

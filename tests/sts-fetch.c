@@ -19,8 +19,8 @@
 #include <string.h>
 
 #include "fetch.h"
-#include "sts.h"
-#include "tlsrpt.h"
+#include "sts_int.h"
+#include "tlsrpt_int.h"
 #include "smtpout/smtpout.h"
 
 static void json_str(const char *s, size_t n)

@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sts.h"
+#include "sts_int.h"
 #include "tls.h"
-#include "tlsrpt.h"
+#include "tlsrpt_int.h"
 #include "smtpout/smtpout.h"
 
 /* 2023-11-14T22:13:20Z, a wall-clock time in ms. */

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tlsrpt.h"
+#include "tlsrpt_int.h"
 #include "smtpout/smtpout.h"
 
 /* 2024-02-29T00:00:00Z (a leap day) in ms. */

@@ -24,7 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tlsrpt.h"
+#include "tlsrpt_int.h"
 
 static const char *sts_strings[] = {"version: STSv1", "mode: enforce",
                                     "mx: *.mail.example.com",

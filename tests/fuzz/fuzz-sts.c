@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sts.h"
+#include "sts_int.h"
 #include "tls.h"
 #include "smtpout/smtpout.h"
 

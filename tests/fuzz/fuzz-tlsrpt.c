@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tlsrpt.h"
+#include "tlsrpt_int.h"
 #include "smtpout/smtpout.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,5 +1,5 @@
 /*
- * sts.h — MTA-STS (RFC 8461) beyond the public policy parser: the
+ * sts_int.h — MTA-STS (RFC 8461) beyond the public policy parser: the
  * `_mta-sts` TXT record, the checks on the HTTPS answer, the cache entry
  * the host stores, and policy discovery as a state machine over them.
  *

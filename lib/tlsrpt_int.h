@@ -1,5 +1,5 @@
 /*
- * tlsrpt.h — TLS-RPT (RFC 8460) beyond the public report builder: result
+ * tlsrpt_int.h — TLS-RPT (RFC 8460) beyond the public report builder: result
  * and policy type names, the event line (writer and strict reader), and
  * the `_smtp._tls` TXT record.
  *
