@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -403,6 +404,30 @@ static int connect_timed(const struct addrinfo *ai, uint32_t timeout_ms)
   }
 }
 
+/*
+ * Acknowledges at once what was just read, when it left the session with
+ * nothing to send.  Left alone, the kernel delays that ACK (40 ms on Linux
+ * once a connection looks interactive, as an SMTP dialogue does) hoping to
+ * carry it on our next segment, which is not coming.  A server whose small
+ * writes wait for the ACK of its previous segment (Nagle) waits with it:
+ * Postfix writes its TLS 1.3 session tickets after our Finished, and its
+ * reply to the EHLO that came with that Finished stays in its kernel
+ * until the tickets are acknowledged.  When the session has something to
+ * send, the ACK rides on it and this costs nothing.
+ */
+static void ack_if_idle(int fd, const smtpout_session *s)
+{
+#ifdef TCP_QUICKACK
+  if (smtpout_session_want_write(s) || smtpout_session_is_done(s))
+    return;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+#else
+  (void)fd;
+  (void)s;
+#endif
+}
+
 /* Runs one session over a connected socket until it is done. */
 static void run_session(smtpout_session *s, int fd)
 {
@@ -430,12 +455,15 @@ static void run_session(smtpout_session *s, int fd)
     }
     if (n > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
       ssize_t r = recv(fd, buf, sizeof(buf), 0);
-      if (r > 0)
+      if (r > 0) {
         smtpout_session_feed(s, buf, (size_t)r, now);
-      else if (r == 0 || (errno != EAGAIN && errno != EINTR))
+        ack_if_idle(fd, s);
+      } else if (r == 0 || (errno != EAGAIN && errno != EINTR))
         smtpout_session_feed_eof(s, now);
     }
-    if (n > 0 && (p.revents & POLLOUT)) {
+    /* Write at once, not after another poll(): a reply usually lets the
+     * session send its next commands, and the socket usually has room. */
+    if (smtpout_session_want_write(s)) {
       const uint8_t *data;
       size_t len;
       smtpout_session_peek_output(s, &data, &len, now);
