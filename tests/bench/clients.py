@@ -13,11 +13,13 @@ where cpu is user + system time of the client alone:
   spawn N FILE CMD...  runs CMD N times in a row with FILE on standard input
                        (msmtp, swaks: one process per message, as they are
                        used); CPU is the sum over the N processes.
-  smtplib N HOST PORT CA MX [reuse]
+  smtplib N HOST PORT CA MX [reuse] [--plain] [--from A] [--to B]
                        Python's smtplib: a new connection per message with
                        starttls() verifying against CA and the name MX (or
-                       one connection for all with "reuse"); CPU is the
-                       loop's own, interpreter start-up excluded.
+                       one connection for all with "reuse"; no STARTTLS
+                       with --plain); the envelope is foo@vm to foo@vm
+                       unless --from/--to say otherwise; CPU is the loop's
+                       own, interpreter start-up excluded.
 
 Exits non-zero when the client failed.
 """
@@ -72,21 +74,23 @@ def spawn(n, path, cmd):
     report(n, wall, cpu)
 
 
-def smtplib_loop(n, host, port, ca, mx, reuse):
-    ctx = ssl.create_default_context(cafile=ca)
+def smtplib_loop(n, host, port, ca, mx, reuse, plain=False, sender="foo@vm",
+                 rcpt="foo@vm"):
+    ctx = None if plain else ssl.create_default_context(cafile=ca)
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.monotonic()
     sent = 0
     while sent < n:
         s = smtplib.SMTP(host, port, local_hostname="vm")
         s.ehlo()
-        # starttls() checks the certificate against self._host: make it the
-        # MX name, as smtpout and the other clients do.
-        s._host = mx
-        s.starttls(context=ctx)
-        s.ehlo()
+        if not plain:
+            # starttls() checks the certificate against self._host: make it
+            # the MX name, as smtpout and the other clients do.
+            s._host = mx
+            s.starttls(context=ctx)
+            s.ehlo()
         while True:
-            refused = s.sendmail("foo@vm", ["foo@vm"], MESSAGE)
+            refused = s.sendmail(sender, [rcpt], MESSAGE)
             if refused:
                 sys.exit("smtplib: refused %r" % refused)
             sent += 1
@@ -106,8 +110,15 @@ def main(argv):
     elif mode == "spawn":
         spawn(n, argv[3], argv[4:])
     elif mode == "smtplib":
+        rest = argv[7:]
+        opts = {}
+        for flag, key in (("--from", "sender"), ("--to", "rcpt")):
+            if flag in rest:
+                i = rest.index(flag)
+                opts[key] = rest[i + 1]
+                del rest[i:i + 2]
         smtplib_loop(n, argv[3], int(argv[4]), argv[5], argv[6],
-                     len(argv) > 7 and argv[7] == "reuse")
+                     "reuse" in rest, plain="--plain" in rest, **opts)
     else:
         sys.exit("unknown mode " + mode)
 

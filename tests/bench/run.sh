@@ -14,7 +14,13 @@
 #  3. memory per idle session, 10,000 concurrent sessions in one thread,
 #     plaintext and STARTTLS, fresh and after one message each (faultsrv:
 #     smtp-sink slows down quadratically with thousands of connections);
-#  4. the policy engine with a 1M-line map (policy-bench).
+#  4. the policy engine with a 1M-line map (policy-bench);
+#  5. STARTTLS to a real Postfix smtpd on loopback (tests/servers/postfix.py,
+#     so root): smtpout-bench at -s 1 and -s 4 against Python smtplib, a
+#     new connection per message and one connection for all;
+#  6. the latency lab (tests/bench/latency-lab.sh, root): round trips per
+#     message over a link that delays every packet, smtpout-bench against
+#     smtp-source and smtplib.
 #
 # Each client run is measured from outside (tests/bench/clients.py: wall
 # time, and user + system CPU from wait4), rounds alternate the order of the
@@ -213,6 +219,53 @@ if [ $quick -eq 1 ]; then
 else
   "$builddir/tests/policy-bench" | tee "$out/policy.txt"
 fi
+fi
+
+# ---------------------------------------------------------------------
+if want 5; then
+echo "== 5. STARTTLS to Postfix smtpd on loopback: smtpout-bench vs smtplib"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "  skipped: Postfix's master must start as root"
+else
+  chmod 755 "$tmp" # Postfix's own processes run as the postfix user
+  $py tests/bench/lab-postfix.py "$tmp/postfix" "$tmp/certs/valid-chain.pem" \
+    "$tmp/certs/valid.key" </dev/null >"$tmp/postfix.out" 2>&1 &
+  pf_pid=$!
+  pids+=($pf_pid)
+  for _ in $(seq 600); do
+    grep -q '^PORT' "$tmp/postfix.out" && break
+    sleep 0.05
+  done
+  pf_port=$(sed -n 's/^PORT //p' "$tmp/postfix.out")
+  [ -n "$pf_port" ] || { cat "$tmp/postfix.out" >&2; exit 1; }
+  if [ $quick -eq 1 ]; then npf=50; npd=200; else npf=400; npd=2000; fi
+  envelope=(-f a@client.example -t r@test.example)
+  pf_bench=("$bench" -q --starttls require --ca-file "$ca" --mx-name "$mx"
+            -M vm "${envelope[@]}")
+  pf_lib=(127.0.0.1 "$pf_port" "$ca" "$mx" --from a@client.example
+          --to r@test.example)
+  for r in $(seq "$(( rounds < 3 ? rounds : 3 ))"); do
+    measure postfix full smtpout "$r" run "$npf" "${pf_bench[@]}" -s 1 \
+      -m "$npf" "127.0.0.1:$pf_port"
+    measure postfix full-s4 smtpout "$r" run "$npf" "${pf_bench[@]}" -s 4 \
+      -m "$npf" "127.0.0.1:$pf_port"
+    measure postfix full smtplib "$r" smtplib "$npf" "${pf_lib[@]}"
+    measure postfix reuse smtpout "$r" run "$npd" "${pf_bench[@]}" -s 1 -d \
+      -m "$npd" "127.0.0.1:$pf_port"
+    measure postfix reuse smtplib "$r" smtplib "$npd" "${pf_lib[@]}" reuse
+  done
+  kill "$pf_pid" # SIGTERM: the helper stops Postfix
+  wait "$pf_pid" || true
+fi
+fi
+
+# ---------------------------------------------------------------------
+if want 6; then
+echo "== 6. the latency lab"
+lab_args=(--out "$out")
+[ $quick -eq 1 ] && lab_args+=(--quick)
+SMTPOUT_BENCH_BUILDDIR=$builddir bash tests/bench/latency-lab.sh \
+  --rounds "$(( rounds < 3 ? rounds : 3 ))" "${lab_args[@]}"
 fi
 
 printf 'load_end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/load"

@@ -81,6 +81,29 @@ def main(path):
                 "%.2f" % (cpu / fl) if fl else "-",
                 "%.3f" % (cpu / sl) if sl else "-"))
 
+    if any(section == "postfix" for section, _ in settings):
+        print("\nSTARTTLS to Postfix smtpd on loopback (wall time per message;"
+              " ratio = smtpout / smtplib of the same round)")
+        print("%-10s %-10s %10s %12s %12s %18s" % (
+            "setting", "client", "msgs/s", "wall/msg", "CPU/msg",
+            "wall vs smtplib"))
+        for section, setting in settings:
+            if section != "postfix":
+                continue
+            lib_key = (section, "reuse" if setting == "reuse" else "full",
+                       "smtplib")
+            for (s2, st2, client) in runs:
+                if (s2, st2) != (section, setting):
+                    continue
+                key = (s2, st2, client)
+                mps = med(runs, key, "mps")
+                # Wall per message is 1 / throughput: the ratio of walls is
+                # the inverse ratio of throughputs.
+                r = ratio(runs, lib_key, key, "mps")
+                print("%-10s %-10s %10.0f %9.2f ms %9.0f us %18s" % (
+                    setting, client, mps, 1000 / mps,
+                    med(runs, key, "cpu_us"), r))
+
 
 if __name__ == "__main__":
     main(sys.argv[1])
