@@ -200,26 +200,28 @@ class Link:
                        error=error)
 
 
-def run_until(link: Link, over: Callable[[], bool]) -> None:
+def run_until(link: Link, over: Callable[[], bool],
+              block: bool = True) -> None:
     """The blocking driver: a selectors loop over one Link until over()
-    or the session is done, waking for the session's expiry."""
+    or the session is done, waking for the session's expiry.  With block
+    false, one pass over what is ready now."""
     sel = selectors.DefaultSelector()
     try:
         sel.register(link.sock, selectors.EVENT_READ)
         s = link.session
         link.flush(now_ms())
-        while not over() and not s.is_done:
+        while not s.is_done and (not block or not over()):
             events = ((selectors.EVENT_READ if s.want_read else 0) |
                       (selectors.EVENT_WRITE if s.want_write else 0))
+            timeout = s.timeout() if block else 0
             if events:
                 sel.modify(link.sock, events)
-                ready = sel.select(s.timeout())
+                ready = sel.select(timeout)
             else:
                 # Only a deadline to wait for (a body that said "no data
                 # now" waits for resume_body(), which only its owner can
                 # call: nothing to wait for is the end).
                 ready = []
-                timeout = s.timeout()
                 if timeout is None:
                     break
                 time.sleep(timeout)
@@ -230,6 +232,8 @@ def run_until(link: Link, over: Callable[[], bool]) -> None:
             link.flush(now)
             link.expire(now_ms())
             link.flush(now_ms())
+            if not block:
+                break
     finally:
         sel.close()
 
@@ -435,7 +439,7 @@ class Connection(_ConnectionCore):
         if self._driven:
             # Notice a server that closed the idle connection before
             # handing it a message.
-            run_until(link, lambda: True)
+            run_until(link, lambda: True, block=False)
             self._live_link()
         mid = self._submit(env)
         self._driven = True
