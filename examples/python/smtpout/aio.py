@@ -136,16 +136,25 @@ async def _open_socket(loop: asyncio.AbstractEventLoop, family: int,
     """A connected non-blocking socket, or (None, errno)."""
     sock = socket.socket(family, type_, proto)
     sock.setblocking(False)
+    # Not asyncio.wait_for(): up to Python 3.11 it loses a cancellation
+    # that comes as the connect completes, leaving the task running.
+    connecting = asyncio.ensure_future(loop.sock_connect(sock, sockaddr))
     try:
-        await asyncio.wait_for(loop.sock_connect(sock, sockaddr), timeout)
-        return sock, 0
-    except asyncio.TimeoutError:
+        await asyncio.wait({connecting}, timeout=timeout)
+        if not connecting.done():
+            connecting.cancel()
+            await asyncio.wait({connecting})
+            sock.close()
+            return None, errno.ETIMEDOUT
+        exc = connecting.exception()
+        if exc is None:
+            return sock, 0
         sock.close()
-        return None, errno.ETIMEDOUT
-    except OSError as e:
-        sock.close()
-        return None, e.errno or errno.ECONNREFUSED
+        if isinstance(exc, OSError):
+            return None, exc.errno or errno.ECONNREFUSED
+        raise exc
     except BaseException:
+        connecting.cancel()
         sock.close()
         raise
 
