@@ -6,7 +6,8 @@ smtpout_packages=(meson ninja-build pkg-config gcc libgnutls28-dev libidn2-dev
                   libinih-dev libcmocka-dev gnutls-bin ca-certificates python3
                   python3-aiosmtpd postfix swaks msmtp valgrind clang
                   libclang-rt-14-dev time nsd unbound ldnsutils
-                  bind9-dnsutils libunbound-dev libcurl4-gnutls-dev curl)
+                  bind9-dnsutils libunbound-dev libcurl4-gnutls-dev curl
+                  python3-venv)
 
 smtpout_install_deps() {
   local missing=() p
