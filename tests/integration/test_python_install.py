@@ -265,6 +265,49 @@ class InstallTest(unittest.TestCase):
         self.assertIn("SMTPOUT_LIBRARY", err)
 
 
+class TypesTest(TempDirTest):
+    """A type checker reads the installed package's hints (py.typed): the
+    documentation's programs check clean, a wrong call does not."""
+
+    def test_type_checker_reads_the_installed_hints(self):
+        mypy = shutil.which("mypy")
+        if mypy is None:
+            self.skipTest("mypy is not installed")
+        venv = self.path("venv")
+        subprocess.run([PYTHON, "-m", "venv", venv], check=True,
+                       capture_output=True)
+        subprocess.run([os.path.join(venv, "bin", "pip"), "install",
+                        "--no-index", "--disable-pip-version-check", PYDIR],
+                       check=True, capture_output=True)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from test_python_docs import programs
+        files = []
+        for page in ("docs/python.md", "README.md"):
+            for line, code, _ in programs(page):
+                files.append(self.write("block_%d_%d.py" % (len(files),
+                                                            line),
+                                        code.encode()))
+        self.assertGreaterEqual(len(files), 8)
+        wrong = self.write("wrong.py", b"import smtpout\n"
+                           b"r = smtpout.send('h', None, 's@x', ['r@x'], b'x')\n"
+                           b"r.tls.verified + ''\n"
+                           b"smtpout.Config().timeout(object())\n")
+
+        def check(paths):
+            return subprocess.run(
+                [mypy, "--python-executable", os.path.join(venv, "bin",
+                                                           "python"),
+                 "--no-incremental", "--cache-dir", self.path("cache")] +
+                paths, capture_output=True, cwd=self.tmp, env=dict(
+                    os.environ, MYPYPATH=""))
+        ok = check(files)
+        self.assertEqual(ok.returncode, 0, ok.stdout.decode())
+        bad = check([wrong]).stdout.decode()
+        self.assertIn('Unsupported operand types for + ("bool" and "str")',
+                      bad)
+        self.assertIn('"timeout" of "Config" has incompatible type', bad)
+
+
 class BackendTest(TempDirTest):
     """The in-tree build backend, called as pip calls it."""
 

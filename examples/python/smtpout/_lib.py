@@ -18,6 +18,7 @@ truncation of pointers or 64-bit values).  Nothing in this module keeps
 state besides the loaded library.
 """
 import ctypes
+import importlib
 import os
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_int,
                     c_size_t, c_uint8, c_uint16, c_uint32, c_uint64, c_void_p)
@@ -240,10 +241,12 @@ PROTOTYPES = {
 
 def _installed_libdir():
     try:
-        from ._installed import LIBDIR  # written by meson install only
+        # Written by meson install only: absent from a source tree or a
+        # pip install.
+        installed = importlib.import_module(__package__ + "._installed")
     except ImportError:
         return None
-    return LIBDIR
+    return getattr(installed, "LIBDIR", None)
 
 
 def _load():

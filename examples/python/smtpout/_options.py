@@ -25,6 +25,8 @@ def _invalid(argument: str, value: Any, why: str) -> Exception:
 def split_server(server: Server) -> Tuple[str, int]:
     """("host", port) from "host", "host:port", "[v6]:port", "v6" or a
     (host, port) tuple; port 25 by default."""
+    host: Any
+    port: Any = 25
     if isinstance(server, tuple):
         if len(server) != 2:
             raise _invalid("server", server, "not a (host, port) pair")
@@ -34,11 +36,14 @@ def split_server(server: Server) -> Tuple[str, int]:
             host, sep, rest = server[1:].partition("]")
             if not sep or (rest and not rest.startswith(":")):
                 raise _invalid("server", server, "not [address]:port")
-            port = rest[1:] if rest else 25
+            if rest:
+                port = rest[1:]
         else:
-            host, sep, port = server.rpartition(":")
+            host, sep, tail = server.rpartition(":")
             if not sep or ":" in host:   # no port, or a bare IPv6 address
-                host, port = server, 25
+                host = server
+            else:
+                port = tail
     else:
         raise TypeError("server must be a str or a (host, port) tuple, not "
                         + type(server).__name__)

@@ -40,7 +40,7 @@ class NamedEnum(enum.IntEnum):
         return None
 
     @classmethod
-    def parse(cls: Type[E], value: object, argument: str) -> E:
+    def parse(cls: Type[E], value: Any, argument: str) -> E:
         """`value` (a member, its number or its name) as a member, or
         InvalidArgument naming the argument, the value and every accepted
         name."""
@@ -153,8 +153,8 @@ class Result:
                        "utf-8", "surrogateescape"),
                    status=Status(lib.smtpout_result_status(r)),
                    code=lib.smtpout_result_code(r),
-                   enhanced=text(lib.smtpout_result_enhanced(r)),
-                   text=text(lib.smtpout_result_text(r)),
+                   enhanced=text(lib.smtpout_result_enhanced(r)) or "",
+                   text=text(lib.smtpout_result_text(r)) or "",
                    possibly_delivered=bool(
                        lib.smtpout_result_possibly_delivered(r)),
                    message_id=lib.smtpout_result_message_id(r),

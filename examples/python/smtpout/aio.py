@@ -195,12 +195,12 @@ class _Delivery:
     async def run(self) -> SendResult:
         loop = asyncio.get_running_loop()
         opts = self.opts
-        for i, r in enumerate(self.recipients):
-            if not address_check(r):
+        for i, address in enumerate(self.recipients):
+            if not address_check(address):
                 self.decide(i, Status.BOUNCED, *_BAD_SYNTAX, False)
         policy = resolve_policy(
             opts.shared_config(),
-            [r for i, r in enumerate(self.recipients) if self.slots[i] is None],
+            [a for i, a in enumerate(self.recipients) if self.slots[i] is None],
             opts.mx)
         try:
             infos = await _resolve(loop, opts.host, opts.port)
@@ -382,8 +382,8 @@ class Connection(_ConnectionCore):
         async with self._lock:
             mid = self._submit(env)
             if mid is not None:
-                link = driver.link
-                await driver.wait(lambda: link.message_over(mid))
+                link, sent = driver.link, mid
+                await driver.wait(lambda: link.message_over(sent))
             return self._result(env, mid)
 
     async def close(self) -> None:

@@ -297,9 +297,9 @@ class _ConnectionCore:
             slots[i] = dataclasses.replace(r, message_id=mid or 0)
         got = link.results.get(mid, []) if mid is not None else []
         for k, i in enumerate(env.sent):
-            r = got[k] if k < len(got) else None
-            slots[i] = dataclasses.replace(r, index=i) if r is not None \
-                else local_result(env.recipients[i], Status.DEFERRED,
+            got_k = got[k] if k < len(got) else None
+            slots[i] = dataclasses.replace(got_k, index=i) \
+                if got_k is not None else local_result(env.recipients[i], Status.DEFERRED,
                                   "4.3.0", "no result: the session ended",
                                   index=i)
         if mid is not None:
@@ -328,12 +328,12 @@ class _ConnectionCore:
         return self._address
 
     @property
-    def tls(self) -> Optional[TLSInfo]:
-        """The TLS outcome (TLSOutcome.NONE until STARTTLS is decided)."""
+    def tls(self) -> TLSInfo:
+        """The TLS outcome (outcome "none" until STARTTLS is decided)."""
         link = self._link
         if link is not None and not link.session.closed:
             return link.session.tls_info
-        return self._tls
+        return self._tls or TLSInfo._no_connection()
 
     @property
     def capabilities(self) -> Cap:
@@ -444,7 +444,8 @@ class Connection(_ConnectionCore):
         mid = self._submit(env)
         self._driven = True
         if mid is not None:
-            run_until(link, lambda: link.message_over(mid))
+            sent: int = mid
+            run_until(link, lambda: link.message_over(sent))
         return self._result(env, mid)
 
     def close(self) -> None:

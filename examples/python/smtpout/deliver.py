@@ -11,7 +11,7 @@ import ctypes
 import dataclasses
 import itertools
 import weakref
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ._lib import ON_TRACE, DeliveryP, lib
 from ._message import Message, MessageArg, fd_eightbit
@@ -41,13 +41,14 @@ class SendResult:
     order given; .attempts one Attempt per connection."""
     recipients: List[Result]
     attempts: List[Attempt]
-    policy: Optional[Policy]
+    policy: Policy
 
     @property
-    def tls(self) -> Optional[TLSInfo]:
-        """The TLS outcome of the last connection (None if none was
-        made)."""
-        return self.attempts[-1].tls if self.attempts else None
+    def tls(self) -> TLSInfo:
+        """The TLS outcome of the last connection (outcome "none" when
+        none was made)."""
+        return self.attempts[-1].tls if self.attempts \
+            else TLSInfo._no_connection()
 
     def by_address(self) -> Dict[str, Result]:
         return {r.recipient: r for r in self.recipients}
@@ -104,7 +105,7 @@ class Delivery:
     one-call form).  Not reusable: run() once, then read the results."""
 
     def __init__(self, config: Optional[Config] = None):
-        self._ptr = DeliveryP()
+        self._ptr: Any = DeliveryP()
         check(lib.smtpout_delivery_new(ctypes.byref(self._ptr), config))
         self._finalizer = weakref.finalize(self, lib.smtpout_delivery_free,
                                            self._ptr)
@@ -199,7 +200,7 @@ class Delivery:
         if fd_eightbit(fd):
             self.set_flags(MessageFlag.EIGHTBITMIME)
 
-    def set_message(self, message: MessageArg) -> None:
+    def set_message(self, message: Union[MessageArg, Message]) -> None:
         """The message as send() takes it: bytes, str, or a file object
         (a regular file is read with pread(); anything else is read to its
         end now)."""
@@ -241,8 +242,9 @@ class Delivery:
             r = lib.smtpout_delivery_result(d, i)
             # Every result says where it belongs: recipient i of message
             # 1, also for those the delivery decided without a session.
+            # (The library gives every recipient a result.)
             rcpts.append(dataclasses.replace(Result._from_c(r), message_id=1,
-                                             index=i) if r else None)
+                                             index=i))
         attempts = []
         for i in range(lib.smtpout_delivery_attempt_count(d)):
             a = lib.smtpout_delivery_attempt(d, i)
@@ -253,8 +255,10 @@ class Delivery:
                 tls=TLSInfo._from_c(lib.smtpout_attempt_tls_info(a)),
                 error=text(lib.smtpout_attempt_error(a))))
         p = lib.smtpout_delivery_policy(d)
+        if not p:
+            check(Error.INVALID_STATE, "no results before run()")
         return SendResult(recipients=rcpts, attempts=attempts,
-                          policy=Policy._from_c(p) if p else None)
+                          policy=Policy._from_c(p))
 
 
 def send(server: Server, mx_name: Optional[str], sender: StrOrBytes,

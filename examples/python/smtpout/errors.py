@@ -11,7 +11,7 @@ and .value keep them (None when the library did not say).
 from __future__ import annotations
 
 import enum
-from typing import Any, Optional
+from typing import Any, Dict, Optional, Type
 
 from ._lib import lib
 
@@ -114,7 +114,7 @@ class ConfigError(SmtpoutError):
         super().__init__(code, "; ".join(self.errors) or None)
 
 
-_CLASSES = {
+_CLASSES: Dict[int, Type[SmtpoutError]] = {
     Error.INVALID_ARGUMENT: InvalidArgument,
     Error.INVALID_STATE: InvalidState,
     Error.BAD_NAME: BadName,

@@ -123,6 +123,8 @@ class _Body:
     def __init__(self, body: Any):
         if isinstance(body, str):
             body = body.encode("utf-8")
+        self.data: Optional[memoryview]
+        self.stream: Any
         if isinstance(body, (bytes, bytearray, memoryview)):
             self.data = memoryview(body).cast("B")
             self.stream = None
@@ -522,7 +524,7 @@ class Session:
 
     @property
     def error_text(self) -> str:
-        return text(lib.smtpout_session_error_text(self._p()))
+        return text(lib.smtpout_session_error_text(self._p())) or ""
 
     @property
     def tls_info(self) -> TLSInfo:
