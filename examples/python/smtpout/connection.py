@@ -106,9 +106,12 @@ class Link:
         self.address = address
         self.exc: Optional[BaseException] = None
         self.results: Dict[int, List[Optional[Result]]] = {}
-        # Whether a failed connection decided the result (the session had
-        # an error when it reported it), not a reply to the recipient's
-        # own commands: only those may be tried again elsewhere.
+        # Whether a failed connection decided the result, not a reply to
+        # the recipient's own commands: only those may be tried again
+        # elsewhere.  The C result keeps this (connection_level) but has
+        # no getter; the session records its error before it reports
+        # such results (fail(), give_up() in lib/session.c), so an error
+        # at the time of the callback says the same.
         self.connection_level: Dict[Tuple[int, int], bool] = {}
         self.done: set = set()
         self.tls: Optional[TLSInfo] = None
