@@ -7,7 +7,7 @@ smtpout_packages=(meson ninja-build pkg-config gcc libgnutls28-dev libidn2-dev
                   python3-aiosmtpd postfix swaks msmtp valgrind clang
                   libclang-rt-14-dev time nsd unbound ldnsutils
                   bind9-dnsutils libunbound-dev libcurl4-gnutls-dev curl
-                  strace)
+                  strace python3-venv mypy)
 
 smtpout_install_deps() {
   local missing=() p

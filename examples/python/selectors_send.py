@@ -80,9 +80,9 @@ def main():
     s = deliver(host, int(port), args.mx_name or host, args.sender, args.to,
                 sys.stdin.buffer.read(), config=config, ca_file=args.ca_file)
     for r in s.results:
-        print("%s %s %d %s %s" % (r.recipient, r.status.name.lower(), r.code,
+        print("%s %s %d %s %s" % (r.recipient, r.status, r.code,
                                   r.enhanced, r.text))
-    print("tls %s verified=%s %s" % (s.tls.outcome_name, s.tls.verified,
+    print("tls %s verified=%s %s" % (s.tls.outcome, s.tls.verified,
                                      s.tls.verify_error or ""))
     return 0 if all(r.delivered for r in s.results) else 75
 

@@ -1,9 +1,13 @@
 """The Python ctypes binding (examples/python/smtpout) against a real
 server (Debian's aiosmtpd): send() with mixed results, STARTTLS verified
 with a CA file and refused with the wrong one, a policy rule from a config
-file, the low-level Session in a selectors loop and in asyncio, and
-exceptions raised in callbacks reaching the caller."""
+file, the low-level Session in a selectors loop, smtpout.aio and the
+Connections, arguments refused with errors that name them, and exceptions
+raised in callbacks reaching the caller."""
+import asyncio
+import dataclasses
 import gc
+import gzip
 import io
 import os
 import re
@@ -11,6 +15,7 @@ import selectors
 import socket
 import subprocess
 import sys
+import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -20,6 +25,7 @@ from testlib import (PYTHON, SOURCE, FaultServer, TempDirTest,  # noqa
 PYDIR = os.path.join(SOURCE, "examples", "python")
 sys.path.insert(0, PYDIR)
 import smtpout  # noqa: E402
+import smtpout.aio  # noqa: E402
 from smtpout import Status, TLSOutcome  # noqa: E402
 
 BODY = b"Subject: from python\n\nline one\n.dot line\nh\xc3\xa9 8-bit\n"
@@ -481,6 +487,513 @@ class SessionTest(TempDirTest):
         self.assertFalse(fin.alive)
 
 
+def queued_as_any(res):
+    """A SendResult with the server's "queued as N" numbers blanked, so
+    that two deliveries of the same message compare equal."""
+    return dataclasses.replace(res, recipients=[
+        dataclasses.replace(r, text=re.sub(r"queued as \d+", "queued as N",
+                                           r.text))
+        for r in res.recipients])
+
+
+def open_fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
+class OneMessageServer:
+    """A minimal SMTP server on loopback that accepts one message on one
+    connection, then closes it without waiting for QUIT: an idle
+    connection the server ends."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        conn, _ = self.sock.accept()
+        # Both closed at the end: the file holds the socket open too.
+        with conn, conn.makefile("rb") as f:
+            conn.sendall(b"220 one.test.example ESMTP\r\n")
+            for line in f:
+                verb = line[:4].upper()
+                if verb == b"DATA":
+                    conn.sendall(b"354 go on\r\n")
+                    for data in f:
+                        if data == b".\r\n":
+                            break
+                    conn.sendall(b"250 2.0.0 OK the one message\r\n")
+                    return  # and close: the next message finds it gone
+                if verb == b"QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                conn.sendall(b"250 one.test.example\r\n" if verb in
+                             (b"EHLO", b"HELO") else b"250 2.0.0 OK\r\n")
+
+    def close(self):
+        self.sock.close()
+        self.thread.join(10)
+
+
+class NamesAndErrorsTest(unittest.TestCase):
+    """Enumerations print as the library names them; a bad argument
+    raises an exception that names it, before any connection."""
+
+    def test_enums_print_their_library_names(self):
+        self.assertEqual(str(Status.DELIVERED), "delivered")
+        self.assertEqual("%s %s" % (Status.BOUNCED, True), "bounced True")
+        self.assertEqual(f"{TLSOutcome.NOT_OFFERED:>12}", " not-offered")
+        for s in Status:
+            self.assertEqual(str(s), smtpout.status_name(s))
+        for m in smtpout.StartTLS:
+            self.assertEqual(str(m), smtpout.starttls_name(m))
+        for o in TLSOutcome:
+            self.assertEqual(str(o), smtpout._lib.lib.smtpout_tls_outcome_name(
+                o).decode())
+        self.assertEqual(str(smtpout.Timeout.MAIL_FROM), "mail-from")
+        # Still the C values, and names are accepted where values are.
+        self.assertEqual(Status.DELIVERED, 1)
+        self.assertIs(smtpout.StartTLS("require"), smtpout.StartTLS.REQUIRE)
+        self.assertIs(smtpout.StartTLS("REQUIRE"), smtpout.StartTLS.REQUIRE)
+        self.assertIs(smtpout.Timeout("rcpt-to"), smtpout.Timeout.RCPT_TO)
+
+    def test_misspelt_starttls_names_the_value_and_the_choices(self):
+        for call in (lambda: smtpout.send("127.0.0.1:1", None, "s@x.example",
+                                          ["a@x.example"], b"x",
+                                          starttls="requir"),
+                     lambda: smtpout.Session("mx.test.example",
+                                             starttls="requir"),
+                     lambda: smtpout.Connection("127.0.0.1:1",
+                                                starttls="requir"),
+                     lambda: asyncio.run(smtpout.aio.send(
+                         "127.0.0.1:1", None, "s@x.example", ["a@x.example"],
+                         b"x", starttls="requir"))):
+            with self.assertRaises(ValueError) as cm:
+                call()
+            e = cm.exception
+            self.assertIsInstance(e, smtpout.InvalidArgument)
+            self.assertIn("starttls 'requir'", str(e))
+            self.assertIn("disable, optional, require", str(e))
+            self.assertEqual((e.argument, e.value), ("starttls", "requir"))
+
+    def test_bad_address_says_which(self):
+        with self.assertRaises(smtpout.BadAddress) as cm:
+            smtpout.Session("mx.test.example").submit(
+                "ok@test.example", ["fine@test.example", "bad\r\n@x.example"],
+                b"x")
+        self.assertIn("recipient 'bad\\r\\n@x.example'", str(cm.exception))
+        self.assertEqual(cm.exception.value, "bad\r\n@x.example")
+        for call in (smtpout.send, lambda *a: asyncio.run(
+                smtpout.aio.send(*a))):
+            with self.assertRaises(smtpout.BadAddress) as cm:
+                call("127.0.0.1:1", None, "bad sender@x.example",
+                     ["a@x.example"], b"x")
+            self.assertIn("sender 'bad sender@x.example'", str(cm.exception))
+
+    def test_embedded_nul_is_refused_and_named(self):
+        nul = "a@test.example\0@evil.example"
+        cases = {
+            "recipient": lambda: smtpout.send("127.0.0.1:1", None,
+                                              "s@test.example", [nul], b"x"),
+            "sender": lambda: smtpout.send("127.0.0.1:1", None, nul,
+                                           ["a@test.example"], b"x"),
+            "mx_name": lambda: smtpout.send("127.0.0.1:1", "mx\0.example",
+                                            "s@test.example",
+                                            ["a@test.example"], b"x"),
+            "helo": lambda: smtpout.Session("mx.test.example",
+                                            helo="h\0.example"),
+            "ca_file": lambda: smtpout.Session("mx.test.example",
+                                               ca_file="ca\0.pem"),
+            "configuration text": lambda: smtpout.Config.load_string(
+                "[queue.outbound.tls]\0"),
+            "address": lambda: smtpout.address_check(nul),
+            "domain": lambda: smtpout.Config().policy(["x\0.example"]),
+        }
+        for argument, call in cases.items():
+            with self.subTest(argument), self.assertRaises(ValueError) as cm:
+                call()
+            self.assertIn("NUL", str(cm.exception))
+            self.assertEqual(cm.exception.argument, argument)
+        with self.assertRaises(smtpout.BadAddress):
+            asyncio.run(smtpout.aio.send("127.0.0.1:1", None,
+                                         "s@test.example", [nul], b"x"))
+
+    def test_bad_names_and_values_are_named(self):
+        with self.assertRaisesRegex(smtpout.BadName, "helo 'bad name'"):
+            smtpout.send("127.0.0.1:1", None, "s@x.example", ["a@x.example"],
+                         b"x", helo="bad name")
+        with self.assertRaisesRegex(smtpout.BadName, "helo 'bad name'"):
+            asyncio.run(smtpout.aio.send("127.0.0.1:1", None, "s@x.example",
+                                         ["a@x.example"], b"x",
+                                         helo="bad name"))
+        with self.assertRaisesRegex(smtpout.InvalidArgument,
+                                    "server '127.0.0.1:99999'.*1..65535"):
+            smtpout.send("127.0.0.1:99999", None, "s@x.example",
+                         ["a@x.example"], b"x")
+        with self.assertRaisesRegex(smtpout.InvalidArgument, "timeout -1"):
+            smtpout.send("127.0.0.1:1", None, "s@x.example", ["a@x.example"],
+                         b"x", timeout=-1)
+        with self.assertRaisesRegex(smtpout.BadName, "domain 'a b'"):
+            smtpout.Config().policy(["ok.example", "a b"])
+        with self.assertRaisesRegex(TypeError, "message must be bytes"):
+            smtpout.send("127.0.0.1:1", None, "s@x.example", ["a@x.example"],
+                         12)
+
+    def test_connect_errors_name_the_server(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]  # nobody listens there
+        with self.assertRaises(smtpout.ConnectError) as cm:
+            smtpout.Connection("127.0.0.1:%d" % port)
+        self.assertIn("connect to 127.0.0.1:%d: Connection refused" % port,
+                      str(cm.exception))
+        with self.assertRaises(smtpout.ConnectError):
+            asyncio.run(smtpout.aio.connect("127.0.0.1:%d" % port))
+        with self.assertRaisesRegex(smtpout.ResolveError,
+                                    "cannot resolve nosuch.invalid"):
+            smtpout.Connection("nosuch.invalid")
+
+
+class BodyTest(TempDirTest):
+    """Bodies from file-like objects, with or without a descriptor."""
+
+    def test_file_likes_without_fileno_are_delivered(self):
+        spool = self.spool()
+        rfd, wfd = os.pipe()
+        os.write(wfd, BODY)
+        os.close(wfd)
+        bodies = [io.BytesIO(BODY), io.StringIO(BODY.decode()),
+                  gzip.GzipFile(fileobj=io.BytesIO(gzip.compress(BODY))),
+                  os.fdopen(rfd, "rb")]
+        with aiosmtpd(spool) as srv:
+            for body in bodies:
+                res = smtpout.send("127.0.0.1:%d" % srv.port, None,
+                                   "s@test.example", ["a@test.example"],
+                                   body)
+                self.assertTrue(res.all_delivered, (body, res.recipients))
+            res = asyncio.run(smtpout.aio.send(
+                "127.0.0.1:%d" % srv.port, None, "s@test.example",
+                ["a@test.example"], io.BytesIO(BODY)))
+            self.assertTrue(res.all_delivered, res.recipients)
+        bodies[-1].close()
+        msgs = spool_messages(spool)
+        self.assertEqual(len(msgs), 5)
+        for meta, content in msgs:
+            self.assertEqual(content, canonical(BODY))
+            self.assertIn("BODY=8BITMIME", meta["mail_options"])
+
+    def test_regular_file_is_read_from_its_start_by_every_driver(self):
+        spool = self.spool()
+        path = self.write("msg.eml", BODY * 100)
+        with aiosmtpd(spool) as srv, open(path, "rb") as f:
+            f.seek(10)  # pread from 0: the position does not matter
+            server = "127.0.0.1:%d" % srv.port
+            smtpout.send(server, None, "s@test.example", ["a@test.example"],
+                         f)
+            asyncio.run(smtpout.aio.send(server, None, "s@test.example",
+                                         ["a@test.example"], f))
+            with smtpout.Connection(server) as conn:
+                conn.send("s@test.example", ["a@test.example"], f)
+            self.assertEqual(f.tell(), 10)
+        msgs = spool_messages(spool)
+        self.assertEqual([m[1] for m in msgs], [canonical(BODY * 100)] * 3)
+        self.assertTrue(all("BODY=8BITMIME" in m[0]["mail_options"]
+                            for m in msgs))
+
+
+class AsyncSendTest(TempDirTest):
+    """smtpout.aio.send() on the loop gives what smtpout.send() gives, in
+    every situation both can meet."""
+
+    def both(self, *args, **kwargs):
+        """(send(), aio.send()) of the same delivery."""
+        sync = smtpout.send(*args, **kwargs)
+        aio = asyncio.run(smtpout.aio.send(*args, **kwargs))
+        return sync, aio
+
+    def assertSame(self, sync, aio):
+        self.assertEqual(queued_as_any(aio), queued_as_any(sync))
+
+    def test_mixed_results_are_those_of_send(self):
+        spool = self.spool()
+        with aiosmtpd(spool, rejects=[
+                ("bad@test.example", "550 5.1.1 no such user"),
+                ("busy@test.example", "451 4.3.0 try later")]) as srv:
+            sync, aio = self.both(
+                "127.0.0.1:%d" % srv.port, "mx.test.example",
+                "s@test.example", ["a@test.example", "bad@test.example",
+                                   "busy@test.example", "bad syntax"], BODY)
+        self.assertSame(sync, aio)
+        self.assertEqual([str(r.status) for r in aio.recipients],
+                         ["delivered", "bounced", "deferred", "bounced"])
+        self.assertEqual(aio.recipients[3].enhanced, "5.1.3")
+        self.assertEqual([m[1] for m in spool_messages(spool)],
+                         [canonical(BODY)] * 2)
+
+    def test_tls_outcomes_are_those_of_send(self):
+        certs = make_test_ca(self.path("certs"))
+        spool = self.spool()
+        with aiosmtpd(spool, tls=(certs["cert"], certs["key"])) as srv:
+            server = "127.0.0.1:%d" % srv.port
+            for kwargs in ({"ca_file": certs["ca"]},
+                           {"ca_file": certs["other_ca"]},
+                           {"ca_file": certs["other_ca"],
+                            "starttls": "require",
+                            "allow_invalid_certs": True}):
+                with self.subTest(**kwargs):
+                    sync, aio = self.both(server, "mx.test.example",
+                                          "s@test.example",
+                                          ["a@test.example"], BODY, **kwargs)
+                    self.assertSame(sync, aio)
+        self.assertEqual(len(spool_messages(spool)), 4)
+
+    def test_require_without_starttls_and_config_rules(self):
+        cfg = self.write("policy.ini", b'[destination "t"]\n'
+                                       b'domains = test.example\n'
+                                       b'starttls = "require"\n')
+        spool = self.spool()
+        with aiosmtpd(spool) as srv:
+            sync, aio = self.both("127.0.0.1:%d" % srv.port,
+                                  "mx.test.example", "s@x.example",
+                                  ["a@test.example"], BODY, config=cfg)
+        self.assertSame(sync, aio)
+        self.assertEqual(aio.recipients[0].enhanced, "4.7.4")
+        self.assertEqual(aio.policy.source["starttls"], cfg + ":3")
+        self.assertEqual(spool_messages(spool), [])
+
+    def test_plaintext_fallback_after_a_failed_handshake(self):
+        # TLS 1.1 at most: smtpout's handshake fails; under "optional" the
+        # policy permits one retry without STARTTLS, on a new connection.
+        certs = make_test_ca(self.path("certs"))
+        spool = self.spool()
+        with aiosmtpd(spool, tls=(certs["cert"], certs["key"]),
+                      tls_max_version="TLSv1_1") as srv:
+            sync, aio = self.both("127.0.0.1:%d" % srv.port,
+                                  "mx.test.example", "s@test.example",
+                                  ["a@test.example"], BODY,
+                                  ca_file=certs["ca"])
+        self.assertSame(sync, aio)
+        self.assertEqual([a.plaintext_fallback for a in aio.attempts],
+                         [False, True])
+        self.assertEqual(aio.attempts[0].tls.outcome,
+                         TLSOutcome.HANDSHAKE_FAILED)
+        self.assertTrue(aio.all_delivered)
+        self.assertEqual(len(spool_messages(spool)), 2)
+
+    def test_unreachable_and_unresolvable_servers(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        for server in ("127.0.0.1:%d" % port, "nosuch.invalid:25",
+                       "localhost:%d" % port):
+            with self.subTest(server):
+                sync, aio = self.both(server, "mx.test.example",
+                                      "s@test.example", ["a@test.example"],
+                                      BODY)
+                self.assertSame(sync, aio)
+                self.assertEqual(aio.recipients[0].status, Status.DEFERRED)
+
+    def test_timeout_honours_the_sessions_expiry(self):
+        # The server never greets: only the timeout (a call_at timer on
+        # the session's expiry) ends the wait.
+        srv = FaultServer(self.spool("stall"), ["--stall", "greeting"])
+        try:
+            sync, aio = self.both("127.0.0.1:%d" % srv.port,
+                                  "mx.test.example", "s@test.example",
+                                  ["a@test.example"], BODY, timeout=0.5)
+        finally:
+            srv.finish()
+        self.assertSame(sync, aio)
+        self.assertEqual(aio.recipients[0].enhanced, "4.4.2")
+        self.assertIn("timed out waiting for the reply to greeting",
+                      aio.attempts[0].error)
+
+    def test_many_deliveries_at_once_on_one_loop(self):
+        spool = self.spool()
+        lines = []
+
+        async def main(port):
+            return await asyncio.gather(*[
+                smtpout.aio.send(("127.0.0.1", port), None, "s@test.example",
+                                 ["r%d@test.example" % i], BODY,
+                                 trace=lambda d, line: lines.append(line))
+                for i in range(20)])
+        with aiosmtpd(spool) as srv:
+            results = asyncio.run(main(srv.port))
+        self.assertTrue(all(r.all_delivered for r in results))
+        self.assertEqual(sorted(r.recipients[0].recipient for r in results),
+                         sorted("r%d@test.example" % i for i in range(20)))
+        self.assertEqual(len(spool_messages(spool)), 20)
+        self.assertEqual(lines.count(b"QUIT"), 20)
+
+    def test_trace_exception_is_raised_after_the_delivery(self):
+        spool = self.spool()
+
+        def trace(direction, line):
+            if line.startswith(b"DATA"):
+                raise KeyError("from trace")
+        with aiosmtpd(spool) as srv:
+            with self.assertRaises(KeyError):
+                asyncio.run(smtpout.aio.send("127.0.0.1:%d" % srv.port, None,
+                                             "s@test.example",
+                                             ["a@test.example"], BODY,
+                                             trace=trace))
+        self.assertEqual(len(spool_messages(spool)), 1)
+
+    def test_cancelled_delivery_frees_its_connection(self):
+        # A server that accepts, then greets or not; cancelled while it
+        # connects, and while the session waits for a reply.
+        listener = socket.create_server(("127.0.0.1", 0))
+        listener.setblocking(False)
+        before = open_fds()
+
+        async def cancel(greet):
+            loop = asyncio.get_running_loop()
+            task = asyncio.ensure_future(smtpout.aio.send(
+                listener.getsockname(), None, "s@test.example",
+                ["a@test.example"], BODY))
+            conn, _ = await loop.sock_accept(listener)
+            if greet:
+                await loop.sock_sendall(conn, b"220 hello\r\n")
+                ehlo = await loop.sock_recv(conn, 100)
+                self.assertTrue(ehlo.startswith(b"EHLO "), ehlo)
+            task.cancel()
+            with self.assertRaises(asyncio.CancelledError):
+                await task
+            # Nothing of it is left on the loop (only the loop's own
+            # self-pipe is registered), and the server reads end of file.
+            registered = len(getattr(loop, "_selector").get_map())
+            eof = await loop.sock_recv(conn, 100)
+            conn.close()
+            return registered, eof
+        try:
+            for greet in (False, True):
+                registered, eof = asyncio.run(
+                    asyncio.wait_for(cancel(greet), 60))
+                self.assertEqual((registered, eof), (1, b""), greet)
+        finally:
+            listener.close()
+        self.assertEqual(open_fds(), before - 1)  # the listener
+
+
+class ConnectionTest(TempDirTest):
+    """Several messages over one connection, blocking and on asyncio."""
+
+    def check_one_connection(self, trace_lines, spool, n):
+        sent = [line for d, line in trace_lines if d == smtpout.Trace.SENT]
+        starttls = sent.count(b"STARTTLS")
+        self.assertLessEqual(starttls, 1)
+        # One EHLO, and one more after STARTTLS: one connection.
+        self.assertEqual(sum(line.startswith(b"EHLO") for line in sent),
+                         1 + starttls)
+        self.assertEqual(sum(line.startswith(b"MAIL FROM") for line in sent),
+                         n)
+        self.assertEqual(sent[-1], b"QUIT")
+        self.assertEqual(len(spool_messages(spool)), n)
+
+    def test_blocking_connection_sends_several_messages(self):
+        certs = make_test_ca(self.path("certs"))
+        spool = self.spool()
+        lines = []
+        with aiosmtpd(spool, tls=(certs["cert"], certs["key"]),
+                      rejects=[("bad@test.example", "550 5.1.1 no")]) as srv:
+            with smtpout.Connection(
+                    "127.0.0.1:%d" % srv.port, "mx.test.example",
+                    ca_file=certs["ca"], starttls="require",
+                    trace=lambda d, line: lines.append((d, line))) as conn:
+                results = [conn.send("s@test.example",
+                                     ["a%d@test.example" % i,
+                                      "bad@test.example"], BODY)
+                           for i in range(3)]
+                self.assertFalse(conn.closed)
+                self.assertEqual(conn.address, "127.0.0.1:%d" % srv.port)
+            self.assertTrue(conn.closed)
+            self.assertIsNone(conn.error)
+            self.assertTrue(conn.tls.verified)
+            with self.assertRaises(smtpout.ConnectionClosed):
+                conn.send("s@test.example", ["a@test.example"], BODY)
+        for i, res in enumerate(results):
+            self.assertEqual([str(r.status) for r in res.recipients],
+                             ["delivered", "bounced"])
+            self.assertEqual(res.recipients[0].message_id, i + 1)
+            self.assertTrue(res.tls.verified)
+        self.check_one_connection(lines, spool, 3)
+        self.assertTrue(all(m[0]["tls"] for m in spool_messages(spool)))
+
+    def test_asyncio_connection_sends_several_messages(self):
+        spool = self.spool()
+        lines = []
+
+        async def main(port):
+            async with smtpout.aio.Connection(
+                    ("127.0.0.1", port), "mx.test.example",
+                    trace=lambda d, line: lines.append((d, line))) as conn:
+                # Two tasks at once: the messages go in turn.
+                results = await asyncio.gather(*[
+                    conn.send("s@test.example", ["a%d@test.example" % i],
+                              io.BytesIO(BODY)) for i in range(4)])
+            return conn, results
+        with aiosmtpd(spool) as srv:
+            conn, results = asyncio.run(main(srv.port))
+        self.assertTrue(conn.closed)
+        self.assertEqual(sorted(r.recipients[0].recipient for r in results),
+                         ["a%d@test.example" % i for i in range(4)])
+        self.assertTrue(all(r.all_delivered for r in results))
+        self.check_one_connection(lines, spool, 4)
+
+    def test_policy_conflict_leaves_the_connection_usable(self):
+        cfg = self.write("policy.ini", b'[destination "t"]\n'
+                                       b'domains = secure.example\n'
+                                       b'starttls = "require"\n')
+        spool = self.spool()
+        with aiosmtpd(spool) as srv:
+            with smtpout.Connection("127.0.0.1:%d" % srv.port,
+                                    "mx.test.example", config=cfg) as conn:
+                first = conn.send("s@x.example", ["a@test.example"], BODY)
+                with self.assertRaises(smtpout.PolicyConflict):
+                    conn.send("s@x.example", ["b@secure.example"], BODY)
+                last = conn.send("s@x.example", ["c@test.example"], BODY)
+        self.assertTrue(first.all_delivered and last.all_delivered)
+        self.assertEqual([m[0]["rcpt_to"] for m in spool_messages(spool)],
+                         [["a@test.example"], ["c@test.example"]])
+
+    def test_a_connection_the_server_closed_refuses_the_next_message(self):
+        srv = OneMessageServer()
+        try:
+            with smtpout.Connection("127.0.0.1:%d" % srv.port,
+                                    timeout=60) as conn:
+                first = conn.send("s@x.example", ["a@test.example"], BODY)
+                srv.thread.join(10)  # the server has closed its side
+                with self.assertRaisesRegex(smtpout.ConnectionClosed,
+                                            "is over"):
+                    conn.send("s@x.example", ["b@test.example"], BODY)
+        finally:
+            srv.close()
+        self.assertTrue(first.all_delivered)
+        self.assertEqual(first.recipients[0].text, "OK the one message")
+
+    def test_asyncio_connection_notices_an_idle_close(self):
+        srv = OneMessageServer()
+
+        async def main():
+            async with smtpout.aio.Connection(
+                    "127.0.0.1:%d" % srv.port, timeout=60) as conn:
+                first = await conn.send("s@x.example", ["a@test.example"],
+                                        BODY)
+                # The loop keeps reading the idle connection.
+                while not conn.closed:
+                    await asyncio.sleep(0.01)
+                with self.assertRaises(smtpout.ConnectionClosed):
+                    await conn.send("s@x.example", ["b@test.example"], BODY)
+            return first
+        try:
+            first = asyncio.run(asyncio.wait_for(main(), 60))
+        finally:
+            srv.close()
+        self.assertTrue(first.all_delivered)
+
+
 class ExampleScriptsTest(TempDirTest):
     def run_script(self, name, args, data):
         env = dict(os.environ, PYTHONPATH=PYDIR)
@@ -518,49 +1031,6 @@ class ExampleScriptsTest(TempDirTest):
         self.assertIn("a@test.example delivered 250", out)
         self.assertIn("bad@test.example bounced 550 5.1.1", out)
         self.assertIn("tls not-offered", out)
-
-
-class DocsExamplesTest(TempDirTest):
-    """The standalone programs of docs/python.md (the python blocks that
-    start with "import") run as written, with policy.ini from the page's
-    ini block, against a STARTTLS server whose certificate ca.pem
-    verifies; only the port 2525 is replaced."""
-
-    def blocks(self, lang):
-        with open(os.path.join(SOURCE, "docs", "python.md")) as f:
-            doc = f.read()
-        return re.findall(r"^```%s\n(.*?)^```" % lang, doc, re.M | re.S)
-
-    def run_example(self, code, port):
-        code = code.replace("2525", str(port))
-        env = dict(os.environ, PYTHONPATH=PYDIR)
-        return subprocess.run([PYTHON, "-c", code], cwd=self.tmp, env=env,
-                              capture_output=True, timeout=120)
-
-    def test_standalone_examples_deliver_over_verified_tls(self):
-        programs = [b for b in self.blocks("python") if b.startswith("import")]
-        self.assertGreaterEqual(len(programs), 3)
-        ini, = self.blocks("ini")
-        self.write("policy.ini", ini.encode())
-        certs = make_test_ca(self.path("certs"))
-        self.write("ca.pem", open(certs["ca"], "rb").read())
-        ran = 0
-        spool = self.spool()
-        with aiosmtpd(spool, tls=(certs["cert"], certs["key"])) as srv:
-            for code in programs:
-                p = self.run_example(code, srv.port)
-                out = p.stdout.decode()
-                self.assertEqual(p.returncode, 0, code + p.stderr.decode())
-                self.assertNotRegex(out, "deferred|bounced", out)
-                self.assertRegex(out, r"verified|True True \{\}", out)
-                if "Config.load_file" in code:
-                    self.assertIn("starttls = require decided by "
-                                  "policy.ini:7", out)
-                ran += 1
-        msgs = spool_messages(spool)
-        self.assertGreaterEqual(ran, 2)
-        self.assertEqual(len(msgs), ran)
-        self.assertTrue(all(meta["tls"] for meta, _ in msgs))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,16 @@
 """The C library, loaded with ctypes, with a prototype for every function.
 
-Loading order: the path in the environment variable SMTPOUT_LIBRARY, then
-ctypes.util.find_library("smtpout") (the linker's search: ldconfig's cache,
-LD_LIBRARY_PATH), then the SONAME "libsmtpout.so.0".
+Loading order (the first that applies):
+  1. the path in the environment variable SMTPOUT_LIBRARY: an explicit
+     choice, so failing to load it is an error, never a fallback;
+  2. the library installed beside this package by `meson install`
+     (-Dpython=true records its LIBDIR in _installed.py);
+  3. the SONAME "libsmtpout.so.0", through the dynamic linker's own search:
+     ldconfig's cache (an installed library, after `ldconfig`), the default
+     directories, LD_LIBRARY_PATH.
+Only ABI 0 is ever loaded: these prototypes are its prototypes, so a name
+such as ctypes.util.find_library("smtpout") that may answer with another
+SONAME is not asked.
 
 Every exported function is declared in PROTOTYPES with its restype and
 argtypes, so ctypes converts and checks each argument (no default-int
@@ -10,7 +18,7 @@ truncation of pointers or 64-bit values).  Nothing in this module keeps
 state besides the loaded library.
 """
 import ctypes
-import ctypes.util
+import importlib
 import os
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_int,
                     c_size_t, c_uint8, c_uint16, c_uint32, c_uint64, c_void_p)
@@ -231,22 +239,35 @@ PROTOTYPES = {
 }
 
 
+def _installed_libdir():
+    try:
+        # Written by meson install only: absent from a source tree or a
+        # pip install.
+        installed = importlib.import_module(__package__ + "._installed")
+    except ImportError:
+        return None
+    return getattr(installed, "LIBDIR", None)
+
+
 def _load():
     override = os.environ.get("SMTPOUT_LIBRARY")
     if override:
-        # An explicit choice: failing to load it is an error, never a
-        # silent fallback to another copy of the library.
         return ctypes.CDLL(override)
+    candidates = []
+    libdir = _installed_libdir()
+    if libdir:
+        candidates.append(os.path.join(libdir, SONAME))
+    candidates.append(SONAME)
     errors = []
-    for name in (ctypes.util.find_library("smtpout"), SONAME):
-        if not name:
-            continue
+    for name in candidates:
         try:
             return ctypes.CDLL(name)
         except OSError as e:
             errors.append(str(e))
-    raise ImportError("cannot load the smtpout C library (set "
-                      "SMTPOUT_LIBRARY to its path): " + "; ".join(errors))
+    raise ImportError(
+        "cannot load the smtpout C library: %s.  Install it (meson install "
+        "-C build, then ldconfig) or set SMTPOUT_LIBRARY to the path of "
+        "libsmtpout.so.0" % "; ".join(errors))
 
 
 def _declare(cdll):

@@ -4,29 +4,70 @@ outcomes.
 The C result and TLS-info objects are borrowed (a result is valid only
 during its callback), so the binding copies them at once into these frozen
 dataclasses, which the caller may keep as long as it likes.
+
+The enumerations are IntEnums (their values are the C library's) that
+print as the library names them: str(Status.DELIVERED) is "delivered",
+str(TLSOutcome.NOT_OFFERED) "not-offered", and a name is accepted wherever
+a value is (StartTLS("require")).
 """
+from __future__ import annotations
+
 import dataclasses
 import enum
-from typing import Optional
+from typing import Any, Optional, Type, TypeVar
 
 from ._lib import lib
+from .errors import Error, describe, error_for
+
+E = TypeVar("E", bound="NamedEnum")
 
 
-class StartTLS(enum.IntEnum):
+class NamedEnum(enum.IntEnum):
+    """An IntEnum that prints, formats and parses as its library name:
+    the member name in lower case with "-" for "_"."""
+
+    def __str__(self) -> str:
+        return self.name.lower().replace("_", "-")
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if isinstance(value, str):
+            key = value.strip().upper().replace("-", "_")
+            return cls.__members__.get(key)
+        return None
+
+    @classmethod
+    def parse(cls: Type[E], value: Any, argument: str) -> E:
+        """`value` (a member, its number or its name) as a member, or
+        InvalidArgument naming the argument, the value and every accepted
+        name."""
+        try:
+            return cls(value)
+        except ValueError:
+            pass
+        raise error_for(Error.INVALID_ARGUMENT, describe(
+            argument, value, "not one of %s" % ", ".join(
+                str(m) for m in cls)), argument=argument, value=value)
+
+
+class StartTLS(NamedEnum):
     """enum smtpout_starttls: the `starttls` knob."""
     DISABLE = 0
     OPTIONAL = 1
     REQUIRE = 2
 
 
-class Status(enum.IntEnum):
+class Status(NamedEnum):
     """enum smtpout_status: a recipient's final status."""
     DELIVERED = 1
     DEFERRED = 2
     BOUNCED = 3
 
 
-class TLSOutcome(enum.IntEnum):
+class TLSOutcome(NamedEnum):
     """enum smtpout_tls_outcome."""
     NONE = 0
     DISABLED = 1
@@ -36,8 +77,9 @@ class TLSOutcome(enum.IntEnum):
     OK = 5
 
 
-class Timeout(enum.IntEnum):
-    """enum smtpout_timeout: the phases a timeout applies to."""
+class Timeout(NamedEnum):
+    """enum smtpout_timeout: the phases a timeout applies to (named as
+    the keys of [queue.outbound.timeouts])."""
     CONNECT = 0
     GREETING = 1
     TLS = 2
@@ -47,13 +89,13 @@ class Timeout(enum.IntEnum):
     DATA = 6
 
 
-class Knob(enum.IntEnum):
+class Knob(NamedEnum):
     """enum smtpout_knob."""
     STARTTLS = 0
     ALLOW_INVALID_CERTS = 1
 
 
-class Trace(enum.IntEnum):
+class Trace(NamedEnum):
     """enum smtpout_trace: the direction of a trace line."""
     SENT = 0
     RECEIVED = 1
@@ -83,7 +125,7 @@ class MessageFlag(enum.IntFlag):
 NO_EXPIRY = 2**64 - 1
 
 
-def text(b):
+def text(b: Optional[bytes]) -> Optional[str]:
     """A library string (bytes or None) as str.  Server text may hold any
     byte: undecodable ones become U+FFFD rather than an exception."""
     return None if b is None else b.decode("utf-8", "replace")
@@ -102,17 +144,17 @@ class Result:
     index: int = 0          # the recipient's position in its message
 
     @property
-    def delivered(self):
+    def delivered(self) -> bool:
         return self.status == Status.DELIVERED
 
     @classmethod
-    def _from_c(cls, r):
+    def _from_c(cls, r: Any) -> "Result":
         return cls(recipient=lib.smtpout_result_recipient(r).decode(
                        "utf-8", "surrogateescape"),
                    status=Status(lib.smtpout_result_status(r)),
                    code=lib.smtpout_result_code(r),
-                   enhanced=text(lib.smtpout_result_enhanced(r)),
-                   text=text(lib.smtpout_result_text(r)),
+                   enhanced=text(lib.smtpout_result_enhanced(r)) or "",
+                   text=text(lib.smtpout_result_text(r)) or "",
                    possibly_delivered=bool(
                        lib.smtpout_result_possibly_delivered(r)),
                    message_id=lib.smtpout_result_message_id(r),
@@ -134,13 +176,21 @@ class TLSInfo:
     resumed: bool = False
 
     @property
-    def outcome_name(self):
+    def outcome_name(self) -> str:
         """"none", "disabled", "not-offered", "refused",
-        "handshake-failed" or "ok"."""
-        return text(lib.smtpout_tls_outcome_name(self.outcome))
+        "handshake-failed" or "ok" (also str(outcome))."""
+        return str(self.outcome)
 
     @classmethod
-    def _from_c(cls, i):
+    def _no_connection(cls, plaintext_fallback: bool = False) -> "TLSInfo":
+        """The TLS outcome of an attempt that never connected."""
+        return cls(outcome=TLSOutcome.NONE, used=False, version=None,
+                   cipher=None, verified=False, verify_error=None,
+                   tlsrpt_result=None, fallback_permitted=False,
+                   plaintext_fallback=plaintext_fallback)
+
+    @classmethod
+    def _from_c(cls, i: Any) -> "TLSInfo":
         return cls(outcome=TLSOutcome(lib.smtpout_tls_info_outcome(i)),
                    used=bool(lib.smtpout_tls_info_used(i)),
                    version=text(lib.smtpout_tls_info_version(i)),
@@ -155,9 +205,12 @@ class TLSInfo:
                    resumed=bool(lib.smtpout_tls_info_resumed(i)))
 
 
-def status_name(status):
+def status_name(status: int) -> Optional[str]:
+    """The library's name of a status ("delivered"), None if unknown."""
     return text(lib.smtpout_status_name(int(status)))
 
 
-def starttls_name(mode):
+def starttls_name(mode: int) -> Optional[str]:
+    """The library's name of a starttls mode ("require"), None if
+    unknown."""
     return text(lib.smtpout_starttls_name(int(mode)))

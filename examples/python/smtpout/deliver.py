@@ -5,18 +5,23 @@ for server replies.  Built on smtpout_delivery (include/smtpout/deliver.h),
 which connects, applies the TLS policy, and makes the plaintext fallback
 the policy permits.
 """
+from __future__ import annotations
+
 import ctypes
 import dataclasses
 import itertools
-import os
 import weakref
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ._lib import ON_TRACE, DeliveryP, lib
+from ._message import Message, MessageArg, fd_eightbit
+from ._options import (ConfigArg, Options, Server, TraceFn, recipient_list,
+                       timeout_ms)
+from ._strings import StrOrBytes, StrPath, encode
 from ._types import (MessageFlag, Result, StartTLS, Status, Timeout, TLSInfo,
                      Trace, text)
-from .config import Config, Policy, _encode
-from .errors import check
+from .config import Config, Policy
+from .errors import Error, check, describe
 
 __all__ = ["send", "Delivery", "SendResult", "Attempt"]
 
@@ -36,18 +41,19 @@ class SendResult:
     order given; .attempts one Attempt per connection."""
     recipients: List[Result]
     attempts: List[Attempt]
-    policy: Optional[Policy]
+    policy: Policy
 
     @property
-    def tls(self) -> Optional[TLSInfo]:
-        """The TLS outcome of the last connection (None if none was
-        made)."""
-        return self.attempts[-1].tls if self.attempts else None
+    def tls(self) -> TLSInfo:
+        """The TLS outcome of the last connection (outcome "none" when
+        none was made)."""
+        return self.attempts[-1].tls if self.attempts \
+            else TLSInfo._no_connection()
 
     def by_address(self) -> Dict[str, Result]:
         return {r.recipient: r for r in self.recipients}
 
-    def _with(self, status):
+    def _with(self, status: Status) -> List[str]:
         return [r.recipient for r in self.recipients if r.status == status]
 
     @property
@@ -77,12 +83,8 @@ class SendResult:
 
 # The trace trampoline, module-level like the session's (alive as long as
 # the module); user_data is a key into _deliveries.
-#
-# Workaround: libsmtpout 0.1.0 passes the smtpout_delivery pointer, not the
-# user_data given to smtpout_delivery_set_trace(), to the trace callback.
-# Each Delivery is therefore registered under both its key and the address
-# of its C object, so the lookup works with and without the fix.
-_deliveries = weakref.WeakValueDictionary()
+_deliveries: "weakref.WeakValueDictionary[int, Delivery]" = \
+    weakref.WeakValueDictionary()
 _keys = itertools.count(1)
 
 
@@ -98,78 +100,80 @@ def _c_trace(sp, direction, line, length, user_data):
             d._pending = e
 
 
-def _split_server(server):
-    if isinstance(server, tuple):
-        return server[0], int(server[1])
-    if server.startswith("["):
-        host, _, rest = server[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else 25
-    host, sep, port = server.rpartition(":")
-    if not sep or ":" in host:
-        return server, 25
-    return host, int(port)
-
-
 class Delivery:
     """The blocking delivery driver, one setter per option (send() is the
     one-call form).  Not reusable: run() once, then read the results."""
 
-    def __init__(self, config=None):
-        self._ptr = DeliveryP()
+    def __init__(self, config: Optional[Config] = None):
+        self._ptr: Any = DeliveryP()
         check(lib.smtpout_delivery_new(ctypes.byref(self._ptr), config))
         self._finalizer = weakref.finalize(self, lib.smtpout_delivery_free,
                                            self._ptr)
-        self._body = None  # smtpout_delivery_set_body does not copy
-        self._trace = None
-        self._pending = None
+        self._body: Any = None  # smtpout_delivery_set_body does not copy
+        self._trace: Optional[TraceFn] = None
+        self._pending: Optional[BaseException] = None
         self._key = next(_keys)
-        self._nrcpt = 0
+        self._recipients: List[StrOrBytes] = []
 
-    def close(self):
+    def close(self) -> None:
         if self._ptr is not None:
             _deliveries.pop(self._key, None)
         self._finalizer()
         self._ptr = None
         self._body = None
 
-    def __enter__(self):
+    def __enter__(self) -> "Delivery":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def set_server(self, host, port=25):
-        check(lib.smtpout_delivery_set_server(self._ptr, _encode(host),
-                                              int(port)))
+    def set_server(self, host: StrOrBytes, port: int = 25) -> None:
+        if not 0 < int(port) < 65536:
+            check(Error.INVALID_ARGUMENT, describe(
+                "port", port, "not in 1..65535"), argument="port", value=port)
+        check(lib.smtpout_delivery_set_server(
+            self._ptr, encode(host, "server", "name"), int(port)),
+            describe("server", host, "empty"), argument="server", value=host)
 
-    def set_mx_name(self, name):
-        check(lib.smtpout_delivery_set_mx_name(self._ptr, _encode(name)))
+    def set_mx_name(self, name: StrOrBytes) -> None:
+        check(lib.smtpout_delivery_set_mx_name(
+            self._ptr, encode(name, "mx_name", "name")))
 
-    def set_helo_name(self, name):
-        check(lib.smtpout_delivery_set_helo_name(self._ptr, _encode(name)))
+    def set_helo_name(self, name: StrOrBytes) -> None:
+        check(lib.smtpout_delivery_set_helo_name(
+            self._ptr, encode(name, "helo", "name")),
+            describe("helo", name),
+            argument="helo", value=name)
 
-    def set_ca_file(self, path):
-        check(lib.smtpout_delivery_set_ca_file(self._ptr, _encode(path)))
+    def set_ca_file(self, path: StrPath) -> None:
+        check(lib.smtpout_delivery_set_ca_file(
+            self._ptr, encode(path, "ca_file", "path")))
 
-    def set_tls_policy(self, starttls, allow_invalid_certs=False):
+    def set_tls_policy(self, starttls: Any,
+                       allow_invalid_certs: bool = False) -> None:
         check(lib.smtpout_delivery_set_tls_policy(
-            self._ptr, int(StartTLS(starttls)), int(bool(allow_invalid_certs))))
+            self._ptr, int(StartTLS.parse(starttls, "starttls")),
+            int(bool(allow_invalid_certs))))
 
-    def set_timeout(self, which, ms):
-        """Timeout `which` (a Timeout) in milliseconds, for this delivery
-        only."""
-        check(lib.smtpout_delivery_set_timeout(self._ptr, int(Timeout(which)),
-                                               int(ms)))
+    def set_timeout(self, which: Any, ms: int) -> None:
+        """Timeout `which` (a Timeout or its name) in milliseconds, for
+        this delivery only."""
+        which = Timeout.parse(which, "timeout")
+        check(lib.smtpout_delivery_set_timeout(
+            self._ptr, int(which), timeout_ms(ms / 1000.0, str(which))))
 
-    def set_sender(self, sender):
-        check(lib.smtpout_delivery_set_sender(self._ptr, _encode(sender)))
+    def set_sender(self, sender: StrOrBytes) -> None:
+        check(lib.smtpout_delivery_set_sender(
+            self._ptr, encode(sender, "sender", "address")),
+            describe("sender", sender), argument="sender", value=sender)
 
-    def add_recipient(self, recipient):
-        check(lib.smtpout_delivery_add_recipient(self._ptr,
-                                                 _encode(recipient)))
-        self._nrcpt += 1
+    def add_recipient(self, recipient: StrOrBytes) -> None:
+        check(lib.smtpout_delivery_add_recipient(
+            self._ptr, encode(recipient, "recipient", "address")))
+        self._recipients.append(recipient)
 
-    def set_body(self, data):
+    def set_body(self, data: Any) -> None:
         """The message, bytes-like or str (UTF-8).  Sets 8BITMIME when it
         has 8-bit data."""
         if isinstance(data, str):
@@ -183,28 +187,34 @@ class Delivery:
         if not data.isascii():
             self.set_flags(MessageFlag.EIGHTBITMIME)
 
-    def set_body_fd(self, fd):
-        """The message from a regular file (read with pread(), not
-        closed).  Sets 8BITMIME when it has 8-bit data."""
+    def set_body_fd(self, fd: Any) -> None:
+        """The message from a regular file (read with pread() from offset
+        0, not closed): a descriptor or a file object.  Sets 8BITMIME when
+        it has 8-bit data."""
         if hasattr(fd, "fileno"):
             fd = fd.fileno()
-        check(lib.smtpout_delivery_set_body_fd(self._ptr, fd))
-        # One pass over the file, in chunks: the same check set_body()
-        # makes on bytes, without holding the message in memory.
-        off = 0
-        while True:
-            chunk = os.pread(fd, 1 << 20, off)
-            if not chunk:
-                break
-            if not chunk.isascii():
-                self.set_flags(MessageFlag.EIGHTBITMIME)
-                break
-            off += len(chunk)
+        check(lib.smtpout_delivery_set_body_fd(self._ptr, fd),
+              describe("fd", fd, "not an open regular file"),
+              argument="fd", value=fd)
+        self._body = None
+        if fd_eightbit(fd):
+            self.set_flags(MessageFlag.EIGHTBITMIME)
 
-    def set_flags(self, flags):
+    def set_message(self, message: Union[MessageArg, Message]) -> None:
+        """The message as send() takes it: bytes, str, or a file object
+        (a regular file is read with pread(); anything else is read to its
+        end now)."""
+        m = message if isinstance(message, Message) else Message(message)
+        if m.fd is not None:
+            check(lib.smtpout_delivery_set_body_fd(self._ptr, m.fd))
+        else:
+            self.set_body(m.data)
+        self.set_flags(m.flags)
+
+    def set_flags(self, flags: int) -> None:
         check(lib.smtpout_delivery_set_flags(self._ptr, int(flags)))
 
-    def set_trace(self, fn):
+    def set_trace(self, fn: Optional[TraceFn]) -> None:
         """fn(direction: Trace, line: bytes) for each protocol line."""
         self._trace = fn
         if fn is None:
@@ -230,80 +240,80 @@ class Delivery:
         rcpts = []
         for i in range(lib.smtpout_delivery_recipient_count(d)):
             r = lib.smtpout_delivery_result(d, i)
-            rcpts.append(Result._from_c(r) if r else None)
+            # Every result says where it belongs: recipient i of message
+            # 1, also for those the delivery decided without a session.
+            # (The library gives every recipient a result.)
+            rcpts.append(dataclasses.replace(Result._from_c(r), message_id=1,
+                                             index=i))
         attempts = []
         for i in range(lib.smtpout_delivery_attempt_count(d)):
             a = lib.smtpout_delivery_attempt(d, i)
             attempts.append(Attempt(
-                address=text(lib.smtpout_attempt_address(a)),
+                address=text(lib.smtpout_attempt_address(a)) or "",
                 plaintext_fallback=bool(
                     lib.smtpout_attempt_plaintext_fallback(a)),
                 tls=TLSInfo._from_c(lib.smtpout_attempt_tls_info(a)),
                 error=text(lib.smtpout_attempt_error(a))))
         p = lib.smtpout_delivery_policy(d)
+        if not p:
+            check(Error.INVALID_STATE, "no results before run()")
         return SendResult(recipients=rcpts, attempts=attempts,
-                          policy=Policy._from_c(p) if p else None)
+                          policy=Policy._from_c(p))
 
 
-def send(server, mx_name, sender, recipients, message, config=None,
-         ca_file=None, helo=None, starttls=None, allow_invalid_certs=None,
-         trace=None, timeout=None) -> SendResult:
+def send(server: Server, mx_name: Optional[str], sender: StrOrBytes,
+         recipients: Any, message: MessageArg, config: ConfigArg = None,
+         ca_file: Optional[StrPath] = None, helo: Optional[str] = None,
+         starttls: Any = None, allow_invalid_certs: Optional[bool] = None,
+         trace: Optional[TraceFn] = None,
+         timeout: Optional[float] = None) -> SendResult:
     """Delivers `message` from `sender` to `recipients` through `server`.
 
     server      "host", "host:port", "[v6]:port" or (host, port)
     mx_name     the MX host name: policy lookup, SNI, certificate check
                 (None: the server host)
     message     bytes or str (handed over raw: line ends are
-                canonicalised and dots stuffed by the library), or a
-                regular file object
+                canonicalised and dots stuffed by the library), or a file
+                object: a regular file is read with pread() from its
+                start; any other (io.BytesIO, a pipe) is read to its end
     config      a Config, the path of an INI file, or None (defaults)
     ca_file     trust anchors instead of the configuration's
-    starttls    a StartTLS mode (or "require"...) fixed instead of the
-                configuration's policy; allow_invalid_certs goes with it
+    starttls    "disable", "optional" or "require" (or a StartTLS) fixed
+                instead of the configuration's policy; allow_invalid_certs
+                goes with it
     trace       fn(direction, line) for the protocol trace
     timeout     seconds: bounds the connect and every wait for a reply (each
                 phase on its own, as the configuration's timeouts do), or
                 None for the configuration's
 
     Returns a SendResult.  Server replies and TLS failures are results, not
-    exceptions; bad arguments raise (BadAddress for an unusable sender,
-    ConfigError for an invalid config file).
+    exceptions; bad arguments raise, naming the argument and its value
+    (BadAddress for an unusable sender, BadName for a bad host name,
+    InvalidArgument, ConfigError for an invalid config file).
     """
-    if isinstance(recipients, (str, bytes)):
-        recipients = [recipients]
-    own_config = None
-    if isinstance(config, (str, bytes)) or hasattr(config, "__fspath__"):
-        config = own_config = Config.load_file(config)
+    recipients = recipient_list(recipients)
+    opts = Options(server, mx_name, config, ca_file, helo, starttls,
+                   allow_invalid_certs, trace, timeout)
     try:
-        with Delivery(config) as d:
-            host, port = _split_server(server)
-            d.set_server(host, port)
-            if mx_name:
-                d.set_mx_name(mx_name)
-            if helo:
+        msg = Message(message)
+        with Delivery(opts.config) as d:
+            d.set_server(opts.host, opts.port)
+            d.set_mx_name(opts.mx)
+            if helo is not None:
                 d.set_helo_name(helo)
-            if ca_file:
+            if ca_file is not None:
                 d.set_ca_file(ca_file)
-            if starttls is not None:
-                if isinstance(starttls, str):
-                    starttls = StartTLS[starttls.upper()]
-                d.set_tls_policy(starttls, bool(allow_invalid_certs))
-            elif allow_invalid_certs is not None:
-                raise ValueError("allow_invalid_certs needs starttls "
-                                 "(or set it in the configuration)")
+            if opts.starttls is not None:
+                d.set_tls_policy(opts.starttls, opts.allow_invalid_certs)
             d.set_sender(sender)
             for r in recipients:
                 d.add_recipient(r)
-            if hasattr(message, "fileno"):
-                d.set_body_fd(message)
-            else:
-                d.set_body(message)
+            d.set_message(msg)
             if trace is not None:
                 d.set_trace(trace)
-            if timeout is not None:
-                for which in Timeout:
-                    d.set_timeout(which, max(1, int(timeout * 1000)))
+            for which, ms in opts.timeouts.items():
+                check(lib.smtpout_delivery_set_timeout(d._ptr, int(which),
+                                                       ms))
             return d.run()
     finally:
-        if own_config is not None:
-            own_config.close()
+        opts.close()

@@ -20,23 +20,27 @@ the body callback fails, and the other callbacks' exceptions leave the
 session running.  A callback may call submit(), quit() and the getters; the
 I/O methods and close() raise InvalidState inside a callback.
 """
+from __future__ import annotations
+
 import ctypes
 import itertools
 import time
 import weakref
-from typing import Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from ._lib import (ON_MESSAGE_DONE, ON_RESULT, ON_TLS, ON_TRACE, READ_BODY,
                    CallbacksP, SessionP, lib)
+from ._options import timeout_ms
+from ._strings import StrOrBytes, StrPath, encode
 from ._types import (NO_EXPIRY, Cap, MessageFlag, Result, StartTLS,
                      Timeout, TLSInfo, Trace, text)
-from .config import _encode
-from .errors import Error, InvalidState, check
+from .config import Config
+from .errors import Error, InvalidState, check, describe
 
 __all__ = ["Session", "now_ms"]
 
 
-def now_ms():
+def now_ms() -> int:
     """Milliseconds on the monotonic clock: the default `now` of every
     Session call.  Any monotonic millisecond clock works, if it is the same
     one for every call on a session."""
@@ -51,7 +55,8 @@ def now_ms():
 # registry holds weak references so that an unclosed Session can still be
 # garbage-collected (its finalizer frees the C session).
 
-_sessions = weakref.WeakValueDictionary()
+_sessions: "weakref.WeakValueDictionary[int, Session]" = \
+    weakref.WeakValueDictionary()
 _keys = itertools.count(1)
 
 
@@ -115,9 +120,11 @@ class _Body:
     read(n) returns bytes, b"" at the end, or None when no data is
     available now (a non-blocking stream)."""
 
-    def __init__(self, body):
+    def __init__(self, body: Any):
         if isinstance(body, str):
             body = body.encode("utf-8")
+        self.data: Optional[memoryview]
+        self.stream: Any
         if isinstance(body, (bytes, bytearray, memoryview)):
             self.data = memoryview(body).cast("B")
             self.stream = None
@@ -129,14 +136,14 @@ class _Body:
                         "file object")
         self.off = 0
 
-    def size(self):
+    def size(self) -> int:
         return len(self.data) if self.data is not None else 0
 
-    def eightbit(self):
+    def eightbit(self) -> bool:
         # bytes.isascii() runs in C: no per-byte Python loop on big bodies.
         return self.data is not None and not self.data.tobytes().isascii()
 
-    def read(self, n):
+    def read(self, n: int) -> Any:
         if self.data is not None:
             chunk = self.data[self.off:self.off + n]
             self.off += len(chunk)
@@ -169,10 +176,13 @@ class Session:
     Results are also collected in .results, in the order they came.
     """
 
-    def __init__(self, mx_host, config=None, *, helo=None, ca_file=None,
-                 starttls=None, allow_invalid_certs=False,
-                 plaintext_fallback=False, timeouts=None,
-                 tls_resumption=False,
+    def __init__(self, mx_host: StrOrBytes, config: Optional[Config] = None,
+                 *, helo: Optional[StrOrBytes] = None,
+                 ca_file: Optional[StrPath] = None, starttls: Any = None,
+                 allow_invalid_certs: bool = False,
+                 plaintext_fallback: bool = False,
+                 timeouts: Optional[Dict[Any, int]] = None,
+                 tls_resumption: bool = False,
                  on_result: Optional[Callable[[Result], None]] = None,
                  on_message_done: Optional[Callable[[int], None]] = None,
                  on_tls: Optional[Callable[[TLSInfo], None]] = None,
@@ -182,19 +192,27 @@ class Session:
         self.on_tls = on_tls
         self.on_trace = on_trace
         self.results: List[Result] = []
-        self._bodies = {}
-        self._done_early = set()
+        self._bodies: Dict[int, _Body] = {}
+        self._done_early: set = set()
         self._in_callback = 0
-        self._pending = None
+        self._pending: Optional[BaseException] = None
         self._key = next(_keys)
-        self._ptr = None
+        self._ptr: Any = None
 
+        # Checked before anything is made, so that nothing leaks.
+        mx = encode(mx_host, "mx_host", "name")
+        starttls = None if starttls is None \
+            else StartTLS.parse(starttls, "starttls")
+        timeouts = {Timeout.parse(which, "timeouts"):
+                    timeout_ms(ms / 1000.0, "timeouts[%s]" % which)
+                    for which, ms in (timeouts or {}).items()}
         cbs = _make_callbacks(on_trace is not None)
         ptr = SessionP()
         try:
             # The library takes its own reference to the config.
-            check(lib.smtpout_session_new(ctypes.byref(ptr), _encode(mx_host),
-                                          config, cbs, self._key))
+            check(lib.smtpout_session_new(ctypes.byref(ptr), mx, config, cbs,
+                                          self._key),
+                  describe("mx_host", mx_host), argument="mx_host", value=mx_host)
         finally:
             lib.smtpout_callbacks_free(cbs)
         self._ptr = ptr
@@ -203,26 +221,28 @@ class Session:
         _sessions[self._key] = self
         try:
             if helo is not None:
-                check(lib.smtpout_session_set_helo_name(ptr, _encode(helo)))
+                check(lib.smtpout_session_set_helo_name(
+                    ptr, encode(helo, "helo", "name")),
+                    describe("helo", helo), argument="helo", value=helo)
             if ca_file is not None:
-                check(lib.smtpout_session_set_ca_file(ptr, _encode(ca_file)))
+                check(lib.smtpout_session_set_ca_file(
+                    ptr, encode(ca_file, "ca_file", "path")))
             if starttls is not None:
                 check(lib.smtpout_session_set_tls_policy(
-                    ptr, int(StartTLS(starttls)), int(bool(allow_invalid_certs))))
+                    ptr, int(starttls), int(bool(allow_invalid_certs))))
             if plaintext_fallback:
                 check(lib.smtpout_session_set_plaintext_fallback(ptr))
             if tls_resumption:
                 check(lib.smtpout_session_set_tls_resumption(ptr, 1))
-            for which, ms in (timeouts or {}).items():
-                check(lib.smtpout_session_set_timeout(
-                    ptr, int(Timeout(which)), int(ms)))
+            for which, ms in timeouts.items():
+                check(lib.smtpout_session_set_timeout(ptr, int(which), ms))
         except BaseException:
             self.close()
             raise
 
     # -- lifetime ------------------------------------------------------
 
-    def close(self):
+    def close(self) -> None:
         """Frees the C session (idempotent).  Recipients without a result
         get none: call abort() first to have them reported."""
         if self._in_callback:
@@ -234,41 +254,41 @@ class Session:
             self._ptr = None
             self._bodies.clear()
 
-    def __enter__(self):
+    def __enter__(self) -> "Session":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         return self._ptr is None
 
     # -- calls into C --------------------------------------------------
 
-    def _p(self):
+    def _p(self) -> Any:
         if self._ptr is None:
             raise InvalidState(Error.INVALID_STATE, "the session is closed")
         return self._ptr
 
-    def _io(self, name):
+    def _io(self, name: str) -> Any:
         if self._in_callback:
             raise InvalidState(Error.INVALID_STATE,
                                "%s() from inside a callback" % name)
         return self._p()
 
-    def _reraise(self):
+    def _reraise(self) -> None:
         """Raises the first exception a callback raised during the C call
         that just returned."""
         exc, self._pending = self._pending, None
         if exc is not None:
             raise exc
 
-    def _after(self, rv):
+    def _after(self, rv: int) -> int:
         self._reraise()
         return check(rv)
 
-    def _call(self, fn, *args):
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Runs a Python callback for C, keeping any exception for
         _reraise() (ctypes would only print it)."""
         self._in_callback += 1
@@ -331,7 +351,10 @@ class Session:
 
     # -- the envelope --------------------------------------------------
 
-    def submit(self, sender, recipients, body, *, size=None, flags=None):
+    def submit(self, sender: StrOrBytes,
+               recipients: Union[StrOrBytes, Sequence[StrOrBytes]],
+               body: Any, *, size: Optional[int] = None,
+               flags: Optional[int] = None) -> int:
         """Queues a message and returns its id.  `body` is bytes-like, str
         (UTF-8), or a binary file object (see _Body); it is handed over raw
         and the library canonicalises line ends and dot-stuffs it.  `flags`
@@ -340,22 +363,27 @@ class Session:
         src = _Body(body)
         if isinstance(recipients, (str, bytes)):
             recipients = [recipients]
-        enc = [_encode(r) for r in recipients]
+        snd = encode(sender, "sender", "address")
+        enc = [encode(r, "recipient", "address") for r in recipients]
         arr = (ctypes.c_char_p * max(len(enc), 1))(*enc)
         if flags is None:
             flags = MessageFlag.EIGHTBITMIME if src.eightbit() else 0
         if size is None:
             size = src.size()
-        rv = lib.smtpout_session_submit(self._p(), _encode(sender), arr,
-                                        len(enc), int(size), int(flags))
+        rv = lib.smtpout_session_submit(self._p(), snd, arr, len(enc),
+                                        int(size), int(flags))
         if rv > 0 and rv not in self._done_early:
             self._bodies[rv] = src
         self._done_early.discard(rv)
         if not self._in_callback:
             self._reraise()
+        if rv == Error.BAD_ADDRESS:
+            _raise_bad_address(sender, recipients)
+        if rv == Error.INVALID_ARGUMENT and not enc:
+            check(rv, "no recipients")
         return check(rv)
 
-    def quit(self):
+    def quit(self) -> None:
         """No more messages: QUIT once the queued ones are done."""
         rv = lib.smtpout_session_quit(self._p())
         if not self._in_callback:
@@ -364,13 +392,13 @@ class Session:
 
     # -- I/O -----------------------------------------------------------
 
-    def start(self, now=None):
+    def start(self, now: Optional[int] = None) -> None:
         """The TCP connection is established: wait for the greeting."""
         p = self._io("start")
         self._after(lib.smtpout_session_start(
             p, now_ms() if now is None else now))
 
-    def feed(self, data, now=None):
+    def feed(self, data: bytes, now: Optional[int] = None) -> None:
         """Bytes received from the server (all are consumed)."""
         p = self._io("feed")
         n = len(data)
@@ -378,13 +406,13 @@ class Session:
         self._after(lib.smtpout_session_feed(
             p, buf, n, now_ms() if now is None else now))
 
-    def feed_eof(self, now=None):
+    def feed_eof(self, now: Optional[int] = None) -> None:
         """The server closed the connection, or reading/writing failed."""
         p = self._io("feed_eof")
         self._after(lib.smtpout_session_feed_eof(
             p, now_ms() if now is None else now))
 
-    def peek_output(self, now=None) -> bytes:
+    def peek_output(self, now: Optional[int] = None) -> bytes:
         """The bytes to write next (a copy; b"" when there are none).
         Call consume_output() right after writing some of them."""
         p = self._io("peek_output")
@@ -395,31 +423,32 @@ class Session:
             now_ms() if now is None else now))
         return ctypes.string_at(data, length.value) if length.value else b""
 
-    def consume_output(self, n, now=None):
+    def consume_output(self, n: int, now: Optional[int] = None) -> None:
         """The first `n` bytes of the last peek_output() were written."""
         p = self._io("consume_output")
         self._after(lib.smtpout_session_consume_output(
             p, n, now_ms() if now is None else now))
 
-    def handle_expiry(self, now=None):
+    def handle_expiry(self, now: Optional[int] = None) -> None:
         """Call when `now` reached .expiry (harmless earlier)."""
         p = self._io("handle_expiry")
         self._after(lib.smtpout_session_handle_expiry(
             p, now_ms() if now is None else now))
 
-    def abort(self, now=None):
+    def abort(self, now: Optional[int] = None) -> None:
         """Ends the session at once; undecided recipients are deferred."""
         p = self._io("abort")
         self._after(lib.smtpout_session_abort(
             p, now_ms() if now is None else now))
 
-    def resume_body(self):
+    def resume_body(self) -> None:
         """A body stream that returned None has data again."""
         check(lib.smtpout_session_resume_body(self._p()))
 
     # -- socket helpers built on the calls above -------------------------
 
-    def receive(self, sock, now=None, bufsize=65536):
+    def receive(self, sock: Any, now: Optional[int] = None,
+                bufsize: int = 65536) -> int:
         """Reads once from a non-blocking socket and feeds the session:
         end of file or a socket error become feed_eof().  Returns the
         number of bytes fed (0 also when the read would block)."""
@@ -436,7 +465,7 @@ class Session:
             self.feed_eof(now)
         return len(data)
 
-    def flush(self, sock, now=None):
+    def flush(self, sock: Any, now: Optional[int] = None) -> int:
         """Writes what the session has to send to a non-blocking socket
         until it has nothing more or the socket is full.  A write error
         becomes feed_eof().  Returns the number of bytes written."""
@@ -474,7 +503,7 @@ class Session:
         e = lib.smtpout_session_expiry(self._p())
         return None if e == NO_EXPIRY else e
 
-    def timeout(self, now=None) -> Optional[float]:
+    def timeout(self, now: Optional[int] = None) -> Optional[float]:
         """Seconds until .expiry (0 when passed), or None: the timeout to
         give selectors/poll."""
         e = self.expiry
@@ -495,7 +524,7 @@ class Session:
 
     @property
     def error_text(self) -> str:
-        return text(lib.smtpout_session_error_text(self._p()))
+        return text(lib.smtpout_session_error_text(self._p())) or ""
 
     @property
     def tls_info(self) -> TLSInfo:
@@ -515,6 +544,20 @@ class Session:
             self._p()))
 
 
-def address_check(address):
-    """True when `address` can go into MAIL FROM/RCPT TO safely."""
-    return lib.smtpout_address_check(_encode(address)) == 0
+def address_check(address: StrOrBytes) -> bool:
+    """True when `address` can go into MAIL FROM/RCPT TO safely (an
+    address with a NUL character raises BadAddress)."""
+    return lib.smtpout_address_check(
+        encode(address, "address", "address")) == 0
+
+
+def _raise_bad_address(sender: StrOrBytes,
+                       recipients: Sequence[StrOrBytes]) -> None:
+    """The library refused the envelope: say which address."""
+    bad = [("recipient", r) for r in recipients if not address_check(r)]
+    if sender and not address_check(sender):
+        bad.insert(0, ("sender", sender))
+    argument, value = bad[0] if bad else ("envelope", None)
+    check(Error.BAD_ADDRESS,
+          describe(argument, value),
+          argument=argument, value=value)
