@@ -81,3 +81,53 @@ size_t canon_finish(struct canon *c, uint8_t *out)
   c->at_bol = 1;
   return (size_t)(o - out);
 }
+
+uint64_t canon_count(struct canon *c, const uint8_t *in, size_t n)
+{
+  const uint8_t *p = in, *end = in + n;
+  uint64_t total = 0;
+
+  /* The same walk as canon_encode(), counting instead of copying. */
+  while (p < end) {
+    if (c->pending_cr) {
+      total += 2;
+      c->pending_cr = 0;
+      c->at_bol = 1;
+      if (*p == '\n') {
+        p++;
+        continue;
+      }
+    }
+    if (*p == '\r') {
+      c->pending_cr = 1;
+      p++;
+      continue;
+    }
+    if (*p == '\n') {
+      total += 2;
+      c->at_bol = 1;
+      p++;
+      continue;
+    }
+    const uint8_t *stop = find_eol(p, end);
+    total += (uint64_t)(stop - p);
+    p = stop;
+    c->at_bol = 0;
+  }
+  return total;
+}
+
+uint64_t canon_count_finish(struct canon *c)
+{
+  uint64_t total = 0;
+  if (c->pending_cr) {
+    total += 2;
+    c->pending_cr = 0;
+    c->at_bol = 1;
+  }
+  if (!c->at_bol) {
+    total += 2;
+    c->at_bol = 1;
+  }
+  return total;
+}

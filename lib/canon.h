@@ -34,4 +34,11 @@ size_t canon_encode(struct canon *c, const uint8_t *in, size_t n,
 #define CANON_FINISH_MAX 7
 size_t canon_finish(struct canon *c, uint8_t *out);
 
+/* The size of the message on the wire as RFC 1870 3 defines it: the
+ * octets canon_encode() writes for `n` input bytes, CRLFs included, the
+ * dots it doubles not (the server removes them).  canon_count_finish()
+ * adds what canon_finish() writes before the final ".\r\n". */
+uint64_t canon_count(struct canon *c, const uint8_t *in, size_t n);
+uint64_t canon_count_finish(struct canon *c);
+
 #endif

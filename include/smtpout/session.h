@@ -198,7 +198,10 @@ smtpout_tls_info_plaintext_fallback(const smtpout_tls_info *info);
 
 /*
  * Supplies the body of message `message_id`, raw: the library converts bare
- * LF and bare CR to CRLF, dot-stuffs, and terminates it.  Copy at most
+ * LF and bare CR to CRLF, dot-stuffs, and terminates it (and converts an
+ * 8-bit message to 7-bit for a server without 8BITMIME, see
+ * SMTPOUT_MESSAGE_8BITMIME).  The same bytes must come on every
+ * connection the message is submitted to.  Copy at most
  * `buflen` bytes into `buf`, store their number in *nread and set *eof to 1
  * with (or after) the last byte.
  * Returns 0, SMTPOUT_ERR_WOULDBLOCK when no data is available now (call
@@ -297,12 +300,24 @@ smtpout_callbacks_set_on_trace(smtpout_callbacks *callbacks,
 #define SMTPOUT_CAP_DSN 0x0080u
 #define SMTPOUT_CAP_AUTH 0x0100u
 
-/* Message flags for smtpout_session_submit(). */
-/* The body contains 8-bit data: send BODY=8BITMIME when offered. */
+/* Message flags for smtpout_session_submit(); smtpout_message_scan_end()
+ * (<smtpout/message.h>) says which a body needs. */
+/* The body contains 8-bit data: sent with BODY=8BITMIME when the server
+ * offers it, converted to 7-bit (quoted-printable or base64, MIME
+ * structure kept) when it does not (RFC 6152 3).  A message without this
+ * flag must be 7-bit: to a server without 8BITMIME, an 8-bit byte in it
+ * drops the connection before the end of data and defers the message
+ * 4.6.3 (SMTPOUT_ERR_CONTENT); it is never sent raw. */
 #define SMTPOUT_MESSAGE_8BITMIME 0x1u
-/* The message needs SMTPUTF8 (UTF-8 header fields).  Implied when an
+/* The message needs SMTPUTF8 (UTF-8 header fields, RFC 6532): bounced
+ * 5.6.7 before MAIL by a server that does not offer it.  Implied when an
  * address is not ASCII. */
 #define SMTPOUT_MESSAGE_SMTPUTF8 0x2u
+/* The 8-bit content must not, or cannot, be converted to 7-bit: bounced
+ * 5.6.3 before MAIL by a server that offers neither 8BITMIME nor (for a
+ * message that uses it) SMTPUTF8.  Without SMTPOUT_MESSAGE_8BITMIME it
+ * means nothing. */
+#define SMTPOUT_MESSAGE_NO_7BIT_CONVERSION 0x4u
 
 /*
  * Creates a session for one connection to the MX host `mx_host` (a domain
@@ -398,9 +413,12 @@ SMTPOUT_EXTERN int smtpout_session_start(smtpout_session *session,
 /*
  * Queues a message: envelope sender `sender` ("" for the null reverse-path
  * <>), `nrecipients` recipient addresses (bare addresses, without angle
- * brackets), the body size in bytes if known (`size`, 0 if unknown; sent as
- * SIZE= and checked against the server's limit) and SMTPOUT_MESSAGE_*
- * `flags`.  The body is pulled later through the read_body callback.
+ * brackets), the size of the message on the wire (`size`, 0 if unknown:
+ * what smtpout_message_scan_end() reports, RFC 1870's size, which counts
+ * every line end as CRLF; sent as SIZE= and checked against the server's
+ * limit, except for a message converted to 7-bit, whose size is then not
+ * known, as Postfix does) and SMTPOUT_MESSAGE_* `flags`.  The body is
+ * pulled later through the read_body callback.
  * Strings are copied.  May be called before start, during the session (the
  * connection is reused) and from callbacks.  No callback runs inside this
  * call: on an idle session smtpout_session_want_write() then says 1, and

@@ -6,6 +6,7 @@
  *   <smtpout/common.h>   error codes, version, shared enumerations
  *   <smtpout/config.h>   the INI configuration and the policy engine
  *   <smtpout/session.h>  the sans-I/O session, callbacks, results
+ *   <smtpout/message.h>  the scan of a body: its size and flags for submit
  *   <smtpout/deliver.h>  the blocking one-call delivery driver
  *   <smtpout/sts.h>      MTA-STS policies (RFC 8461): parser, MX check
  *   <smtpout/tlsrpt.h>   TLS-RPT aggregate reports (RFC 8460)
@@ -19,6 +20,7 @@
 #include <smtpout/common.h>
 #include <smtpout/config.h>
 #include <smtpout/session.h>
+#include <smtpout/message.h>
 #include <smtpout/deliver.h>
 #include <smtpout/sts.h>
 #include <smtpout/tlsrpt.h>

@@ -5,6 +5,7 @@
 #include <smtpout/common.h>
 #include <smtpout/config.h>
 #include <smtpout/session.h>
+#include <smtpout/message.h>
 #include <smtpout/deliver.h>
 #include <smtpout/smtpout.h>
 #include <smtpout/smtpout.h> // twice: the include guards work
@@ -46,6 +47,13 @@ int main()
     failures++;
   smtpout_session_free(s);
   smtpout_callbacks_free(cbs);
+  // message.h
+  uint64_t size = 0;
+  uint32_t flags = 0;
+  if (smtpout_message_inspect(reinterpret_cast<const uint8_t *>("a\n"), 2,
+                              &size, &flags) != 0 ||
+      size != 3 || flags != 0)
+    failures++;
   // deliver.h
   smtpout_delivery *d = nullptr;
   if (smtpout_delivery_new(&d, cfg) != 0)

@@ -47,7 +47,8 @@ check "pkg-config --modversion matches the library" \
     /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')"
 check "the installed headers are the umbrella and the topic headers" \
   test -f "$dest$includedir/smtpout/smtpout.h" -a \
-    -f "$dest$includedir/smtpout/session.h"
+    -f "$dest$includedir/smtpout/session.h" -a \
+    -f "$dest$includedir/smtpout/message.h"
 check "build with \$(pkg-config --cflags --libs smtpout)" \
   cc -std=c11 -Wall -Wextra -Werror -o "$tmp/outside" "$src" \
     $(pkg-config --cflags --libs smtpout)

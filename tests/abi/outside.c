@@ -13,11 +13,11 @@
 #include <smtpout/smtpout.h>
 
 static int delivered;
+static const char body[] = "Subject: outside\r\n\r\nhello\r\n";
 
 static int read_body(smtpout_session *s, int id, uint8_t *buf, size_t len,
                      size_t *nread, int *eof, void *ud)
 {
-  static const char body[] = "Subject: outside\r\n\r\nhello\r\n";
   (void)s;
   (void)id;
   (void)ud;
@@ -66,6 +66,11 @@ int main(void)
   smtpout_callbacks *cbs;
   smtpout_session *s;
   const char *rcpt[] = {"b@test.example"};
+  uint64_t size;
+  uint32_t flags;
+  if (smtpout_message_inspect((const uint8_t *)body, sizeof(body) - 1, &size,
+                              &flags) != 0)
+    return 2;
   if (smtpout_callbacks_new(&cbs) != 0)
     return 2;
   smtpout_callbacks_set_read_body(cbs, read_body);
@@ -73,14 +78,15 @@ int main(void)
   if (smtpout_session_new(&s, "mx.test.example", NULL, cbs, NULL) != 0 ||
       smtpout_session_set_helo_name(s, "client.test.example") != 0 ||
       smtpout_session_start(s, 0) != 0 ||
-      smtpout_session_submit(s, "a@test.example", rcpt, 1, 0, 0) <= 0 ||
+      smtpout_session_submit(s, "a@test.example", rcpt, 1, size, flags) <= 0 ||
       smtpout_session_quit(s) != 0)
     return 2;
   int ok = 1;
   reply(s, "220 mx.test.example ESMTP\r\n");
   ok &= expect_output(s, "EHLO client.test.example\r\n");
-  reply(s, "250 mx.test.example\r\n"); /* no STARTTLS: optional goes on */
-  ok &= expect_output(s, "MAIL FROM:<a@test.example>\r\n");
+  /* No STARTTLS: optional goes on. */
+  reply(s, "250-mx.test.example\r\n250 SIZE 1000\r\n");
+  ok &= expect_output(s, "MAIL FROM:<a@test.example> SIZE=27\r\n");
   reply(s, "250 ok\r\n");
   ok &= expect_output(s, "RCPT TO:<b@test.example>\r\n");
   reply(s, "250 ok\r\n");

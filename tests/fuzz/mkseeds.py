@@ -3,7 +3,8 @@
 
 The seeds are small, readable and committed; run this again after changing
 it (python3 tests/fuzz/mkseeds.py).  A session seed is the 4-byte header
-fuzz-session.c describes, then a server transcript."""
+fuzz-session.c describes, then a server transcript; a mime7bit seed the
+2-byte chunk seed fuzz-mime7bit.c describes, then a message body."""
 import os
 
 import dnsseeds
@@ -226,6 +227,58 @@ TLSRPT = {
 }
 
 
+MIME_MULTIPART = b"""From: a@example
+MIME-Version: 1.0
+Content-Type: multipart/mixed;
+ boundary="=_b1"
+Content-Transfer-Encoding: 8bit
+
+preamble
+--=_b1
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: 8bit
+
+caf\xc3\xa9 = ol\xc3\xa9\t
+.
+--=_b1
+Content-Type: application/octet-stream
+Content-Transfer-Encoding: binary
+
+\x00\xff\r\n\x89PNG\r
+--=_b1
+Content-Type: message/rfc822
+
+Subject: inner
+Content-Type: multipart/alternative; boundary=in
+
+--in
+Content-Transfer-Encoding: 8bit
+
+\xe9
+--in--
+--=_b1--
+epilogue
+"""
+
+MIME7BIT = {
+    "plain-8bit": b"\x01\x02Subject: hi\n\nH\xc3\xa9llo = world  \n.dot\nend",
+    "multipart": b"\x00\x07" + MIME_MULTIPART,
+    "multipart-crlf": b"\x00\x03" + MIME_MULTIPART.replace(b"\n", b"\r\n"),
+    "digest": b"\x10\x01Content-Type: multipart/digest; boundary=d\n\n--d\n\n"
+    b"Content-Transfer-Encoding: 8bit\n\n\xe9\n--d--\n",
+    "folded": b"\x20\x02Content-Type: multipart/mixed;\r\n\tcharset=x;\r\n"
+    b"  boundary=\r\n   \"=_split (x) y_=\"\r\nContent-Transfer-Encoding:\r\n"
+    b" 8bit (c)\r\n\r\n--=_split (x) y_=\r\nContent-Transfer-Encoding: 8bit"
+    b"\r\n\r\n\xc3\xa9\r\n--=_split (x) y_=--\r\n",
+    "utf8-header": b"\x00\x01Subject: caf\xc3\xa9\n\nbody\n",
+    "7bit-part": b"\x00\x05Content-Type: multipart/mixed; boundary=b\n\n--b\n"
+    b"Content-Transfer-Encoding: quoted-printable\n\n=E9\xe9\n--b--\n",
+    "long-line": b"\x00\x09X-Long: " + b"h" * 1500 + b"\n\n" + b"\xe9" * 1500
+    + b"\n",
+    "no-header": b"\x00\x04caf\xc3\xa9 au lait\r\n.\r\n",
+}
+
+
 def write(target, seeds):
     d = os.path.join(CORPUS, target)
     os.makedirs(d, exist_ok=True)
@@ -247,8 +300,9 @@ def main():
         f.write(dnsseeds.DICT)
     write("sts", STS)
     write("tlsrpt", TLSRPT)
+    write("mime7bit", MIME7BIT)
     total = sum(len(s) for s in (SESSION, CONFIG, POLICY_MAP, NAMES, dns, STS,
-                                 TLSRPT))
+                                 TLSRPT, MIME7BIT))
     print("%d seeds written under %s" % (total, CORPUS))
 
 
