@@ -28,6 +28,7 @@ const char *smtpout_strerror(int error)
   case SMTPOUT_ERR_ABORTED: return "aborted by the host";
   case SMTPOUT_ERR_TLS_SETUP: return "TLS setup failed (CA file or priority string)";
   case SMTPOUT_ERR_SYNTAX: return "malformed record, policy or event";
+  case SMTPOUT_ERR_CONTENT: return "message content contradicts its flags";
   default: return "unknown error";
   }
 }

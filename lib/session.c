@@ -23,6 +23,7 @@
 #include "buf.h"
 #include "canon.h"
 #include "config.h"
+#include "mime7bit.h"
 #include "names.h"
 #include "reply.h"
 #include "session.h"
@@ -31,7 +32,8 @@
 /* Stop pulling the body while this much output is waiting for the socket:
  * a 100 MB message never sits in memory. */
 #define OUT_HIGH_WATER (64 * 1024)
-/* The body is pulled from the host in chunks of this size. */
+/* The body is pulled from the host in chunks of this size; a fourth of
+ * it when converting to 7-bit, which may write four bytes for one. */
 #define BODY_CHUNK (16 * 1024)
 /* Once drained outside a body, an output buffer larger than this is
  * released: a large message must not leave ~128 KiB on every cached idle
@@ -104,6 +106,13 @@ enum txn_pos { TXN_RSET, TXN_MAIL, TXN_RCPT, TXN_DATA, TXN_WAIT, TXN_END };
 
 enum rcpt_state { RCPT_PENDING, RCPT_ACCEPTED, RCPT_FINAL };
 
+/* How a message's body goes on the wire, decided before its MAIL. */
+enum body_mode {
+  BODY_RAW,       /* as it is: the server takes 8-bit data, or needs none */
+  BODY_7BIT_ONLY, /* not flagged 8-bit: any 8-bit byte stops the data */
+  BODY_CONVERT    /* flagged 8-bit, for a server without 8BITMIME */
+};
+
 struct rcpt {
   char *addr;
   unsigned char state;
@@ -120,6 +129,7 @@ struct message {
   uint32_t flags;
   int starttls;             /* this message's own policy */
   int allow_invalid_certs;
+  unsigned char body_mode;  /* enum body_mode */
   unsigned char mail_ok;    /* MAIL FROM accepted */
   /* The end of data is in the output and no reply to it has arrived: if
    * the connection is lost now, the message may have been delivered. */
@@ -172,6 +182,7 @@ struct smtpout_session {
   size_t txn_rcpt;      /* the next recipient to send RCPT for */
   int need_rset;
   struct canon canon;
+  struct mime7 *mime;   /* the 7-bit conversion of a BODY_CONVERT body */
   int body_blocked;
   uint8_t *body_chunk;
 
@@ -606,11 +617,36 @@ static int message_needs_smtputf8(const struct message *m)
   return 0;
 }
 
+/* The transaction asks for SMTPUTF8 (RFC 6531 3.4). */
+static int uses_smtputf8(const smtpout_session *s, const struct message *m)
+{
+  return (s->caps & SMTPOUT_CAP_SMTPUTF8) &&
+         (message_needs_smtputf8(m) || address_is_utf8(m->sender));
+}
+
+/*
+ * How the body goes (enum body_mode).  RFC 6152 3: 8-bit data only to a
+ * server that offers 8BITMIME; RFC 6531 3.1 makes a server offering
+ * SMTPUTF8 take it too.  Otherwise a message flagged 8-bit is converted,
+ * and any other must be 7-bit already: flags are the host's word, and
+ * the body is checked against it on the way out.
+ */
+static enum body_mode body_mode_for(const smtpout_session *s,
+                                    const struct message *m)
+{
+  if ((s->caps & SMTPOUT_CAP_8BITMIME) || uses_smtputf8(s, m))
+    return BODY_RAW;
+  return (m->flags & SMTPOUT_MESSAGE_8BITMIME) ? BODY_CONVERT
+                                               : BODY_7BIT_ONLY;
+}
+
 /*
  * Checks the server can take the message at all, before MAIL: a message
- * that needs SMTPUTF8 (RFC 6531 3.2) or exceeds the announced SIZE
- * (RFC 1870) is bounced locally, as Postfix does; no command is wasted.
- * Returns 1 when recipients remain to be tried.
+ * that needs SMTPUTF8 (RFC 6531 3.2), exceeds the announced SIZE
+ * (RFC 1870), or is 8-bit, cannot be converted and meets a server
+ * without 8BITMIME (RFC 6152 3, RFC 3463 5.6.3) is bounced locally, as
+ * Postfix does; no command is wasted.  Returns 1 when recipients remain
+ * to be tried.
  */
 static int message_precheck(smtpout_session *s, struct message *m)
 {
@@ -638,6 +674,16 @@ static int message_precheck(smtpout_session *s, struct message *m)
     for (size_t i = 0; i < m->nrcpts; i++)
       report(s, m, i, SMTPOUT_STATUS_BOUNCED, 0, "5.3.4", text, 0, 0);
   }
+  m->body_mode = (unsigned char)body_mode_for(s, m);
+  if (m->body_mode == BODY_CONVERT &&
+      (m->flags & SMTPOUT_MESSAGE_NO_7BIT_CONVERSION)) {
+    snprintf(text, sizeof(text),
+             "message has 8-bit data that cannot be converted to 7-bit, "
+             "and host %s does not offer 8BITMIME",
+             s->mx);
+    for (size_t i = 0; i < m->nrcpts; i++)
+      report(s, m, i, SMTPOUT_STATUS_BOUNCED, 0, "5.6.3", text, 0, 0);
+  }
   for (size_t i = 0; i < m->nrcpts; i++)
     if (m->rcpts[i].state != RCPT_FINAL)
       return 1;
@@ -648,14 +694,16 @@ static void send_mail(smtpout_session *s, struct message *m)
 {
   char params[96] = "";
   size_t n = 0;
-  if ((s->caps & SMTPOUT_CAP_SIZE) && m->size > 0)
+  /* A converted message grows by an amount only its end will tell: no
+   * size is better than a wrong one (Postfix does the same). */
+  if ((s->caps & SMTPOUT_CAP_SIZE) && m->size > 0 &&
+      m->body_mode != BODY_CONVERT)
     n += (size_t)snprintf(params + n, sizeof(params) - n, " SIZE=%llu",
                           (unsigned long long)m->size);
   if ((s->caps & SMTPOUT_CAP_8BITMIME) &&
       (m->flags & SMTPOUT_MESSAGE_8BITMIME))
     n += (size_t)snprintf(params + n, sizeof(params) - n, " BODY=8BITMIME");
-  if ((s->caps & SMTPOUT_CAP_SMTPUTF8) &&
-      (message_needs_smtputf8(m) || address_is_utf8(m->sender)))
+  if (uses_smtputf8(s, m))
     snprintf(params + n, sizeof(params) - n, " SMTPUTF8");
   send_cmd(s, CMD_MAIL, 0, "MAIL FROM:<%s>%s", m->sender, params);
 }
@@ -747,22 +795,89 @@ static void body_start(smtpout_session *s)
       return;
     }
   }
+  if (s->cur->body_mode == BODY_CONVERT) {
+    if (s->mime == NULL && (s->mime = malloc(sizeof(*s->mime))) == NULL) {
+      set_error(s, SMTPOUT_ERR_NOMEM, "out of memory");
+      fail(s, 0, "4.3.0");
+      return;
+    }
+    mime7_init(s->mime, 0);
+    note(s, "converting message %d to 7-bit: host %s does not offer "
+         "8BITMIME", s->cur->id, s->mx);
+  }
   canon_init(&s->canon);
   s->body_blocked = 0;
   s->state = ST_BODY;
   s->deadline = s->now + data_block_timeout(s);
 }
 
+/*
+ * The body contradicts its flags on its way to a server without 8BITMIME:
+ * 8-bit data in a message not flagged 8-bit, or where the conversion
+ * cannot carry it.  Nothing of it has been written, but the data cannot
+ * be ended without delivering a truncated message: the connection is
+ * dropped (as Postfix does on a MIME error while downgrading).  Deferred,
+ * not bounced: the flags are the host's to fix, and another server may
+ * take the message as it is.
+ */
+static void body_refused(smtpout_session *s, struct message *m,
+                         const char *why)
+{
+  set_error(s, SMTPOUT_ERR_CONTENT,
+            "message %d: %s, and host %s does not offer 8BITMIME: "
+            "connection dropped before the end of data",
+            m->id, why, s->mx);
+  fail(s, 0, "4.6.3");
+}
+
+/* Queues `nread` bytes of body as data (ending it at eof).  Returns 0, or
+ * -1 when the connection failed. */
+static int body_encode(smtpout_session *s, struct message *m, size_t nread,
+                       int eof)
+{
+  int convert = m->body_mode == BODY_CONVERT;
+  if (m->body_mode == BODY_7BIT_ONLY &&
+      mime7_has_8bit(s->body_chunk, nread)) {
+    body_refused(s, m, "8-bit data in a message not flagged 8BITMIME");
+    return -1;
+  }
+  uint8_t *o = buf_reserve(&s->out,
+                           convert ? mime7_bound(nread) + MIME7_FINISH_MAX
+                                   : canon_bound(nread) + CANON_FINISH_MAX);
+  if (o == NULL) {
+    set_error(s, SMTPOUT_ERR_NOMEM, "out of memory");
+    fail(s, 0, "4.3.0");
+    return -1;
+  }
+  size_t n;
+  if (convert) {
+    n = mime7_encode(s->mime, s->body_chunk, nread, o);
+    if (eof)
+      n += mime7_finish(s->mime, o + n);
+    if (s->mime->error != MIME7_OK) {
+      body_refused(s, m, mime7_error_text(s->mime->error));
+      return -1; /* nothing of this chunk is committed */
+    }
+  } else {
+    n = canon_encode(&s->canon, s->body_chunk, nread, o);
+    if (eof)
+      n += canon_finish(&s->canon, o + n);
+  }
+  buf_commit(&s->out, n);
+  return 0;
+}
+
 /* Pulls body from the host while the output has room. */
 static void body_fill(smtpout_session *s)
 {
   struct message *m = s->cur;
+  size_t chunk = m->body_mode == BODY_CONVERT ? BODY_CHUNK / 4 : BODY_CHUNK;
   while (s->state == ST_BODY && !s->body_blocked &&
          buf_len(&s->out) + buf_len(&s->wire) < OUT_HIGH_WATER) {
     size_t nread = 0;
     int eof = 0;
     int rv = s->cb.read_body ? s->cb.read_body(s, m->id, s->body_chunk,
-                                               BODY_CHUNK, &nread, &eof,
+                                               chunk, &nread, &eof,
                                                s->user_data)
                              : SMTPOUT_ERR_CALLBACK_FAILURE;
     /* No bytes and no end is "nothing now", whatever the callback
@@ -774,7 +889,7 @@ static void body_fill(smtpout_session *s)
       s->body_blocked = 1;
       return;
     }
-    if (rv != 0 || nread > BODY_CHUNK) {
+    if (rv != 0 || nread > chunk) {
       /* The data cannot be ended without delivering a truncated message,
        * so the connection is dropped instead. */
       set_error(s, SMTPOUT_ERR_CALLBACK_FAILURE,
@@ -782,19 +897,14 @@ static void body_fill(smtpout_session *s)
       fail(s, 0, "4.3.0");
       return;
     }
-    uint8_t *o = buf_reserve(&s->out, canon_bound(nread) + CANON_FINISH_MAX);
-    if (o == NULL) {
-      set_error(s, SMTPOUT_ERR_NOMEM, "out of memory");
-      fail(s, 0, "4.3.0");
+    if (body_encode(s, m, nread, eof) != 0)
       return;
-    }
-    size_t n = canon_encode(&s->canon, s->body_chunk, nread, o);
     if (eof) {
-      n += canon_finish(&s->canon, o + n);
-      buf_commit(&s->out, n);
       /* An idle connection holds no body buffer. */
       free(s->body_chunk);
       s->body_chunk = NULL;
+      free(s->mime);
+      s->mime = NULL;
       m->dot_queued = 1;
       s->state = ST_TRANSACTION;
       exp_push(s, CMD_DOT, 0);
@@ -807,7 +917,6 @@ static void body_fill(smtpout_session *s)
         send_cmd(s, CMD_QUIT, 0, "QUIT");
       return;
     }
-    buf_commit(&s->out, n);
     if (nread > 0)
       s->deadline = s->now + data_block_timeout(s);
   }
@@ -1585,6 +1694,7 @@ static void session_destroy(smtpout_session *session)
   buf_free(&session->wire);
   free(session->exp);
   free(session->body_chunk);
+  free(session->mime);
   free(session->ca_file);
   smtpout_config_unref(session->config);
   free(session);
@@ -1680,7 +1790,8 @@ int smtpout_session_submit(smtpout_session *s, const char *sender,
                            uint64_t size, uint32_t flags)
 {
   if (s == NULL || sender == NULL || recipients == NULL || nrecipients == 0 ||
-      (flags & ~(SMTPOUT_MESSAGE_8BITMIME | SMTPOUT_MESSAGE_SMTPUTF8)))
+      (flags & ~(SMTPOUT_MESSAGE_8BITMIME | SMTPOUT_MESSAGE_SMTPUTF8 |
+                 SMTPOUT_MESSAGE_NO_7BIT_CONVERSION)))
     return SMTPOUT_ERR_INVALID_ARGUMENT;
   if (s->state == ST_QUIT || s->state == ST_DONE || s->quit_requested)
     return SMTPOUT_ERR_INVALID_STATE;

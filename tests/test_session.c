@@ -977,7 +977,8 @@ static __attribute__((noinline)) void run_body(const char *body, size_t len,
   h_body(&h, body, len);
   h.chunk = chunk;
   h_submit(&h, A, NULL);
-  h_open(&h, "250 PIPELINING\r\n");
+  /* 8BITMIME: 8-bit bodies go as they are (see the conversion tests). */
+  h_open(&h, "250-8BITMIME\r\n250 PIPELINING\r\n");
   h_client(&h);
   h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
   assert_string_equal(h_client(&h), wire);
@@ -1122,6 +1123,214 @@ static void test_body_callback_failure_drops_without_dot(void **st)
 }
 
 /* ---- several messages on one connection ---- */
+
+/* ---- 8-bit content and servers without 8BITMIME (RFC 6152 3) ---- */
+
+static const char mixed8[] =
+    "Subject: m\n"
+    "Content-Type: multipart/mixed; boundary=\"=b=\"\n"
+    "\n"
+    "--=b=\n"
+    "Content-Type: text/plain; charset=utf-8\n"
+    "Content-Transfer-Encoding: 8bit\n"
+    "\n"
+    "\xc3\xa9t\xc3\xa9 = summer\n"
+    ".\n"
+    "--=b=\n"
+    "Content-Type: application/octet-stream\n"
+    "Content-Transfer-Encoding: 8bit\n"
+    "\n"
+    "\xff\xfe\n"
+    "--=b=--\n";
+
+static const char mixed8_wire[] =
+    "Subject: m\r\n"
+    "Content-Type: multipart/mixed; boundary=\"=b=\"\r\n"
+    "\r\n"
+    "--=b=\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n"
+    "Content-Transfer-Encoding: quoted-printable\r\n"
+    "\r\n"
+    "=C3=A9t=C3=A9 =3D summer\r\n"
+    "..\r\n"
+    "--=b=\r\n"
+    "Content-Type: application/octet-stream\r\n"
+    "Content-Transfer-Encoding: base64\r\n"
+    "\r\n"
+    "//4=\r\n"
+    "--=b=--\r\n"
+    ".\r\n";
+
+/* Runs mixed8 through a session to a server without 8BITMIME, its body
+ * read `chunk` bytes at a time; returns the data written. */
+static __attribute__((noinline)) void run_converted(size_t chunk)
+{
+  struct h h;
+  h_init(&h, "mx.test.example", NULL);
+  h_body(&h, mixed8, sizeof(mixed8) - 1);
+  h.chunk = chunk;
+  const char *rcpts[] = {A};
+  assert_true(smtpout_session_submit(h.s, "s@test.example", rcpts, 1, 1234,
+                                     SMTPOUT_MESSAGE_8BITMIME) > 0);
+  h_open(&h, "250-SIZE 100000\r\n250 PIPELINING\r\n");
+  /* No BODY=8BITMIME (not offered), and no SIZE=: the size given was the
+   * 8-bit one (Postfix does not announce a size when it downgrades). */
+  assert_string_equal(h_client(&h), "MAIL FROM:<s@test.example>\r\n"
+                                    "RCPT TO:<a@test.example>\r\n"
+                                    "DATA\r\n");
+  h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+  assert_string_equal(h_client(&h), mixed8_wire);
+  h_server(&h, "250 ok\r\n");
+  assert_result(&h, A, SMTPOUT_STATUS_DELIVERED, 250, "");
+  h_free(&h);
+}
+
+static void test_8bit_body_is_converted_for_a_server_without_8bitmime(
+    void **st)
+{
+  (void)st;
+  /* Read whole, and in pieces that split the boundary, the folded
+   * header and the CRLFs across read_body calls. */
+  size_t chunks[] = {0, 1, 2, 3, 5, 7, 64};
+  for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++)
+    run_converted(chunks[i]);
+}
+
+static void test_unflagged_8bit_body_is_never_sent_raw(void **st)
+{
+  struct h h;
+  (void)st;
+  static const char body[] = "Subject: t\r\n\r\nascii first\r\n"
+                             "then caf\xc3\xa9\r\nmore\r\n";
+  h_init(&h, "mx.test.example", NULL);
+  h_body(&h, body, sizeof(body) - 1);
+  h.chunk = 8;
+  h_submit(&h, A, NULL); /* no SMTPOUT_MESSAGE_8BITMIME */
+  h_open(&h, "250 PIPELINING\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+  const char *out = h_client(&h);
+  /* What went out is 7-bit and never ends the data. */
+  for (size_t i = 0; i < h.outlen; i++)
+    assert_true((unsigned char)out[i] < 0x80);
+  assert_null(strstr(out, "\r\n.\r\n"));
+  assert_true(smtpout_session_is_done(h.s));
+  assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_CONTENT);
+  assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.6.3");
+  assert_int_equal(h_find(&h, A)->possibly_delivered, 0);
+  assert_non_null(strstr(h_find(&h, A)->text, "not flagged 8BITMIME"));
+  h_free(&h);
+}
+
+static void test_unflagged_7bit_body_is_sent_as_it_is(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, NULL);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+  assert_string_equal(h_client(&h), BODY_DOT);
+  h_free(&h);
+}
+
+static void test_unconvertible_8bit_message_is_bounced_before_mail(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  const char *rcpts[] = {A, B};
+  assert_true(smtpout_session_submit(
+                  h.s, "s@test.example", rcpts, 2, 0,
+                  SMTPOUT_MESSAGE_8BITMIME |
+                      SMTPOUT_MESSAGE_NO_7BIT_CONVERSION) > 0);
+  smtpout_session_quit(h.s);
+  h_open(&h, "250 PIPELINING\r\n");
+  assert_result(&h, A, SMTPOUT_STATUS_BOUNCED, 0, "5.6.3");
+  assert_result(&h, B, SMTPOUT_STATUS_BOUNCED, 0, "5.6.3");
+  assert_string_equal(h_client(&h), "QUIT\r\n");
+  h_free(&h);
+}
+
+static void test_conversion_that_fails_midway_drops_the_connection(void **st)
+{
+  struct h h;
+  (void)st;
+  /* Flagged 8-bit but not scanned: 8-bit data in a part declared 7bit
+   * shows up only while sending. */
+  static const char body[] = "Content-Type: multipart/mixed; boundary=b\r\n"
+                             "\r\n--b\r\n\r\nca\xc3\xa9\r\n--b--\r\n";
+  h_init(&h, "mx.test.example", NULL);
+  h_body(&h, body, sizeof(body) - 1);
+  const char *rcpts[] = {A};
+  assert_true(smtpout_session_submit(h.s, "s@test.example", rcpts, 1, 0,
+                                     SMTPOUT_MESSAGE_8BITMIME) > 0);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_client(&h);
+  h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+  const char *out = h_client(&h);
+  for (size_t i = 0; i < h.outlen; i++)
+    assert_true((unsigned char)out[i] < 0x80);
+  assert_null(strstr(out, "\r\n.\r\n"));
+  assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_CONTENT);
+  assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.6.3");
+  assert_non_null(strstr(h_find(&h, A)->text, "declared 7bit"));
+  h_free(&h);
+}
+
+static void test_8bit_goes_as_it_is_to_a_server_with_smtputf8(void **st)
+{
+  struct h h;
+  (void)st;
+  /* RFC 6531 3.1: a server offering SMTPUTF8 takes 8-bit data, even one
+   * that forgets to say 8BITMIME. */
+  static const char body[] = "Subject: caf\xc3\xa9\r\n\r\n\xc3\xa9\r\n";
+  h_init(&h, "mx.test.example", NULL);
+  h_body(&h, body, sizeof(body) - 1);
+  const char *rcpts[] = {A};
+  assert_true(smtpout_session_submit(
+                  h.s, "s@test.example", rcpts, 1, 0,
+                  SMTPOUT_MESSAGE_8BITMIME | SMTPOUT_MESSAGE_SMTPUTF8 |
+                      SMTPOUT_MESSAGE_NO_7BIT_CONVERSION) > 0);
+  h_open(&h, "250-SMTPUTF8\r\n250 PIPELINING\r\n");
+  assert_string_equal(h_client(&h), "MAIL FROM:<s@test.example> SMTPUTF8\r\n"
+                                    "RCPT TO:<a@test.example>\r\n"
+                                    "DATA\r\n");
+  h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+  assert_string_equal(h_client(&h), "Subject: caf\xc3\xa9\r\n\r\n"
+                                    "\xc3\xa9\r\n.\r\n");
+  h_free(&h);
+}
+
+static void test_size_is_sent_as_given_when_nothing_is_converted(void **st)
+{
+  struct h h;
+  (void)st;
+  /* The size a scan reports for an LF-only body: one CRLF per line. */
+  static const char body[] = "Subject: t\n\nline\n";
+  uint64_t size;
+  uint32_t flags;
+  assert_int_equal(smtpout_message_inspect((const uint8_t *)body,
+                                           sizeof(body) - 1, &size, &flags),
+                   0);
+  assert_int_equal(size, sizeof(body) - 1 + 3);
+  h_init(&h, "mx.test.example", NULL);
+  h_body(&h, body, sizeof(body) - 1);
+  const char *rcpts[] = {A};
+  assert_true(smtpout_session_submit(h.s, "s@test.example", rcpts, 1, size,
+                                     flags) > 0);
+  h_open(&h, "250-SIZE 1000\r\n250 PIPELINING\r\n");
+  assert_string_equal(h_client(&h), "MAIL FROM:<s@test.example> SIZE=20\r\n"
+                                    "RCPT TO:<a@test.example>\r\n"
+                                    "DATA\r\n");
+  h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+  const char *data = h_client(&h);
+  /* SIZE= is exactly what goes out before the final ".\r\n". */
+  assert_int_equal(h.outlen - 3, size);
+  assert_string_equal(data, "Subject: t\r\n\r\nline\r\n.\r\n");
+  h_free(&h);
+}
 
 static void test_reuses_connection_with_rset_only_when_needed(void **st)
 {
@@ -1651,6 +1860,13 @@ int main(void)
     cmocka_unit_test(test_body_wouldblock_then_resume),
     cmocka_unit_test(test_body_empty_read_waits_like_wouldblock),
     cmocka_unit_test(test_body_callback_failure_drops_without_dot),
+    cmocka_unit_test(test_8bit_body_is_converted_for_a_server_without_8bitmime),
+    cmocka_unit_test(test_unflagged_8bit_body_is_never_sent_raw),
+    cmocka_unit_test(test_unflagged_7bit_body_is_sent_as_it_is),
+    cmocka_unit_test(test_unconvertible_8bit_message_is_bounced_before_mail),
+    cmocka_unit_test(test_conversion_that_fails_midway_drops_the_connection),
+    cmocka_unit_test(test_8bit_goes_as_it_is_to_a_server_with_smtputf8),
+    cmocka_unit_test(test_size_is_sent_as_given_when_nothing_is_converted),
     cmocka_unit_test(test_reuses_connection_with_rset_only_when_needed),
     cmocka_unit_test(test_refused_rset_defers_with_codes_of_a_deferral),
     cmocka_unit_test(test_pipelined_rset_precedes_next_mail),

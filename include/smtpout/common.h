@@ -77,7 +77,12 @@ enum smtpout_error {
   /* Data that does not follow its syntax: an MTA-STS record or policy, a
    * TLS-RPT record or event (the error text, where the function has one,
    * says what and where). */
-  SMTPOUT_ERR_SYNTAX = -521
+  SMTPOUT_ERR_SYNTAX = -521,
+  /* The message's content contradicts its flags: 8-bit data in a message
+   * not flagged SMTPOUT_MESSAGE_8BITMIME, or 8-bit data the 7-bit
+   * conversion cannot carry, found while sending it to a server without
+   * 8BITMIME.  The connection is dropped before the end of data. */
+  SMTPOUT_ERR_CONTENT = -522
 };
 
 /*
