@@ -4,7 +4,11 @@
  *
  *   smtpout-send --server HOST[:PORT] [--mx-name NAME] --from ADDR
  *                --to ADDR [--to ADDR ...] [--data FILE|-] [--config FILE]
- *                [--ca-file FILE] [--helo NAME] [--json] [--verbose]
+ *                [--ca-file FILE] [--helo NAME] [--smtputf8] [--json]
+ *                [--verbose]
+ *
+ * The delivery scans the message for what it needs (8BITMIME, SMTPUTF8,
+ * its size on the wire); --smtputf8 requires SMTPUTF8 for an ASCII one.
  *
  * Exit status (sysexits.h): 0 every recipient delivered; 75 any deferred;
  * 69 otherwise any bounced; 64 bad usage; 66 unreadable data; 78 bad
@@ -38,7 +42,8 @@ static void usage(FILE *f)
   fputs("usage: smtpout-send --server HOST[:PORT] [--mx-name NAME] "
         "--from ADDR --to ADDR [--to ADDR ...]\n"
         "                    [--data FILE|-] [--config FILE] "
-        "[--ca-file FILE] [--helo NAME] [--json] [--verbose]\n"
+        "[--ca-file FILE] [--helo NAME] [--smtputf8]\n"
+        "                    [--json] [--verbose]\n"
         "Delivers one message (read from FILE, or standard input) to one "
         "SMTP server\nunder the TLS policy of the configuration, and reports "
         "each recipient's result.\n",
@@ -105,9 +110,8 @@ static int spool(int in)
 
 /* The body must be re-readable (a fallback or another address sends it
  * again) and its size known: standard input, pipes and devices are
- * spooled to a temporary file; regular files are read in place.  Sets
- * *eightbit when any byte has the high bit set. */
-static int open_body(const char *path, int *eightbit)
+ * spooled to a temporary file; regular files are read in place. */
+static int open_body(const char *path)
 {
   int fd;
   if (path == NULL || strcmp(path, "-") == 0) {
@@ -126,20 +130,6 @@ static int open_body(const char *path, int *eightbit)
       close(fd);
       fd = copy;
     }
-  }
-  if (fd < 0)
-    return -1;
-  *eightbit = 0;
-  unsigned char buf[65536];
-  ssize_t n;
-  off_t off = 0;
-  while (!*eightbit && (n = pread(fd, buf, sizeof(buf), off)) > 0) {
-    for (ssize_t i = 0; i < n; i++)
-      if (buf[i] & 0x80) {
-        *eightbit = 1;
-        break;
-      }
-    off += n;
   }
   return fd;
 }
@@ -290,6 +280,7 @@ int main(int argc, char **argv)
     {"config", required_argument, NULL, 'c'},
     {"ca-file", required_argument, NULL, 'C'},
     {"helo", required_argument, NULL, 'H'},
+    {"smtputf8", no_argument, NULL, 'U'},
     {"json", no_argument, NULL, 'j'},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -299,7 +290,7 @@ int main(int argc, char **argv)
   const char *config_path = NULL, *ca_file = NULL, *helo = NULL;
   const char **to = calloc((size_t)argc, sizeof(*to));
   size_t nto = 0;
-  int json = 0, verbose = 0, c;
+  int json = 0, verbose = 0, smtputf8 = 0, c;
   /* Everything below is released at `out`, on every path: the tool runs
    * under valgrind in the tests, leaks on error paths included. */
   int ex = EX_SOFTWARE_, fd = -1, rv;
@@ -309,7 +300,7 @@ int main(int argc, char **argv)
 
   if (to == NULL)
     return EX_SOFTWARE_;
-  while ((c = getopt_long(argc, argv, "s:m:f:t:d:c:C:H:jvh", opts, NULL)) !=
+  while ((c = getopt_long(argc, argv, "s:m:f:t:d:c:C:H:Ujvh", opts, NULL)) !=
          -1) {
     switch (c) {
     case 's': server = optarg; break;
@@ -320,6 +311,7 @@ int main(int argc, char **argv)
     case 'c': config_path = optarg; break;
     case 'C': ca_file = optarg; break;
     case 'H': helo = optarg; break;
+    case 'U': smtputf8 = 1; break;
     case 'j': json = 1; break;
     case 'v': verbose = 1; break;
     case 'h': usage(stdout); ex = EX_OK_; goto out;
@@ -358,8 +350,7 @@ int main(int argc, char **argv)
     goto out;
   }
 
-  int eightbit = 0;
-  fd = open_body(data, &eightbit);
+  fd = open_body(data);
   if (fd < 0) {
     fprintf(stderr, "smtpout-send: cannot read message %s: %s\n",
             data ? data : "from standard input", strerror(errno));
@@ -390,8 +381,8 @@ int main(int argc, char **argv)
     rv = smtpout_delivery_add_recipient(d, to[i]);
   if (rv == 0)
     rv = smtpout_delivery_set_body_fd(d, fd);
-  if (rv == 0 && eightbit)
-    rv = smtpout_delivery_set_flags(d, SMTPOUT_MESSAGE_8BITMIME);
+  if (rv == 0 && smtputf8)
+    rv = smtpout_delivery_set_flags(d, SMTPOUT_MESSAGE_SMTPUTF8);
   if (rv == 0 && verbose)
     rv = smtpout_delivery_set_trace(d, trace, NULL);
   if (rv == 0)
@@ -399,6 +390,12 @@ int main(int argc, char **argv)
   if (rv == SMTPOUT_ERR_BAD_NAME) {
     fprintf(stderr, "smtpout-send: bad MX name \"%s\"\n", mx ? mx : host);
     ex = EX_USAGE_;
+    goto out;
+  }
+  if (rv == SMTPOUT_ERR_IO) {
+    fprintf(stderr, "smtpout-send: cannot read message %s\n",
+            data ? data : "from standard input");
+    ex = EX_NOINPUT_;
     goto out;
   }
   if (rv != 0) {

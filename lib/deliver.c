@@ -11,7 +11,8 @@
  * permits it — the policy is optional and the TLS handshake, not the
  * certificate, failed — the same address is tried once more, on a new
  * connection, without STARTTLS (the plaintext fallback), and the attempt
- * says so.
+ * says so.  Before any of it the body is scanned once, for its size on the
+ * wire and the SMTPOUT_MESSAGE_* flags it needs (smtpout_message_scan).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +33,7 @@
 #include "names.h"
 #include "session.h"
 #include "smtpout/deliver.h"
+#include "smtpout/message.h"
 
 struct smtpout_attempt {
   char address[80];
@@ -64,7 +66,9 @@ struct smtpout_delivery {
   const uint8_t *body;
   size_t body_len;
   int body_fd;
-  uint32_t flags;
+  uint32_t flags;     /* the host's */
+  uint64_t wire_size; /* the scan's */
+  uint32_t scan_flags;
   smtpout_on_trace_callback trace;
   void *trace_ud;
   smtpout_policy *policy;
@@ -252,7 +256,8 @@ int smtpout_delivery_set_body_fd(smtpout_delivery *d, int fd)
 int smtpout_delivery_set_flags(smtpout_delivery *d, uint32_t flags)
 {
   if (d == NULL ||
-      (flags & ~(SMTPOUT_MESSAGE_8BITMIME | SMTPOUT_MESSAGE_SMTPUTF8)))
+      (flags & ~(SMTPOUT_MESSAGE_8BITMIME | SMTPOUT_MESSAGE_SMTPUTF8 |
+                 SMTPOUT_MESSAGE_NO_7BIT_CONVERSION)))
     return SMTPOUT_ERR_INVALID_ARGUMENT;
   d->flags = flags;
   return 0;
@@ -551,8 +556,8 @@ static int attempt(smtpout_delivery *d, const struct addrinfo *ai,
       rv = smtpout_session_set_timeout(s, t, d->timeouts[t]);
   if (rv == 0) {
     d->body_off = 0;
-    int id = smtpout_session_submit(s, d->sender, rcpts, n, d->body_len,
-                                    d->flags);
+    int id = smtpout_session_submit(s, d->sender, rcpts, n, d->wire_size,
+                                    d->flags | d->scan_flags);
     rv = id < 0 ? id : 0;
   }
   if (rv == 0)
@@ -586,6 +591,36 @@ static int attempt(smtpout_delivery *d, const struct addrinfo *ai,
   smtpout_session_free(s);
   smtpout_callbacks_free(cbs);
   return fallback;
+}
+
+/* Scans the body once: its size on the wire and the flags it needs. */
+static int scan_body(smtpout_delivery *d)
+{
+  if (d->body_fd < 0)
+    return smtpout_message_inspect(d->body, d->body_len, &d->wire_size,
+                                   &d->scan_flags);
+  smtpout_message_scan *scan;
+  int rv = smtpout_message_scan_new(&scan);
+  if (rv != 0)
+    return rv;
+  uint8_t buf[16384];
+  for (uint64_t off = 0; rv == 0 && off < d->body_len;) {
+    size_t want = d->body_len - off < sizeof(buf) ? (size_t)(d->body_len - off)
+                                                  : sizeof(buf);
+    ssize_t n = pread(d->body_fd, buf, want, (off_t)off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      rv = SMTPOUT_ERR_IO; /* unreadable, or shorter than it was */
+      break;
+    }
+    rv = smtpout_message_scan_update(scan, buf, (size_t)n);
+    off += (uint64_t)n;
+  }
+  if (rv == 0)
+    rv = smtpout_message_scan_end(scan, &d->wire_size, &d->scan_flags);
+  smtpout_message_scan_free(scan);
+  return rv;
 }
 
 static int resolve_policy(smtpout_delivery *d, const char *mx)
@@ -622,8 +657,12 @@ int smtpout_delivery_run(smtpout_delivery *d)
       set_result(&d->rcpts[i], SMTPOUT_STATUS_BOUNCED, 0, "5.1.3",
                  "bad recipient address syntax", 0);
 
+  int rv = scan_body(d);
+  if (rv != 0)
+    return rv;
+
   const char *mx = d->mx_name ? d->mx_name : d->host;
-  int rv = resolve_policy(d, mx);
+  rv = resolve_policy(d, mx);
   if (rv != 0)
     return rv;
 

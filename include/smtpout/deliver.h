@@ -92,12 +92,17 @@ SMTPOUT_EXTERN int smtpout_delivery_set_body(smtpout_delivery *delivery,
                                              size_t len);
 
 /* The body from a file descriptor that supports pread() (a regular file),
- * read from offset 0 on each attempt; the delivery does not close it.
+ * read from offset 0 once to scan it and again on each attempt; it must
+ * not change meanwhile.  The delivery does not close it.
  * Errors: INVALID_ARGUMENT. */
 SMTPOUT_EXTERN int smtpout_delivery_set_body_fd(smtpout_delivery *delivery,
                                                 int fd);
 
-/* SMTPOUT_MESSAGE_* flags.  Errors: INVALID_ARGUMENT. */
+/* SMTPOUT_MESSAGE_* flags, added to those the delivery finds itself: it
+ * scans the body (smtpout_message_scan) for 8-bit data, a non-ASCII
+ * header and whether a 7-bit conversion is possible, and declares the
+ * scan's size on the wire.  Set SMTPOUT_MESSAGE_SMTPUTF8 to require
+ * SMTPUTF8 for an ASCII message.  Errors: INVALID_ARGUMENT. */
 SMTPOUT_EXTERN int smtpout_delivery_set_flags(smtpout_delivery *delivery,
                                               uint32_t flags);
 
@@ -113,7 +118,8 @@ smtpout_delivery_set_trace(smtpout_delivery *delivery,
  * result (whatever its status: read them with smtpout_delivery_result()),
  * or a negative error when nothing could be attempted:
  * SMTPOUT_ERR_INVALID_STATE (no server, no sender, no recipients, no body,
- * or run twice), SMTPOUT_ERR_BAD_NAME (the MX name), SMTPOUT_ERR_NOMEM.
+ * or run twice), SMTPOUT_ERR_BAD_NAME (the MX name), SMTPOUT_ERR_IO (the
+ * body file could not be read whole), SMTPOUT_ERR_NOMEM.
  * Unreachable servers are not errors of this call: the recipients are
  * deferred and the attempts say why.  Recipients a connection failed for
  * (refused, timed out, lost, the TLS policy, a 421) or a server refused

@@ -82,7 +82,7 @@ class ServerProcess:
 
 
 def aiosmtpd(spool, rejects=(), tls=None, smtputf8=False,
-             tls_max_version=None):
+             tls_max_version=None, eightbitmime=True, size=None):
     argv = [PYTHON, os.path.join(SOURCE, "tests", "servers",
                                  "aiosmtpd-sink.py"), "--spool", spool]
     if tls_max_version:
@@ -93,6 +93,10 @@ def aiosmtpd(spool, rejects=(), tls=None, smtputf8=False,
         argv += ["--tls-cert", tls[0], "--tls-key", tls[1]]
     if smtputf8:
         argv.append("--smtputf8")
+    if not eightbitmime:
+        argv.append("--no-8bitmime")
+    if size is not None:
+        argv += ["--size", str(size)]
     return ServerProcess(argv)
 
 

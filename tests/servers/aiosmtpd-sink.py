@@ -9,11 +9,14 @@ the message came over TLS.  Recipients can be refused with chosen replies.
 
     aiosmtpd-sink.py --spool DIR [--port N] [--tls-cert F --tls-key F]
                      [--tls-max-version TLSv1_1] [--reject ADDR=REPLY ...]
-                     [--smtputf8]
+                     [--smtputf8] [--no-8bitmime] [--size N]
 
 --tls-max-version caps the server's TLS version; below TLS 1.2 the
 handshake with smtpout (TLS 1.2 and 1.3 only) fails: a real handshake
-failure, for the plaintext-fallback paths.
+failure, for the plaintext-fallback paths.  --no-8bitmime leaves 8BITMIME
+out of the EHLO reply (a 7-bit server); --size N is the SIZE limit, which
+aiosmtpd checks against SIZE= and against the data it receives (default
+256 MiB).
 """
 import argparse
 import asyncio
@@ -56,6 +59,15 @@ class Sink:
         return "250 2.0.0 OK queued as %d" % self.count
 
 
+class SevenBitSink(Sink):
+    """A sink that does not offer 8BITMIME."""
+
+    async def handle_EHLO(self, server, session, envelope, hostname,
+                          responses):
+        session.host_name = hostname
+        return [r for r in responses if r[4:].upper() != "8BITMIME"]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--spool", required=True)
@@ -65,6 +77,8 @@ def main():
     ap.add_argument("--tls-max-version")
     ap.add_argument("--reject", action="append", default=[])
     ap.add_argument("--smtputf8", action="store_true")
+    ap.add_argument("--no-8bitmime", action="store_true")
+    ap.add_argument("--size", type=int, default=256 << 20)
     args = ap.parse_args()
 
     rejects = {}
@@ -80,13 +94,14 @@ def main():
             ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
             ctx.maximum_version = ssl.TLSVersion[args.tls_max_version]
 
-    handler = Sink(args.spool, rejects)
+    handler = (SevenBitSink if args.no_8bitmime else Sink)(args.spool,
+                                                           rejects)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
 
     def factory():
         return SMTP(handler, hostname="sink.test.example",
-                    tls_context=ctx, data_size_limit=256 << 20,
+                    tls_context=ctx, data_size_limit=args.size,
                     enable_SMTPUTF8=args.smtputf8, loop=loop)
 
     server = loop.run_until_complete(

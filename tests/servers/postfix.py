@@ -2,8 +2,9 @@
 
 Each instance has its own configuration, queue and maildir under a
 temporary directory; it accepts mail for test.example into one maildir,
-can refuse chosen recipients, and can offer STARTTLS with a given
-certificate.  Postfix's master must start as root: without root the tests
+can refuse chosen recipients, can offer STARTTLS with a given
+certificate, and can leave EHLO keywords out (discard_ehlo=("8bitmime",):
+a server without 8BITMIME).  Postfix's master must start as root: without root the tests
 that need it are skipped.
 
     with Postfix(tmpdir, tls=("cert.pem", "key.pem")) as pf:
@@ -57,11 +58,13 @@ def _free_port():
 
 
 class Postfix:
-    def __init__(self, root, tls=None, rejects=(), smtputf8=True):
+    def __init__(self, root, tls=None, rejects=(), smtputf8=True,
+                 discard_ehlo=()):
         self.root = root
         self.tls = tls
         self.rejects = rejects
         self.smtputf8 = smtputf8
+        self.discard_ehlo = discard_ehlo
         self.port = None
 
     def _write(self, name, text):
@@ -100,6 +103,7 @@ class Postfix:
             "local_header_rewrite_clients =",
             "always_add_missing_headers = no",
             "smtputf8_enable = %s" % ("yes" if self.smtputf8 else "no"),
+            "smtpd_discard_ehlo_keywords = %s" % ", ".join(self.discard_ehlo),
             "maillog_file = %s/maillog" % r,
             "maillog_file_prefixes = %s" % r,
             "smtpd_tls_loglevel = 1",
