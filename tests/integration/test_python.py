@@ -345,6 +345,30 @@ class SessionTest(TempDirTest):
                          [canonical(BODY), canonical(BODY * 50)])
         self.assertTrue(all(m[0]["tls"] for m in msgs))
 
+    def test_submit_takes_size_and_flags_from_the_librarys_scan(self):
+        # BODY is LF-only and 8-bit: to a server without 8BITMIME it is
+        # converted; an ASCII one is announced with its size on the wire.
+        ascii_body = b"Subject: ascii\n\nline\n" * 10
+        spool = self.spool()
+        with aiosmtpd(spool, eightbitmime=False) as srv:
+            with smtpout.Session("mx.test.example") as s:
+                s.start()
+                s.submit("s@test.example", ["a@test.example"], BODY)
+                s.submit("s@test.example", ["a@test.example"], ascii_body)
+                s.quit()
+                drive([(connect(srv.port), s)])
+                self.assertEqual([r.status for r in s.results],
+                                 [Status.DELIVERED] * 2)
+        (meta1, eight), (meta2, ascii_stored) = spool_messages(spool)
+        self.assertEqual(meta1["mail_options"], [])  # converted: no SIZE=
+        self.assertTrue(eight.isascii())
+        self.assertIn(b"Content-Transfer-Encoding: quoted-printable\r\n",
+                      eight)
+        self.assertIn(b"h=C3=A9 8-bit\r\n", eight)
+        self.assertEqual(ascii_stored, canonical(ascii_body))
+        self.assertEqual(meta2["mail_options"],
+                         ["SIZE=%d" % len(canonical(ascii_body))])
+
     def test_exception_in_on_result_propagates_and_session_continues(self):
         spool = self.spool()
         with aiosmtpd(spool) as srv:

@@ -52,6 +52,10 @@ class _TLSInfo(Structure):
     pass
 
 
+class _MessageScan(Structure):
+    pass
+
+
 class _Delivery(Structure):
     pass
 
@@ -74,6 +78,7 @@ CallbacksP = POINTER(_Callbacks)
 SessionP = POINTER(_Session)
 ResultP = POINTER(_Result)
 TLSInfoP = POINTER(_TLSInfo)
+MessageScanP = POINTER(_MessageScan)
 DeliveryP = POINTER(_Delivery)
 AttemptP = POINTER(_Attempt)
 StsPolicyP = POINTER(_StsPolicy)
@@ -184,6 +189,15 @@ PROTOTYPES = {
     "smtpout_session_policy_starttls": (_int, [SessionP]),
     "smtpout_session_policy_allow_invalid_certs": (_int, [SessionP]),
     "smtpout_address_check": (_int, [c_char_p]),
+    # message.h
+    "smtpout_message_scan_new": (_int, [POINTER(MessageScanP)]),
+    "smtpout_message_scan_free": (None, [MessageScanP]),
+    "smtpout_message_scan_update": (_int, [MessageScanP, POINTER(c_uint8),
+                                           c_size_t]),
+    "smtpout_message_scan_end": (_int, [MessageScanP, POINTER(c_uint64),
+                                        POINTER(c_uint32)]),
+    "smtpout_message_inspect": (_int, [POINTER(c_uint8), c_size_t,
+                                       POINTER(c_uint64), POINTER(c_uint32)]),
     # deliver.h
     "smtpout_delivery_new": (_int, [POINTER(DeliveryP), ConfigP]),
     "smtpout_delivery_free": (None, [DeliveryP]),

@@ -2,13 +2,15 @@
 str, or a file object; read from its start for every attempt."""
 from __future__ import annotations
 
+import ctypes
 import io
 import os
 import stat
-from typing import IO, Any, Optional, Union
+from typing import IO, Any, Iterable, Optional, Tuple, Union
 
+from ._lib import MessageScanP, lib
 from ._types import MessageFlag
-from .errors import Error, describe, error_for
+from .errors import Error, check, describe, error_for
 
 MessageArg = Union[bytes, bytearray, memoryview, str, IO[bytes], IO[str]]
 
@@ -30,16 +32,31 @@ def _regular_fd(f: Any) -> Optional[int]:
         return None
 
 
-def fd_eightbit(fd: int) -> bool:
-    """Whether the regular file `fd` holds 8-bit data: in chunks, checked
-    in C (bytes.isascii), never the whole file in memory."""
+def scan(chunks: Iterable[bytes]) -> Tuple[int, MessageFlag]:
+    """(size on the wire, flags) of a body given in chunks: the library's
+    scan (smtpout_message_scan, include/smtpout/message.h)."""
+    sc = MessageScanP()
+    check(lib.smtpout_message_scan_new(ctypes.byref(sc)))
+    try:
+        for chunk in chunks:
+            buf = (ctypes.c_uint8 * len(chunk)).from_buffer_copy(chunk)
+            check(lib.smtpout_message_scan_update(sc, buf, len(chunk)))
+        size, flags = ctypes.c_uint64(), ctypes.c_uint32()
+        check(lib.smtpout_message_scan_end(sc, ctypes.byref(size),
+                                           ctypes.byref(flags)))
+        return size.value, MessageFlag(flags.value)
+    finally:
+        lib.smtpout_message_scan_free(sc)
+
+
+def _fd_chunks(fd: int) -> Iterable[bytes]:
+    """A regular file in chunks, never whole in memory."""
     off = 0
     while True:
         chunk = os.pread(fd, _CHUNK, off)
         if not chunk:
-            return False
-        if not chunk.isascii():
-            return True
+            return
+        yield chunk
         off += len(chunk)
 
 
@@ -50,8 +67,9 @@ class Message:
     read with pread() from offset 0 (its position does not move, it is not
     closed); any other object with read() — io.BytesIO, a pipe, a
     decompressing reader — is read to its end once, here, since a
-    delivery may need it again for another attempt.  `eightbit` says
-    whether BODY=8BITMIME is needed.
+    delivery may need it again for another attempt.  `wire_size` and
+    `flags` are what Session.submit() needs, from the library's scan of
+    the body (made once, when first asked).
     """
 
     def __init__(self, message: Any, argument: str = "message"):
@@ -76,16 +94,27 @@ class Message:
                             % (argument, type(message).__name__))
         if self.fd is not None:
             self.size = os.fstat(self.fd).st_size
-            self.eightbit = fd_eightbit(self.fd)
         else:
             assert self.data is not None
             self.size = len(self.data)
-            self.eightbit = not self.data.isascii()
         self.argument = argument
+        self._scan: Optional[Tuple[int, MessageFlag]] = None
+
+    def _scanned(self) -> Tuple[int, MessageFlag]:
+        if self._scan is None:
+            self._scan = scan(_fd_chunks(self.fd) if self.fd is not None
+                              else [self.data] if self.data else [])
+        return self._scan
+
+    @property
+    def wire_size(self) -> int:
+        """The size on the wire (RFC 1870: every line end a CRLF)."""
+        return self._scanned()[0]
 
     @property
     def flags(self) -> MessageFlag:
-        return MessageFlag.EIGHTBITMIME if self.eightbit else MessageFlag.NONE
+        """8BITMIME, SMTPUTF8 and NO_7BIT_CONVERSION, as the body needs."""
+        return self._scanned()[1]
 
     def source(self) -> Any:
         """What Session.submit() takes, positioned at the start."""

@@ -120,6 +120,7 @@ class MessageFlag(enum.IntFlag):
     NONE = 0
     EIGHTBITMIME = 0x1
     SMTPUTF8 = 0x2
+    NO_7BIT_CONVERSION = 0x4
 
 
 NO_EXPIRY = 2**64 - 1

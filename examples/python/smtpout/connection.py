@@ -140,7 +140,7 @@ class Link:
     def submit(self, sender: StrOrBytes, recipients: Sequence[StrOrBytes],
                msg: Message) -> int:
         mid = self.session.submit(sender, recipients, msg.source(),
-                                  size=msg.size, flags=msg.flags)
+                                  size=msg.wire_size, flags=msg.flags)
         self.results.setdefault(mid, [None] * len(recipients))
         return mid
 

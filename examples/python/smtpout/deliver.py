@@ -14,12 +14,11 @@ import weakref
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ._lib import ON_TRACE, DeliveryP, lib
-from ._message import Message, MessageArg, fd_eightbit
+from ._message import Message, MessageArg
 from ._options import (ConfigArg, Options, Server, TraceFn, recipient_list,
                        timeout_ms)
 from ._strings import StrOrBytes, StrPath, encode
-from ._types import (MessageFlag, Result, StartTLS, Status, Timeout, TLSInfo,
-                     Trace, text)
+from ._types import Result, StartTLS, Status, Timeout, TLSInfo, Trace, text
 from .config import Config, Policy
 from .errors import Error, check, describe
 
@@ -174,8 +173,8 @@ class Delivery:
         self._recipients.append(recipient)
 
     def set_body(self, data: Any) -> None:
-        """The message, bytes-like or str (UTF-8).  Sets 8BITMIME when it
-        has 8-bit data."""
+        """The message, bytes-like or str (UTF-8).  The library scans it
+        for its size on the wire and the flags it needs."""
         if isinstance(data, str):
             data = data.encode("utf-8")
         data = bytes(data)
@@ -184,21 +183,17 @@ class Delivery:
         self._body = (ctypes.c_uint8 * len(data)).from_buffer_copy(data) \
             if data else None
         check(lib.smtpout_delivery_set_body(self._ptr, self._body, len(data)))
-        if not data.isascii():
-            self.set_flags(MessageFlag.EIGHTBITMIME)
 
     def set_body_fd(self, fd: Any) -> None:
         """The message from a regular file (read with pread() from offset
-        0, not closed): a descriptor or a file object.  Sets 8BITMIME when
-        it has 8-bit data."""
+        0, not closed): a descriptor or a file object.  The library scans
+        it for its size on the wire and the flags it needs."""
         if hasattr(fd, "fileno"):
             fd = fd.fileno()
         check(lib.smtpout_delivery_set_body_fd(self._ptr, fd),
               describe("fd", fd, "not an open regular file"),
               argument="fd", value=fd)
         self._body = None
-        if fd_eightbit(fd):
-            self.set_flags(MessageFlag.EIGHTBITMIME)
 
     def set_message(self, message: Union[MessageArg, Message]) -> None:
         """The message as send() takes it: bytes, str, or a file object
@@ -209,7 +204,6 @@ class Delivery:
             check(lib.smtpout_delivery_set_body_fd(self._ptr, m.fd))
         else:
             self.set_body(m.data)
-        self.set_flags(m.flags)
 
     def set_flags(self, flags: int) -> None:
         check(lib.smtpout_delivery_set_flags(self._ptr, int(flags)))

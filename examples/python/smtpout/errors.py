@@ -40,6 +40,7 @@ class Error(enum.IntEnum):
     ABORTED = -519
     TLS_SETUP = -520
     SYNTAX = -521
+    CONTENT = -522
 
     def __str__(self) -> str:
         return self.name

@@ -26,10 +26,12 @@ import ctypes
 import itertools
 import time
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import (Any, Callable, Dict, List, Optional, Sequence, Tuple,
+                    Union)
 
 from ._lib import (ON_MESSAGE_DONE, ON_RESULT, ON_TLS, ON_TRACE, READ_BODY,
                    CallbacksP, SessionP, lib)
+from ._message import scan
 from ._options import timeout_ms
 from ._strings import StrOrBytes, StrPath, encode
 from ._types import (NO_EXPIRY, Cap, MessageFlag, Result, StartTLS,
@@ -136,12 +138,12 @@ class _Body:
                         "file object")
         self.off = 0
 
-    def size(self) -> int:
-        return len(self.data) if self.data is not None else 0
-
-    def eightbit(self) -> bool:
-        # bytes.isascii() runs in C: no per-byte Python loop on big bodies.
-        return self.data is not None and not self.data.tobytes().isascii()
+    def scan(self) -> Tuple[int, MessageFlag]:
+        """(size on the wire, flags) of a bytes body, from the library's
+        scan; (0, NONE) for a stream, which cannot be read twice."""
+        if self.data is None:
+            return 0, MessageFlag.NONE
+        return scan([self.data.tobytes()])
 
     def read(self, n: int) -> Any:
         if self.data is not None:
@@ -357,19 +359,22 @@ class Session:
                flags: Optional[int] = None) -> int:
         """Queues a message and returns its id.  `body` is bytes-like, str
         (UTF-8), or a binary file object (see _Body); it is handed over raw
-        and the library canonicalises line ends and dot-stuffs it.  `flags`
-        defaults to 8BITMIME when a bytes body has 8-bit data.  Allowed
-        before start(), during the session, and from callbacks."""
+        and the library canonicalises line ends and dot-stuffs it.  For a
+        bytes body, `size` and `flags` default to what the library's scan
+        of it says (the size on the wire; 8BITMIME, SMTPUTF8,
+        NO_7BIT_CONVERSION as needed); a stream must pass its own flags if
+        it is not 7-bit.  Allowed before start(), during the session, and
+        from callbacks."""
         src = _Body(body)
         if isinstance(recipients, (str, bytes)):
             recipients = [recipients]
         snd = encode(sender, "sender", "address")
         enc = [encode(r, "recipient", "address") for r in recipients]
         arr = (ctypes.c_char_p * max(len(enc), 1))(*enc)
-        if flags is None:
-            flags = MessageFlag.EIGHTBITMIME if src.eightbit() else 0
-        if size is None:
-            size = src.size()
+        if flags is None or size is None:
+            scan_size, scan_flags = src.scan()
+            flags = scan_flags if flags is None else flags
+            size = scan_size if size is None else size
         rv = lib.smtpout_session_submit(self._p(), snd, arr, len(enc),
                                         int(size), int(flags))
         if rv > 0 and rv not in self._done_early:
