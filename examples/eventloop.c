@@ -79,6 +79,8 @@ struct message {
   int id;        /* what smtpout_session_submit() returned */
   size_t off;    /* how much of the body read_body has handed out */
   size_t size;   /* the body size */
+  uint64_t wire_size; /* what a scan says submit needs */
+  uint32_t flags;
   char header[192];
   size_t header_len;
   int *status;   /* enum smtpout_status per recipient; 0 = no result yet */
@@ -370,9 +372,8 @@ static int conn_established(struct loop *L, struct conn *c, uint64_t now)
   for (size_t i = 0; rv == 0 && i < c->nmsgs; i++) {
     struct message *m = &c->msgs[i];
     m->off = 0;
-    /* The flags: this body is 7-bit ASCII, so none. */
     int id = smtpout_session_submit(c->session, o->from, o->to, o->nto,
-                                    m->size, 0);
+                                    m->wire_size, m->flags);
     if (id < 0)
       rv = id;
     m->id = id;
@@ -775,6 +776,27 @@ static int raise_nofile(rlim_t need)
   return rl.rlim_cur >= need ? 0 : -1;
 }
 
+/* Scans a body once, as read_body will hand it over, for what submit
+ * needs: its size on the wire (the last filler line may be cut short, and
+ * is sent with a CRLF) and its flags (none for this ASCII text). */
+static int scan_message(struct message *m)
+{
+  smtpout_message_scan *scan;
+  uint8_t buf[4096];
+  int rv = smtpout_message_scan_new(&scan);
+  for (m->off = 0; rv == 0 && m->off < m->size;) {
+    size_t n = m->size - m->off < sizeof(buf) ? m->size - m->off
+                                              : sizeof(buf);
+    body_copy(m, buf, n);
+    rv = smtpout_message_scan_update(scan, buf, n);
+  }
+  if (rv == 0)
+    rv = smtpout_message_scan_end(scan, &m->wire_size, &m->flags);
+  smtpout_message_scan_free(scan);
+  m->off = 0;
+  return rv;
+}
+
 /* Allocates the messages and their result slots, and fills the headers. */
 static struct message *make_messages(const struct options *o)
 {
@@ -803,6 +825,11 @@ static struct message *make_messages(const struct options *o)
                                                     : sizeof(m->header) - 1;
     m->size = (size_t)o->size > m->header_len ? (size_t)o->size
                                               : m->header_len;
+    if (scan_message(m) != 0) {
+      free(msgs);
+      free(status);
+      return NULL;
+    }
   }
   return msgs;
 }

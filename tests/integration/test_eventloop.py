@@ -73,6 +73,10 @@ class EventLoopTest(TempDirTest):
         msgs = spool_messages(spool)
         self.assertEqual(len(msgs), 80)
         self.assertTrue(all(meta["tls"] for meta, _ in msgs))
+        # Each declared its size on the wire: the body's last filler line
+        # is cut short and sent with a CRLF, so not the --size given.
+        for meta, content in msgs:
+            self.assertEqual(meta["mail_options"], ["SIZE=%d" % len(content)])
 
     def test_wrong_ca_defers_without_delivering(self):
         certs = make_test_ca(self.path("certs"))
