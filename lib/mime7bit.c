@@ -358,12 +358,12 @@ static const char *param_value(const char *p, const char *end, char *buf,
 static void parse_ctype(struct mime7 *m)
 {
   const char *p = m->ctype_text, *end = p + m->ctype_len;
-  const char *colon = memchr(p, ':', m->ctype_len);
+  const char *colon = memchr(p, ':', m->ctype_len); /* field_name() saw it */
   const char *type, *sub;
   size_t tl, sl;
-  if (m->ambiguous || colon == NULL)
+  if (m->ambiguous)
     return;
-  p = token(skip_cfws(colon + 1, end), end, &type, &tl);
+  p = token(skip_cfws(colon ? colon + 1 : end, end), end, &type, &tl);
   p = skip_cfws(p, end);
   if (tl == 0 || p == end || *p != '/') {
     m->ambiguous = 1; /* RFC 2045 5.2 would say text/plain; we say no */
@@ -429,13 +429,11 @@ static void parse_cte(struct mime7 *m)
     {"base64", CTE_BASE64},
   };
   const char *p = (const char *)m->hold, *end = p + m->hold_len;
-  const char *colon = memchr(p, ':', m->hold_len);
+  const char *colon = memchr(p, ':', m->hold_len); /* field_name() saw it */
   const char *tok;
   size_t len;
   m->cte = CTE_UNKNOWN;
-  if (colon == NULL)
-    return;
-  token(skip_cfws(colon + 1, end), end, &tok, &len);
+  token(skip_cfws(colon ? colon + 1 : end, end), end, &tok, &len);
   for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
     if (name_is(tok, len, names[i].name))
       m->cte = names[i].cte;
