@@ -226,6 +226,54 @@ TLSRPT = {
     "record-ext": b"v=TLSRPTv1 ;ext=1; rua=MAILTO:a%2Cb@example.com;",
 }
 
+# fuzz-sasl: header byte (mechanism in bits 0-2: 0 PLAIN, 1 LOGIN,
+# 2 XOAUTH2, 3 SCRAM-SHA-256, 4 SCRAM-SHA-256-PLUS; 0x08 raw 334 text;
+# 0x10 long password; 0x20 a 235 at the end), then challenges, each ended
+# by a newline.  In the harness-encoded mode "@N" is the client's SCRAM nonce
+# and "@V" the correct server signature.
+PLAIN, LOGIN, XOAUTH2, SCRAM, SCRAM_PLUS = range(5)
+RAW, LONG, OK235 = 0x08, 0x10, 0x20
+SFIRST = b"r=@NsrvNonce,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=16"
+
+
+def sasl(flags, *challenges):
+    return bytes([flags]) + b"".join(c + b"\n" for c in challenges)
+
+
+SASL = {
+    "plain-ok": bytes([PLAIN | OK235]),
+    "plain-extra-challenge": sasl(PLAIN | OK235, b""),
+    "plain-long-ir": sasl(PLAIN | LONG | OK235, b""),
+    "plain-long-ir-not-empty": sasl(PLAIN | LONG, b"go on"),
+    "login-ok": sasl(LOGIN | OK235, b"Username:", b"Password:"),
+    "login-raw": sasl(LOGIN | RAW | OK235, b"VXNlcm5hbWU6", b"UGFzc3dvcmQ6"),
+    "login-extra": sasl(LOGIN, b"Username:", b"Password:", b"More:"),
+    "login-early-235": sasl(LOGIN | OK235, b"Username:"),
+    "login-bad-base64": sasl(LOGIN | RAW, b"VXNlcm5hbWU6=", b"V X"),
+    "login-over-long": sasl(LOGIN | RAW, b"QUFB" * 400),
+    "xoauth2-ok": bytes([XOAUTH2 | OK235]),
+    "xoauth2-error": sasl(XOAUTH2, b'{"status":"401","schemes":"bearer",'
+                          b'"scope":"https://mail.google.com/"}'),
+    "xoauth2-echo": sasl(XOAUTH2, b'{"token":"Sekr1t-Pencil"}', b"again"),
+    "xoauth2-long": sasl(XOAUTH2 | LONG | OK235, b"", b"{}"),
+    "scram-ok": sasl(SCRAM | OK235, SFIRST, b"v=@V"),
+    "scram-plus-ok": sasl(SCRAM_PLUS | OK235, SFIRST, b"v=@V"),
+    "scram-forged": sasl(SCRAM | OK235, SFIRST,
+                         b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="),
+    "scram-no-final": sasl(SCRAM | OK235, SFIRST),
+    "scram-e": sasl(SCRAM | OK235, SFIRST, b"e=invalid-proof"),
+    "scram-huge-i": sasl(SCRAM, b"r=@Nx,s=W22ZaJ0SNY7soEsUEjb6gQ==,"
+                         b"i=4294967295"),
+    "scram-small-i": sasl(SCRAM, b"r=@Nx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=0"),
+    "scram-m": sasl(SCRAM, b"m=ext,r=@Nx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=8"),
+    "scram-nul": sasl(SCRAM, b"r=@Nx\x00,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=8"),
+    "scram-wrong-nonce": sasl(SCRAM, b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTC,"
+                              b"s=W22ZaJ0SNY7soEsUEjb6gQ==,i=8"),
+    "scram-bad-salt": sasl(SCRAM, b"r=@Nx,s=***,i=8"),
+    "scram-extensions": sasl(SCRAM | OK235, SFIRST + b",x=ext", b"v=@V,y=z"),
+    "scram-after-final": sasl(SCRAM | OK235, SFIRST, b"v=@V", b"v=@V"),
+}
+
 
 MIME_MULTIPART = b"""From: a@example
 MIME-Version: 1.0
@@ -301,8 +349,9 @@ def main():
     write("sts", STS)
     write("tlsrpt", TLSRPT)
     write("mime7bit", MIME7BIT)
+    write("sasl", SASL)
     total = sum(len(s) for s in (SESSION, CONFIG, POLICY_MAP, NAMES, dns, STS,
-                                 TLSRPT, MIME7BIT))
+                                 TLSRPT, MIME7BIT, SASL))
     print("%d seeds written under %s" % (total, CORPUS))
 
 
