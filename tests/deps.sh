@@ -8,6 +8,14 @@ smtpout_packages=(meson ninja-build pkg-config gcc libgnutls28-dev libidn2-dev
                   libclang-rt-14-dev time nsd unbound ldnsutils
                   bind9-dnsutils libunbound-dev libcurl4-gnutls-dev curl
                   strace python3-venv mypy)
+# SMTP AUTH (docs/relay.md): libgsasl-dev builds SCRAM-SHA-256 (meson
+# -Dgsasl=auto); dovecot-core is the SASL service of the Postfix AUTH
+# tests, run privately (tests/servers/dovecot.py): it is no MTA, pulls
+# in none, removes nothing, and without dovecot-imapd/-pop3d the system
+# service it may start serves no protocol;
+# libnet-ssleay-perl is what swaks's --tls needs, only a Recommends of
+# swaks.
+smtpout_packages+=(libgsasl-dev dovecot-core libnet-ssleay-perl)
 
 smtpout_install_deps() {
   local missing=() p

@@ -10,6 +10,9 @@ the message came over TLS.  Recipients can be refused with chosen replies.
     aiosmtpd-sink.py --spool DIR [--port N] [--tls-cert F --tls-key F]
                      [--tls-max-version TLSv1_1] [--reject ADDR=REPLY ...]
                      [--smtputf8] [--no-8bitmime] [--size N]
+                     [--implicit-tls]
+                     [--auth-users FILE [--auth-required]
+                      [--auth-cleartext]]
 
 --tls-max-version caps the server's TLS version; below TLS 1.2 the
 handshake with smtpout (TLS 1.2 and 1.3 only) fails: a real handshake
@@ -17,6 +20,19 @@ failure, for the plaintext-fallback paths.  --no-8bitmime leaves 8BITMIME
 out of the EHLO reply (a 7-bit server); --size N is the SIZE limit, which
 aiosmtpd checks against SIZE= and against the data it receives (default
 256 MiB).
+
+--implicit-tls speaks TLS from the first byte (RFC 8314 "submissions",
+port 465 style) with --tls-cert/--tls-key, and offers no STARTTLS.
+
+--auth-users offers AUTH PLAIN and LOGIN (aiosmtpd's own mechanisms),
+checked against FILE, one "user:password" per line.  As aiosmtpd does by
+default, AUTH is offered and accepted only over TLS (STARTTLS or implicit),
+unless --auth-cleartext makes this a server that takes credentials in
+clear (the tests that smtpout never sends them so).  --auth-required
+refuses MAIL before AUTH (530).  Every AUTH attempt is appended to
+SPOOL/auth.log as one JSON object: mechanism, user, success and whether
+it came over TLS, never the password; a stored message's SPOOL/<n>.json
+has "auth_user", the user its session authenticated as (or null).
 """
 import argparse
 import asyncio
@@ -25,13 +41,49 @@ import os
 import ssl
 import sys
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult
+
+
+def is_tls(server, implicit):
+    return implicit or server._tls_protocol is not None
+
+
+class Authenticator:
+    """Checks PLAIN/LOGIN credentials against the users file and logs
+    every attempt (never the password)."""
+
+    def __init__(self, users_file, spool, implicit):
+        self.users = {}
+        with open(users_file, encoding="utf-8") as f:
+            for line in f:
+                line = line.rstrip("\n")
+                if line and not line.startswith("#"):
+                    user, password = line.split(":", 1)
+                    self.users[user.encode()] = password.encode()
+        self.log = os.path.join(spool, "auth.log")
+        self.implicit = implicit
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        user, password = auth_data.login, auth_data.password
+        ok = self.users.get(user) == password
+        with open(self.log, "a") as f:
+            f.write(json.dumps({
+                "mechanism": mechanism,
+                "user": user.decode(errors="replace"),
+                "success": ok,
+                "tls": is_tls(server, self.implicit),
+            }) + "\n")
+        if ok:
+            return AuthResult(success=True, auth_data=auth_data)
+        # smtp_AUTH answers "535 5.7.8 Authentication credentials invalid".
+        return AuthResult(success=False, handled=False)
 
 
 class Sink:
-    def __init__(self, spool, rejects):
+    def __init__(self, spool, rejects, implicit=False):
         self.spool = spool
         self.rejects = rejects
+        self.implicit = implicit
         self.count = 0
 
     async def handle_RCPT(self, server, session, envelope, address, options):
@@ -50,8 +102,11 @@ class Sink:
             "mail_from": envelope.mail_from,
             "rcpt_to": envelope.rcpt_tos,
             "mail_options": envelope.mail_options,
-            "tls": server._tls_protocol is not None,
+            "tls": is_tls(server, self.implicit),
             "size": len(envelope.original_content),
+            "auth_user": (session.login_data.decode(errors="replace")
+                          if session.authenticated and session.login_data
+                          else None),
         }
         with open(base + ".json.tmp", "w") as f:
             json.dump(meta, f)
@@ -79,7 +134,15 @@ def main():
     ap.add_argument("--smtputf8", action="store_true")
     ap.add_argument("--no-8bitmime", action="store_true")
     ap.add_argument("--size", type=int, default=256 << 20)
+    ap.add_argument("--implicit-tls", action="store_true")
+    ap.add_argument("--auth-users")
+    ap.add_argument("--auth-required", action="store_true")
+    ap.add_argument("--auth-cleartext", action="store_true")
     args = ap.parse_args()
+    if args.implicit_tls and not args.tls_cert:
+        ap.error("--implicit-tls needs --tls-cert and --tls-key")
+    if (args.auth_required or args.auth_cleartext) and not args.auth_users:
+        ap.error("--auth-required and --auth-cleartext need --auth-users")
 
     rejects = {}
     for r in args.reject:
@@ -94,18 +157,30 @@ def main():
             ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
             ctx.maximum_version = ssl.TLSVersion[args.tls_max_version]
 
-    handler = (SevenBitSink if args.no_8bitmime else Sink)(args.spool,
-                                                           rejects)
+    handler = (SevenBitSink if args.no_8bitmime else Sink)(
+        args.spool, rejects, args.implicit_tls)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
 
+    auth = {}
+    if args.auth_users:
+        auth = dict(
+            authenticator=Authenticator(args.auth_users, args.spool,
+                                        args.implicit_tls),
+            auth_required=args.auth_required,
+            # aiosmtpd knows TLS only from its own STARTTLS: under
+            # implicit TLS every connection is TLS already.
+            auth_require_tls=not (args.auth_cleartext or args.implicit_tls))
+
     def factory():
         return SMTP(handler, hostname="sink.test.example",
-                    tls_context=ctx, data_size_limit=args.size,
-                    enable_SMTPUTF8=args.smtputf8, loop=loop)
+                    tls_context=None if args.implicit_tls else ctx,
+                    data_size_limit=args.size,
+                    enable_SMTPUTF8=args.smtputf8, loop=loop, **auth)
 
     server = loop.run_until_complete(
-        loop.create_server(factory, "127.0.0.1", args.port))
+        loop.create_server(factory, "127.0.0.1", args.port,
+                           ssl=ctx if args.implicit_tls else None))
     port = server.sockets[0].getsockname()[1]
     print("PORT %d" % port, flush=True)
     try:

@@ -59,12 +59,15 @@ def _free_port():
 
 class Postfix:
     def __init__(self, root, tls=None, rejects=(), smtputf8=True,
-                 discard_ehlo=()):
+                 discard_ehlo=(), main_cf=()):
         self.root = root
         self.tls = tls
         self.rejects = rejects
         self.smtputf8 = smtputf8
         self.discard_ehlo = discard_ehlo
+        # More main.cf lines, last (so they win): e.g. Dovecot SASL
+        # (dovecot.py's postfix_main_cf()).
+        self.main_cf = list(main_cf)
         self.port = None
 
     def _write(self, name, text):
@@ -114,6 +117,7 @@ class Postfix:
                      "smtpd_tls_key_file = %s" % self.tls[1]]
         else:
             main.append("smtpd_tls_security_level = none")
+        main += self.main_cf
         self._write("main.cf", "\n".join(main) + "\n")
         self._write("master.cf", MASTER_CF.format(
             listen="127.0.0.1:%d" % self.port))
