@@ -11,7 +11,14 @@
  *
  * On top of IDNA, both paths require host-name syntax (RFC 1123 LDH
  * labels): libidn2 without STD3 rules lets "_" or "!" through, which
- * never name a mail host.
+ * never name a mail host.  And a name must not be an address in
+ * disguise: "127.1", "0x7f.0.0.1" or "2130706433" are LDH, but a resolver
+ * (inet_aton) reads them as 127.0.0.1, so a host that connects by the
+ * name reaches an address while SNI and the certificate check would use
+ * a "host name".  They are refused, as is any name whose last label is
+ * all digits (RFC 1123 section 2.1: a top-level label is alphabetic).
+ * The canonical spellings of an address are IP literals
+ * (name_ip_literal()), never names.
  */
 #include <arpa/inet.h>
 #include <idn2.h>
@@ -94,6 +101,29 @@ static size_t strip_root(const char *in)
   return n;
 }
 
+/*
+ * Refuses a normalised name `name` (`len` octets) that is an address in
+ * disguise (see the file comment): every spelling inet_aton() accepts
+ * (dotted quad, fewer parts, octal, hex, one number), and any name whose
+ * last label is all digits.
+ */
+static int check_not_numeric(const char *name, size_t len, const char **why)
+{
+  const char *last = name + len;
+  while (last > name && last[-1] != '.')
+    last--;
+  bool digits = last < name + len;
+  for (const char *p = last; p < name + len; p++)
+    digits = digits && *p >= '0' && *p <= '9';
+  struct in_addr a;
+  if (digits || inet_aton(name, &a) != 0) {
+    *why = "a numeric name (an IPv4 address a resolver would read in it); "
+           "write an address as an IP literal, e.g. 192.0.2.1";
+    return SMTPOUT_ERR_BAD_NAME;
+  }
+  return 0;
+}
+
 enum { FAST_OK = 0, FAST_NEEDS_IDN = 1 };
 
 /*
@@ -174,6 +204,8 @@ int name_normalize_idn(const char *in, char *out, size_t outlen,
     memcpy(out, alabels, n);
     out[n] = '\0';
     ret = check_labels(out, n, why);
+    if (ret == 0)
+      ret = check_not_numeric(out, n, why);
   }
   idn2_free(alabels);
   return ret;
@@ -193,6 +225,8 @@ int name_normalize_why(const char *in, char *out, size_t outlen,
   int rv = normalize_ascii(in, n, out, outlen, why);
   if (rv == FAST_NEEDS_IDN)
     return name_normalize_idn(in, out, outlen, why);
+  if (rv == FAST_OK)
+    rv = check_not_numeric(out, n, why);
   return rv;
 }
 
@@ -221,6 +255,11 @@ int name_ip_literal(const char *in, char *out, size_t outlen)
       n -= 5;
       tagged = true;
     }
+  } else if (n > 1 && in[n - 1] == '.') {
+    /* "192.0.2.1." is the address with a root dot, as an MX record or a
+     * typed name may carry one: still the address, never a host name
+     * (which would get SNI and a certificate check against an IP). */
+    n--;
   }
   memcpy(tmp, in, n);
   tmp[n] = '\0';

@@ -18,7 +18,8 @@
 /*
  * Normalises the domain name `in` into `out` (`outlen` bytes, at least
  * NAME_MAX_LEN).  Returns 0, SMTPOUT_ERR_BAD_NAME (empty, invalid label,
- * too long, not convertible) or SMTPOUT_ERR_NOMEM.
+ * too long, not convertible, numeric: an all-digit last label or anything
+ * inet_aton() reads as an address) or SMTPOUT_ERR_NOMEM.
  */
 int name_normalize(const char *in, char *out, size_t outlen);
 
@@ -38,10 +39,13 @@ int name_normalize_idn(const char *in, char *out, size_t outlen,
                        const char **why);
 
 /*
- * If `in` is an IP address literal ("192.0.2.1", "2001:db8::1", or either
- * in square brackets, optionally with an "IPv6:" tag as in RFC 5321),
- * writes its canonical text without brackets to `out` and returns 1;
- * returns 0 for anything else.
+ * If `in` is an IP address literal ("192.0.2.1", "2001:db8::1", either
+ * with one trailing root dot, or either in square brackets, optionally
+ * with an "IPv6:" tag as in RFC 5321), writes its canonical text without
+ * brackets to `out` and returns 1; returns 0 for anything else ("[...]."
+ * included).  IPv4 is dotted-quad decimal only: the shorter, octal and
+ * hex spellings inet_aton() accepts are neither IP literals nor names
+ * (name_normalize() refuses them).
  */
 int name_ip_literal(const char *in, char *out, size_t outlen);
 

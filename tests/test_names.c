@@ -167,6 +167,48 @@ static void test_ip_literals_are_canonical(void **state)
   assert_not_ip("256.1.1.1");
 }
 
+static void test_ip_literal_with_root_dot_is_the_address(void **state)
+{
+  (void)state;
+  /* An MX record or a typed name may end in the root dot: the address,
+   * not a host name (which would get SNI and a certificate check). */
+  assert_ip("127.0.0.1.", "127.0.0.1");
+  assert_ip("192.0.2.1.", "192.0.2.1");
+  assert_ip("::1.", "::1");
+  assert_ip("2001:DB8::1.", "2001:db8::1");
+  /* One dot only, and not after brackets: those are neither. */
+  assert_not_ip("127.0.0.1..");
+  assert_not_ip("[127.0.0.1].");
+  assert_not_ip("[IPv6:::1].");
+  assert_bad("[127.0.0.1].");
+  assert_bad("127.0.0.1..");
+}
+
+static void test_numeric_names_are_neither_names_nor_literals(void **state)
+{
+  (void)state;
+  /* Spellings inet_aton() reads as 127.0.0.1: a host connecting by the
+   * "name" reaches the address.  Not canonical literals either. */
+  static const char *const numeric[] = {
+    "127.1", "127.0.1", "0x7f.0.0.1", "0177.0.0.1", "2130706433",
+    "0x7f000001", "127.0.0.0x1", "127.1.", "1.2.3", "123", "x.0",
+    "mail.example.123", "1.2.3.4.5",
+  };
+  for (size_t i = 0; i < sizeof(numeric) / sizeof(numeric[0]); i++) {
+    assert_bad(numeric[i]);
+    char out[NAME_MAX_LEN];
+    assert_int_equal(name_normalize_idn(numeric[i], out, sizeof(out), NULL),
+                     SMTPOUT_ERR_BAD_NAME);
+    assert_not_ip(numeric[i]);
+  }
+  /* Digits elsewhere are fine. */
+  assert_normal("0.example", "0.example");
+  assert_normal("123.example", "123.example");
+  assert_normal("1.2.3.4.example", "1.2.3.4.example");
+  assert_normal("mx1.example.c0m", "mx1.example.c0m");
+  assert_normal("0x7f.example", "0x7f.example");
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -177,6 +219,8 @@ int main(void)
     cmocka_unit_test(test_length_limits),
     cmocka_unit_test(test_ascii_fast_path_agrees_with_libidn2),
     cmocka_unit_test(test_ip_literals_are_canonical),
+    cmocka_unit_test(test_ip_literal_with_root_dot_is_the_address),
+    cmocka_unit_test(test_numeric_names_are_neither_names_nor_literals),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -309,20 +309,24 @@ static void test_ip_literals_match_exactly(void **state)
   smtpout_config *c = load_ok("[destination \"ip\"]\n"
                               "mx = [192.0.2.1] 2001:DB8::0:1\n"
                               "domains = [IPv6:2001:db8::99]\n"
-                              "starttls = disable\n"
-                              "[destination \"numeric\"]\n"
-                              "domains = .2.1\n"
-                              "mx = *.0.2.1 .1\n"
-                              "starttls = require\n");
+                              "starttls = disable\n");
   assert_int_equal(starttls_for_mx(c, "192.0.2.1"), DIS);
+  assert_int_equal(starttls_for_mx(c, "192.0.2.1."), DIS);
   assert_int_equal(starttls_for_mx(c, "[192.0.2.1]"), DIS);
   assert_int_equal(starttls_for_mx(c, "[IPv6:2001:db8::1]"), DIS);
   assert_int_equal(starttls_for_domain(c, "[2001:db8::99]"), DIS);
-  /* An address has no parent domain: ".2.1" or "*.0.2.1" do not cover
-   * 10.0.2.1. */
   assert_int_equal(starttls_for_mx(c, "10.0.2.1"), OPT);
-  assert_int_equal(starttls_for_domain(c, "[10.0.2.1]"), OPT);
   smtpout_config_unref(c);
+  /* An address has no parent domain, and no host name ends in a numeric
+   * label: ".2.1" or "*.0.2.1" could never match anything, so they are
+   * refused rather than silently ignored. */
+  expect_problems("[destination \"numeric\"]\n"
+                  "domains = .2.1\n"
+                  "mx = *.0.2.1 .1\n"
+                  "starttls = require\n",
+                  "t.ini:2: invalid name in pattern \".2.1\": a numeric name",
+                  "t.ini:3: invalid name in pattern \"*.0.2.1\": a numeric",
+                  "t.ini:3: invalid name in pattern \".1\": a numeric name");
 }
 
 /* ---- several recipient domains ---- */

@@ -1801,6 +1801,14 @@ static void test_mx_ip_literal_and_bad_names(void **st)
   smtpout_session_free(s);
   assert_int_equal(smtpout_session_new(&s, "2001:db8::1", NULL, cbs, NULL), 0);
   smtpout_session_free(s);
+  /* An address with a root dot is the address; a numeric "name" a
+   * resolver would read as an address is neither. */
+  assert_int_equal(smtpout_session_new(&s, "127.0.0.1.", NULL, cbs, NULL), 0);
+  smtpout_session_free(s);
+  assert_int_equal(smtpout_session_new(&s, "127.1", NULL, cbs, NULL),
+                   SMTPOUT_ERR_BAD_NAME);
+  assert_int_equal(smtpout_session_new(&s, "[127.0.0.1].", NULL, cbs, NULL),
+                   SMTPOUT_ERR_BAD_NAME);
   assert_int_equal(smtpout_session_new(&s, "", NULL, cbs, NULL),
                    SMTPOUT_ERR_BAD_NAME);
   assert_int_equal(smtpout_session_new(&s, NULL, NULL, cbs, NULL),

@@ -321,9 +321,13 @@ smtpout_callbacks_set_on_trace(smtpout_callbacks *callbacks,
 
 /*
  * Creates a session for one connection to the MX host `mx_host` (a domain
- * name in any case, U-labels allowed, or an IP literal such as "192.0.2.1"
- * or "[2001:db8::1]").  The name is used for the policy lookup, as the TLS
- * SNI (never for an IP literal) and as the name the certificate must carry.
+ * name in any case, U-labels allowed, or an IP literal such as "192.0.2.1",
+ * "192.0.2.1." or "[2001:db8::1]").  The name is used for the policy
+ * lookup, as the TLS SNI (never for an IP literal) and as the name the
+ * certificate must carry (an IP literal never verifies).  A numeric name
+ * that is not a canonical IP literal ("127.1", "0x7f.0.0.1", a last label
+ * of digits) is SMTPOUT_ERR_BAD_NAME: a resolver would read it as an
+ * address.
  * `config` may be NULL (built-in defaults); the session takes its own
  * reference.  `callbacks` is copied.  `user_data` is passed to callbacks.
  *

@@ -1,9 +1,10 @@
 /*
  * fuzz-names — libFuzzer target for name normalisation: it must never
  * crash, the ASCII fast path must agree with libidn2 on every input, and
- * what comes out must be a plain host name (abort() otherwise, which the
- * fuzzer reports).
+ * what comes out must be a plain host name, never an address in disguise
+ * (abort() otherwise, which the fuzzer reports).
  */
+#include <arpa/inet.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char again[NAME_MAX_LEN];
     if (name_normalize(fast, again, sizeof(again)) != 0 ||
         strcmp(fast, again) != 0)
+      abort();
+    /* ...and never an address a resolver would read in it ("127.1"). */
+    struct in_addr addr;
+    if (inet_aton(fast, &addr) != 0 || name_ip_literal(fast, ip, sizeof(ip)))
       abort();
   }
   if (name_ip_literal(in, ip, sizeof(ip)) &&

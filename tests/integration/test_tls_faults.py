@@ -8,7 +8,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from testlib import (EX_OK, EX_TEMPFAIL, EX_UNAVAILABLE,  # noqa: E402
-                     FaultServer, TempDirTest, cert, certs, main, send)
+                     EX_USAGE, FaultServer, TempDirTest, cert, certs, main,
+                     send)
 
 
 class TlsFaultTest(TempDirTest):
@@ -224,17 +225,33 @@ class TlsFaultTest(TempDirTest):
         self.assertEqual(t["tlsrpt_result"], "certificate-host-mismatch")
 
     def test_ip_literal_mx_gets_no_sni_and_never_verifies(self):
-        rc, doc, log, msgs = self.deliver([], mode="require", allow=False,
-                                          mx="127.0.0.1")
-        self.assertEqual(rc, EX_TEMPFAIL)
-        t = doc["attempts"][0]["tls"]
-        self.assertTrue(t["used"])
-        self.assertFalse(t["verified"])
-        self.assertEqual(t["tlsrpt_result"], "certificate-host-mismatch")
-        rc, doc, log, msgs = self.deliver([], mode="require", allow=True,
-                                          mx="127.0.0.1")
-        self.assertEqual(rc, EX_OK, log)
-        self.assertIsNone(msgs[0][0]["sni"])
+        # valid.pem carries IP 127.0.0.1 too: an IP literal must still not
+        # verify, with or without a root dot, and send no SNI.
+        for mx in ("127.0.0.1", "127.0.0.1.", "::1."):
+            rc, doc, log, msgs = self.deliver([], mode="require",
+                                              allow=False, mx=mx)
+            self.assertEqual(rc, EX_TEMPFAIL, mx)
+            t = doc["attempts"][0]["tls"]
+            self.assertTrue(t["used"], mx)
+            self.assertFalse(t["verified"], mx)
+            self.assertEqual(t["tlsrpt_result"], "certificate-host-mismatch",
+                             mx)
+            self.assertIn("IP literal", t["verify_error"], mx)
+            rc, doc, log, msgs = self.deliver([], mode="require", allow=True,
+                                              mx=mx)
+            self.assertEqual(rc, EX_OK, log)
+            self.assertIsNone(msgs[0][0]["sni"], mx)
+
+    def test_numeric_mx_name_is_refused(self):
+        # "127.1" is 127.0.0.1 to a resolver: neither an IP literal nor a
+        # host name to send as SNI and verify.
+        for mx in ("127.1", "0x7f.0.0.1", "2130706433", "[127.0.0.1]."):
+            rc, doc, err = send(["--server", "127.0.0.1:1", "--mx-name", mx,
+                                 "--from", "s@c.example",
+                                 "--to", "r@test.example",
+                                 "--data", self.write("m", b"x\n")])
+            self.assertEqual(rc, EX_USAGE, (mx, err))
+            self.assertIn("bad MX name", err)
 
     def test_wildcard_certificate_matches_one_label(self):
         rc, doc, log, msgs = self.deliver([], mode="require",
