@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct buf;
 struct tls_creds;
@@ -34,19 +35,22 @@ int tls_cache_get(struct tls_cache *cache, const char *ca_file,
 void tls_cache_seed(struct tls_cache *cache, struct tls_creds *creds);
 
 /*
- * Verified chains.  A successful verification is a function of the chain
- * the server presented, the name it was verified against, the trust
- * anchors and the time, and nothing else: the cache remembers the first
- * two as a SHA-256 key (tls_conn_verify builds it; the anchors are the
- * cache's own) with the time of the verification and the chain's
- * earliest expiry, so the next connection presenting the same chain for
- * the same name skips the signature checks in between.  Failures are
- * never kept.  Bounded: a direct-mapped table of TLS_VERIFIED_SLOTS.
+ * Verified chains.  A verification that succeeded without OCSP (no
+ * stapled response, no certificate carrying the TLS feature extension) is
+ * a function of the chain the server presented, the name it was verified
+ * against, the trust anchors and the time, and nothing else: the cache
+ * remembers the first two as a SHA-256 key (tls_conn_verify builds it; the
+ * anchors are the cache's own) with the time of the verification and the
+ * earliest expiry on the verified path, trust anchor included, so the next
+ * connection presenting the same chain for the same name skips the
+ * signature checks in between.  A handshake involving OCSP is always
+ * verified in full, and never remembered: its verdict also depends on the
+ * staple.  Failures are never kept.  Bounded: a direct-mapped table of
+ * TLS_VERIFIED_SLOTS.
  *
- * tls_cache_verified_get() returns 1 and the chain's expiry in
- * *not_after when `key` was verified at or before `now` and expires
- * after it; tls_cache_verified_put() records it.  Exposed for the unit
- * tests.
+ * tls_cache_verified_get() returns 1 and the path's expiry in *not_after
+ * when `key` was verified at or before `now` and expires after it;
+ * tls_cache_verified_put() records it.  Exposed for the unit tests.
  */
 #define TLS_CHAIN_KEY_LEN 32
 #define TLS_VERIFIED_SLOTS 1024
@@ -56,6 +60,11 @@ int tls_cache_verified_get(struct tls_cache *cache,
 void tls_cache_verified_put(struct tls_cache *cache,
                             const uint8_t key[TLS_CHAIN_KEY_LEN],
                             int64_t now, int64_t not_after);
+
+/* Replaces the wall clock of every certificate validity check (GnuTLS's
+ * and the caches'); NULL restores time().  Process-wide, for the unit
+ * tests: gnutls_global_set_time_function() is global too. */
+void tls_set_time_function(time_t (*fn)(time_t *));
 
 /*
  * Checks a GnuTLS priority string without opening a connection, so that a
@@ -114,9 +123,13 @@ int tls_conn_handshake(struct tls_conn *conn);
 
 /*
  * Verifies the peer certificate against the trust anchors and `name`
- * (NULL: no name can match, e.g. an IP literal).  Returns 1 when valid;
- * 0 with *tlsrpt (enum tlsrpt_result) and a reason in `reason`
- * (`reasonlen` bytes) otherwise.  Never aborts the connection.
+ * (NULL: no name can match, e.g. an IP literal), a stapled OCSP response
+ * included (a must-staple certificate without one fails).  Returns 1 when
+ * valid; 0 with *tlsrpt (enum tlsrpt_result) and a reason in `reason`
+ * (`reasonlen` bytes, no trailing space) otherwise.  Never aborts the
+ * connection.  A resumed session counts as verified while the path its
+ * ticket's session verified is unexpired (tickets are kept only from
+ * verifications without OCSP).
  */
 int tls_conn_verify(struct tls_conn *conn, const char *name, int *tlsrpt,
                     char *reason, size_t reasonlen);

@@ -48,7 +48,7 @@ struct tls_creds {
 #define TICKETS_PER_NAME 4
 struct ticket {
   gnutls_datum_t data; /* gnutls_session_get_data2(); gnutls_malloc'd */
-  time_t not_after;    /* the verified chain's earliest expiry */
+  time_t not_after;    /* the verified path's earliest expiry */
 };
 
 struct ticket_slot {
@@ -58,7 +58,7 @@ struct ticket_slot {
 };
 
 /* A chain verified for a name (tls.h): the key, when it was verified,
- * and the earliest expiry in the chain. */
+ * and the earliest expiry on its verified path, trust anchor included. */
 struct verified {
   uint8_t key[TLS_CHAIN_KEY_LEN];
   int64_t verified_at;
@@ -85,14 +85,17 @@ struct tls_conn {
   int eof;
   int handshake_done;
   /* Resumption: the cache and MX name tickets are kept under (NULL when
-   * off); whether a ticket was offered; the expiry of the chain verified
-   * (0: unknown); whether the certificate verified for ticket_name, and
-   * whether the server's new ticket was stored. */
+   * off); whether a ticket was offered; the earliest expiry on the path
+   * verified (0: unknown); whether the certificate verified for
+   * ticket_name, whether that verdict rested on OCSP (then no ticket is
+   * kept: see tls_conn_verify), and whether the server's new ticket was
+   * stored. */
   struct tls_cache *tickets;
   const char *ticket_name;
   int offered;
   time_t not_after;
   int verified;
+  int ocsp;
   int ticket_stored;
   char error[256];
 };
@@ -373,7 +376,7 @@ static int ticket_take(struct tls_cache *cache, const char *name,
  * ticket. */
 static void maybe_store_ticket(struct tls_conn *c)
 {
-  if (c->tickets == NULL || c->ticket_stored || !c->verified ||
+  if (c->tickets == NULL || c->ticket_stored || !c->verified || c->ocsp ||
       c->not_after == 0 ||
       !(gnutls_session_get_flags(c->session) & GNUTLS_SFLAGS_SESSION_TICKET))
     return;
@@ -383,27 +386,91 @@ static void maybe_store_ticket(struct tls_conn *c)
     ticket_put(c->tickets, c->ticket_name, t);
 }
 
-/* The earliest expiry among the certificates the server presented, or 0
- * when one cannot be read. */
-static time_t chain_not_after(gnutls_session_t session)
+/* The wall clock of every validity check: GnuTLS's own (time(), unless
+ * a test replaced it with tls_set_time_function()) and the cache's. */
+static gnutls_time_func wall_clock = time;
+
+void tls_set_time_function(time_t (*fn)(time_t *))
+{
+  wall_clock = fn ? fn : time;
+  gnutls_global_set_time_function(fn);
+}
+
+/*
+ * The earliest expiry on the path GnuTLS verified, collected while
+ * gnutls_certificate_verify_peers3() runs: it calls path_cb for each
+ * certificate of the path it built, with that certificate's issuer, so
+ * the trust anchor that ends the path is seen too, although the server
+ * need not send it (and certificates the server sent but the path does
+ * not use are not).  GnuTLS gives the callback no user pointer, hence a
+ * thread-local: verification runs on the caller's thread.  -1 marks an
+ * expiry that could not be read.
+ */
+static _Thread_local time_t path_not_after;
+
+static void path_note(gnutls_x509_crt_t crt)
+{
+  if (crt == NULL || path_not_after == (time_t)-1)
+    return;
+  time_t t = gnutls_x509_crt_get_expiration_time(crt);
+  if (t == (time_t)-1 || path_not_after == 0 || t < path_not_after)
+    path_not_after = t;
+}
+
+static int path_cb(gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer,
+                   gnutls_x509_crl_t crl, unsigned int verification_output)
+{
+  (void)crl;
+  (void)verification_output;
+  path_note(cert);
+  path_note(issuer);
+  return 0;
+}
+
+/* id-pe-tlsfeature (1.3.6.1.5.5.7.1.24, RFC 7633), DER-encoded as the
+ * extnID of every certificate that carries a TLS feature extension. */
+static const uint8_t tlsfeature_oid[] = {0x06, 0x08, 0x2b, 0x06, 0x01,
+                                         0x05, 0x05, 0x07, 0x01, 0x18};
+
+static int contains(const gnutls_datum_t *d, const uint8_t *pat, size_t n)
+{
+  for (size_t i = 0; i + n <= d->size; i++)
+    if (d->data[i] == pat[0] && memcmp(d->data + i, pat, n) == 0)
+      return 1;
+  return 0;
+}
+
+/*
+ * Whether the verdict on this handshake's chain can depend on OCSP, which
+ * gnutls_certificate_verify_peers3() checks: the server stapled a
+ * response (a "revoked" one fails the chain), or a certificate carries
+ * the TLS feature extension (must-staple, RFC 7633: no staple fails it).
+ * Either makes the verdict depend on more than the chain, the name, the
+ * anchors and the time, which is all the cache keys on.  The extension is
+ * looked for as its identifier's bytes: DER encodes it only that way, so
+ * their absence proves the extension's, and their presence anywhere else
+ * only costs a full verification.
+ */
+static int ocsp_involved(gnutls_session_t session)
 {
   unsigned n = 0;
   const gnutls_datum_t *der = gnutls_certificate_get_peers(session, &n);
-  time_t min = 0;
   for (unsigned i = 0; der && i < n; i++) {
-    gnutls_x509_crt_t crt;
-    if (gnutls_x509_crt_init(&crt) < 0)
-      return 0;
-    time_t t = gnutls_x509_crt_import(crt, &der[i], GNUTLS_X509_FMT_DER) < 0
-                   ? (time_t)-1
-                   : gnutls_x509_crt_get_expiration_time(crt);
-    gnutls_x509_crt_deinit(crt);
-    if (t == (time_t)-1)
-      return 0;
-    if (min == 0 || t < min)
-      min = t;
+    gnutls_datum_t resp;
+    if (gnutls_ocsp_status_request_get2(session, i, &resp) == 0 ||
+        contains(&der[i], tlsfeature_oid, sizeof(tlsfeature_oid)))
+      return 1;
   }
-  return min;
+  return 0;
+}
+
+/* GnuTLS's texts may end in a space ("... issuer is unknown. "): a
+ * reason ends where its words do. */
+static void trim_end(char *s)
+{
+  size_t n = strlen(s);
+  while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\t'))
+    s[--n] = '\0';
 }
 
 int tls_priority_check(const char *priority, size_t *err_offset)
@@ -478,6 +545,7 @@ static void set_error(struct tls_conn *c, const char *what, int err)
              gnutls_alert_get_name(gnutls_alert_get(c->session)));
   else
     snprintf(c->error, sizeof(c->error), "%s: %s", what, gnutls_strerror(err));
+  trim_end(c->error);
 }
 
 int tls_conn_new(struct tls_conn **out, struct tls_creds *creds,
@@ -524,7 +592,7 @@ int tls_conn_new(struct tls_conn **out, struct tls_creds *creds,
      * longer accepts (too old, another version) only means a full
      * handshake. */
     if (ticket_take(cache, sni, &t)) {
-      if (time(NULL) < t.not_after &&
+      if (wall_clock(NULL) < t.not_after &&
           gnutls_session_set_data(c->session, t.data.data, t.data.size) ==
               0) {
         c->offered = 1;
@@ -535,6 +603,7 @@ int tls_conn_new(struct tls_conn **out, struct tls_creds *creds,
   }
   /* The session owns every timeout; GnuTLS must not read a clock. */
   gnutls_handshake_set_timeout(c->session, 0);
+  gnutls_session_set_verify_output_function(c->session, path_cb);
   gnutls_transport_set_ptr(c->session, c);
   gnutls_transport_set_push_function(c->session, push_cb);
   gnutls_transport_set_pull_function(c->session, pull_cb);
@@ -605,9 +674,9 @@ static int classify(unsigned status)
   return TLSRPT_VALIDATION_FAILURE;
 }
 
-/* The certificate verified; `not_after` is the chain's earliest expiry
- * (0: unknown).  A chain verified for the ticket name lets the server's
- * ticket be kept. */
+/* The certificate verified; `not_after` is the earliest expiry on the
+ * verified path (0: unknown).  A chain verified for the ticket name lets
+ * the server's ticket be kept. */
 static void verified(struct tls_conn *conn, int ticket_name, time_t not_after,
                      int *tlsrpt, char *reason)
 {
@@ -626,14 +695,18 @@ int tls_conn_verify(struct tls_conn *conn, const char *name, int *tlsrpt,
 {
   int ticket_name = name && conn->ticket_name &&
                     strcmp(name, conn->ticket_name) == 0;
+  time_t now = wall_clock(NULL);
   /* A resumed session's peer is the chain its ticket was issued under:
    * verified for this name against these anchors (no other ticket is
    * kept), and bound to this connection by the resumption secret (RFC
-   * 8446 2.2).  Only time can have changed that verdict, so the chain's
-   * expiry, kept with the ticket, is checked against the clock GnuTLS's
-   * own verification reads, instead of the signatures again. */
+   * 8446 2.2).  Only time can have changed that verdict, so the earliest
+   * expiry on the path verified then, trust anchor included, kept with
+   * the ticket, is checked against the clock GnuTLS's own verification
+   * reads, instead of the signatures again.  No ticket is kept from a
+   * session whose verdict rested on OCSP (below): a staple is as fresh as
+   * its handshake, and a resumed handshake carries none. */
   if (conn->offered && ticket_name &&
-      gnutls_session_is_resumed(conn->session) && time(NULL) < conn->not_after) {
+      gnutls_session_is_resumed(conn->session) && now < conn->not_after) {
     *tlsrpt = TLSRPT_NONE;
     reason[0] = '\0';
     conn->verified = 1;
@@ -643,21 +716,27 @@ int tls_conn_verify(struct tls_conn *conn, const char *name, int *tlsrpt,
   /* The same chain verified for the same name against the same anchors
    * earlier, and not expired since, verifies again: skip the signature
    * checks (tls.h).  The handshake has already proved the server holds
-   * the key of the chain's first certificate. */
+   * the key of the chain's first certificate.  When OCSP is involved the
+   * verdict also depends on this handshake's staple: the cache neither
+   * answers nor learns, and GnuTLS checks the staple (or its absence). */
+  conn->ocsp = ocsp_involved(conn->session);
   uint8_t key[TLS_CHAIN_KEY_LEN];
-  int64_t now = (int64_t)time(NULL), not_after = 0;
-  int keyed = name != NULL && conn->cache != NULL &&
+  int64_t not_after = 0;
+  int keyed = name != NULL && !conn->ocsp && conn->cache != NULL &&
               cache_anchors(conn->cache, conn->creds) &&
               chain_key(conn->session, name, key) == 0;
-  if (keyed && tls_cache_verified_get(conn->cache, key, now, &not_after)) {
+  if (keyed && tls_cache_verified_get(conn->cache, key, (int64_t)now,
+                                      &not_after)) {
     verified(conn, ticket_name, (time_t)not_after, tlsrpt, reason);
     return 1;
   }
   unsigned status = 0;
+  path_not_after = 0;
   int rv = gnutls_certificate_verify_peers3(conn->session, name, &status);
   if (rv < 0) {
     *tlsrpt = TLSRPT_VALIDATION_FAILURE;
     snprintf(reason, reasonlen, "%s", gnutls_strerror(rv));
+    trim_end(reason);
     return 0;
   }
   if (status != 0) {
@@ -667,6 +746,7 @@ int tls_conn_verify(struct tls_conn *conn, const char *name, int *tlsrpt,
             status, GNUTLS_CRT_X509, &text, 0) == 0) {
       snprintf(reason, reasonlen, "%s", (const char *)text.data);
       gnutls_free(text.data);
+      trim_end(reason);
     } else {
       snprintf(reason, reasonlen, "verification status 0x%x", status);
     }
@@ -680,11 +760,9 @@ int tls_conn_verify(struct tls_conn *conn, const char *name, int *tlsrpt,
              "no host name to verify the certificate against (IP literal)");
     return 0;
   }
-  if (keyed || ticket_name) {
-    not_after = (int64_t)chain_not_after(conn->session);
-    if (keyed)
-      tls_cache_verified_put(conn->cache, key, now, not_after);
-  }
+  not_after = path_not_after == (time_t)-1 ? 0 : (int64_t)path_not_after;
+  if (keyed)
+    tls_cache_verified_put(conn->cache, key, (int64_t)now, not_after);
   verified(conn, ticket_name, (time_t)not_after, tlsrpt, reason);
   return 1;
 }

@@ -54,6 +54,8 @@
  *                          default client offers
  *   --priority STRING      GnuTLS priority string (overrides MODE's)
  *   --tickets              issue session tickets, so clients can resume
+ *   --ocsp-response FILE   staple this OCSP response (DER) to the certificate
+ *                          when the client asks (status_request)
  *   --drop-in-data N[@tls|@plain]  abandon the connection after N bytes of
  *                          message content (see --drop-mode)
  *   --drop-mode MODE       how a connection is abandoned (--close, --drop-in-
@@ -167,6 +169,7 @@ static struct options {
     const char *spool;
     const char *log;
     const char *cert, *key;
+    const char *ocsp_response;
     const char *priority;
     unsigned long max_conns;    /* 0: serve forever */
     bool starttls, pipelining, eightbit, smtputf8, enhanced, reoffer, tickets;
@@ -278,6 +281,7 @@ static struct server {
     gnutls_certificate_credentials_t creds;
     gnutls_priority_t prio;
     gnutls_datum_t ticket_key;          /* --tickets */
+    gnutls_datum_t ocsp_response;       /* --ocsp-response */
     unsigned long accepted, closed, next_msg;
     struct conn *conns;                 /* every open connection */
     struct conn *timers;                /* connections with a wake_at, unordered */
@@ -2036,6 +2040,20 @@ static void start_listening(void)
     epoll_ctl(S.ep, EPOLL_CTL_ADD, S.listen_fd, &e);
 }
 
+
+/* --ocsp-response: a copy of the file for each handshake (GnuTLS frees
+ * it), whatever it says. */
+static int staple_ocsp(gnutls_session_t session, void *ptr, gnutls_datum_t *resp)
+{
+    (void)session;
+    (void)ptr;
+    resp->data = gnutls_malloc(S.ocsp_response.size);
+    if (resp->data == NULL)
+        return GNUTLS_E_MEMORY_ERROR;
+    memcpy(resp->data, S.ocsp_response.data, S.ocsp_response.size);
+    resp->size = S.ocsp_response.size;
+    return 0;
+}
 static void setup_tls(void)
 {
     static const char *const presets[] = {
@@ -2059,6 +2077,14 @@ static void setup_tls(void)
         || (r = gnutls_certificate_set_x509_key_file(S.creds, O.cert, O.key,
                                                      GNUTLS_X509_FMT_PEM)) < 0)
         die(1, "%s / %s: %s", O.cert, O.key, gnutls_strerror(r));
+    /* Served by a callback, not gnutls_certificate_set_ocsp_status_request
+     * _file2(): that one refuses to load a response saying "revoked", and
+     * the tests need exactly that staple too. */
+    if (O.ocsp_response != NULL
+        && ((r = gnutls_load_file(O.ocsp_response, &S.ocsp_response)) < 0
+            || (r = gnutls_certificate_set_ocsp_status_request_function2(
+                    S.creds, 0, staple_ocsp, NULL)) < 0))
+        die(1, "--ocsp-response %s: %s", O.ocsp_response, gnutls_strerror(r));
     if (prio == NULL)
         prio = O.handshake < sizeof presets / sizeof presets[0] && presets[O.handshake] != NULL
                ? presets[O.handshake] : presets[HS_NORMAL];
@@ -2152,7 +2178,7 @@ enum {
     OPT_NO_STARTTLS, OPT_NO_PIPELINING, OPT_NO_8BITMIME, OPT_NO_SMTPUTF8, OPT_NO_ENHANCED,
     OPT_SIZE, OPT_EXT, OPT_REOFFER, OPT_REPLY, OPT_GREETING, OPT_EHLO_REPLY, OPT_MAIL_REPLY,
     OPT_DATA_REPLY, OPT_EOD_REPLY, OPT_STARTTLS_REPLY, OPT_RCPT_REPLY, OPT_INJECT,
-    OPT_HANDSHAKE, OPT_PRIORITY, OPT_TICKETS, OPT_DROP_IN_DATA, OPT_DROP_MODE, OPT_STALL, OPT_CLOSE,
+    OPT_HANDSHAKE, OPT_PRIORITY, OPT_TICKETS, OPT_OCSP_RESPONSE, OPT_DROP_IN_DATA, OPT_DROP_MODE, OPT_STALL, OPT_CLOSE,
     OPT_ENDLESS_MULTILINE, OPT_ENDLESS_LINE, OPT_PACE, OPT_DRIP, OPT_NUL, OPT_BAD_CODE,
     OPT_DISAGREE, OPT_UNSOLICITED, OPT_HELP,
 };
@@ -2185,6 +2211,7 @@ static const struct option long_options[] = {
     { "handshake", required_argument, NULL, OPT_HANDSHAKE },
     { "priority", required_argument, NULL, OPT_PRIORITY },
     { "tickets", no_argument, NULL, OPT_TICKETS },
+    { "ocsp-response", required_argument, NULL, OPT_OCSP_RESPONSE },
     { "drop-in-data", required_argument, NULL, OPT_DROP_IN_DATA },
     { "drop-mode", required_argument, NULL, OPT_DROP_MODE },
     { "stall", required_argument, NULL, OPT_STALL },
@@ -2281,6 +2308,7 @@ static void parse_args(int argc, char **argv)
             break;
         case OPT_PRIORITY: O.priority = optarg; break;
         case OPT_TICKETS: O.tickets = true; break;
+        case OPT_OCSP_RESPONSE: O.ocsp_response = optarg; break;
         case OPT_DROP_IN_DATA: {
             char num[32];
             const char *at = strchr(optarg, '@');

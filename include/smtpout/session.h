@@ -182,10 +182,10 @@ smtpout_tls_info_fallback_permitted(const smtpout_tls_info *info);
 /* 1 when the handshake resumed an earlier TLS session from a ticket
  * (smtpout_session_set_tls_resumption()).  Tickets are kept only from
  * connections whose certificate verified for the same MX name against the
- * same trust anchors; a resumed connection proves it holds that session's
- * secret, so it counts as verified while the certificate chain the ticket
- * was issued under has not expired (checked against the wall clock, as
- * certificate validity always is). */
+ * same trust anchors, without OCSP; a resumed connection proves it holds
+ * that session's secret, so it counts as verified while the certification
+ * path the ticket was issued under, trust anchor included, has not expired
+ * (checked against the wall clock, as certificate validity always is). */
 SMTPOUT_EXTERN int smtpout_tls_info_resumed(const smtpout_tls_info *info);
 
 /* 1 when this session is a plaintext fallback
@@ -387,8 +387,10 @@ SMTPOUT_EXTERN int smtpout_session_set_ca_file(smtpout_session *session,
  * ticket if one is kept.  A resumed handshake skips the server's
  * certificate and signature (most of a handshake's public-key work on both
  * sides); the policy is applied as on a full one, and the resumed session
- * counts as verified only while the certificate chain the ticket was
- * issued under is unexpired.  Each ticket is
+ * counts as verified only while the certification path the ticket was
+ * issued under (trust anchor included) is unexpired.  A session whose
+ * verdict rested on OCSP (a stapled response, a must-staple certificate)
+ * keeps no ticket: a resumed handshake carries no status.  Each ticket is
  * offered once; the configuration keeps a few per name, for at most 256
  * names (a bounded table: a new name may evict another).  Sessions to an
  * IP literal, or with their own trust anchors

@@ -2,8 +2,10 @@
 # mkcerts.sh OUTDIR -- generate the test PKI used by the integration tests.
 #
 # Nothing here is secret and nothing is committed: the tests run this into a
-# temporary directory.  certtool (gnutls-bin) is the only tool used.  All keys
-# are ECDSA P-256, which keeps generation well under a second.
+# temporary directory.  certtool (gnutls-bin) makes every key and
+# certificate; openssl signs the OCSP responses (GnuTLS's ocsptool cannot
+# sign one).  All keys are ECDSA P-256, which keeps generation well under a
+# second.
 #
 # Files written to OUTDIR (keys are mode 0600):
 #
@@ -24,6 +26,16 @@
 #   selfsigned  self-signed for mx.test.example
 #   wildcard    CA-signed for *.test.example (matches mx.test.example, but
 #               neither test.example nor a.b.test.example)
+#   muststaple  as valid, plus the TLS feature status_request (RFC 7633
+#               "must-staple": without a stapled OCSP response it fails)
+#   shortlived  for the same names, valid ten years, signed by short-ca
+#
+#   short-ca.pem, short-ca.key
+#                            a CA that expires two days from now, before the
+#                            leaf it signed (trust it alongside ca.pem)
+#
+#   OCSP responses (DER) from ca, valid for 30 days, for stapling:
+#   valid-ocsp-good.der, valid-ocsp-revoked.der, muststaple-ocsp-good.der
 #
 # The CA is valid from 2000 to 2099 so that only the leaf's own dates make
 # "expired" fail, and "wrongname" differs from "valid" only in its names.
@@ -108,6 +120,44 @@ certtool_q --generate-self-signed --load-privkey "$out/selfsigned.key" \
     --template "$out/.selfsigned.tmpl" --outfile "$out/selfsigned.pem"
 cp "$out/selfsigned.pem" "$out/selfsigned-chain.pem"
 
-rm -f "$out"/.*.tmpl "$tool_log"
+signed muststaple ca "${mx_names[@]}" "${leaf_usage[@]}" "${recent[@]}" \
+    'tls_feature = 5'
+
+genkey short-ca
+template short-ca 'cn = "smtpout test short-ca"' 'organization = "smtpout tests"' \
+    ca cert_signing_key crl_signing_key 'expiration_days = 2'
+certtool_q --generate-self-signed --load-privkey "$out/short-ca.key" \
+    --template "$out/.short-ca.tmpl" --outfile "$out/short-ca.pem"
+signed shortlived short-ca "${mx_names[@]}" "${leaf_usage[@]}" "${recent[@]}"
+
+# ocsp NAME STATUS: NAME-ocsp-STATUS.der, ca's answer for NAME.pem (good
+# or revoked), made the way a responder would: a request, an index of
+# what the CA issued, the signed response.
+ocsp() {
+    local name=$1 status=$2 serial line
+    serial=$(openssl x509 -noout -serial -in "$out/$name.pem")
+    serial=${serial#serial=}
+    if [ "$status" = good ]; then
+        line="V\t300101000000Z\t\t$serial\tunknown\t/CN=mx.test.example"
+    else
+        line="R\t300101000000Z\t200101000000Z,keyCompromise\t$serial\tunknown\t/CN=mx.test.example"
+    fi
+    printf "$line\n" >"$out/.index.txt"
+    if ! { openssl ocsp -issuer "$out/ca.pem" -cert "$out/$name.pem" -no_nonce \
+               -reqout "$out/.req.der" &&
+           openssl ocsp -index "$out/.index.txt" -rsigner "$out/ca.pem" \
+               -rkey "$out/ca.key" -CA "$out/ca.pem" -reqin "$out/.req.der" \
+               -respout "$out/$name-ocsp-$status.der" -ndays 30; } \
+             >"$tool_log" 2>&1; then
+        echo "mkcerts.sh: openssl ocsp for $name ($status) failed:" >&2
+        cat "$tool_log" >&2
+        exit 1
+    fi
+}
+ocsp valid good
+ocsp valid revoked
+ocsp muststaple good
+
+rm -f "$out"/.*.tmpl "$out/.index.txt" "$out/.req.der" "$tool_log"
 # Certificates are public; only the keys stay owner-only.
-chmod 0644 "$out"/*.pem
+chmod 0644 "$out"/*.pem "$out"/*.der

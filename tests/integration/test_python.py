@@ -177,6 +177,52 @@ class SendTest(TempDirTest):
                                  "certificate-host-mismatch", name)
         self.assertEqual(len(spool_messages(spool)), 3)
 
+    def test_staple_is_checked_after_a_verified_chain(self):
+        # One configuration, so one cache of verified chains; faultsrv
+        # staples OCSP responses (mkcerts.sh signs them).  A chain that
+        # verified earlier must not vouch for the same chain with a
+        # "revoked" staple, nor for a must-staple chain without its staple.
+        certs = make_test_ca(self.path("certs"))
+        d = os.path.dirname(certs["ca"])
+        cfg = self.write("tls.ini", ('[queue.outbound.tls]\n'
+                                     'starttls = "require"\n'
+                                     'ca-file = %s\n' % certs["ca"]).encode())
+        cases = [  # (certificate, staple, verified?)
+            ("valid", None, True),
+            ("valid", "valid-ocsp-revoked.der", False),
+            ("valid", "valid-ocsp-good.der", True),
+            ("muststaple", "muststaple-ocsp-good.der", True),
+            ("muststaple", None, False),
+        ]
+        with smtpout.Config.load_file(cfg) as config:
+            for kind, staple, ok in cases:
+                args = ["--max-conns", "1"]
+                if staple:
+                    args += ["--ocsp-response", os.path.join(d, staple)]
+                srv = FaultServer(self.spool("srv-%s-%s" % (kind, staple)),
+                                  args,
+                                  tls=(os.path.join(d, kind + "-chain.pem"),
+                                       os.path.join(d, kind + ".key")))
+                try:
+                    res = smtpout.send("127.0.0.1:%d" % srv.port,
+                                       "mx.test.example", "s@test.example",
+                                       ["a@test.example"], BODY,
+                                       config=config)
+                finally:
+                    srv.finish()
+                r, = res.recipients
+                what = (kind, staple, r, res.tls.verify_error)
+                self.assertEqual(res.tls.verified, ok, what)
+                if ok:
+                    self.assertEqual(r.status, Status.DELIVERED, what)
+                    self.assertEqual(len(srv.messages()), 1, what)
+                else:
+                    self.assertEqual((r.status, r.enhanced),
+                                     (Status.DEFERRED, "4.7.5"), what)
+                    self.assertEqual(srv.messages(), [], what)
+                    self.assertFalse(res.tls.verify_error.endswith(" "),
+                                     what)
+
     def test_wrong_ca_defers_4_7_5_and_never_falls_back(self):
         certs = make_test_ca(self.path("certs"))
         spool = self.spool()

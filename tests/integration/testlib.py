@@ -58,9 +58,10 @@ class ServerProcess:
                 self.port = int(m.group(1))
                 break
         if self.port is None:
+            self.proc.kill()
+            err = self.proc.stderr.read().decode(errors="replace")
             self.stop()
-            raise RuntimeError("server did not start: %r: %s" % (
-                argv, self.proc.stderr.read().decode(errors="replace")))
+            raise RuntimeError("server did not start: %r: %s" % (argv, err))
 
     def stop(self):
         if self.proc.poll() is None:
