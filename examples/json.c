@@ -44,13 +44,36 @@ void json_object_end(struct json *j) { end(j, '}'); }
 void json_array_begin(struct json *j) { begin(j, '['); }
 void json_array_end(struct json *j) { end(j, ']'); }
 
+/*
+ * The length of the well-formed UTF-8 sequence at `s`, or 0 (Unicode
+ * section 3.9, table 3-7): the second byte's range excludes overlong forms
+ * (E0, F0), UTF-16 surrogates (ED) and code points past U+10FFFF (F4);
+ * C0, C1 and F5..FF never start one.  A NUL ends the string, and fails
+ * every test, so nothing past it is read.
+ */
 static size_t utf8_len(const unsigned char *s)
 {
-  unsigned char c = s[0];
-  size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-  if (c >= 0xf8)
-    n = 0;
-  for (size_t i = 1; i < n; i++)
+  unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+  size_t n;
+  if (c >= 0xc2 && c <= 0xdf)
+    n = 2;
+  else if (c >= 0xe0 && c <= 0xef)
+    n = 3;
+  else if (c >= 0xf0 && c <= 0xf4)
+    n = 4;
+  else
+    return 0;
+  if (c == 0xe0)
+    lo = 0xa0;
+  else if (c == 0xed)
+    hi = 0x9f;
+  else if (c == 0xf0)
+    lo = 0x90;
+  else if (c == 0xf4)
+    hi = 0x8f;
+  if (s[1] < lo || s[1] > hi)
+    return 0;
+  for (size_t i = 2; i < n; i++)
     if ((s[i] & 0xc0) != 0x80)
       return 0;
   return n;
@@ -78,6 +101,9 @@ static void write_string(FILE *f, const char *str)
       fputc(c, f);
       s++;
     } else {
+      /* Each byte that does not start a well-formed sequence becomes
+       * U+FFFD, as Python's decode(errors="replace") does: the output is
+       * always UTF-8 a strict parser accepts. */
       size_t n = utf8_len(s);
       if (n == 0) {
         fputs("\\ufffd", f);

@@ -19,7 +19,10 @@ void json_object_end(struct json *j);
 void json_array_begin(struct json *j);
 void json_array_end(struct json *j);
 void json_key(struct json *j, const char *key);
-/* NULL writes null.  Invalid UTF-8 becomes U+FFFD; controls are escaped. */
+/* NULL writes null.  Bytes that are not well-formed UTF-8 (stray
+ * continuation bytes, overlong forms, surrogates, code points past
+ * U+10FFFF) become U+FFFD, one per byte; controls are escaped.  The
+ * output is always valid UTF-8 JSON. */
 void json_string(struct json *j, const char *s);
 void json_int(struct json *j, long long v);
 void json_bool(struct json *j, int v);

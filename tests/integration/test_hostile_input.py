@@ -198,6 +198,29 @@ class HostileInputTest(TempDirTest):
         self.assertEqual(doc["recipients"][-1]["status"], "delivered")
         self.assert_only(log, [GOOD])
 
+    def test_json_is_valid_utf8_whatever_the_bytes(self):
+        # A surrogate (U+D800), an overlong "/", a code point past
+        # U+10FFFF, a 5-byte form: the recipients are reported, as U+FFFD
+        # per byte, in JSON a strict parser accepts (testlib.send decodes
+        # strictly); the server answers with the same bytes, which the
+        # library never passes on raw either.
+        bad = [b"evil\xed\xa0\x80@x.example", b"evil\xc0\xaf@x.example",
+               b"evil\xf4\x90\x80\x80@x.example",
+               b"evil\xf8\x88\x80\x80\x80@x.example"]
+        hostile = "\\xed\\xa0\\x80 \\xc0\\xaf \\xf4\\x90\\x80\\x80 \\xff"
+        rc, doc, err, log, msgs = self.deliver(
+            [os.fsdecode(b) for b in bad] + [GOOD],
+            server_args=["--rcpt-reply", GOOD + "=250 2.1.5 " + hostile,
+                         "--eod-reply", "250 2.0.0 " + hostile])
+        got = [r["address"] for r in doc["recipients"]]
+        self.assertEqual(got, ["evil\ufffd\ufffd\ufffd@x.example",
+                               "evil\ufffd\ufffd@x.example",
+                               "evil\ufffd\ufffd\ufffd\ufffd@x.example",
+                               "evil" + "\ufffd" * 5 + "@x.example", GOOD])
+        self.assertEqual(doc["recipients"][4]["status"], "delivered")
+        self.assertTrue(doc["recipients"][4]["text"].isascii())
+        self.assert_only(log, [GOOD])
+
     def test_empty_arguments(self):
         # An empty recipient is bounced; an empty sender is the null
         # reverse-path <>, which is legitimate.

@@ -377,7 +377,8 @@ def send(args, data=None, timeout=120, wrap=()):
     last_run = run
     doc = None
     if run.stdout.strip():
-        doc = json.loads(run.stdout)
+        # Strict UTF-8 first: json.loads(bytes) would let surrogates pass.
+        doc = json.loads(run.stdout.decode("utf-8", "strict"))
     return run.rc, doc, run.stderr.decode(errors="replace")
 
 
