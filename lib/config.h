@@ -37,4 +37,23 @@ int config_policy_lookup(const smtpout_config *config, const char *domain,
                          const char *mx_host, int *starttls,
                          int *allow_invalid_certs);
 
+/*
+ * smtpout_policy_resolve() as sessions enforce it (session.c
+ * message_policy): a recipient domain that is not a valid name matches no
+ * domain rule and resolves as the MX host and global settings alone,
+ * instead of failing the whole resolution; the other domains still count.
+ * The blocking driver reports this policy, so that what it reports is
+ * what its sessions enforce.  Returns 0, SMTPOUT_ERR_BAD_NAME (the MX
+ * host), SMTPOUT_ERR_INVALID_ARGUMENT or SMTPOUT_ERR_NOMEM.
+ */
+int policy_resolve_enforced(smtpout_policy **ppolicy,
+                            const smtpout_config *config,
+                            const char *const *domains, size_t ndomains,
+                            const char *mx_host);
+
+/* A policy the host fixed (smtpout_delivery_set_tls_policy()), reported
+ * with source "host".  Returns 0 or SMTPOUT_ERR_NOMEM. */
+int policy_fixed(smtpout_policy **ppolicy, int starttls,
+                 int allow_invalid_certs);
+
 #endif

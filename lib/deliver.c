@@ -623,19 +623,25 @@ static int scan_body(smtpout_delivery *d)
   return rv;
 }
 
+/* The policy the sessions will enforce, for the report: the host's fixed
+ * one, or the strictest over the recipients' domains, where a domain that
+ * is not a valid name counts as the MX host alone (as in the session). */
 static int resolve_policy(smtpout_delivery *d, const char *mx)
 {
+  if (d->policy_override) {
+    /* No rule is consulted, but the MX name must still be one. */
+    char tmp[NAME_MAX_LEN];
+    if (!name_ip_literal(mx, tmp, sizeof(tmp)) &&
+        name_normalize(mx, tmp, sizeof(tmp)) != 0)
+      return SMTPOUT_ERR_BAD_NAME;
+    return policy_fixed(&d->policy, d->starttls, d->allow_invalid_certs);
+  }
   const char **domains = d->names;
   size_t n = 0;
   for (size_t i = 0; i < d->nrcpts; i++)
     if (!d->rcpts[i].has_result)
       domains[n++] = address_domain(d->rcpts[i].addr);
-  int rv = smtpout_policy_resolve(&d->policy, d->config, domains, n, mx);
-  if (rv == SMTPOUT_ERR_BAD_NAME && n > 0)
-    /* An unusable recipient domain matches no domain rule: report the
-     * policy the MX and the global settings give. */
-    rv = smtpout_policy_resolve(&d->policy, d->config, NULL, 0, mx);
-  return rv;
+  return policy_resolve_enforced(&d->policy, d->config, domains, n, mx);
 }
 
 int smtpout_delivery_run(smtpout_delivery *d)

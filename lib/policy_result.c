@@ -145,15 +145,25 @@ static void explain_decision(struct buf *b, int *err,
 
 struct resolved_domain {
   const char *given;
-  char name[NAME_MAX_LEN];
+  char name[NAME_MAX_LEN]; /* "": not a valid name (policy_resolve_enforced) */
   bool ip;
   struct knob_decision d[KNOBS];
 };
 
+/* The name a domain is reported by: its normal form, or as given when it
+ * has none. */
+static const char *shown(const struct resolved_domain *rd)
+{
+  return rd->name[0] ? rd->name : rd->given;
+}
+
 static void explain_name(struct buf *b, int *err, const char *what,
                          const char *given, const char *name)
 {
-  if (strcmp(given, name) == 0)
+  if (name[0] == '\0')
+    addf(b, err, "%s: %s (not a valid name: no domain rule can match it)\n",
+         what, given);
+  else if (strcmp(given, name) == 0)
     addf(b, err, "%s: %s\n", what, name);
   else
     addf(b, err, "%s: %s (as %s)\n", what, given, name);
@@ -182,11 +192,13 @@ static int build_explain(smtpout_policy *p, const smtpout_config *config,
       for (int k = 0; k < KNOBS && !err; k++)
         err = describe(config, &rd[i].d[k], k, &src[k], &rule[k]);
       bool same = strcmp(rd[i].given, rd[i].name) == 0;
+      bool bad = rd[i].name[0] == '\0';
       if (!err)
         addf(&b, &err, "  %s%s%s%s: starttls = %s (%s), "
                        "allow-invalid-certs = %s (%s)\n",
-             rd[i].given, same ? "" : " (as ", same ? "" : rd[i].name,
-             same ? "" : ")", value_name(0, rd[i].d[0].value), src[0],
+             rd[i].given, same ? "" : bad ? " (not a valid name" : " (as ",
+             same || bad ? "" : rd[i].name, same ? "" : ")",
+             value_name(0, rd[i].d[0].value), src[0],
              value_name(1, rd[i].d[1].value), src[1]);
       for (int k = 0; k < KNOBS; k++) {
         free(src[k]);
@@ -204,10 +216,10 @@ static int build_explain(smtpout_policy *p, const smtpout_config *config,
       if (all_same)
         addf(&b, &err, "  every recipient domain resolves to %s; shown for "
                        "%s\n", value_name(k, p->value[k]),
-             rd[winner[k]].name);
+             shown(&rd[winner[k]]));
       else
         addf(&b, &err, "  strictest, from recipient domain %s\n",
-             rd[winner[k]].name);
+             shown(&rd[winner[k]]));
     }
     explain_decision(&b, &err, config, d, p->source[k]);
   }
@@ -233,10 +245,11 @@ void smtpout_policy_free(smtpout_policy *policy)
   free(policy);
 }
 
-int smtpout_policy_resolve(smtpout_policy **ppolicy,
-                           const smtpout_config *config,
-                           const char *const *domains, size_t ndomains,
-                           const char *mx_host)
+/* smtpout_policy_resolve(); with `enforced`, a domain that is not a
+ * valid name resolves without a domain (see config.h). */
+static int resolve(smtpout_policy **ppolicy, const smtpout_config *config,
+                   const char *const *domains, size_t ndomains,
+                   const char *mx_host, bool enforced)
 {
   if (ppolicy == NULL || (ndomains > 0 && domains == NULL))
     return SMTPOUT_ERR_INVALID_ARGUMENT;
@@ -267,9 +280,14 @@ int smtpout_policy_resolve(smtpout_policy **ppolicy,
     if (ndomains) {
       rd[i].given = domains[i];
       rv = policy_normalize(domains[i], rd[i].name, &rd[i].ip, NULL);
-      if (rv != 0)
+      if (rv == SMTPOUT_ERR_BAD_NAME && enforced) {
+        rd[i].name[0] = '\0';
+        rd[i].ip = false;
+      } else if (rv != 0) {
         goto fail;
-      name = rd[i].name;
+      } else {
+        name = rd[i].name;
+      }
     }
     policy_decide(config, name, rd[i].ip, mx_host ? mx : NULL, mx_ip,
                   rd[i].d);
@@ -296,6 +314,54 @@ fail:
   free(rd);
   smtpout_policy_free(p);
   return rv;
+}
+
+int smtpout_policy_resolve(smtpout_policy **ppolicy,
+                           const smtpout_config *config,
+                           const char *const *domains, size_t ndomains,
+                           const char *mx_host)
+{
+  return resolve(ppolicy, config, domains, ndomains, mx_host, false);
+}
+
+int policy_resolve_enforced(smtpout_policy **ppolicy,
+                            const smtpout_config *config,
+                            const char *const *domains, size_t ndomains,
+                            const char *mx_host)
+{
+  return resolve(ppolicy, config, domains, ndomains, mx_host, true);
+}
+
+int policy_fixed(smtpout_policy **ppolicy, int starttls,
+                 int allow_invalid_certs)
+{
+  static const char what[] = "smtpout_delivery_set_tls_policy";
+  smtpout_policy *p = calloc(1, sizeof(*p));
+  if (p == NULL)
+    return SMTPOUT_ERR_NOMEM;
+  p->value[0] = starttls;
+  p->value[1] = allow_invalid_certs;
+  struct buf b = {0};
+  int err = 0;
+  for (int k = 0; k < KNOBS && !err; k++) {
+    p->source[k] = strdup("host");
+    p->rule[k] = strdup(what);
+    if (p->source[k] == NULL || p->rule[k] == NULL)
+      err = SMTPOUT_ERR_NOMEM;
+    addf(&b, &err, "%s = %s\n  fixed by the host (%s); no rule was "
+                   "consulted\n",
+         knob_names[k], value_name(k, p->value[k]), what);
+  }
+  if (!err && buf_append(&b, "", 1) != 0)
+    err = SMTPOUT_ERR_NOMEM;
+  if (err) {
+    buf_free(&b);
+    smtpout_policy_free(p);
+    return err;
+  }
+  p->explain = (char *)b.data;
+  *ppolicy = p;
+  return 0;
 }
 
 int smtpout_policy_starttls(const smtpout_policy *policy)

@@ -147,8 +147,12 @@ smtpout_delivery_attempt_count(const smtpout_delivery *delivery);
 SMTPOUT_EXTERN const smtpout_attempt *
 smtpout_delivery_attempt(const smtpout_delivery *delivery, size_t index);
 
-/* The policy the delivery resolved (for reporting its sources), or NULL
- * before run.  Owned by the delivery. */
+/* The policy the delivery's sessions enforce, with its sources, or NULL
+ * before run: the strictest over the recipients' domains (a domain that
+ * is not a valid name matches no domain rule and counts as the MX host
+ * alone, as in the session), or the one smtpout_delivery_set_tls_policy()
+ * fixed (source and rule "host" / "smtpout_delivery_set_tls_policy").
+ * Owned by the delivery. */
 SMTPOUT_EXTERN const smtpout_policy *
 smtpout_delivery_policy(const smtpout_delivery *delivery);
 

@@ -251,6 +251,10 @@ class SendTest(TempDirTest):
         self.assertEqual((r.status, r.enhanced), (Status.DEFERRED, "4.7.4"))
         self.assertIn("TLS is required", r.text)
         self.assertEqual(spool_messages(spool), [])
+        # The policy reported is the one enforced: the host's, not the
+        # (default, optional) configuration's.
+        self.assertEqual(res.policy.starttls, smtpout.StartTLS.REQUIRE)
+        self.assertEqual(res.policy.source["starttls"], "host")
 
     def test_rule_from_config_file_requires_starttls_for_a_domain(self):
         cfg = self.write("policy.ini", b'''\

@@ -253,6 +253,56 @@ class TlsFaultTest(TempDirTest):
             self.assertEqual(rc, EX_USAGE, (mx, err))
             self.assertIn("bad MX name", err)
 
+    def test_reported_policy_is_the_enforced_one(self):
+        # One recipient domain is not a valid host name: it matches no
+        # domain rule, but the other recipient's rule still applies, in
+        # the session and in the JSON alike.
+        cfg = self.write("p.ini", (
+            b'[queue.outbound.tls]\nstarttls = "optional"\n'
+            b'[destination "t"]\ndomains = test.example\n'
+            b'starttls = "require"\n'
+            b'[destination "m"]\nmx = *.example.net\nstarttls = "require"\n'
+            b'[destination "o"]\ndomains = other.example\n'
+            b'starttls = "disable"\n'))
+        data = self.write("m", b"x\n")
+        cases = [  # (recipients, MX, policy reported and enforced)
+            (["r@test.example", "x@bad_domain.example"], "mx.test.example",
+             ("require", "p.ini:5")),
+            (["x@bad_domain.example", "r@test.example"], "mx.test.example",
+             ("require", "p.ini:5")),
+            (["x@bad_domain.example"], "mx.test.example",
+             ("optional", "p.ini:2")),
+            # other.example alone would be disable; the bad domain gets the
+            # MX wildcard rule, and the strictest applies.
+            (["r@other.example", "x@bad_domain.example"], "mx1.example.net",
+             ("require", "p.ini:8")),
+            (["r@other.example"], "mx1.example.net", ("disable", "p.ini:11")),
+        ]
+        for rcpts, mx, (starttls, source) in cases:
+            work = self.spool("pol%d" % len(os.listdir(self.tmp)))
+            srv = FaultServer(work, ["--no-starttls"])
+            argv = ["--server", "127.0.0.1:%d" % srv.port, "--mx-name", mx,
+                    "--config", cfg, "--from", "s@c.example", "--data", data]
+            for r in rcpts:
+                argv += ["--to", r]
+            try:
+                rc, doc, err = send(argv)
+            finally:
+                srv.finish()
+            what = (rcpts, mx, doc)
+            self.assertEqual(doc["policy"]["starttls"], starttls, what)
+            self.assertTrue(doc["policy"]["source"]["starttls"]
+                            .endswith(source), what)
+            # What the session did: require defers without STARTTLS.
+            if starttls == "require":
+                self.assertEqual(rc, EX_TEMPFAIL, what)
+                self.assertEqual({r["enhanced"] for r in doc["recipients"]},
+                                 {"4.7.4"}, what)
+                self.assertEqual(srv.messages(), [], what)
+            else:
+                self.assertEqual(rc, EX_OK, what)
+                self.assertEqual(len(srv.messages()), 1, what)
+
     def test_wildcard_certificate_matches_one_label(self):
         rc, doc, log, msgs = self.deliver([], mode="require",
                                           kind="wildcard")
