@@ -6,7 +6,12 @@
 # Every check prints "ok" or "FAIL" with what it saw; the script exits 1 if
 # any failed.  Nothing is decided by timing: servers run with --max-conns and
 # are waited for, clients read until EOF.  Timeouts (timeout(1), socket
-# timeouts) are only safety nets against a hung server.
+# timeouts, the grace a server gets to exit once its client is done) are
+# only safety nets against a hung server or a client that never connected.
+#
+# A client that cannot do what a check asks (swaks without its TLS module,
+# a tool missing) fails the whole script at once, in one line, before any
+# server starts.
 set -eu
 
 if [ $# -ne 2 ]; then
@@ -19,6 +24,27 @@ PYTHON=/usr/bin/python3
 # The client the library will use by default (lib/config.h): TLS 1.2 and
 # 1.3 only, X25519 first.  (This Debian's plain NORMAL still allows TLS 1.0.)
 DEFAULT_PRIORITY=NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-SECP521R1:+GROUP-X448:+GROUP-FFDHE2048:+GROUP-FFDHE3072:+GROUP-FFDHE4096:+GROUP-FFDHE6144:+GROUP-FFDHE8192
+
+# ---- the clients can do what is asked of them -----------------------------
+
+# missing WHAT INSTALL: the one line that ends the script.
+missing() {
+    echo "FAIL - $1 (install $2; tests/deps.sh lists it)"
+    echo "# 0 passed, 1 failed"
+    exit 1
+}
+for tool in swaks:swaks gnutls-cli:gnutls-bin certtool:gnutls-bin \
+            openssl:openssl; do
+    command -v "${tool%%:*}" >/dev/null || missing "no ${tool%%:*}" "${tool#*:}"
+done
+# swaks speaks STARTTLS only with Net::SSLeay, a mere Recommends of the
+# package: without it every swaks --tls check would fail, each after its
+# server waited for a client that never came.
+swaks --support 2>&1 | grep -q '^=== TLS supported' ||
+    missing "swaks cannot do TLS: $(swaks --support 2>&1 | grep TLS | head -1)" \
+        libnet-ssleay-perl
+"$PYTHON" -c 'import smtplib, ssl' 2>/dev/null ||
+    missing "$PYTHON lacks smtplib or ssl" python3
 
 tmp=$(mktemp -d /tmp/faultsrv-selftest.XXXXXX)
 server_pid=
@@ -70,7 +96,10 @@ start() {
     shift
     servers=$((servers + 1))
     dir=$(mktemp -d "$tmp/$servers-$name.XXXXXX")
-    timeout 120 "$FAULTSRV" --log "$dir/log" --spool "$dir/spool" "$@" \
+    # There before the server opens it: reading it must never fail (set -e),
+    # however late the background job gets to its redirections.
+    : >"$dir/stdout"
+    timeout 60 "$FAULTSRV" --log "$dir/log" --spool "$dir/spool" "$@" \
         >"$dir/stdout" 2>"$dir/stderr" &
     server_pid=$!
     port=
@@ -88,9 +117,21 @@ start() {
     fi
 }
 
-# finish: wait for the server, which exits by itself after --max-conns.
+# finish: wait for the server, which exits by itself after --max-conns
+# once its clients are done, as they are when this runs.  A server still
+# running a few seconds later waits for a connection its client never made
+# (the client failed first): it is stopped and that is the failure, instead
+# of a wait for timeout(1).
 finish() {
     local rc=0
+    for _ in $(seq 200); do
+        kill -0 "$server_pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    if kill -0 "$server_pid" 2>/dev/null; then
+        not_ok "server of $(basename "$dir") still waits for a client after 10 s; stopped"
+        kill "$server_pid" 2>/dev/null || true
+    fi
     wait "$server_pid" || rc=$?
     server_pid=
     if [ $rc -ne 0 ]; then
@@ -564,7 +605,9 @@ certs=$tmp/certs
 echo "# generating certificates"
 check "mkcerts.sh generates the test PKI" "$MKCERTS" "$certs"
 for f in ca.pem ca.key other-ca.pem valid.pem valid.key valid-chain.pem expired.pem \
-         wrongname.pem untrusted.pem selfsigned.pem wildcard.pem; do
+         wrongname.pem untrusted.pem selfsigned.pem wildcard.pem muststaple-chain.pem \
+         short-ca.pem shortlived.pem valid-ocsp-good.der valid-ocsp-revoked.der \
+         muststaple-ocsp-good.der; do
     [ -s "$certs/$f" ] || not_ok "$f exists"
 done
 check "keys are readable by their owner only" \
@@ -596,6 +639,26 @@ check "selfsigned fails on its issuer" verify selfsigned mx.test.example "issuer
 check "wildcard verifies for mx.test.example" verify wildcard mx.test.example "Verified."
 check "wildcard fails for a.b.test.example" verify wildcard a.b.test.example "does not match"
 check "wildcard fails for test.example" verify wildcard test.example "does not match"
+check "muststaple carries the TLS feature status_request" bash -c \
+    "certtool -i --infile '$certs/muststaple.pem' | grep -q 'OCSP Status Request(5)'"
+check "shortlived verifies against short-ca" bash -c \
+    "certtool --verify --load-ca-certificate '$certs/short-ca.pem' \
+        --infile '$certs/shortlived-chain.pem' --verify-hostname mx.test.example >/dev/null"
+# not_after FILE: a certificate's notAfter, in seconds.
+not_after() {
+    date -d "$(certtool -i --infile "$1" | sed -n 's/.*Not After: //p')" +%s
+}
+check "short-ca expires before the leaf it signed" bash -c \
+    "[ $(not_after "$certs/short-ca.pem") -lt $(not_after "$certs/shortlived.pem") ]"
+# ocsp_says FILE STATUS: ocsptool verifies the response against ca.pem and
+# reads its certificate status.
+ocsp_says() {
+    ocsptool -e --load-signer "$certs/ca.pem" -S "$certs/$1" 2>&1 | grep -q "Success" &&
+        ocsptool -j -S "$certs/$1" | grep -q "Certificate Status: $2"
+}
+check "the OCSP responses verify, good and revoked" bash -c \
+    "$(declare -f ocsp_says); certs='$certs'; ocsp_says valid-ocsp-good.der good &&
+     ocsp_says valid-ocsp-revoked.der revoked && ocsp_says muststaple-ocsp-good.der good"
 
 tls_args=(--cert "$certs/valid-chain.pem" --key "$certs/valid.key")
 
@@ -661,6 +724,33 @@ check "expired: rejected as expired" served expired "uses expired certificate"
 check "wrongname: rejected on the name" served wrongname "does not match the expected"
 check "untrusted: rejected on the issuer" served untrusted "issuer is unknown"
 check "selfsigned: rejected on the issuer" served selfsigned "issuer is unknown"
+
+echo "# OCSP stapling (--ocsp-response): gnutls-cli checks the staple"
+# stapled KIND STAPLE|none EXPECTED: gnutls-cli's verdict on KIND's chain
+# served with that staple.
+stapled() {
+    local kind=$1 staple=$2 want=$3 out rc=0 ocsp=()
+    [ "$staple" != none ] && ocsp=(--ocsp-response "$certs/$staple")
+    start "ocsp-$kind-$staple" --max-conns 1 --cert "$certs/$kind-chain.pem" \
+        --key "$certs/$kind.key" "${ocsp[@]}"
+    out=$(timeout 30 gnutls-cli --starttls-proto=smtp --port "$port" \
+        --x509cafile "$certs/ca.pem" --verify-hostname mx.test.example \
+        --priority "$DEFAULT_PRIORITY" 127.0.0.1 </dev/null 2>&1) || rc=$?
+    finish
+    if ! grep -qF -- "$want" <<<"$out"; then
+        echo "gnutls-cli (exit $rc) says:"
+        echo "$out" | grep -E "Status|OCSP|rror|\*\*\*" | head -5
+        return 1
+    fi
+}
+check "valid with a good staple: trusted" stapled valid valid-ocsp-good.der \
+    "The certificate is trusted."
+check "valid with a revoked staple: revoked" stapled valid valid-ocsp-revoked.der \
+    "The certificate chain is revoked."
+check "muststaple without a staple: refused" stapled muststaple none \
+    "the OCSP status is missing"
+check "muststaple with its staple: trusted" stapled muststaple muststaple-ocsp-good.der \
+    "The certificate is trusted."
 
 echo "# --handshake modes against a default client ($DEFAULT_PRIORITY)"
 # handshake MODE PRIORITY EXPECTED: gnutls-cli's output for that mode.
