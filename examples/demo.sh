@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The main job, end to end, on a fresh Debian 12 machine (as root):
-# installs what is missing, builds smtpout, makes a test CA and a server
+# installs what is missing (the build tools and libraries, certtool,
+# Debian's Python with aiosmtpd: tests/deps.sh, never a mail server),
+# builds smtpout, makes a test CA and a server
 # certificate with certtool, starts a real SMTP server (Debian's aiosmtpd)
 # with STARTTLS on loopback, and delivers a message to it with smtpout-send
 # under the shipped example policy (examples/policy.ini: test.example
@@ -12,7 +14,7 @@ set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
 . tests/deps.sh
-smtpout_install_deps
+smtpout_install_deps demo
 
 builddir=build-demo
 [ -d "$builddir" ] || meson setup "$builddir" >/dev/null
@@ -26,7 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-bash tests/certs/mkcerts.sh "$work/certs" >/dev/null
+bash tests/certs/mkcerts.sh --no-ocsp "$work/certs" >/dev/null
 mkdir "$work/spool"
 /usr/bin/python3 tests/servers/aiosmtpd-sink.py --spool "$work/spool" \
   --tls-cert "$work/certs/valid.pem" --tls-key "$work/certs/valid.key" \

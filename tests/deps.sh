@@ -1,38 +1,127 @@
-# Sourced by tests/run.sh and examples/demo.sh: installs the Debian 12
-# packages the build, the tests and the demo need, when any is missing.
+# Sourced by tests/run.sh, examples/demo.sh and tests/bench/run.sh:
+# installs the Debian 12 packages one of them needs, when any is missing.
 # Needs root only when something must be installed.
+#
+#   smtpout_install_deps demo|test|bench
+#
+# Packages are installed without their Recommends, so every package a tool
+# needs only through a Recommends is named here.  No mail server is ever
+# installed or removed: postfix conflicts with every other MTA (exim4,
+# opensmtpd, sendmail, ...), so installing it would remove the machine's
+# own.  The tests run a private copy of Debian's postfix package instead,
+# unpacked into the build tree (tests/servers/postfix-unpack.sh); only its
+# shared libraries are installed.
 
-smtpout_packages=(meson ninja-build pkg-config gcc libgnutls28-dev libidn2-dev
-                  libinih-dev libcmocka-dev gnutls-bin ca-certificates python3
-                  python3-aiosmtpd postfix swaks msmtp valgrind clang
-                  libclang-rt-14-dev time nsd unbound ldnsutils
-                  bind9-dnsutils libunbound-dev libcurl4-gnutls-dev curl
-                  strace python3-venv mypy)
-# SMTP AUTH (docs/relay.md): libgsasl-dev builds SCRAM-SHA-256 (meson
-# -Dgsasl=auto); dovecot-core is the SASL service of the Postfix AUTH
-# tests, run privately (tests/servers/dovecot.py): it is no MTA, pulls
-# in none, removes nothing, and without dovecot-imapd/-pop3d the system
-# service it may start serves no protocol;
-# libnet-ssleay-perl is what swaks's --tls needs, only a Recommends of
-# swaks.
-smtpout_packages+=(libgsasl-dev dovecot-core libnet-ssleay-perl)
+# Build smtpout: compiler, build system, the libraries it links and the
+# unit-test framework.
+smtpout_build_packages=(meson ninja-build pkg-config gcc libgnutls28-dev
+                        libidn2-dev libinih-dev libcmocka-dev)
+
+# examples/demo.sh: certtool (gnutls-bin) makes its certificates, Debian's
+# Python with aiosmtpd is its server.
+smtpout_demo_packages=("${smtpout_build_packages[@]}" gnutls-bin python3
+                       python3-aiosmtpd)
+
+# tests/run.sh, beyond the build:
+#   gnutls-bin           certtool (test PKI), danetool (TLSA records),
+#                        gnutls-cli and ocsptool (the fault server's self-test)
+#   openssl              signs the test OCSP responses (tests/certs/mkcerts.sh:
+#                        ocsptool cannot)
+#   ca-certificates      the system trust store a configuration without
+#                        ca-file loads
+#   python3 python3-aiosmtpd
+#                        /usr/bin/python3 runs the integration tests; aiosmtpd
+#                        is one of the real servers
+#   swaks libnet-ssleay-perl
+#                        a client nobody here wrote, for the fault server's
+#                        self-test; its STARTTLS needs Net::SSLeay, only a
+#                        Recommends of swaks
+#   valgrind             smtpout-send's tests under memcheck
+#   clang libclang-rt-14-dev
+#                        the sanitizer build and libFuzzer (the fuzz targets)
+#   time                 GNU time: peak RSS of the tools under test
+#   libdb5.3 libicu72 libnsl2 libsasl2-2 libssl3
+#                        the shared libraries of the private Postfix (smtpd,
+#                        smtp-sink; `apt-cache depends postfix`)
+#   libunbound-dev libcurl4-gnutls-dev
+#                        the optional parts the tests cover: the validating
+#                        resolver (-Dunbound) and the MTA-STS fetcher (-Dcurl)
+#   nsd unbound ldnsutils bind9-dnsutils
+#                        the DNS lab (tests/servers/dnslab.py): nsd serves
+#                        signed zones, unbound validates, ldnsutils signs,
+#                        dig asks; the lab brings its own trust anchors, so
+#                        dns-root-data (their Recommends) is not needed
+#   curl                 a client for the MTA-STS policy server tests
+#   strace               watches when hosts acknowledge reads
+#                        (test_prompt_ack.py)
+#   python3-venv mypy    the Python package installed into a venv, and its
+#                        type hints checked (test_python_install.py; mypy
+#                        carries the standard library's stubs, so its
+#                        Recommends python3-typeshed is not needed)
+#   libgsasl-dev dovecot-core
+#                        SMTP AUTH (docs/relay.md): GNU SASL builds SCRAM
+#                        (-Dgsasl=auto); Dovecot is the SASL service of the
+#                        Postfix AUTH tests, run privately
+#                        (tests/servers/dovecot.py): no MTA, it pulls in none
+#                        and removes nothing, and without dovecot-imapd or
+#                        -pop3d the system service it may start serves no
+#                        protocol
+smtpout_test_packages=("${smtpout_build_packages[@]}" gnutls-bin openssl
+                       ca-certificates python3 python3-aiosmtpd swaks
+                       libnet-ssleay-perl valgrind clang libclang-rt-14-dev
+                       time libdb5.3 libicu72 libnsl2 libsasl2-2 libssl3
+                       libunbound-dev libcurl4-gnutls-dev nsd unbound
+                       ldnsutils bind9-dnsutils curl strace python3-venv mypy
+                       libgsasl-dev dovecot-core)
+
+# tests/bench/run.sh, beyond the tests: msmtp is one of the clients it
+# measures.
+smtpout_bench_packages=("${smtpout_test_packages[@]}" msmtp)
+
+# A Debian package that is a mail server provides this virtual package.
+smtpout_mta=mail-transport-agent
 
 smtpout_install_deps() {
-  local missing=() p
-  for p in "${smtpout_packages[@]}"; do
+  local list p missing=() plan removed mtas
+  case ${1:-} in
+    demo) list=("${smtpout_demo_packages[@]}") ;;
+    test) list=("${smtpout_test_packages[@]}") ;;
+    bench) list=("${smtpout_bench_packages[@]}") ;;
+    *) echo "smtpout_install_deps: demo, test or bench" >&2; return 64 ;;
+  esac
+  for p in "${list[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
       missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
-  echo "== installing: ${missing[*]}"
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing packages (${missing[*]}); run as root to install them" >&2
     return 1
   fi
-  # Postfix must not configure or start a system mail server: the tests
-  # run their own instances on loopback.
-  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-  DEBIAN_FRONTEND=noninteractive apt-get update -q || return 1
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    "${missing[@]}" || return 1
+  echo "== installing: ${missing[*]}"
+  local apt=(apt-get -q -o DPkg::Lock::Timeout=600)
+  DEBIAN_FRONTEND=noninteractive "${apt[@]}" update || return 1
+  # What apt would do, before it does it: nothing may be removed, and no
+  # mail server installed, whatever the Depends pull in.
+  plan=$(DEBIAN_FRONTEND=noninteractive "${apt[@]}" -s install \
+           --no-install-recommends "${missing[@]}") || {
+    echo "$plan" | tail -5 >&2
+    return 1
+  }
+  removed=$(sed -n 's/^Remv \([^ ]*\).*/\1/p' <<<"$plan" | tr '\n' ' ')
+  if [ -n "$removed" ]; then
+    echo "refusing to install ${missing[*]}: apt would remove $removed" >&2
+    return 1
+  fi
+  mtas=$(sed -n 's/^Inst \([^ ]*\).*/\1/p' <<<"$plan" |
+         xargs -r apt-cache show --no-all-versions 2>/dev/null |
+         awk -v mta="$smtpout_mta" '
+           /^Package:/ { pkg = $2 }
+           /^Provides:/ && index($0, mta) { print pkg }' | sort -u | tr '\n' ' ')
+  if [ -n "$mtas" ]; then
+    echo "refusing to install ${missing[*]}: it would install a mail server ($mtas)" >&2
+    return 1
+  fi
+  DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y \
+    --no-install-recommends "${missing[@]}" || return 1
 }

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The test command.  On a fresh Debian 12 machine (as root) it installs what
-# the build and the tests need, then runs the suite three ways:
+# the build and the tests need (tests/deps.sh; never a mail server: the
+# tests unpack a private copy of Debian's postfix package into each build
+# directory instead, tests/servers/postfix-unpack.sh), then runs the suite
+# three ways:
 #
 #   1. a normal build with warnings as errors ($SMTPOUT_TEST_BUILDDIR,
 #      default build-test): every test;
@@ -27,7 +30,7 @@ quick=${SMTPOUT_TEST_QUICK:-0}
 start=$SECONDS
 
 . tests/deps.sh
-smtpout_install_deps || exit 1
+smtpout_install_deps test || exit 1
 
 # setup DIR OPTIONS...: a fresh meson build directory.
 setup() {
@@ -47,9 +50,17 @@ setup() {
 status=0
 logs=()
 
+# postfix BUILDDIR: the private Postfix the tests run, unpacked now (the
+# tests would on first use) so that a missing network or library stops
+# the run at once, with its reason.
+postfix() {
+  bash tests/servers/postfix-unpack.sh "$1/postfix"
+}
+
 echo "== 1. build ($builddir) and test"
 setup "$builddir" -Dwerror=true || exit 1
 ninja -C "$builddir" || exit 1
+postfix "$builddir" || exit 1
 meson test -C "$builddir" --print-errorlogs || status=1
 logs+=("normal build=$builddir/meson-logs/testlog.json")
 
@@ -73,7 +84,8 @@ if [ "$quick" != 1 ]; then
   fi
   echo "== 3. build ($sanbuild, $cc, ASan+UBSan) and test"
   if CC=$cc setup "$sanbuild" -Dwerror=true -Db_sanitize=address,undefined \
-       -Db_lundef=false "${fuzz[@]}" && ninja -C "$sanbuild"; then
+       -Db_lundef=false "${fuzz[@]}" && ninja -C "$sanbuild" &&
+     postfix "$sanbuild"; then
     # Any report is fatal and fails the test that caused it; leaks too.
     ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1 \
     UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \

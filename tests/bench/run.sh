@@ -53,11 +53,19 @@ want() {
   return 1
 }
 
+. tests/deps.sh
+smtpout_install_deps bench || exit 1
+
 builddir=${SMTPOUT_BENCH_BUILDDIR:-build-bench}
 if [ ! -d "$builddir" ]; then
   meson setup "$builddir" >/dev/null
 fi
 ninja -C "$builddir" >/dev/null
+# Postfix's smtp-sink and smtp-source: the tests' private copy of Debian's
+# package (tests/servers/postfix-unpack.sh), never a system postfix.
+bash tests/servers/postfix-unpack.sh "$builddir/postfix"
+pfx=$builddir/postfix/root
+pfx_env=(env LD_LIBRARY_PATH="$pfx/usr/lib/postfix")
 
 bench=$builddir/examples/smtpout-bench
 floor=$builddir/tests/tls-floor
@@ -119,7 +127,7 @@ echo "== 1. plaintext: smtpout-bench vs smtp-source, to smtp-sink"
 sink_port=$(free_port)
 sink_user=()
 [ "$(id -u)" -eq 0 ] && sink_user=(-u nobody)
-/usr/sbin/smtp-sink "${sink_user[@]}" "127.0.0.1:$sink_port" 4096 &
+"${pfx_env[@]}" "$pfx/usr/sbin/smtp-sink" "${sink_user[@]}" "127.0.0.1:$sink_port" 4096 &
 pids+=($!)
 wait_port "$sink_port"
 sink=127.0.0.1:$sink_port
@@ -140,7 +148,8 @@ for r in $(seq "$rounds"); do
       if [ "$c" = smtpout ]; then
         measure plain "$setting" smtpout "$r" run "$n" "$bench" -q "${args[@]}" "$sink"
       else
-        measure plain "$setting" smtp-source "$r" run "$n" /usr/sbin/smtp-source "${args[@]}" "$sink"
+        measure plain "$setting" smtp-source "$r" run "$n" "${pfx_env[@]}" \
+          "$pfx/usr/sbin/smtp-source" "${args[@]}" "$sink"
       fi
     done
   done

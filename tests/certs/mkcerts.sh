@@ -1,5 +1,5 @@
 #!/bin/bash
-# mkcerts.sh OUTDIR -- generate the test PKI used by the integration tests.
+# mkcerts.sh [--no-ocsp] OUTDIR -- generate the test PKI used by the tests.
 #
 # Nothing here is secret and nothing is committed: the tests run this into a
 # temporary directory.  certtool (gnutls-bin) makes every key and
@@ -36,13 +36,19 @@
 #
 #   OCSP responses (DER) from ca, valid for 30 days, for stapling:
 #   valid-ocsp-good.der, valid-ocsp-revoked.der, muststaple-ocsp-good.der
+#   (not with --no-ocsp, which examples/demo.sh uses: it needs no openssl)
 #
 # The CA is valid from 2000 to 2099 so that only the leaf's own dates make
 # "expired" fail, and "wrongname" differs from "valid" only in its names.
 set -eu
 
+ocsp_responses=1
+if [ "${1:-}" = --no-ocsp ]; then
+    ocsp_responses=0
+    shift
+fi
 if [ $# -ne 1 ]; then
-    echo "usage: $0 OUTDIR" >&2
+    echo "usage: $0 [--no-ocsp] OUTDIR" >&2
     exit 64
 fi
 out=$1
@@ -154,10 +160,13 @@ ocsp() {
         exit 1
     fi
 }
-ocsp valid good
-ocsp valid revoked
-ocsp muststaple good
+if [ $ocsp_responses -eq 1 ]; then
+    ocsp valid good
+    ocsp valid revoked
+    ocsp muststaple good
+fi
 
 rm -f "$out"/.*.tmpl "$out/.index.txt" "$out/.req.der" "$tool_log"
 # Certificates are public; only the keys stay owner-only.
-chmod 0644 "$out"/*.pem "$out"/*.der
+chmod 0644 "$out"/*.pem
+[ $ocsp_responses -eq 0 ] || chmod 0644 "$out"/*.der

@@ -31,12 +31,15 @@ def tricky_megabyte():
     return b"".join(out)
 
 
-@unittest.skipUnless(postfix.available(), "needs root and Postfix")
+@unittest.skipUnless(postfix.available(), "needs root (Postfix's master)")
 class PostfixSendTest(TempDirTest):
     def test_megabyte_with_mixed_recipients(self):
         data = tricky_megabyte()
         body = self.write("msg", data)
         with postfix.Postfix(self.path("pf"), rejects=MIXED_REJECTS) as pf:
+            # The private copy, never a system postfix (servers/postfix.py).
+            self.assertTrue(pf.master().startswith(postfix.root() + "/"),
+                            pf.master())
             rc, doc, err = send(["--server", "127.0.0.1:%d" % pf.port,
                                  "--mx-name", "mx.test.example",
                                  "--data", body] + MIXED_ARGS)

@@ -93,11 +93,12 @@ class RealServerTls(TempDirTest):
                             self.assertEqual(len(msgs), arrived)
                             self.assertEqual(msgs[-1][0]["tls"], want[4])
 
-    @unittest.skipUnless(postfix.available(), "needs root and Postfix")
+    @unittest.skipUnless(postfix.available(), "needs root (Postfix's master)")
     def test_postfix(self):
         for kind in list(BAD) + ["no-starttls"]:
             tls = None if kind == "no-starttls" else cert(kind)
             with postfix.Postfix(self.path("pf-" + kind), tls=tls) as pf:
+                self.assertTrue(pf.master().startswith(postfix.root() + "/"))
                 n = 0
                 arrived = 0
                 for _, mode, allow in self.cases([kind]):

@@ -17,10 +17,15 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "servers"))
+import postfix  # noqa: E402
 
 BUILD = os.environ.get("SMTPOUT_BUILD", "build")
 SOURCE = os.environ.get("SMTPOUT_SOURCE", ".")
@@ -168,15 +173,13 @@ def make_test_ca(outdir):
             "other_ca": os.path.join(outdir, "other-ca.pem")}
 
 
-SMTP_SINK = "/usr/sbin/smtp-sink"
-
-
 class SmtpSink:
-    """Postfix's smtp-sink on a loopback port, dumping every message it
-    receives into its own file under `dumpdir` (-d), so a test can count
-    and check them.  smtp-sink is C and handles thousands of concurrent
-    sessions; -m raises its default cap of 256.  As root it must drop
-    privileges (-u nobody), so the dump directory is world-writable."""
+    """Postfix's smtp-sink (the private copy, tests/servers/postfix.py) on
+    a loopback port, dumping every message it receives into its own file
+    under `dumpdir` (-d), so a test can count and check them.  smtp-sink is
+    C and handles thousands of concurrent sessions; -m raises its default
+    cap of 256.  As root it must drop privileges (-u nobody), so the dump
+    directory is world-writable."""
 
     def __init__(self, dumpdir, max_sessions=2048, extra=()):
         os.makedirs(dumpdir, exist_ok=True)
@@ -185,14 +188,15 @@ class SmtpSink:
         s.bind(("127.0.0.1", 0))
         self.port = s.getsockname()[1]
         s.close()
-        argv = [SMTP_SINK, "-m", str(max_sessions)]
+        argv = [postfix.program("smtp-sink"), "-m", str(max_sessions)]
         if os.geteuid() == 0:
             os.chmod(dumpdir, 0o1777)
             argv += ["-u", "nobody"]
         argv += list(extra) + ["-d", os.path.join(dumpdir, "msg."),
                                "127.0.0.1:%d" % self.port, "4096"]
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+                                     stderr=subprocess.PIPE,
+                                     env=postfix.environment())
         deadline = time.monotonic() + 20  # a safety net, not a measurement
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -1,16 +1,27 @@
 """A private Postfix instance on a loopback port, for the integration tests.
 
-Each instance has its own configuration, queue and maildir under a
-temporary directory; it accepts mail for test.example into one maildir,
-can refuse chosen recipients, can offer STARTTLS with a given
-certificate, and can leave EHLO keywords out (discard_ehlo=("8bitmime",):
-a server without 8BITMIME).  Postfix's master must start as root: without root the tests
+Postfix here is always the private copy of Debian's package that
+postfix-unpack.sh unpacks into the build tree ($SMTPOUT_POSTFIX_DIR, else
+$SMTPOUT_BUILD/postfix), never a system postfix, installed or not: every
+machine runs the same thing, and nothing here can touch (or needs) the
+machine's own mail server.  Each instance has its own configuration, queue
+and maildir under a temporary directory, and main.cf points Postfix at the
+private tree for everything it would take from its compiled-in paths
+(daemon_directory, command_directory, shlib_directory, meta_directory; its
+shared libraries through LD_LIBRARY_PATH, which it passes on to the daemons
+it starts).  It accepts mail for test.example into one maildir, can refuse
+chosen recipients, can offer STARTTLS with a given certificate, and can
+leave EHLO keywords out (discard_ehlo=("8bitmime",): a server without
+8BITMIME).  Postfix's master must start as root: without root the tests
 that need it are skipped.
 
     with Postfix(tmpdir, tls=("cert.pem", "key.pem")) as pf:
         ... deliver to 127.0.0.1:pf.port ...
         pf.sessions()   # smtpd's per-connection command counters
         pf.messages()   # delivered messages, Postfix's own headers removed
+
+program("smtp-sink") and environment() run the private copy's other
+programs.
 """
 import os
 import re
@@ -18,6 +29,54 @@ import shutil
 import socket
 import subprocess
 import time
+
+UNPACK = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                      "postfix-unpack.sh")
+
+# The accounts of base-passwd, present on every Debian machine (Postfix's
+# own "postfix" and "postdrop" exist only where the package is installed).
+# mail_owner must be an unprivileged account of its own; setgid_group only
+# labels the queue's public directories (the private postdrop and
+# postqueue are not set-gid); default_privs must differ from both.
+MAIL_OWNER = "daemon"
+SETGID_GROUP = "mail"
+DEFAULT_PRIVS = "nobody"
+
+_root = None
+
+
+def directory():
+    """Where the private copy lives (its tree is directory()/root)."""
+    return os.environ.get("SMTPOUT_POSTFIX_DIR") or os.path.join(
+        os.environ.get("SMTPOUT_BUILD", "build"), "postfix")
+
+
+def root():
+    """The private Postfix tree, unpacked on first use.  Raises
+    RuntimeError with postfix-unpack.sh's one-line reason if it cannot be
+    (no network for apt, a library missing)."""
+    global _root
+    if _root is None:
+        p = subprocess.run(["bash", UNPACK, directory()],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(p.stderr.strip() or "postfix-unpack.sh failed")
+        _root = os.path.join(directory(), "root")
+    return _root
+
+
+def program(name):
+    """The path of one of the private copy's programs (smtp-sink, ...)."""
+    return os.path.join(root(), "usr", "sbin", name)
+
+
+def environment():
+    """The environment to run the private programs in: their shared
+    libraries first (their RUNPATH names the system's /usr/lib/postfix)."""
+    env = dict(os.environ)
+    env["LD_LIBRARY_PATH"] = os.path.join(root(), "usr", "lib", "postfix")
+    return env
+
 
 MASTER_CF = """\
 {listen} inet n - n - - smtpd
@@ -46,7 +105,10 @@ _ADDED = re.compile(rb"(Return-Path|X-Original-To|Delivered-To|Received):")
 
 
 def available():
-    return os.geteuid() == 0 and shutil.which("postfix") is not None
+    """Whether a Postfix can run here: its master needs root.  Whether the
+    private copy can be unpacked is not asked: a test that needs it fails
+    with the reason instead of skipping."""
+    return os.geteuid() == 0
 
 
 def _free_port():
@@ -78,15 +140,27 @@ class Postfix:
         r = self.root
         for d in ("etc", "queue", "data", "mail"):
             os.makedirs(os.path.join(r, d), exist_ok=True)
-        shutil.chown(os.path.join(r, "data"), "postfix")
+        shutil.chown(os.path.join(r, "data"), MAIL_OWNER)
         os.chmod(os.path.join(r, "mail"), 0o777)
         self.port = _free_port()
+        pf = root()
+        lib = os.path.join(pf, "usr", "lib", "postfix")
         main = [
             "compatibility_level = 3.6",
+            # Everything from the private tree, nothing from /etc/postfix
+            # or /usr/lib/postfix.
+            "daemon_directory = %s/sbin" % lib,
+            "command_directory = %s/usr/sbin" % pf,
+            "shlib_directory = %s" % lib,
+            "meta_directory = %s/etc/postfix" % pf,
+            "import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ "
+            "LANG=C LD_LIBRARY_PATH=%s" % lib,
+            "export_environment = TZ MAIL_CONFIG LANG LD_LIBRARY_PATH",
             "queue_directory = %s/queue" % r,
             "data_directory = %s/data" % r,
-            "mail_owner = postfix",
-            "setgid_group = postdrop",
+            "mail_owner = %s" % MAIL_OWNER,
+            "setgid_group = %s" % SETGID_GROUP,
+            "default_privs = %s" % DEFAULT_PRIVS,
             "myhostname = pf.test.example",
             "mydestination =",
             "inet_interfaces = 127.0.0.1",
@@ -123,11 +197,12 @@ class Postfix:
             listen="127.0.0.1:%d" % self.port))
         self._write("access", "".join("%s %s\n" % (a, reply)
                                       for a, reply in self.rejects))
-        p = subprocess.run(["postfix", "-c", os.path.join(r, "etc"),
-                            "start"], capture_output=True, text=True)
+        p = subprocess.run([program("postfix"), "-c",
+                            os.path.join(r, "etc"), "start"],
+                           capture_output=True, text=True, env=environment())
         if p.returncode != 0:
-            raise RuntimeError("postfix start failed: %s%s" % (p.stdout,
-                                                               p.stderr))
+            raise RuntimeError("postfix start failed: %s%s%s" % (
+                p.stdout, p.stderr, self.log()))
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -137,9 +212,17 @@ class Postfix:
                 time.sleep(0.05)
         raise RuntimeError("postfix did not listen on %d" % self.port)
 
+    def master(self):
+        """The path of the running master's executable (/proc), which
+        shows which Postfix this is."""
+        with open(os.path.join(self.root, "data", "master.lock")) as f:
+            pid = int(f.read().split()[0])
+        return os.readlink("/proc/%d/exe" % pid)
+
     def stop(self):
-        subprocess.run(["postfix", "-c", os.path.join(self.root, "etc"),
-                        "abort"], capture_output=True)
+        subprocess.run([program("postfix"), "-c",
+                        os.path.join(self.root, "etc"), "abort"],
+                       capture_output=True, env=environment())
 
     def __enter__(self):
         return self.start()
