@@ -55,13 +55,22 @@ if [ ! -d "$builddir" ]; then
   meson setup "$builddir" >/dev/null
 fi
 ninja -C "$builddir" >/dev/null
+# Postfix (smtpd through lab-postfix.py, and smtp-source) is the tests'
+# private copy of Debian's package, never a system postfix
+# (tests/servers/postfix-unpack.sh); postfix.py finds it through the
+# environment.
+bash tests/servers/postfix-unpack.sh "$builddir/postfix"
+SMTPOUT_POSTFIX_DIR=$(cd "$builddir" && pwd)/postfix
+export SMTPOUT_POSTFIX_DIR
+smtp_source=(env LD_LIBRARY_PATH="$SMTPOUT_POSTFIX_DIR/root/usr/lib/postfix"
+             "$SMTPOUT_POSTFIX_DIR/root/usr/sbin/smtp-source")
 bench=$builddir/examples/smtpout-bench
 faultsrv=$builddir/tests/faultsrv
 py=/usr/bin/python3
 clients=tests/bench/clients.py
 
 tmp=$(mktemp -d /tmp/smtpout-lab.XXXXXX)
-chmod 755 "$tmp" # Postfix's own processes run as the postfix user
+chmod 755 "$tmp" # Postfix's own processes run as daemon (postfix.py)
 out=${out:-$tmp}
 mkdir -p "$out"
 tsv=$out/lab.tsv
@@ -197,9 +206,9 @@ for r in $(seq "$rounds"); do
     "${tls_args[@]}" "${env_args[@]}" "$pf"
   each "$r" smtpout postfix tls-reuse run @N@ "$bench" -q -s 1 -d -m @N@ \
     "${tls_args[@]}" "${env_args[@]}" "$pf"
-  each "$r" smtp-source postfix plain-new run @N@ /usr/sbin/smtp-source \
+  each "$r" smtp-source postfix plain-new run @N@ "${smtp_source[@]}" \
     -s 1 -m @N@ "${env_args[@]}" "$pf"
-  each "$r" smtp-source postfix plain-reuse run @N@ /usr/sbin/smtp-source \
+  each "$r" smtp-source postfix plain-reuse run @N@ "${smtp_source[@]}" \
     -s 1 -d -m @N@ "${env_args[@]}" "$pf"
   for m in plain-new plain-reuse tls-new tls-reuse; do
     extra=()
