@@ -836,6 +836,38 @@ class AsyncSendTest(TempDirTest):
         self.assertEqual(aio.policy.source["starttls"], cfg + ":3")
         self.assertEqual(spool_messages(spool), [])
 
+    def test_policy_is_the_enforced_one_with_an_unusable_domain(self):
+        # x@bad_domain.example's domain is no host name: it matches no
+        # domain rule, a@test.example's rule still applies (issue 11 item
+        # 14).  Both drivers enforce require and report it, with the rule's
+        # line, and a fixed policy is reported as the host's.
+        cfg = self.write("policy.ini", b'[destination "t"]\n'
+                                       b'domains = test.example\n'
+                                       b'starttls = "require"\n')
+        spool = self.spool()
+        with aiosmtpd(spool) as srv:
+            for rcpts in (["a@test.example", "x@bad_domain.example"],
+                          ["x@bad_domain.example", "a@test.example"]):
+                with self.subTest(rcpts=rcpts):
+                    sync, aio = self.both("127.0.0.1:%d" % srv.port,
+                                          "mx.test.example", "s@x.example",
+                                          rcpts, BODY, config=cfg)
+                    for res in (sync, aio):
+                        self.assertEqual({r.enhanced for r in res.recipients},
+                                         {"4.7.4"})
+                        self.assertEqual(res.policy.starttls,
+                                         smtpout.StartTLS.REQUIRE)
+                        self.assertEqual(res.policy.source["starttls"],
+                                         cfg + ":3")
+            sync, aio = self.both("127.0.0.1:%d" % srv.port,
+                                  "mx.test.example", "s@x.example",
+                                  ["a@test.example"], BODY, config=cfg,
+                                  starttls="optional")
+        self.assertSame(sync, aio)
+        self.assertEqual(aio.policy.starttls, smtpout.StartTLS.OPTIONAL)
+        self.assertEqual(aio.policy.source["starttls"], "host")
+        self.assertEqual(len(spool_messages(spool)), 2)  # sync and aio
+
     def test_plaintext_fallback_after_a_failed_handshake(self):
         # TLS 1.1 at most: smtpout's handshake fails; under "optional" the
         # policy permits one retry without STARTTLS, on a new connection.

@@ -201,7 +201,7 @@ class _Delivery:
         policy = resolve_policy(
             opts.shared_config(),
             [a for i, a in enumerate(self.recipients) if self.slots[i] is None],
-            opts.mx)
+            opts.mx, opts.starttls, opts.allow_invalid_certs)
         try:
             infos = await _resolve(loop, opts.host, opts.port)
         except socket.gaierror as e:

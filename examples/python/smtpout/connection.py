@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from ._message import Message, MessageArg
 from ._options import ConfigArg, Options, Server, TraceFn, recipient_list
 from ._strings import StrOrBytes, StrPath, encode
-from ._types import Cap, Result, Status, TLSInfo
+from ._types import Cap, Result, StartTLS, Status, TLSInfo, starttls_name
 from .config import Config, Policy
 from .deliver import Attempt, SendResult
 from .errors import BadName, Error, check, describe, error_for
@@ -66,17 +66,64 @@ def check_sender(sender: StrOrBytes) -> None:
 
 
 def resolve_policy(config: Config, recipients: Sequence[StrOrBytes],
-                   mx: StrOrBytes) -> Policy:
-    """The policy send() reports: the recipients' domains through `mx`;
-    a domain that is no valid name matches no domain rule (as in
-    smtpout_delivery_run())."""
+                   mx: StrOrBytes, starttls: Optional[StartTLS] = None,
+                   allow_invalid_certs: bool = False) -> Policy:
+    """The policy send() reports, which is the one its sessions enforce (as
+    smtpout_delivery_policy() says it): the one fixed by `starttls`, else
+    the strictest over the recipients' domains through `mx`, where a
+    domain that is no valid name matches no domain rule and counts as the
+    MX alone."""
+    if starttls is not None:
+        return fixed_policy(starttls, allow_invalid_certs)
     domains = [as_text(r).rpartition("@")[2] for r in recipients]
     try:
         return config.policy(domains, mx)
     except BadName as e:
         if e.argument != "domain":
             raise
-        return config.policy([], mx)
+    good = [d for d in domains if config_takes_domain(config, d)]
+    bad = [d for d in domains if d not in good]
+    alone = config.policy([], mx)
+    if not good:
+        return alone
+    both = config.policy(good, mx)
+    # Knob by knob, the stricter of the two, with its source and rule.
+    strict_tls = both.starttls >= alone.starttls
+    strict_certs = not both.allow_invalid_certs or alone.allow_invalid_certs
+    pick = {"starttls": both if strict_tls else alone,
+            "allow_invalid_certs": both if strict_certs else alone}
+    return Policy(
+        starttls=pick["starttls"].starttls,
+        allow_invalid_certs=pick["allow_invalid_certs"].allow_invalid_certs,
+        source={k: p.source[k] for k, p in pick.items()},
+        rule={k: p.rule[k] for k, p in pick.items()},
+        explain=both.explain + "recipient domains that are not valid names "
+        "(%s) match no domain rule and count as the MX alone:\n%s"
+        % (", ".join(bad), alone.explain))
+
+
+def config_takes_domain(config: Config, domain: str) -> bool:
+    try:
+        config.policy([domain])
+        return True
+    except BadName:
+        return False
+
+
+def fixed_policy(starttls: StartTLS, allow_invalid_certs: bool) -> Policy:
+    """What smtpout_delivery_policy() reports for a policy the host fixed
+    with smtpout_delivery_set_tls_policy()."""
+    what = "smtpout_delivery_set_tls_policy"
+    values = [("starttls", starttls_name(starttls)),
+              ("allow-invalid-certs",
+               "true" if allow_invalid_certs else "false")]
+    return Policy(
+        starttls=StartTLS(starttls),
+        allow_invalid_certs=bool(allow_invalid_certs),
+        source={"starttls": "host", "allow_invalid_certs": "host"},
+        rule={"starttls": what, "allow_invalid_certs": what},
+        explain="".join("%s = %s\n  fixed by the host (%s); no rule was "
+                        "consulted\n" % (k, v, what) for k, v in values))
 
 
 def connect_error(host: str, errors: List[str]) -> Exception:
@@ -312,7 +359,8 @@ class _ConnectionCore:
             raise exc
         policy = resolve_policy(self._opts.shared_config(),
                                 [env.recipients[i] for i in env.sent],
-                                self._opts.mx)
+                                self._opts.mx, self._opts.starttls,
+                                self._opts.allow_invalid_certs)
         return SendResult(recipients=slots,  # type: ignore[arg-type]
                           attempts=[link.attempt()], policy=policy)
 
