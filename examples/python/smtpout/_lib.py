@@ -103,6 +103,7 @@ PROTOTYPES = {
     "smtpout_strerror": (_str, [c_int]),
     "smtpout_version": (_str, []),
     "smtpout_starttls_name": (_str, [c_int]),
+    "smtpout_dane_name": (_str, [c_int]),
     # config.h
     "smtpout_config_new": (_int, [POINTER(ConfigP)]),
     "smtpout_config_load_file": (_int, [POINTER(ConfigP), c_char_p,
@@ -121,6 +122,7 @@ PROTOTYPES = {
     "smtpout_policy_free": (None, [PolicyP]),
     "smtpout_policy_starttls": (_int, [PolicyP]),
     "smtpout_policy_allow_invalid_certs": (_int, [PolicyP]),
+    "smtpout_policy_dane": (_int, [PolicyP]),
     "smtpout_policy_source": (_str, [PolicyP, c_int]),
     "smtpout_policy_rule": (_str, [PolicyP, c_int]),
     "smtpout_policy_explain": (_str, [PolicyP]),
