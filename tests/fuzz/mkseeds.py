@@ -8,6 +8,7 @@ fuzz-session.c describes, then a server transcript; a mime7bit seed the
 import os
 
 import dnsseeds
+import routeseeds
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "corpus")
@@ -301,8 +302,10 @@ def main():
     write("sts", STS)
     write("tlsrpt", TLSRPT)
     write("mime7bit", MIME7BIT)
+    route = routeseeds.seeds()
+    write("route", route)
     total = sum(len(s) for s in (SESSION, CONFIG, POLICY_MAP, NAMES, dns, STS,
-                                 TLSRPT, MIME7BIT))
+                                 TLSRPT, MIME7BIT, route))
     print("%d seeds written under %s" % (total, CORPUS))
 
 
