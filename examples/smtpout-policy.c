@@ -36,9 +36,9 @@ static void usage(FILE *out)
         "       smtpout-policy --config FILE --mx HOST [--json]\n"
         "       smtpout-policy --config FILE --check\n"
         "\n"
-        "Resolves the starttls and allow-invalid-certs policy for mail to\n"
-        "the recipient DOMAIN(s) through the MX HOST, and says which rule\n"
-        "set each knob.  With several domains the strictest policy of\n"
+        "Resolves the starttls, allow-invalid-certs and dane policy for\n"
+        "mail to the recipient DOMAIN(s) through the MX HOST, and says\n"
+        "which rule set each knob.  With several domains the strictest policy of\n"
         "them applies.  --check only validates FILE.\n",
         out);
 }
@@ -46,7 +46,8 @@ static void usage(FILE *out)
 static void print_json(const smtpout_policy *p, const char *const *domains,
                        size_t ndomains, const char *mx)
 {
-  static const char *const keys[2] = {"starttls", "allow_invalid_certs"};
+  static const char *const keys[3] = {"starttls", "allow_invalid_certs",
+                                      "dane"};
   struct json j;
   json_init(&j, stdout);
   json_object_begin(&j);
@@ -54,16 +55,18 @@ static void print_json(const smtpout_policy *p, const char *const *domains,
   json_string(&j, smtpout_starttls_name(smtpout_policy_starttls(p)));
   json_key(&j, "allow_invalid_certs");
   json_bool(&j, smtpout_policy_allow_invalid_certs(p));
+  json_key(&j, "dane");
+  json_string(&j, smtpout_dane_name(smtpout_policy_dane(p)));
   json_key(&j, "source");
   json_object_begin(&j);
-  for (int k = 0; k < 2; k++) {
+  for (int k = 0; k < 3; k++) {
     json_key(&j, keys[k]);
     json_string(&j, smtpout_policy_source(p, k));
   }
   json_object_end(&j);
   json_key(&j, "rule");
   json_object_begin(&j);
-  for (int k = 0; k < 2; k++) {
+  for (int k = 0; k < 3; k++) {
     json_key(&j, keys[k]);
     json_string(&j, smtpout_policy_rule(p, k));
   }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config_impl.h"
+#include "resolve_int.h"
 #include "tls.h"
 
 const uint32_t config_default_timeouts[SMTPOUT_TIMEOUT_COUNT] = {
@@ -25,6 +26,15 @@ const uint32_t config_default_timeouts[SMTPOUT_TIMEOUT_COUNT] = {
   [SMTPOUT_TIMEOUT_MAIL_FROM] = 5 * 60 * 1000,
   [SMTPOUT_TIMEOUT_RCPT_TO] = 5 * 60 * 1000,
   [SMTPOUT_TIMEOUT_DATA] = 10 * 60 * 1000,
+};
+
+static const struct config_routing default_routing = {
+  .smtp_port = CONFIG_DEFAULT_SMTP_PORT,
+  .mx_address_limit = CONFIG_DEFAULT_MX_ADDRESS_LIMIT,
+  .mx_session_limit = CONFIG_DEFAULT_MX_SESSION_LIMIT,
+  .address_preference = ADDRESS_PREFERENCE_ANY,
+  .dnssec = RESOLVER_TRUST_AD,
+  .dns_timeout_ms = CONFIG_DEFAULT_DNS_TIMEOUT_MS,
 };
 
 /* Configuration files are small; this only stops a wrong path (a disk
@@ -42,6 +52,8 @@ int smtpout_config_new(smtpout_config **pconfig)
   memcpy(c->timeouts, config_default_timeouts, sizeof(c->timeouts));
   c->starttls.value = KNOB_UNSET;
   c->allow_invalid_certs.value = KNOB_UNSET;
+  c->dane.value = KNOB_UNSET;
+  c->routing = default_routing;
   if (tls_cache_new(&c->tls_cache) != 0) {
     free(c);
     return SMTPOUT_ERR_NOMEM;
@@ -70,6 +82,8 @@ void smtpout_config_unref(smtpout_config *config)
   free(config->helo_name);
   free(config->ca_file);
   free(config->tls_priority);
+  free(config->dns_resolver);
+  free(config->dns_trust_anchor);
   free(config);
 }
 
@@ -121,6 +135,41 @@ static void check_tls_settings(struct config_load *ld)
   }
 }
 
+/* The DNS settings that depend on each other, once the whole file (and
+ * the map) is read. */
+static void check_dns_settings(struct config_load *ld)
+{
+  smtpout_config *cfg = ld->cfg;
+  char q[QUOTE_MAX + 16];
+  if (cfg->dns_trust_anchor != NULL) {
+    value_quote(q, sizeof(q), cfg->dns_trust_anchor,
+                strlen(cfg->dns_trust_anchor));
+    struct stat st;
+    if (cfg->routing.dnssec != RESOLVER_VALIDATE) {
+      /* Validation is what the file is for: a trust anchor next to
+       * trust-ad or off would suggest a validation that never happens. */
+      diag_add(&ld->diag, ld->file, ld->anchor_line,
+               "trust-anchor-file is used only with dnssec = validate "
+               "(dnssec is %s here)",
+               resolver_mode_name(cfg->routing.dnssec));
+    } else if (stat(cfg->dns_trust_anchor, &st) != 0 ||
+               access(cfg->dns_trust_anchor, R_OK) != 0) {
+      diag_add(&ld->diag, ld->file, ld->anchor_line,
+               "cannot read trust-anchor-file %s: %s", q, strerror(errno));
+    } else if (!S_ISREG(st.st_mode)) {
+      diag_add(&ld->diag, ld->file, ld->anchor_line,
+               "trust-anchor-file %s is not a regular file", q);
+    }
+  }
+  /* wave2-design 8.2: DANE cannot be required of a resolver that gives no
+   * DNSSEC verdicts; say so now rather than defer every message. */
+  if (cfg->routing.dnssec == RESOLVER_OFF && ld->dane_require_line != 0)
+    diag_add(&ld->diag, ld->file, ld->dnssec_line,
+             "dnssec = off makes DANE unavailable, but dane = require is "
+             "set at %s:%u", ld->dane_require_file,
+             (unsigned)ld->dane_require_line);
+}
+
 static int load(smtpout_config **pconfig, const char *text, size_t len,
                 const char *name, const char *dir, char *errbuf,
                 size_t errlen)
@@ -149,6 +198,8 @@ static int load(smtpout_config **pconfig, const char *text, size_t len,
     config_map_load(&ld);
   if (!ld.fatal)
     check_tls_settings(&ld);
+  if (!ld.fatal)
+    check_dns_settings(&ld);
 
   rv = ld.fatal;
   if (rv == 0 && ld.diag.count > 0) {
@@ -268,6 +319,21 @@ const char *smtpout_config_tls_priority(const smtpout_config *config)
 {
   return config && config->tls_priority ? config->tls_priority
                                         : CONFIG_DEFAULT_TLS_PRIORITY;
+}
+
+const struct config_routing *config_routing(const smtpout_config *config)
+{
+  return config ? &config->routing : &default_routing;
+}
+
+const char *config_dns_resolver(const smtpout_config *config)
+{
+  return config ? config->dns_resolver : NULL;
+}
+
+const char *config_dns_trust_anchor(const smtpout_config *config)
+{
+  return config ? config->dns_trust_anchor : NULL;
 }
 
 struct tls_cache *config_tls_cache(const smtpout_config *config)

@@ -8,6 +8,47 @@
 
 struct tls_cache;
 
+/*
+ * The dane knob for one recipient domain and MX host (either may be
+ * NULL), without allocating: what a route reads per MX host.  `config`
+ * may be NULL.  Returns 0 or SMTPOUT_ERR_BAD_NAME.
+ */
+int config_dane_lookup(const smtpout_config *config, const char *domain,
+                       const char *mx_host, int *dane);
+
+/* [queue.outbound] address-preference: which address family a route
+ * tries first at each MX host (docs/routing.md). */
+enum config_address_preference {
+  ADDRESS_PREFERENCE_ANY = 0, /* chosen per host from the route's seed */
+  ADDRESS_PREFERENCE_IPV6 = 1,
+  ADDRESS_PREFERENCE_IPV4 = 2,
+};
+
+/* What routes read from a configuration: [queue.outbound] and
+ * [queue.outbound.dns] (docs/configuration.md). */
+struct config_routing {
+  uint16_t smtp_port;         /* smtp-port, 25 */
+  uint32_t mx_address_limit;  /* addresses tried per route, 0: no limit */
+  uint32_t mx_session_limit;  /* sessions past the handshake, 0: none */
+  int address_preference;     /* enum config_address_preference */
+  int dnssec;                 /* enum resolver_mode (resolve_int.h) */
+  uint32_t dns_timeout_ms;    /* one DNS question, retries included */
+};
+
+#define CONFIG_DEFAULT_SMTP_PORT 25
+#define CONFIG_DEFAULT_MX_ADDRESS_LIMIT 5 /* Postfix smtp_mx_address_limit */
+#define CONFIG_DEFAULT_MX_SESSION_LIMIT 2 /* Postfix smtp_mx_session_limit */
+#define CONFIG_DEFAULT_DNS_TIMEOUT_MS 10000
+
+/* The routing settings of `config` (NULL: the built-in defaults). */
+const struct config_routing *config_routing(const smtpout_config *config);
+
+/* [queue.outbound.dns] resolver (NULL: /etc/resolv.conf) and
+ * trust-anchor-file (NULL: the resolver's default), for the blocking
+ * driver.  Owned by the configuration. */
+const char *config_dns_resolver(const smtpout_config *config);
+const char *config_dns_trust_anchor(const smtpout_config *config);
+
 /* RFC 5321 section 4.5.3.2 (and Stalwart) defaults, milliseconds. */
 extern const uint32_t config_default_timeouts[SMTPOUT_TIMEOUT_COUNT];
 

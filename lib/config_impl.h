@@ -32,8 +32,11 @@ struct smtpout_config {
   char *helo_name;    /* NULL: the session's default */
   char *ca_file;      /* NULL: the system trust store */
   char *tls_priority; /* NULL: CONFIG_DEFAULT_TLS_PRIORITY */
-  struct global_knob starttls, allow_invalid_certs;
+  struct global_knob starttls, allow_invalid_certs, dane;
   struct ruleset *rules; /* NULL when there is no destination rule */
+  struct config_routing routing; /* [queue.outbound], [queue.outbound.dns] */
+  char *dns_resolver;     /* NULL: the nameservers of /etc/resolv.conf */
+  char *dns_trust_anchor; /* NULL: the resolver's default */
   struct tls_cache *tls_cache;
 };
 
@@ -81,6 +84,11 @@ void value_unquote(const char **s, size_t *len);
 int value_starttls(const char *s, size_t len, int *out);
 /* Parses "true", "false"; returns 0 or -1. */
 int value_bool(const char *s, size_t len, int *out);
+/* Parses "optional", "require", "disable" for dane; returns 0 or -1. */
+int value_dane(const char *s, size_t len, int *out);
+/* Parses a decimal number from `min` to `max`; returns 0 or -1. */
+int value_uint(const char *s, size_t len, uint32_t min, uint32_t max,
+               uint32_t *out);
 /* Parses a duration ("1500ms", "30s", "5m", "1h", "1d") into
  * milliseconds; returns 0, or -1 with a reason in *why. */
 int value_duration(const char *s, size_t len, uint32_t *ms,
@@ -88,6 +96,7 @@ int value_duration(const char *s, size_t len, uint32_t *ms,
 
 #define STARTTLS_ACCEPTED "optional, require, disable"
 #define BOOL_ACCEPTED "true, false"
+#define DANE_ACCEPTED "optional, require, disable"
 
 /* Which list a pattern comes from decides which forms it may take. */
 enum pattern_list { LIST_DOMAINS, LIST_MX, LIST_MAP };
@@ -119,6 +128,11 @@ struct config_load {
   char *map_path;   /* resolved policy-map path, or NULL */
   uint32_t map_line;
   uint32_t ca_line, priority_line;
+  uint32_t dnssec_line, anchor_line; /* [queue.outbound.dns] keys */
+  /* The first `dane = require`, in the file or the map: it cannot be met
+   * with dnssec = off. */
+  const char *dane_require_file;
+  uint32_t dane_require_line;
   struct ini_dest *dests; /* [destination] sections (config_ini.c) */
   size_t ndests, dests_cap;
   int fatal; /* SMTPOUT_ERR_NOMEM once memory ran out */
@@ -154,6 +168,9 @@ enum policy_tier {
   TIER_DEFAULT
 };
 
+/* The knobs, in the order of enum smtpout_knob. */
+#define POLICY_KNOBS 3
+
 /* How one knob was decided for one (domain, MX). */
 struct knob_decision {
   int value;
@@ -162,12 +179,12 @@ struct knob_decision {
   uint32_t key;  /* the key that matched */
 };
 
-/* Resolves both knobs for one normalised domain (may be NULL) and MX
+/* Resolves the knobs for one normalised domain (may be NULL) and MX
  * (may be NULL); `*_ip` says the name is an IP literal (exact rules
- * only).  d[0] is starttls, d[1] allow-invalid-certs. */
+ * only).  d[] is indexed by enum smtpout_knob. */
 void policy_decide(const smtpout_config *config, const char *domain,
                    bool domain_ip, const char *mx, bool mx_ip,
-                   struct knob_decision d[2]);
+                   struct knob_decision d[POLICY_KNOBS]);
 
 /* Normalises a domain or MX host: IP literal or name.  Returns 0 with
  * *is_ip set, or SMTPOUT_ERR_BAD_NAME / SMTPOUT_ERR_NOMEM. */

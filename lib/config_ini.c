@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "config_impl.h"
+#include "resolve_int.h"
 
 /* Debian's inih 55 reads lines into a 200-byte buffer (INI_MAX_LINE):
  * room for 198 characters, the newline and the NUL. */
@@ -40,15 +41,28 @@ enum section {
   SEC_OUTBOUND, /* [queue.outbound] */
   SEC_TLS,      /* [queue.outbound.tls] */
   SEC_TIMEOUTS, /* [queue.outbound.timeouts] */
+  SEC_DNS,      /* [queue.outbound.dns] */
   SEC_DEST      /* [destination "label"] */
 };
 
-static const char *const outbound_keys[] = {"hostname"};
+static const char *const outbound_keys[] = {
+  "hostname", "smtp-port", "mx-address-limit", "mx-session-limit",
+  "address-preference",
+};
+enum { OKEY_HOSTNAME, OKEY_SMTP_PORT, OKEY_ADDRESS_LIMIT,
+       OKEY_SESSION_LIMIT, OKEY_ADDRESS_PREFERENCE };
 
 static const char *const tls_keys[] = {
   "starttls", "allow-invalid-certs", "ca-file", "priority", "policy-map",
+  "dane",
 };
-enum { KEY_STARTTLS, KEY_ALLOW, KEY_CA_FILE, KEY_PRIORITY, KEY_POLICY_MAP };
+enum { KEY_STARTTLS, KEY_ALLOW, KEY_CA_FILE, KEY_PRIORITY, KEY_POLICY_MAP,
+       KEY_DANE };
+
+static const char *const dns_keys[] = {
+  "resolver", "dnssec", "trust-anchor-file", "timeout",
+};
+enum { NKEY_RESOLVER, NKEY_DNSSEC, NKEY_TRUST_ANCHOR, NKEY_TIMEOUT };
 
 /* Indexed by enum smtpout_timeout. */
 static const char *const timeout_keys[SMTPOUT_TIMEOUT_COUNT] = {
@@ -56,9 +70,9 @@ static const char *const timeout_keys[SMTPOUT_TIMEOUT_COUNT] = {
 };
 
 static const char *const dest_keys[] = {
-  "domains", "mx", "starttls", "allow-invalid-certs",
+  "domains", "mx", "starttls", "allow-invalid-certs", "dane",
 };
-enum { DKEY_DOMAINS, DKEY_MX, DKEY_STARTTLS, DKEY_ALLOW };
+enum { DKEY_DOMAINS, DKEY_MX, DKEY_STARTTLS, DKEY_ALLOW, DKEY_DANE };
 
 #define NKEYS(a) (sizeof(a) / sizeof((a)[0]))
 #define DEST_NKEYS NKEYS(dest_keys)
@@ -74,7 +88,7 @@ struct ini_dest {
   char *label;
   uint32_t line;
   uint32_t seen[DEST_NKEYS]; /* line of each key, 0 when absent */
-  int starttls, allow;       /* KNOB_UNSET when absent */
+  int starttls, allow, dane; /* KNOB_UNSET when absent */
   unsigned bad_patterns;     /* patterns refused (and reported) */
   struct ini_pattern *pats;
   size_t npats, pats_cap;
@@ -96,6 +110,7 @@ struct ini_parser {
   uint32_t seen_outbound[NKEYS(outbound_keys)];
   uint32_t seen_tls[NKEYS(tls_keys)];
   uint32_t seen_timeouts[SMTPOUT_TIMEOUT_COUNT];
+  uint32_t seen_dns[NKEYS(dns_keys)];
 };
 
 #define ERR(p, ...) diag_add(&(p)->ld->diag, (p)->ld->file, (p)->lineno, \
@@ -135,6 +150,7 @@ static const char *section_title(const struct ini_parser *p, char *buf,
   case SEC_OUTBOUND: return "[queue.outbound]";
   case SEC_TLS: return "[queue.outbound.tls]";
   case SEC_TIMEOUTS: return "[queue.outbound.timeouts]";
+  case SEC_DNS: return "[queue.outbound.dns]";
   case SEC_DEST:
     snprintf(buf, len, "[destination \"%s\"]", p->ld->dests[p->dest].label);
     return buf;
@@ -233,17 +249,39 @@ static void set_hostname(struct ini_parser *p, const char *v, size_t len)
   p->ld->cfg->helo_name = s;
 }
 
+/* A knob's value, for [queue.outbound.tls] and [destination]: `key` is
+ * KEY_STARTTLS, KEY_ALLOW or KEY_DANE. */
 static void parse_knob(struct ini_parser *p, int key, const char *v,
                        size_t len, int *out)
 {
   char q[QUOTE_MAX + 16];
+  const char *accepted;
+  int rv;
   value_unquote(&v, &len);
-  if (key == KEY_STARTTLS ? value_starttls(v, len, out) == 0
-                          : value_bool(v, len, out) == 0)
+  switch (key) {
+  case KEY_STARTTLS:
+    rv = value_starttls(v, len, out);
+    accepted = STARTTLS_ACCEPTED;
+    break;
+  case KEY_DANE:
+    rv = value_dane(v, len, out);
+    accepted = DANE_ACCEPTED;
+    break;
+  default:
+    rv = value_bool(v, len, out);
+    accepted = BOOL_ACCEPTED;
+    break;
+  }
+  if (rv == 0) {
+    if (key == KEY_DANE && *out == SMTPOUT_DANE_REQUIRE &&
+        p->ld->dane_require_line == 0) {
+      p->ld->dane_require_file = p->ld->file;
+      p->ld->dane_require_line = p->lineno;
+    }
     return;
+  }
   value_quote(q, sizeof(q), v, len);
-  ERR(p, "bad value %s for %s (accepted: %s)", q, tls_keys[key],
-      key == KEY_STARTTLS ? STARTTLS_ACCEPTED : BOOL_ACCEPTED);
+  ERR(p, "bad value %s for %s (accepted: %s)", q, tls_keys[key], accepted);
   *out = KNOB_UNSET;
 }
 
@@ -255,6 +293,7 @@ static void on_tls_key(struct ini_parser *p, int key, const char *v,
   switch (key) {
   case KEY_STARTTLS: knob = &cfg->starttls; break;
   case KEY_ALLOW: knob = &cfg->allow_invalid_certs; break;
+  case KEY_DANE: knob = &cfg->dane; break;
   case KEY_CA_FILE:
     value_unquote(&v, &len);
     set_string(p, &cfg->ca_file, v, len, "ca-file", true);
@@ -292,6 +331,114 @@ static void on_timeout_key(struct ini_parser *p, int key, const char *v,
   }
   value_quote(q, sizeof(q), v, len);
   ERR(p, "bad value %s for %s: %s", q, timeout_keys[key], why);
+}
+
+static void on_outbound_key(struct ini_parser *p, int key, const char *v,
+                            size_t len)
+{
+  struct config_routing *r = &p->ld->cfg->routing;
+  char q[QUOTE_MAX + 16];
+  uint32_t n;
+  if (key == OKEY_HOSTNAME) {
+    set_hostname(p, v, len);
+    return;
+  }
+  value_unquote(&v, &len);
+  value_quote(q, sizeof(q), v, len);
+  switch (key) {
+  case OKEY_SMTP_PORT:
+    if (value_uint(v, len, 1, 65535, &n) == 0)
+      r->smtp_port = (uint16_t)n;
+    else
+      ERR(p, "bad value %s for smtp-port (a port number, 1 to 65535)", q);
+    return;
+  case OKEY_ADDRESS_LIMIT:
+  case OKEY_SESSION_LIMIT:
+    if (value_uint(v, len, 0, 65535, &n) != 0) {
+      ERR(p, "bad value %s for %s (a number from 0 to 65535; 0 means no "
+             "limit)", q, outbound_keys[key]);
+      return;
+    }
+    if (key == OKEY_ADDRESS_LIMIT)
+      r->mx_address_limit = n;
+    else
+      r->mx_session_limit = n;
+    return;
+  case OKEY_ADDRESS_PREFERENCE:
+    if (len == 3 && memcmp(v, "any", 3) == 0)
+      r->address_preference = ADDRESS_PREFERENCE_ANY;
+    else if (len == 4 && memcmp(v, "ipv6", 4) == 0)
+      r->address_preference = ADDRESS_PREFERENCE_IPV6;
+    else if (len == 4 && memcmp(v, "ipv4", 4) == 0)
+      r->address_preference = ADDRESS_PREFERENCE_IPV4;
+    else
+      ERR(p, "bad value %s for address-preference (accepted: any, ipv6, "
+             "ipv4)", q);
+    return;
+  }
+}
+
+static void on_dns_key(struct ini_parser *p, int key, const char *v,
+                       size_t len)
+{
+  smtpout_config *cfg = p->ld->cfg;
+  char q[QUOTE_MAX + 16], err[160];
+  const char *why;
+  uint32_t ms;
+  value_unquote(&v, &len);
+  value_quote(q, sizeof(q), v, len);
+  switch (key) {
+  case NKEY_RESOLVER: {
+    /* Checked now with the resolver's own parser, so that a typo fails
+     * the load and not the first delivery. */
+    struct resolver scratch;
+    char list[1024];
+    memset(&scratch, 0, sizeof(scratch));
+    if (len == 0 || len >= sizeof(list)) {
+      ERR(p, "bad value %s for resolver (one or more numeric addresses, "
+             "HOST or HOST:PORT, [IPv6]:PORT)", q);
+      return;
+    }
+    memcpy(list, v, len);
+    list[len] = '\0';
+    if (resolver_parse_servers(&scratch, list, 1, err, sizeof(err)) != 0) {
+      ERR(p, "bad value %s for resolver: %s", q, err);
+      return;
+    }
+    set_string(p, &cfg->dns_resolver, v, len, "resolver", false);
+    return;
+  }
+  case NKEY_DNSSEC:
+    p->ld->dnssec_line = p->lineno;
+    if (len == 8 && memcmp(v, "trust-ad", 8) == 0) {
+      cfg->routing.dnssec = RESOLVER_TRUST_AD;
+    } else if (len == 3 && memcmp(v, "off", 3) == 0) {
+      cfg->routing.dnssec = RESOLVER_OFF;
+    } else if (len == 8 && memcmp(v, "validate", 8) == 0) {
+#ifdef HAVE_LIBUNBOUND
+      cfg->routing.dnssec = RESOLVER_VALIDATE;
+#else
+      ERR(p, "dnssec = validate needs libunbound, which this build of "
+             "smtpout lacks (build with -Dunbound=enabled; Debian: "
+             "libunbound-dev)");
+#endif
+    } else {
+      ERR(p, "bad value %s for dnssec (accepted: trust-ad, validate, off)",
+          q);
+    }
+    return;
+  case NKEY_TRUST_ANCHOR:
+    set_string(p, &cfg->dns_trust_anchor, v, len, "trust-anchor-file",
+               true);
+    p->ld->anchor_line = p->lineno;
+    return;
+  case NKEY_TIMEOUT:
+    if (value_duration(v, len, &ms, &why) == 0)
+      cfg->routing.dns_timeout_ms = ms;
+    else
+      ERR(p, "bad value %s for timeout: %s", q, why);
+    return;
+  }
 }
 
 static void add_pattern(struct ini_parser *p, struct ini_dest *d, int list,
@@ -354,6 +501,7 @@ static void on_dest_key(struct ini_parser *p, int key, const char *v,
   case DKEY_MX: add_patterns(p, d, LIST_MX, v, len); break;
   case DKEY_STARTTLS: parse_knob(p, KEY_STARTTLS, v, len, &d->starttls); break;
   case DKEY_ALLOW: parse_knob(p, KEY_ALLOW, v, len, &d->allow); break;
+  case DKEY_DANE: parse_knob(p, KEY_DANE, v, len, &d->dane); break;
   }
 }
 
@@ -396,6 +544,11 @@ static void on_value(struct ini_parser *p, const char *key, const char *value,
     nkeys = NKEYS(timeout_keys);
     seen = p->seen_timeouts;
     break;
+  case SEC_DNS:
+    keys = dns_keys;
+    nkeys = NKEYS(dns_keys);
+    seen = p->seen_dns;
+    break;
   case SEC_DEST:
     keys = dest_keys;
     nkeys = NKEYS(dest_keys);
@@ -432,9 +585,10 @@ static void on_value(struct ini_parser *p, const char *key, const char *value,
     p->prev_ok = true;
   }
   switch (p->sec) {
-  case SEC_OUTBOUND: set_hostname(p, v, len); break;
+  case SEC_OUTBOUND: on_outbound_key(p, k, v, len); break;
   case SEC_TLS: on_tls_key(p, k, v, len); break;
   case SEC_TIMEOUTS: on_timeout_key(p, k, v, len); break;
+  case SEC_DNS: on_dns_key(p, k, v, len); break;
   case SEC_DEST: on_dest_key(p, k, v, len); break;
   default: break;
   }
@@ -481,7 +635,7 @@ static void open_dest(struct ini_parser *p, const char *label, size_t len)
     return;
   }
   d->line = p->lineno;
-  d->starttls = d->allow = KNOB_UNSET;
+  d->starttls = d->allow = d->dane = KNOB_UNSET;
   p->dest = ld->ndests++;
   p->sec = SEC_DEST;
 }
@@ -506,6 +660,8 @@ static void open_section(struct ini_parser *p, const char *name, size_t len)
     p->sec = SEC_TLS;
   } else if (len == 23 && memcmp(name, "queue.outbound.timeouts", 23) == 0) {
     p->sec = SEC_TIMEOUTS;
+  } else if (len == 18 && memcmp(name, "queue.outbound.dns", 18) == 0) {
+    p->sec = SEC_DNS;
   } else if (len > pl && memcmp(name, prefix, pl) == 0 &&
              (name[pl] == ' ' || name[pl] == '\t' || name[pl] == '"')) {
     const char *s = name + pl, *end = name + len;
@@ -528,7 +684,7 @@ static void open_section(struct ini_parser *p, const char *name, size_t len)
   } else {
     ERR(p, "unknown section %s (accepted: [queue.outbound], "
            "[queue.outbound.tls], [queue.outbound.timeouts], "
-           "[destination \"LABEL\"])", q);
+           "[queue.outbound.dns], [destination \"LABEL\"])", q);
   }
 }
 
@@ -715,10 +871,11 @@ static void build_dest(struct config_load *ld, struct ini_dest *d)
              "[destination \"%s\"] has no domains or mx patterns", d->label);
     return;
   }
-  if (d->seen[DKEY_STARTTLS] == 0 && d->seen[DKEY_ALLOW] == 0) {
+  if (d->seen[DKEY_STARTTLS] == 0 && d->seen[DKEY_ALLOW] == 0 &&
+      d->seen[DKEY_DANE] == 0) {
     diag_add(&ld->diag, ld->file, d->line,
-             "[destination \"%s\"] sets neither starttls nor "
-             "allow-invalid-certs", d->label);
+             "[destination \"%s\"] sets none of starttls, "
+             "allow-invalid-certs, dane", d->label);
     return;
   }
   if (d->npats == 0) /* every pattern was bad, and reported */
@@ -727,8 +884,10 @@ static void build_dest(struct config_load *ld, struct ini_dest *d)
   struct rule r = {
     .starttls = (int8_t)d->starttls,
     .allow_invalid_certs = (int8_t)d->allow,
+    .dane = (int8_t)d->dane,
     .starttls_line = d->seen[DKEY_STARTTLS],
     .allow_line = d->seen[DKEY_ALLOW],
+    .dane_line = d->seen[DKEY_DANE],
   };
   uint32_t index;
   if (ruleset_add_origin(rs, ld->file, d->label, d->line, &r.origin) != 0 ||

@@ -6,6 +6,7 @@
  *   bank.example            starttls=require
  *   .bank.example           starttls=require allow-invalid-certs=false
  *   mx:*.mail.example.net   allow-invalid-certs=true
+ *   .dnssec.example         dane=require
  *
  * The file is read whole and parsed in place: no line-length limit, no
  * per-line allocation, and the hash table is sized once from the number
@@ -98,7 +99,7 @@ static bool map_setting(struct map_line *m, const char *tok, size_t len,
     value_quote(q, sizeof(q), tok, len);
     MERR(m, "expected KEY=VALUE after the pattern, got %s%s", q,
          spaced ? " (no spaces around \"=\": write starttls=require)"
-                : " (keys: starttls, allow-invalid-certs)");
+                : " (keys: starttls, allow-invalid-certs, dane)");
     return false;
   }
   size_t klen = (size_t)(eq - tok);
@@ -132,9 +133,26 @@ static bool map_setting(struct map_line *m, const char *tok, size_t len,
     }
     r->allow_invalid_certs = (int8_t)value;
     r->allow_line = m->lineno;
+  } else if (klen == 4 && memcmp(tok, "dane", 4) == 0) {
+    if (r->dane != KNOB_UNSET) {
+      MERR(m, "duplicate key dane");
+      return false;
+    }
+    if (value_dane(v, vlen, &value) != 0) {
+      value_quote(q, sizeof(q), v, vlen);
+      MERR(m, "bad value %s for dane (accepted: %s)", q, DANE_ACCEPTED);
+      return false;
+    }
+    r->dane = (int8_t)value;
+    r->dane_line = m->lineno;
+    if (value == SMTPOUT_DANE_REQUIRE && m->ld->dane_require_line == 0) {
+      m->ld->dane_require_file = m->file;
+      m->ld->dane_require_line = m->lineno;
+    }
   } else {
     value_quote(q, sizeof(q), tok, klen);
-    MERR(m, "unknown key %s (accepted: starttls, allow-invalid-certs)", q);
+    MERR(m, "unknown key %s (accepted: starttls, allow-invalid-certs, "
+            "dane)", q);
     return false;
   }
   return true;
@@ -171,6 +189,7 @@ static void map_parse_line(struct map_line *m, const char *s, size_t len)
   struct rule r = {
     .starttls = KNOB_UNSET,
     .allow_invalid_certs = KNOB_UNSET,
+    .dane = KNOB_UNSET,
     .origin = m->origin,
   };
   bool any = false;
@@ -193,7 +212,7 @@ static void map_parse_line(struct map_line *m, const char *s, size_t len)
     }
   }
   if (!any && ok) {
-    MERR(m, "sets neither starttls nor allow-invalid-certs");
+    MERR(m, "sets none of starttls, allow-invalid-certs, dane");
     return;
   }
   if (!ok)

@@ -76,6 +76,36 @@ int value_bool(const char *s, size_t len, int *out)
   return 0;
 }
 
+int value_dane(const char *s, size_t len, int *out)
+{
+  if (equals(s, len, "optional"))
+    *out = SMTPOUT_DANE_OPTIONAL;
+  else if (equals(s, len, "require"))
+    *out = SMTPOUT_DANE_REQUIRE;
+  else if (equals(s, len, "disable"))
+    *out = SMTPOUT_DANE_DISABLE;
+  else
+    return -1;
+  return 0;
+}
+
+int value_uint(const char *s, size_t len, uint32_t min, uint32_t max,
+               uint32_t *out)
+{
+  uint64_t n = 0;
+  if (len == 0 || len > 10)
+    return -1;
+  for (size_t i = 0; i < len; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return -1;
+    n = n * 10 + (uint64_t)(s[i] - '0');
+  }
+  if (n < min || n > max)
+    return -1;
+  *out = (uint32_t)n;
+  return 0;
+}
+
 int value_duration(const char *s, size_t len, uint32_t *ms, const char **why)
 {
   static const struct {

@@ -45,6 +45,16 @@ const char *smtpout_starttls_name(int mode)
   }
 }
 
+const char *smtpout_dane_name(int mode)
+{
+  switch (mode) {
+  case SMTPOUT_DANE_DISABLE: return "disable";
+  case SMTPOUT_DANE_OPTIONAL: return "optional";
+  case SMTPOUT_DANE_REQUIRE: return "require";
+  default: return NULL;
+  }
+}
+
 const char *smtpout_status_name(int status)
 {
   switch (status) {

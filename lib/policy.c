@@ -9,7 +9,8 @@
  *   3. the longest parent-domain rule         domains = .example.com
  *   4. the longest MX wildcard/suffix rule    mx = *.example.net, .net
  *   5. [queue.outbound.tls]
- *   6. the built-in default (optional, false)
+ *   6. the built-in default (starttls optional, allow-invalid-certs
+ *      false, dane optional)
  *
  * A rule that sets only one knob leaves the other to the next steps.
  * Each step is one hash probe per candidate name (steps 3 and 4 probe each
@@ -21,7 +22,7 @@
 
 #include "config_impl.h"
 
-#define KNOBS 2
+#define KNOBS POLICY_KNOBS
 
 /* A pattern that could decide a knob, in resolution order. */
 struct candidate {
@@ -95,7 +96,7 @@ static void list_candidates(struct candidates *cs, const char *domain,
 
 void policy_decide(const smtpout_config *config, const char *domain,
                    bool domain_ip, const char *mx, bool mx_ip,
-                   struct knob_decision d[2])
+                   struct knob_decision d[KNOBS])
 {
   for (int k = 0; k < KNOBS; k++)
     d[k] = (struct knob_decision){.tier = TIER_DEFAULT, .rule = RULE_NONE};
@@ -113,7 +114,7 @@ void policy_decide(const smtpout_config *config, const char *domain,
       struct rule_match m;
       if (!ruleset_find(cs.rs, c->kind, c->name, c->len, c->hash, &m))
         continue;
-      const int values[KNOBS] = {m.starttls, m.allow_invalid_certs};
+      const int values[KNOBS] = {m.starttls, m.allow_invalid_certs, m.dane};
       for (int k = 0; k < KNOBS; k++) {
         if (d[k].tier != TIER_DEFAULT || values[k] == KNOB_UNSET)
           continue;
@@ -125,8 +126,8 @@ void policy_decide(const smtpout_config *config, const char *domain,
   }
 
   if (config != NULL) {
-    const struct global_knob *g[KNOBS] = {&config->starttls,
-                                          &config->allow_invalid_certs};
+    const struct global_knob *g[KNOBS] = {
+        &config->starttls, &config->allow_invalid_certs, &config->dane};
     for (int k = 0; k < KNOBS; k++) {
       if (d[k].tier == TIER_DEFAULT && g[k]->value != KNOB_UNSET)
         d[k] = (struct knob_decision){.value = g[k]->value,
@@ -138,6 +139,8 @@ void policy_decide(const smtpout_config *config, const char *domain,
     d[0].value = SMTPOUT_STARTTLS_OPTIONAL;
   if (d[1].tier == TIER_DEFAULT)
     d[1].value = 0;
+  if (d[2].tier == TIER_DEFAULT)
+    d[2].value = SMTPOUT_DANE_OPTIONAL;
 }
 
 int policy_normalize(const char *in, char out[NAME_MAX_LEN], bool *is_ip,
@@ -149,9 +152,9 @@ int policy_normalize(const char *in, char out[NAME_MAX_LEN], bool *is_ip,
   return name_normalize_why(in, out, NAME_MAX_LEN, why);
 }
 
-int config_policy_lookup(const smtpout_config *config, const char *domain,
-                         const char *mx_host, int *starttls,
-                         int *allow_invalid_certs)
+/* Normalises the names and resolves every knob; 0 or BAD_NAME. */
+static int lookup(const smtpout_config *config, const char *domain,
+                  const char *mx_host, struct knob_decision d[KNOBS])
 {
   char dn[NAME_MAX_LEN], mn[NAME_MAX_LEN];
   bool dip = false, mip = false;
@@ -160,8 +163,28 @@ int config_policy_lookup(const smtpout_config *config, const char *domain,
     return rv;
   if (mx_host && (rv = policy_normalize(mx_host, mn, &mip, NULL)) != 0)
     return rv;
-  struct knob_decision d[KNOBS];
   policy_decide(config, domain ? dn : NULL, dip, mx_host ? mn : NULL, mip, d);
+  return 0;
+}
+
+int config_dane_lookup(const smtpout_config *config, const char *domain,
+                       const char *mx_host, int *dane)
+{
+  struct knob_decision d[KNOBS];
+  int rv = lookup(config, domain, mx_host, d);
+  if (rv == 0)
+    *dane = d[SMTPOUT_KNOB_DANE].value;
+  return rv;
+}
+
+int config_policy_lookup(const smtpout_config *config, const char *domain,
+                         const char *mx_host, int *starttls,
+                         int *allow_invalid_certs)
+{
+  struct knob_decision d[KNOBS];
+  int rv = lookup(config, domain, mx_host, d);
+  if (rv != 0)
+    return rv;
   *starttls = d[0].value;
   *allow_invalid_certs = d[1].value;
   return 0;

@@ -16,21 +16,23 @@
 #include "buf.h"
 #include "config_impl.h"
 
-#define KNOBS 2
+#define KNOBS POLICY_KNOBS
 
 static const char *const knob_names[KNOBS] = {"starttls",
-                                              "allow-invalid-certs"};
+                                              "allow-invalid-certs", "dane"};
 
 /* The line of the key that set knob `k` (0 for the default). */
 static uint32_t decision_line(const smtpout_config *config,
                               const struct knob_decision *d, int k)
 {
   if (d->tier == TIER_GLOBAL)
-    return k == 0 ? config->starttls.line : config->allow_invalid_certs.line;
+    return k == 0   ? config->starttls.line
+           : k == 1 ? config->allow_invalid_certs.line
+                    : config->dane.line;
   if (d->tier == TIER_DEFAULT)
     return 0;
   const struct rule *r = ruleset_rule(config->rules, d->rule);
-  return k == 0 ? r->starttls_line : r->allow_line;
+  return k == 0 ? r->starttls_line : k == 1 ? r->allow_line : r->dane_line;
 }
 
 struct smtpout_policy {
@@ -60,15 +62,18 @@ static void addf(struct buf *b, int *err, const char *fmt, ...)
 
 static const char *value_name(int knob, int value)
 {
-  return knob == 0 ? smtpout_starttls_name(value)
-                   : value ? "true" : "false";
+  if (knob == 0)
+    return smtpout_starttls_name(value);
+  if (knob == 2)
+    return smtpout_dane_name(value);
+  return value ? "true" : "false";
 }
 
-/* Is `a` stricter than `b`?  require > optional > disable; certificates
- * required (false) > allowed (true). */
+/* Is `a` stricter than `b`?  require > optional > disable (starttls,
+ * dane); certificates required (false) > allowed (true). */
 static bool stricter(int knob, int a, int b)
 {
-  return knob == 0 ? a > b : a < b;
+  return knob == 1 ? a < b : a > b;
 }
 
 /* "FILE:LINE" or "default"; the rule's name.  Returns 0 or NOMEM. */
@@ -195,11 +200,12 @@ static int build_explain(smtpout_policy *p, const smtpout_config *config,
       bool bad = rd[i].name[0] == '\0';
       if (!err)
         addf(&b, &err, "  %s%s%s%s: starttls = %s (%s), "
-                       "allow-invalid-certs = %s (%s)\n",
+                       "allow-invalid-certs = %s (%s), dane = %s (%s)\n",
              rd[i].given, same ? "" : bad ? " (not a valid name" : " (as ",
              same || bad ? "" : rd[i].name, same ? "" : ")",
              value_name(0, rd[i].d[0].value), src[0],
-             value_name(1, rd[i].d[1].value), src[1]);
+             value_name(1, rd[i].d[1].value), src[1],
+             value_name(2, rd[i].d[2].value), src[2]);
       for (int k = 0; k < KNOBS; k++) {
         free(src[k]);
         free(rule[k]);
@@ -274,7 +280,7 @@ static int resolve(smtpout_policy **ppolicy, const smtpout_config *config,
     rv = SMTPOUT_ERR_NOMEM;
     goto fail;
   }
-  size_t winner[KNOBS] = {0, 0};
+  size_t winner[KNOBS] = {0};
   for (size_t i = 0; i < n; i++) {
     const char *name = NULL;
     if (ndomains) {
@@ -341,16 +347,25 @@ int policy_fixed(smtpout_policy **ppolicy, int starttls,
     return SMTPOUT_ERR_NOMEM;
   p->value[0] = starttls;
   p->value[1] = allow_invalid_certs;
+  /* The host fixes the two STARTTLS knobs only; DANE keeps its built-in
+   * default, which a fixed policy never consults the rules to change. */
+  p->value[2] = SMTPOUT_DANE_OPTIONAL;
   struct buf b = {0};
   int err = 0;
   for (int k = 0; k < KNOBS && !err; k++) {
-    p->source[k] = strdup("host");
-    p->rule[k] = strdup(what);
+    int fixed = k < 2;
+    p->source[k] = strdup(fixed ? "host" : "default");
+    p->rule[k] = strdup(fixed ? what : "default");
     if (p->source[k] == NULL || p->rule[k] == NULL)
       err = SMTPOUT_ERR_NOMEM;
-    addf(&b, &err, "%s = %s\n  fixed by the host (%s); no rule was "
-                   "consulted\n",
-         knob_names[k], value_name(k, p->value[k]), what);
+    if (fixed)
+      addf(&b, &err, "%s = %s\n  fixed by the host (%s); no rule was "
+                     "consulted\n",
+           knob_names[k], value_name(k, p->value[k]), what);
+    else
+      addf(&b, &err, "%s = %s\n  built-in default (the host fixed the "
+                     "TLS policy; no rule was consulted)\n",
+           knob_names[k], value_name(k, p->value[k]));
   }
   if (!err && buf_append(&b, "", 1) != 0)
     err = SMTPOUT_ERR_NOMEM;
@@ -372,6 +387,11 @@ int smtpout_policy_starttls(const smtpout_policy *policy)
 int smtpout_policy_allow_invalid_certs(const smtpout_policy *policy)
 {
   return policy ? policy->value[1] : 0;
+}
+
+int smtpout_policy_dane(const smtpout_policy *policy)
+{
+  return policy ? policy->value[2] : SMTPOUT_DANE_OPTIONAL;
 }
 
 const char *smtpout_policy_source(const smtpout_policy *policy, int knob)

@@ -4,7 +4,7 @@
  * Keys live in one arena ("kind byte, knobs byte, name, NUL" each) so
  * that a million map entries cost a few large allocations rather than a
  * million small ones.  A slot holds the key's hash, so a probe touches
- * the arena only when the hashes agree, and the rule's two knobs sit
+ * the arena only when the hashes agree, and the rule's knobs sit
  * beside the key, so a hit costs two cache lines (slot, key) and never a
  * third for the rule.  Linear probing, capacity a power of two, load
  * factor at most 1/2.
@@ -40,10 +40,11 @@ struct ruleset {
 };
 
 /* The knobs byte: starttls + 1 in bits 0-1 (0: unset), allow + 1 in
- * bits 2-3. */
+ * bits 2-3, dane + 1 in bits 4-5. */
 static uint8_t knobs_pack(const struct rule *r)
 {
-  return (uint8_t)((r->starttls + 1) | ((r->allow_invalid_certs + 1) << 2));
+  return (uint8_t)((r->starttls + 1) | ((r->allow_invalid_certs + 1) << 2) |
+                   ((r->dane + 1) << 4));
 }
 
 static unsigned label_bit(unsigned labels)
@@ -339,6 +340,7 @@ int ruleset_find(const struct ruleset *rs, int kind, const char *name,
   match->key = s->key;
   match->starttls = (knobs & 3) - 1;
   match->allow_invalid_certs = (knobs >> 2 & 3) - 1;
+  match->dane = (knobs >> 4 & 3) - 1;
   return 1;
 }
 

@@ -37,9 +37,11 @@ struct origin {
 struct rule {
   int8_t starttls;            /* enum smtpout_starttls or KNOB_UNSET */
   int8_t allow_invalid_certs; /* 0, 1 or KNOB_UNSET */
+  int8_t dane;                /* enum smtpout_dane or KNOB_UNSET */
   uint32_t origin;            /* index into the origins */
   uint32_t starttls_line;     /* line of the key that set each knob */
   uint32_t allow_line;
+  uint32_t dane_line;
 };
 
 /* One table entry, as a lookup returns it. */
@@ -49,6 +51,7 @@ struct rule_match {
   uint32_t key;   /* offset of the key in the key arena */
   int starttls;   /* the rule's knobs (copied next to the key, so that */
   int allow_invalid_certs; /* a lookup need not read the rule) */
+  int dane;
 };
 
 struct ruleset;

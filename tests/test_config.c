@@ -350,8 +350,8 @@ static void test_destination_needs_patterns_and_a_knob(void **state)
                   "allow-invalid-certs = true\n",
                   "t.ini:1: [destination \"empty\"] has no domains or mx "
                   "patterns",
-                  "t.ini:3: [destination \"idle\"] sets neither starttls nor "
-                  "allow-invalid-certs",
+                  "t.ini:3: [destination \"idle\"] sets none of starttls, "
+                  "allow-invalid-certs, dane",
                   "t.ini:5: [destination \"blank\"] has no domains or mx "
                   "patterns");
 }
@@ -388,14 +388,16 @@ static void test_unknown_section_and_key(void **state)
                   "domain = x.example\n",
                   "t.ini:3: unknown key \"start-tls\" in [queue.outbound.tls] "
                   "(accepted: starttls, allow-invalid-certs, ca-file, "
-                  "priority, policy-map)",
+                  "priority, policy-map, dane)",
                   "t.ini:4: unknown section \"queue.outbound.dane\" "
                   "(accepted: [queue.outbound], [queue.outbound.tls], "
-                  "[queue.outbound.timeouts], [destination \"LABEL\"])",
+                  "[queue.outbound.timeouts], [queue.outbound.dns], "
+                  "[destination \"LABEL\"])",
                   "t.ini:6: [destination \"x\"] has no domains or mx "
                   "patterns",
                   "t.ini:7: unknown key \"domain\" in [destination \"x\"] "
-                  "(accepted: domains, mx, starttls, allow-invalid-certs)");
+                  "(accepted: domains, mx, starttls, allow-invalid-certs, "
+                  "dane)");
 }
 
 static void test_bad_values_list_the_accepted_ones(void **state)
@@ -840,6 +842,220 @@ static void test_config_outlives_the_host_reference(void **state)
   smtpout_config_unref(new_cfg);
 }
 
+
+/* ---- routes: [queue.outbound], [queue.outbound.dns], dane ---- */
+
+static void test_routing_settings_and_their_defaults(void **state)
+{
+  (void)state;
+  const struct config_routing *d = config_routing(NULL);
+  assert_int_equal(d->smtp_port, 25);
+  assert_int_equal(d->mx_address_limit, 5);
+  assert_int_equal(d->mx_session_limit, 2);
+  assert_int_equal(d->address_preference, ADDRESS_PREFERENCE_ANY);
+  assert_int_equal(d->dnssec, 0); /* trust-ad */
+  assert_int_equal(d->dns_timeout_ms, 10000);
+  assert_null(config_dns_resolver(NULL));
+  smtpout_config *c = load_ok("[queue.outbound]\n"
+                              "smtp-port = 2525\n"
+                              "mx-address-limit = 0\n"
+                              "mx-session-limit = \"3\"\n"
+                              "address-preference = ipv6\n"
+                              "[queue.outbound.dns]\n"
+                              "resolver = 127.0.0.1:3535, [::1]:53 192.0.2.1\n"
+                              "dnssec = off\n"
+                              "timeout = 2500ms\n");
+  const struct config_routing *r = config_routing(c);
+  assert_int_equal(r->smtp_port, 2525);
+  assert_int_equal(r->mx_address_limit, 0);
+  assert_int_equal(r->mx_session_limit, 3);
+  assert_int_equal(r->address_preference, ADDRESS_PREFERENCE_IPV6);
+  assert_int_equal(r->dnssec, 2); /* off */
+  assert_int_equal(r->dns_timeout_ms, 2500);
+  assert_string_equal(config_dns_resolver(c),
+                      "127.0.0.1:3535, [::1]:53 192.0.2.1");
+  assert_null(config_dns_trust_anchor(c));
+  smtpout_config_unref(c);
+  c = load_ok("[queue.outbound]\naddress-preference = ipv4\n");
+  assert_int_equal(config_routing(c)->address_preference,
+                   ADDRESS_PREFERENCE_IPV4);
+  smtpout_config_unref(c);
+}
+
+static void test_bad_routing_values_name_their_lines(void **state)
+{
+  (void)state;
+  expect_problems("[queue.outbound]\n"
+                  "smtp-port = 0\n"
+                  "mx-address-limit = -1\n"
+                  "address-preference = ipv5\n"
+                  "[queue.outbound.dns]\n"
+                  "resolver = dns.example\n"
+                  "dnssec = maybe\n"
+                  "timeout = 10\n"
+                  "colour = red\n"
+                  "[queue.outbound.tls]\n"
+                  "dane = yes\n"
+                  "[queue.outbound]\n"
+                  "mx-session-limit = 65536\n"
+                  "smtp-port = 25\n",
+                  "t.ini:2: bad value \"0\" for smtp-port (a port number, 1 "
+                  "to 65535)",
+                  "t.ini:3: bad value \"-1\" for mx-address-limit (a number "
+                  "from 0 to 65535; 0 means no limit)",
+                  "t.ini:4: bad value \"ipv5\" for address-preference "
+                  "(accepted: any, ipv6, ipv4)",
+                  "t.ini:6: bad value \"dns.example\" for resolver: "
+                  "nameserver \"dns.example\" is not a numeric IP address",
+                  "t.ini:7: bad value \"maybe\" for dnssec (accepted: "
+                  "trust-ad, validate, off)",
+                  "t.ini:8: bad value \"10\" for timeout: a unit is required",
+                  "t.ini:9: unknown key \"colour\" in [queue.outbound.dns] "
+                  "(accepted: resolver, dnssec, trust-anchor-file, timeout)",
+                  "t.ini:11: bad value \"yes\" for dane (accepted: optional, "
+                  "require, disable)",
+                  "t.ini:13: bad value \"65536\" for mx-session-limit",
+                  "t.ini:14: duplicate key smtp-port in [queue.outbound] "
+                  "(first set at t.ini:2)");
+  expect_problems("[queue.outbound.dns]\nresolver = 127.0.0.1:99999\n",
+                  "t.ini:2: bad value \"127.0.0.1:99999\" for resolver: "
+                  "nameserver \"127.0.0.1:99999\": bad port");
+}
+
+static void test_trust_anchor_file_is_checked_at_load(void **state)
+{
+  (void)state;
+  char *dir = scratch_new();
+  char *anchor = scratch_write(dir, "root.key",
+                               ". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65"
+                               "D08458E880409BBC683457104237C7F8EC8D\n");
+  char ini[2048];
+  /* Only validation reads it: next to trust-ad it would mislead. */
+  snprintf(ini, sizeof(ini), "[queue.outbound.dns]\ntrust-anchor-file = %s\n",
+           anchor);
+  expect_problems(ini, "t.ini:2: trust-anchor-file is used only with dnssec "
+                       "= validate (dnssec is trust-ad here)");
+#ifdef HAVE_LIBUNBOUND
+  snprintf(ini, sizeof(ini), "[queue.outbound.dns]\ndnssec = validate\n"
+                             "trust-anchor-file = %s\n", anchor);
+  smtpout_config *c = load_ok(ini);
+  assert_string_equal(config_dns_trust_anchor(c), anchor);
+  assert_int_equal(config_routing(c)->dnssec, 1);
+  smtpout_config_unref(c);
+  snprintf(ini, sizeof(ini), "[queue.outbound.dns]\ndnssec = validate\n"
+                             "trust-anchor-file = %s/missing.key\n", dir);
+  expect_problems(ini, "t.ini:3: cannot read trust-anchor-file");
+  snprintf(ini, sizeof(ini), "[queue.outbound.dns]\ndnssec = validate\n"
+                             "trust-anchor-file = %s\n", dir);
+  expect_problems(ini, "t.ini:3: trust-anchor-file");
+#else
+  expect_problems("[queue.outbound.dns]\ndnssec = validate\n",
+                  "t.ini:2: dnssec = validate needs libunbound");
+#endif
+  free(anchor);
+  scratch_remove(dir);
+}
+
+static void test_dane_require_with_dnssec_off_is_refused(void **state)
+{
+  (void)state;
+  expect_problems("[queue.outbound.tls]\ndane = require\n"
+                  "[queue.outbound.dns]\ndnssec = off\n",
+                  "t.ini:4: dnssec = off makes DANE unavailable, but dane = "
+                  "require is set at t.ini:2");
+  expect_problems("[queue.outbound.dns]\ndnssec = off\n"
+                  "[destination \"d\"]\ndomains = d.example\n"
+                  "dane = require\n",
+                  "t.ini:2: dnssec = off makes DANE unavailable, but dane = "
+                  "require is set at t.ini:5");
+  char *dir = scratch_new();
+  char *map = scratch_write(dir, "p.map", "# DANE everywhere\n"
+                                          ".example dane=require\n");
+  char ini[1024];
+  snprintf(ini, sizeof(ini), "[queue.outbound.dns]\ndnssec = off\n"
+                             "[queue.outbound.tls]\npolicy-map = %s\n", map);
+  char msg[1024];
+  snprintf(msg, sizeof(msg), "t.ini:2: dnssec = off makes DANE unavailable, "
+                             "but dane = require is set at %s:2", map);
+  const char *want[] = {msg, NULL};
+  char err[ERRBUF_SIZE];
+  smtpout_config *c = NULL;
+  int rv = smtpout_config_load_string(&c, ini, "t.ini", err, sizeof(err));
+  check_problems(c, rv, err, want);
+  /* Optional and disable are fine with dnssec = off. */
+  c = load_ok("[queue.outbound.dns]\ndnssec = off\n[queue.outbound.tls]\n"
+              "dane = optional\n");
+  smtpout_config_unref(c);
+  free(map);
+  scratch_remove(dir);
+}
+
+static void test_dane_knob_is_resolved_like_the_others(void **state)
+{
+  (void)state;
+  char *dir = scratch_new();
+  char *map = scratch_write(dir, "p.map", "mx:*.hosted.example dane=disable\n"
+                                          "bad.example dane=maybe\n");
+  char ini[1024];
+  snprintf(ini, sizeof(ini), "[queue.outbound.tls]\n"
+                             "dane = disable\n"
+                             "policy-map = %s\n"
+                             "[destination \"dane\"]\n"
+                             "domains = .bank.example\n"
+                             "dane = require\n", map);
+  char msg[1024];
+  snprintf(msg, sizeof(msg), "%s:2: bad value \"maybe\" for dane (accepted: "
+                             "optional, require, disable)", map);
+  const char *want[] = {msg, NULL};
+  char err[ERRBUF_SIZE];
+  smtpout_config *c = NULL;
+  int rv = smtpout_config_load_string(&c, ini, "t.ini", err, sizeof(err));
+  check_problems(c, rv, err, want);
+  free(scratch_write(dir, "p.map", "mx:*.hosted.example dane=disable\n"));
+  c = load_ok(ini);
+  /* A destination that sets only dane is complete. */
+  smtpout_policy *p = resolve(c, "a.bank.example", "mx.hosted.example");
+  assert_int_equal(smtpout_policy_dane(p), SMTPOUT_DANE_REQUIRE);
+  assert_string_equal(smtpout_policy_source(p, SMTPOUT_KNOB_DANE), "t.ini:6");
+  assert_string_equal(smtpout_policy_rule(p, SMTPOUT_KNOB_DANE), "dane");
+  assert_non_null(strstr(smtpout_policy_explain(p),
+                         "dane = require\n  set by [destination \"dane\"] at "
+                         "t.ini:6\n  matched: parent-domain rule, pattern "
+                         "\".bank.example\"\n"));
+  smtpout_policy_free(p);
+  p = resolve(c, "other.example", "mx.hosted.example");
+  assert_int_equal(smtpout_policy_dane(p), SMTPOUT_DANE_DISABLE);
+  assert_int_equal(strncmp(smtpout_policy_rule(p, SMTPOUT_KNOB_DANE), "map:",
+                           4), 0);
+  smtpout_policy_free(p);
+  p = resolve(c, "other.example", NULL);
+  assert_int_equal(smtpout_policy_dane(p), SMTPOUT_DANE_DISABLE);
+  assert_string_equal(smtpout_policy_source(p, SMTPOUT_KNOB_DANE), "t.ini:2");
+  smtpout_policy_free(p);
+  int dane = -1;
+  assert_int_equal(config_dane_lookup(c, "x.bank.example", NULL, &dane), 0);
+  assert_int_equal(dane, SMTPOUT_DANE_REQUIRE);
+  assert_int_equal(config_dane_lookup(c, "bad name", NULL, &dane),
+                   SMTPOUT_ERR_BAD_NAME);
+  /* Several domains: the strictest dane wins. */
+  const char *two[] = {"other.example", "x.bank.example"};
+  assert_int_equal(smtpout_policy_resolve(&p, c, two, 2, NULL), 0);
+  assert_int_equal(smtpout_policy_dane(p), SMTPOUT_DANE_REQUIRE);
+  assert_non_null(strstr(smtpout_policy_explain(p),
+                         "dane = require\n  strictest, from recipient domain "
+                         "x.bank.example\n"));
+  smtpout_policy_free(p);
+  smtpout_config_unref(c);
+  /* The default, and a NULL policy. */
+  p = resolve(NULL, "x.example", NULL);
+  assert_int_equal(smtpout_policy_dane(p), SMTPOUT_DANE_OPTIONAL);
+  assert_string_equal(smtpout_policy_source(p, SMTPOUT_KNOB_DANE), "default");
+  smtpout_policy_free(p);
+  assert_int_equal(smtpout_policy_dane(NULL), SMTPOUT_DANE_OPTIONAL);
+  free(map);
+  scratch_remove(dir);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -877,6 +1093,11 @@ int main(void)
     cmocka_unit_test(test_inih_globals_changed_by_the_host_do_not_matter),
     cmocka_unit_test(test_mutated_configs_are_refused_with_reasons),
     cmocka_unit_test(test_config_outlives_the_host_reference),
+    cmocka_unit_test(test_routing_settings_and_their_defaults),
+    cmocka_unit_test(test_bad_routing_values_name_their_lines),
+    cmocka_unit_test(test_trust_anchor_file_is_checked_at_load),
+    cmocka_unit_test(test_dane_require_with_dnssec_off_is_refused),
+    cmocka_unit_test(test_dane_knob_is_resolved_like_the_others),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

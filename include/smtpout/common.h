@@ -115,6 +115,28 @@ enum smtpout_starttls {
 SMTPOUT_EXTERN const char *smtpout_starttls_name(int mode);
 
 /*
+ * The `dane` knob of a destination's policy: whether DANE (RFC 7672) is
+ * used where the DNS publishes it.  Whatever `starttls` and
+ * `allow-invalid-certs` say, a hop with DNSSEC-secure, usable TLSA records
+ * requires STARTTLS and a TLSA match; only `disable` turns that off
+ * (docs/routing.md).
+ */
+enum smtpout_dane {
+  /* Never look up TLSA records; the local policy alone applies. */
+  SMTPOUT_DANE_DISABLE = 0,
+  /* Use DANE where the DNS publishes it securely (the default). */
+  SMTPOUT_DANE_OPTIONAL = 1,
+  /* Deliver only to hosts DANE authenticates; defer (4.7.5) otherwise. */
+  SMTPOUT_DANE_REQUIRE = 2
+};
+
+/*
+ * Returns "disable", "optional" or "require" for a dane mode, NULL for any
+ * other value.
+ */
+SMTPOUT_EXTERN const char *smtpout_dane_name(int mode);
+
+/*
  * Per-phase timeouts, in Stalwart's vocabulary ([queue.outbound.timeouts]).
  * Each one bounds the whole wait for a reply (or for the TLS handshake, or
  * for the TCP connect), never the gap between two bytes.

@@ -92,18 +92,20 @@ SMTPOUT_EXTERN const char *smtpout_config_ca_file(const smtpout_config *config);
 SMTPOUT_EXTERN const char *
 smtpout_config_tls_priority(const smtpout_config *config);
 
-/* The two policy knobs, for smtpout_policy_source()/_rule(). */
+/* The policy knobs, for smtpout_policy_source()/_rule(). */
 enum smtpout_knob {
   SMTPOUT_KNOB_STARTTLS = 0,
-  SMTPOUT_KNOB_ALLOW_INVALID_CERTS = 1
+  SMTPOUT_KNOB_ALLOW_INVALID_CERTS = 1,
+  SMTPOUT_KNOB_DANE = 2
 };
 
 /*
  * Resolves the policy of one delivery: the recipient domains `domains`
  * (`ndomains` of them; may be 0) reached through the MX host `mx_host`
  * (may be NULL).  When several domains are given the strictest policy of
- * any of them applies (require > optional > disable; certificates required
- * > allowed).  `config` may be NULL (built-in defaults).
+ * any of them applies (require > optional > disable, for starttls and for
+ * dane; certificates required > allowed).  `config` may be NULL (built-in
+ * defaults).
  *
  * On success stores a new policy in *ppolicy (free it with
  * smtpout_policy_free()) and returns 0.  Errors:
@@ -125,6 +127,10 @@ SMTPOUT_EXTERN int smtpout_policy_starttls(const smtpout_policy *policy);
 /* Returns 1 if invalid certificates are accepted, 0 if not. */
 SMTPOUT_EXTERN int
 smtpout_policy_allow_invalid_certs(const smtpout_policy *policy);
+
+/* Returns the resolved dane mode (enum smtpout_dane); what it does to a
+ * hop is the route's business (<smtpout/route.h>). */
+SMTPOUT_EXTERN int smtpout_policy_dane(const smtpout_policy *policy);
 
 /*
  * Returns where knob `knob` (enum smtpout_knob) was decided: "FILE:LINE" of

@@ -10,6 +10,7 @@
  *   <smtpout/deliver.h>  the blocking one-call delivery driver
  *   <smtpout/sts.h>      MTA-STS policies (RFC 8461): parser, MX check
  *   <smtpout/tlsrpt.h>   TLS-RPT aggregate reports (RFC 8460)
+ *   <smtpout/route.h>    routes: MX hosts, addresses and DANE for a domain
  *
  * The API reference is docs/api.md; every function is also documented where
  * it is declared.
@@ -24,5 +25,6 @@
 #include <smtpout/deliver.h>
 #include <smtpout/sts.h>
 #include <smtpout/tlsrpt.h>
+#include <smtpout/route.h>
 
 #endif /* SMTPOUT_SMTPOUT_H */

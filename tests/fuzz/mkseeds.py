@@ -8,6 +8,7 @@ fuzz-session.c describes, then a server transcript; a mime7bit seed the
 import os
 
 import dnsseeds
+import routeseeds
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "corpus")
@@ -350,8 +351,10 @@ def main():
     write("tlsrpt", TLSRPT)
     write("mime7bit", MIME7BIT)
     write("sasl", SASL)
+    route = routeseeds.seeds()
+    write("route", route)
     total = sum(len(s) for s in (SESSION, CONFIG, POLICY_MAP, NAMES, dns, STS,
-                                 TLSRPT, MIME7BIT, SASL))
+                                 TLSRPT, MIME7BIT, SASL, route))
     print("%d seeds written under %s" % (total, CORPUS))
 
 

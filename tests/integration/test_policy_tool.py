@@ -81,8 +81,10 @@ class PolicyToolTest(unittest.TestCase):
                       rule_starttls=None, rule_allow=None):
         self.assertEqual(doc["starttls"], starttls)
         self.assertIs(doc["allow_invalid_certs"], allow)
-        self.assertEqual(doc["source"], {"starttls": src_starttls,
-                                         "allow_invalid_certs": src_allow})
+        self.assertEqual({k: doc["source"][k] for k in
+                          ("starttls", "allow_invalid_certs")},
+                         {"starttls": src_starttls,
+                          "allow_invalid_certs": src_allow})
         if rule_starttls is not None:
             self.assertEqual(doc["rule"]["starttls"], rule_starttls)
         if rule_allow is not None:
@@ -153,6 +155,22 @@ class PolicyToolTest(unittest.TestCase):
                       doc["explain"])
         self.assertEqual(doc["domains"], ["legacy.example", "bank.example"])
 
+    def test_dane_knob_with_its_source(self):
+        self.write("dane.ini", '[queue.outbound.tls]\n'
+                               'dane = disable\n'
+                               '[destination "dnssec"]\n'
+                               'domains = .dnssec.example\n'
+                               'dane = require\n')
+        doc = self.query("dane.ini", "--domain", "a.dnssec.example")
+        self.assertEqual(doc["dane"], "require")
+        self.assertEqual(doc["source"]["dane"], "dane.ini:5")
+        self.assertEqual(doc["rule"]["dane"], "dnssec")
+        doc = self.query("dane.ini", "--domain", "other.example")
+        self.assertEqual(doc["dane"], "disable")
+        self.assertEqual(doc["rule"]["dane"], "queue.outbound.tls")
+        self.assertIn("dane = disable\n  set by [queue.outbound.tls] at "
+                      "dane.ini:2", doc["explain"])
+
     def test_text_output_explains(self):
         self.write("cfg.ini", TRICKY)
         self.write("maps/policy.map", MAP)
@@ -191,7 +209,7 @@ class PolicyToolTest(unittest.TestCase):
             'bad.ini:6: domain pattern "a.example" is already claimed by '
             '[destination "x"] at bad.ini:5',
             'bad.ini:8: unknown key "colour" in [destination "x"] '
-            '(accepted: domains, mx, starttls, allow-invalid-certs)',
+            '(accepted: domains, mx, starttls, allow-invalid-certs, dane)',
         ])
 
     def test_check_reports_map_lines(self):

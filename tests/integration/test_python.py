@@ -92,6 +92,47 @@ class BindingTest(unittest.TestCase):
         self.assertFalse(smtpout.address_check("a\n@b.example"))
         self.assertTrue(smtpout.address_check("a@b.example"))
 
+    def test_a_route_runs_through_ctypes_alone(self):
+        """The route needs no C callbacks: requests, answers and hops are
+        plain calls (the high-level binding does not wrap routes yet)."""
+        import ctypes
+        import struct
+        lib = smtpout._lib.lib
+        r = smtpout._lib.RouteP()
+        self.assertEqual(lib.smtpout_route_new(ctypes.byref(r), None,
+                                               b"nowhere.example", 0, 0), 0)
+        q = smtpout._lib.RequestP()
+        self.assertEqual(lib.smtpout_route_want(r), 1)  # WANT_REQUEST
+        self.assertEqual(lib.smtpout_route_next_request(r, ctypes.byref(q),
+                                                        0), 1)
+        self.assertEqual(lib.smtpout_request_qname(q), b"nowhere.example.")
+        self.assertEqual(lib.smtpout_request_qtype(q), 15)
+        # NXDOMAIN, as a resolver would hand it over (dnspython's wire
+        # form would do as well).
+        qname = b"".join(bytes([len(x)]) + x
+                         for x in b"nowhere.example".split(b".")) + b"\0"
+        packet = (struct.pack(">HBBHHHH", 7, 0x81, 0x83, 1, 0, 0, 0)
+                  + qname + struct.pack(">HH", 15, 1))
+        self.assertEqual(lib.smtpout_route_dns_answer(
+            r, lib.smtpout_request_id(q), 0, packet, len(packet), 0), 0)
+        self.assertEqual(lib.smtpout_route_want(r), 4)  # DONE
+        self.assertEqual(lib.smtpout_route_status(r), Status.BOUNCED)
+        self.assertEqual(lib.smtpout_route_enhanced(r), b"5.1.2")
+        lib.smtpout_route_free(r)
+        # An address literal: one hop, no DNS.
+        self.assertEqual(lib.smtpout_route_new(ctypes.byref(r), None,
+                                               b"[192.0.2.1]", 0, 0), 0)
+        h = smtpout._lib.HopP()
+        self.assertEqual(lib.smtpout_route_next_hop(r, ctypes.byref(h), 0), 1)
+        self.assertEqual(lib.smtpout_hop_address(h), b"192.0.2.1")
+        self.assertEqual(lib.smtpout_hop_port(h), 25)
+        self.assertEqual(lib.smtpout_hop_tlsa_count(h), 0)
+        self.assertEqual(lib.smtpout_route_hop_done(r, h, 1, b"refused", 0),
+                         0)
+        self.assertEqual(lib.smtpout_route_text(r),
+                         b"connect to 192.0.2.1[192.0.2.1]:25: refused")
+        lib.smtpout_route_free(r)
+
     def test_config_defaults_and_policy(self):
         with smtpout.Config() as cfg:
             self.assertEqual(cfg.timeout(smtpout.Timeout.DATA), 600000)

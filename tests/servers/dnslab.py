@@ -18,6 +18,9 @@ Zones (everything under the RFC 6761 name "test."):
                     mx1  A, DANE-EE "3 1 1" of the self-signed leaf "ee"
                     mx2  A, DANE-TA "2 1 1" of the CA ("mx2" chain)
                     mxalias CNAME mx1        alias CNAME secure.test.
+                    cnamemx MX 10 mxalias    (an MX name that is a CNAME)
+                    pkix  MX 10 mxpkix; mxpkix A, TLSA "1 1 1" only
+                          (PKIX-EE: no usable record for SMTP)
                     nullmx  MX 0 .           implicit  A only (no MX)
                     dual A + AAAA            _mta-sts, _smtp._tls TXT
                     big  16 TXT records: over 1232 octets, so the
@@ -62,6 +65,7 @@ DEFAULT_ADDRESSES = {
     "mx2": ["127.0.0.1"],
     "implicit": ["127.0.0.1"],
     "dual": ["127.0.0.1", "::1"],
+    "mxpkix": ["127.0.0.1"],
     "insecure-mx": ["127.0.0.1"],
     "bogus-mx": ["127.0.0.1"],
 }
@@ -225,12 +229,16 @@ class DnsLab:
                            capture_output=True)
         ee = self.tlsa("ee", 3, 1, 1)
         ta = self.tlsa("ca", 2, 1, 1)
+        pkix_ee = self.tlsa("ee", 1, 1, 1)
         secure = (
             ["@ MX 10 mx1", "@ MX 20 mx2"]
             + self._addr_records("mx1", "mx1") + self._tlsa_records("mx1", ee)
             + self._addr_records("mx2", "mx2") + self._tlsa_records("mx2", ta)
             + ["mxalias CNAME mx1", "alias CNAME secure.test.",
-               "nullmx MX 0 ."]
+               "cnamemx MX 10 mxalias", "nullmx MX 0 .",
+               "pkix MX 10 mxpkix"]
+            + self._addr_records("mxpkix", "mxpkix")
+            + self._tlsa_records("mxpkix", pkix_ee)
             + self._addr_records("implicit", "implicit")
             + self._addr_records("dual", "dual")
             + ['_mta-sts TXT "v=STSv1; id=20240101T000000;"',

@@ -64,6 +64,18 @@ class _Attempt(Structure):
     pass
 
 
+class _Route(Structure):
+    pass
+
+
+class _Request(Structure):
+    pass
+
+
+class _Hop(Structure):
+    pass
+
+
 class _StsPolicy(Structure):
     pass
 
@@ -81,6 +93,9 @@ TLSInfoP = POINTER(_TLSInfo)
 MessageScanP = POINTER(_MessageScan)
 DeliveryP = POINTER(_Delivery)
 AttemptP = POINTER(_Attempt)
+RouteP = POINTER(_Route)
+RequestP = POINTER(_Request)
+HopP = POINTER(_Hop)
 StsPolicyP = POINTER(_StsPolicy)
 TlsrptReportP = POINTER(_TlsrptReport)
 
@@ -103,6 +118,7 @@ PROTOTYPES = {
     "smtpout_strerror": (_str, [c_int]),
     "smtpout_version": (_str, []),
     "smtpout_starttls_name": (_str, [c_int]),
+    "smtpout_dane_name": (_str, [c_int]),
     # config.h
     "smtpout_config_new": (_int, [POINTER(ConfigP)]),
     "smtpout_config_load_file": (_int, [POINTER(ConfigP), c_char_p,
@@ -121,6 +137,7 @@ PROTOTYPES = {
     "smtpout_policy_free": (None, [PolicyP]),
     "smtpout_policy_starttls": (_int, [PolicyP]),
     "smtpout_policy_allow_invalid_certs": (_int, [PolicyP]),
+    "smtpout_policy_dane": (_int, [PolicyP]),
     "smtpout_policy_source": (_str, [PolicyP, c_int]),
     "smtpout_policy_rule": (_str, [PolicyP, c_int]),
     "smtpout_policy_explain": (_str, [PolicyP]),
@@ -224,6 +241,56 @@ PROTOTYPES = {
     "smtpout_attempt_plaintext_fallback": (_int, [AttemptP]),
     "smtpout_attempt_tls_info": (TLSInfoP, [AttemptP]),
     "smtpout_attempt_error": (_str, [AttemptP]),
+    # route.h
+    "smtpout_dnssec_name": (_str, [c_int]),
+    "smtpout_route_new": (_int, [POINTER(RouteP), ConfigP, c_char_p,
+                                 c_uint32, c_uint64]),
+    "smtpout_route_free": (None, [RouteP]),
+    "smtpout_route_set_seed": (_int, [RouteP, c_uint64]),
+    "smtpout_route_want": (_int, [RouteP]),
+    "smtpout_route_next_request": (_int, [RouteP, POINTER(RequestP),
+                                          c_uint64]),
+    "smtpout_request_id": (_int, [RequestP]),
+    "smtpout_request_kind": (_int, [RequestP]),
+    "smtpout_request_qname": (_str, [RequestP]),
+    "smtpout_request_qtype": (_int, [RequestP]),
+    "smtpout_request_timeout_ms": (c_uint32, [RequestP]),
+    "smtpout_route_dns_answer": (_int, [RouteP, c_int, c_int, c_char_p,
+                                        c_size_t, c_uint64]),
+    "smtpout_route_dns_failed": (_int, [RouteP, c_int, c_int, c_int,
+                                        c_uint64]),
+    "smtpout_route_expiry": (c_uint64, [RouteP]),
+    "smtpout_route_handle_expiry": (_int, [RouteP, c_uint64]),
+    "smtpout_tls_requirement_name": (_str, [c_int]),
+    "smtpout_dane_status_name": (_str, [c_int]),
+    "smtpout_route_next_hop": (_int, [RouteP, POINTER(HopP), c_uint64]),
+    "smtpout_hop_mx": (_str, [HopP]),
+    "smtpout_hop_preference": (_int, [HopP]),
+    "smtpout_hop_address": (_str, [HopP]),
+    "smtpout_hop_port": (c_uint16, [HopP]),
+    "smtpout_hop_tls_requirement": (_int, [HopP]),
+    "smtpout_hop_dane_status": (_int, [HopP]),
+    "smtpout_hop_tlsa_base": (_str, [HopP]),
+    "smtpout_hop_tlsa_count": (c_size_t, [HopP]),
+    "smtpout_hop_tlsa": (_int, [HopP, c_size_t, POINTER(c_int),
+                                POINTER(c_int), POINTER(c_int),
+                                POINTER(POINTER(c_uint8)),
+                                POINTER(c_size_t)]),
+    "smtpout_hop_dane_name_count": (c_size_t, [HopP]),
+    "smtpout_hop_dane_name": (_str, [HopP, c_size_t]),
+    "smtpout_hop_explain": (_str, [HopP]),
+    "smtpout_hop_outcome_name": (_str, [c_int]),
+    "smtpout_route_hop_done": (_int, [RouteP, HopP, c_int, c_char_p,
+                                      c_uint64]),
+    "smtpout_route_status": (_int, [RouteP]),
+    "smtpout_route_enhanced": (_str, [RouteP]),
+    "smtpout_route_text": (_str, [RouteP]),
+    "smtpout_route_domain": (_str, [RouteP]),
+    "smtpout_route_dnssec": (_int, [RouteP]),
+    "smtpout_route_implicit_mx": (_int, [RouteP]),
+    "smtpout_route_mx_count": (c_size_t, [RouteP]),
+    "smtpout_route_mx_name": (_str, [RouteP, c_size_t]),
+    "smtpout_route_mx_preference": (_int, [RouteP, c_size_t]),
     # sts.h
     "smtpout_sts_policy_parse": (_int, [POINTER(StsPolicyP), c_char_p,
                                         c_size_t, c_char_p, c_size_t]),

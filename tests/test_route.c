@@ -1,0 +1,1654 @@
+/*
+ * test_route.c — routes (lib/route.c): MX resolution, next hops and DANE
+ * decisions, driven by a scripted resolver.
+ *
+ * The resolver here answers each of the route's questions from a table of
+ * records, as a recursive resolver would: CNAME chains followed in the
+ * answer, NXDOMAIN for names that do not exist, NODATA otherwise; each
+ * answer is a real DNS message, built by this file's own encoder (not
+ * lib/dns.c's), and carries the DNSSEC verdict the table gives its zone.
+ * Overrides turn any one question into a failure (SERVFAIL, bogus, a
+ * malformed or mismatched packet, no answer at all).  Hop outcomes come
+ * from a list.  What the route asked and which hops it handed out are
+ * recorded as text, so each test reads as the transcript it expects.
+ */
+#include <arpa/inet.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cmocka.h>
+
+#include "route_int.h"
+#include "smtpout/smtpout.h"
+
+/* ---- records and zones ---- */
+
+struct rec {
+  const char *owner, *type, *rdata;
+};
+
+/* The verdict of the answers for names under `suffix` (the longest
+ * suffix wins; INSECURE when none matches). */
+struct zone_verdict {
+  const char *suffix;
+  int verdict;
+};
+
+enum action {
+  ANSWER = 0,     /* answer from the records, with the zone's verdict */
+  VERDICT,        /* answer from the records, with `verdict` */
+  RCODE,          /* a response with `rcode` and no records, `verdict` */
+  FAIL,           /* smtpout_route_dns_failed(verdict, rcode) */
+  MALFORMED,      /* a packet cut in the middle of a record */
+  WRONG_QUESTION, /* a well-formed answer to another question */
+  TRUNCATED,      /* TC set */
+  SILENT,         /* never answered */
+};
+
+struct override {
+  const char *qname; /* without the final dot */
+  const char *qtype;
+  int action, verdict, rcode;
+};
+
+struct zone {
+  const struct rec *recs;
+  const struct zone_verdict *verdicts;
+  const struct override *overrides;
+};
+
+#define END {NULL, NULL, NULL}
+
+static int type_code(const char *t)
+{
+  static const struct {
+    const char *name;
+    int code;
+  } types[] = {{"A", 1}, {"CNAME", 5}, {"MX", 15}, {"TXT", 16},
+               {"AAAA", 28}, {"TLSA", 52}};
+  for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+    if (strcmp(types[i].name, t) == 0)
+      return types[i].code;
+  fail_msg("unknown type %s", t);
+  return 0;
+}
+
+static const char *type_name(int code)
+{
+  switch (code) {
+  case 1: return "A";
+  case 5: return "CNAME";
+  case 15: return "MX";
+  case 28: return "AAAA";
+  case 52: return "TLSA";
+  default: return "?";
+  }
+}
+
+/* ---- a packet encoder (independent of lib/dns.c) ---- */
+
+struct pkt {
+  uint8_t b[8192];
+  size_t n;
+};
+
+static void u8(struct pkt *p, unsigned v) { p->b[p->n++] = (uint8_t)v; }
+static void u16(struct pkt *p, unsigned v)
+{
+  u8(p, v >> 8);
+  u8(p, v & 0xff);
+}
+
+static void put_name(struct pkt *p, const char *text)
+{
+  const char *s = text;
+  while (*s && strcmp(s, ".") != 0) {
+    const char *dot = strchr(s, '.');
+    size_t l = dot ? (size_t)(dot - s) : strlen(s);
+    u8(p, (unsigned)l);
+    memcpy(p->b + p->n, s, l);
+    p->n += l;
+    s += l;
+    if (*s == '.')
+      s++;
+  }
+  u8(p, 0);
+}
+
+static unsigned hexval(char c)
+{
+  return c <= '9' ? (unsigned)(c - '0') : (unsigned)((c | 0x20) - 'a' + 10);
+}
+
+static void put_rr(struct pkt *p, const struct rec *r)
+{
+  put_name(p, r->owner);
+  int type = type_code(r->type);
+  u16(p, (unsigned)type);
+  u16(p, 1);
+  u16(p, 0);
+  u16(p, 300);
+  size_t at = p->n;
+  u16(p, 0);
+  if (type == 1 || type == 28) {
+    uint8_t a[16];
+    assert_int_equal(inet_pton(type == 1 ? AF_INET : AF_INET6, r->rdata, a),
+                     1);
+    memcpy(p->b + p->n, a, type == 1 ? 4 : 16);
+    p->n += type == 1 ? 4 : 16;
+  } else if (type == 5) {
+    put_name(p, r->rdata);
+  } else if (type == 15) {
+    unsigned pref;
+    char host[300];
+    assert_int_equal(sscanf(r->rdata, "%u %299s", &pref, host), 2);
+    u16(p, pref);
+    put_name(p, host);
+  } else if (type == 52) {
+    unsigned u, s, m;
+    char hex[600];
+    assert_int_equal(sscanf(r->rdata, "%u %u %u %599s", &u, &s, &m, hex), 4);
+    u8(p, u);
+    u8(p, s);
+    u8(p, m);
+    for (size_t i = 0; hex[i] && hex[i + 1]; i += 2)
+      u8(p, hexval(hex[i]) << 4 | hexval(hex[i + 1]));
+  }
+  size_t len = p->n - at - 2;
+  p->b[at] = (uint8_t)(len >> 8);
+  p->b[at + 1] = (uint8_t)len;
+}
+
+static int name_eq(const char *a, const char *b)
+{
+  return strcasecmp(a, b) == 0;
+}
+
+/* Does `name` exist: records of its own, or below it (an empty
+ * non-terminal)? */
+static int name_exists(const struct rec *recs, const char *name)
+{
+  size_t nl = strlen(name);
+  for (const struct rec *r = recs; r->owner; r++) {
+    size_t ol = strlen(r->owner);
+    if (name_eq(r->owner, name) ||
+        (ol > nl && r->owner[ol - nl - 1] == '.' &&
+         name_eq(r->owner + ol - nl, name)))
+      return 1;
+  }
+  return 0;
+}
+
+/* The response a resolver would give for (qname, qtype). */
+static void build_answer(struct pkt *p, const struct rec *recs,
+                         const char *qname, int qtype, int rcode, int tc)
+{
+  const struct rec *an[64];
+  size_t nan = 0;
+  char cur[300];
+  snprintf(cur, sizeof(cur), "%s", qname);
+  if (rcode < 0) {
+    rcode = 0;
+    for (int hops = 0; hops < 20; hops++) {
+      const struct rec *cn = NULL;
+      for (const struct rec *r = recs; r->owner && !cn; r++)
+        if (name_eq(r->owner, cur) && strcmp(r->type, "CNAME") == 0)
+          cn = r;
+      if (cn == NULL || qtype == 5)
+        break;
+      an[nan++] = cn;
+      snprintf(cur, sizeof(cur), "%s", cn->rdata);
+    }
+    for (const struct rec *r = recs; r->owner; r++)
+      if (name_eq(r->owner, cur) && type_code(r->type) == qtype &&
+          nan < 64)
+        an[nan++] = r;
+    if (!name_exists(recs, cur))
+      rcode = 3;
+  } else {
+    nan = 0;
+  }
+  p->n = 0;
+  u16(p, 0x4242);
+  u8(p, 0x81 | (tc ? 0x02 : 0));
+  u8(p, 0x80 | (unsigned)rcode);
+  u16(p, 1);
+  u16(p, (unsigned)nan);
+  u16(p, 0);
+  u16(p, 0);
+  put_name(p, qname);
+  u16(p, (unsigned)qtype);
+  u16(p, 1);
+  for (size_t i = 0; i < nan; i++)
+    put_rr(p, an[i]);
+}
+
+static int zone_verdict(const struct zone *z, const char *qname)
+{
+  int v = SMTPOUT_DNSSEC_INSECURE;
+  size_t best = 0, ql = strlen(qname);
+  for (const struct zone_verdict *zv = z->verdicts; zv && zv->suffix; zv++) {
+    size_t sl = strlen(zv->suffix);
+    if (sl > ql || sl < best || !name_eq(qname + ql - sl, zv->suffix))
+      continue;
+    if (sl < ql && qname[ql - sl - 1] != '.')
+      continue;
+    best = sl;
+    v = zv->verdict;
+  }
+  return v;
+}
+
+/* ---- running a route ---- */
+
+struct run {
+  smtpout_route *r;
+  const struct zone *zone;
+  char queries[4096];
+  char hops[4096];
+  char explain[4096]; /* the last hop's */
+  const int *outcomes; /* hop outcomes in order; then CONNECT_FAILED */
+  size_t nout, iout;
+  int silent[8];       /* ids left unanswered */
+  size_t nsilent;
+  uint64_t now;
+};
+
+static void append(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void append(char *buf, size_t len, const char *fmt, ...)
+{
+  size_t n = strlen(buf);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf + n, len - n, fmt, ap);
+  va_end(ap);
+}
+
+static const struct override *find_override(const struct zone *z,
+                                            const char *qname, int qtype)
+{
+  for (const struct override *o = z->overrides; o && o->qname; o++)
+    if (name_eq(o->qname, qname) && type_code(o->qtype) == qtype)
+      return o;
+  return NULL;
+}
+
+static void answer(struct run *t, const smtpout_request *q)
+{
+  char qname[300];
+  snprintf(qname, sizeof(qname), "%s", smtpout_request_qname(q));
+  size_t l = strlen(qname);
+  assert_true(l > 1 && qname[l - 1] == '.');
+  qname[l - 1] = '\0';
+  int qtype = smtpout_request_qtype(q), id = smtpout_request_id(q);
+  assert_int_equal(smtpout_request_kind(q), SMTPOUT_REQUEST_DNS);
+  append(t->queries, sizeof(t->queries), "%s %s\n", type_name(qtype), qname);
+  const struct override *o = find_override(t->zone, qname, qtype);
+  int action = o ? o->action : ANSWER;
+  int verdict = o && action != ANSWER ? o->verdict
+                                      : zone_verdict(t->zone, qname);
+  static struct pkt p;
+  switch (action) {
+  case SILENT:
+    t->silent[t->nsilent++] = id;
+    return;
+  case FAIL:
+    assert_int_equal(smtpout_route_dns_failed(t->r, id, verdict, o->rcode,
+                                              t->now), 0);
+    return;
+  case RCODE:
+    build_answer(&p, t->zone->recs, qname, qtype, o->rcode, 0);
+    break;
+  case MALFORMED:
+    build_answer(&p, t->zone->recs, qname, qtype, -1, 0);
+    p.n -= 3;
+    break;
+  case WRONG_QUESTION:
+    build_answer(&p, t->zone->recs, "other.example", qtype, -1, 0);
+    break;
+  case TRUNCATED:
+    build_answer(&p, t->zone->recs, qname, qtype, -1, 1);
+    break;
+  default:
+    build_answer(&p, t->zone->recs, qname, qtype, -1, 0);
+    break;
+  }
+  assert_int_equal(smtpout_route_dns_answer(t->r, id, verdict, p.b, p.n,
+                                            t->now), 0);
+}
+
+/* Drives the route until it is done or waits for an answer that never
+ * comes.  Returns the final want. */
+static int drive(struct run *t)
+{
+  for (int steps = 0; steps < 1000; steps++) {
+    int want = smtpout_route_want(t->r);
+    if (want == SMTPOUT_ROUTE_WANT_REQUEST) {
+      const smtpout_request *q;
+      assert_int_equal(smtpout_route_next_request(t->r, &q, t->now), 1);
+      answer(t, q);
+    } else if (want == SMTPOUT_ROUTE_WANT_HOP) {
+      const smtpout_hop *h;
+      assert_int_equal(smtpout_route_next_hop(t->r, &h, t->now), 1);
+      append(t->hops, sizeof(t->hops), "%s %s %s %s\n", smtpout_hop_mx(h),
+             smtpout_hop_address(h),
+             smtpout_tls_requirement_name(smtpout_hop_tls_requirement(h)),
+             smtpout_dane_status_name(smtpout_hop_dane_status(h)));
+      snprintf(t->explain, sizeof(t->explain), "%s", smtpout_hop_explain(h));
+      int outcome = t->iout < t->nout ? t->outcomes[t->iout]
+                                      : SMTPOUT_HOP_CONNECT_FAILED;
+      t->iout++;
+      assert_int_equal(smtpout_route_hop_done(t->r, h, outcome, NULL,
+                                              t->now), 0);
+    } else {
+      return want;
+    }
+  }
+  fail_msg("the route never finished");
+  return -1;
+}
+
+static smtpout_config *config(const char *ini)
+{
+  smtpout_config *c = NULL;
+  char err[1024];
+  if (ini == NULL)
+    return NULL;
+  int rv = smtpout_config_load_string(&c, ini, "t.ini", err, sizeof(err));
+  if (rv != 0)
+    fail_msg("config: %s", err);
+  return c;
+}
+
+/* Starts a route to `domain` with seed 1 and runs it. */
+static void run(struct run *t, const struct zone *z, const char *ini,
+                const char *domain, uint32_t flags)
+{
+  memset(t, 0, sizeof(*t));
+  t->zone = z;
+  t->now = 1000;
+  smtpout_config *c = config(ini);
+  assert_int_equal(smtpout_route_new(&t->r, c, domain, flags, t->now), 0);
+  smtpout_config_unref(c); /* the route holds its own reference */
+  smtpout_route_set_seed(t->r, 1);
+  drive(t);
+}
+
+static void run_with(struct run *t, const struct zone *z, const char *ini,
+                     const char *domain, const int *outcomes, size_t n)
+{
+  memset(t, 0, sizeof(*t));
+  t->zone = z;
+  t->now = 1000;
+  t->outcomes = outcomes;
+  t->nout = n;
+  smtpout_config *c = config(ini);
+  assert_int_equal(smtpout_route_new(&t->r, c, domain, 0, t->now), 0);
+  smtpout_config_unref(c);
+  smtpout_route_set_seed(t->r, 1);
+  drive(t);
+}
+
+static void assert_verdict(const struct run *t, int status,
+                           const char *enhanced, const char *text_part)
+{
+  assert_int_equal(smtpout_route_want(t->r), SMTPOUT_ROUTE_DONE);
+  assert_int_equal(smtpout_route_status(t->r), status);
+  assert_string_equal(smtpout_route_enhanced(t->r), enhanced);
+  if (strstr(smtpout_route_text(t->r), text_part) == NULL)
+    fail_msg("verdict text \"%s\" lacks \"%s\"", smtpout_route_text(t->r),
+             text_part);
+}
+
+static void contains(const char *text, const char *part)
+{
+  if (strstr(text, part) == NULL)
+    fail_msg("\"%s\" lacks \"%s\"", text, part);
+}
+
+static void done(struct run *t)
+{
+  smtpout_route_free(t->r);
+  t->r = NULL;
+}
+
+/* ---- a domain with two MX hosts, insecure ---- */
+
+static const struct rec plain[] = {
+  {"example.org", "MX", "20 mx2.example.org"},
+  {"example.org", "MX", "10 mx1.example.org"},
+  {"mx1.example.org", "A", "192.0.2.1"},
+  {"mx2.example.org", "A", "192.0.2.2"},
+  {"mx2.example.org", "AAAA", "2001:db8::2"},
+  END,
+};
+static const struct zone plain_zone = {plain, NULL, NULL};
+
+static void test_mx_hosts_are_tried_in_preference_order(void **state)
+{
+  (void)state;
+  struct run t;
+  run(&t, &plain_zone, "[queue.outbound]\naddress-preference = ipv4\n",
+      "example.org", 0);
+  assert_string_equal(t.queries, "MX example.org\n"
+                                 "A mx1.example.org\n"
+                                 "AAAA mx1.example.org\n"
+                                 "A mx2.example.org\n"
+                                 "AAAA mx2.example.org\n");
+  assert_string_equal(t.hops,
+                      "mx1.example.org 192.0.2.1 local mx-insecure\n"
+                      "mx2.example.org 192.0.2.2 local mx-insecure\n"
+                      "mx2.example.org 2001:db8::2 local mx-insecure\n");
+  assert_verdict(&t, SMTPOUT_STATUS_DEFERRED, "4.4.1",
+                 "connect to mx2.example.org[2001:db8::2]:25");
+  assert_int_equal(smtpout_route_mx_count(t.r), 2);
+  assert_string_equal(smtpout_route_mx_name(t.r, 0), "mx1.example.org");
+  assert_int_equal(smtpout_route_mx_preference(t.r, 1), 20);
+  assert_int_equal(smtpout_route_dnssec(t.r), SMTPOUT_DNSSEC_INSECURE);
+  assert_int_equal(smtpout_route_implicit_mx(t.r), 0);
+  done(&t);
+}
+
+static void test_next_mx_after_a_dead_first_mx(void **state)
+{
+  (void)state;
+  static const int outcomes[] = {SMTPOUT_HOP_CONNECT_FAILED,
+                                 SMTPOUT_HOP_DONE};
+  struct run t;
+  run_with(&t, &plain_zone, "[queue.outbound]\naddress-preference = ipv4\n",
+           "example.org", outcomes, 2);
+  assert_string_equal(t.hops,
+                      "mx1.example.org 192.0.2.1 local mx-insecure\n"
+                      "mx2.example.org 192.0.2.2 local mx-insecure\n");
+  /* Done: nothing left for the route to decide. */
+  assert_int_equal(smtpout_route_want(t.r), SMTPOUT_ROUTE_DONE);
+  assert_int_equal(smtpout_route_status(t.r), 0);
+  assert_string_equal(smtpout_route_enhanced(t.r), "");
+  done(&t);
+}
+
+static void test_host_failures_move_on_and_say_what_failed(void **state)
+{
+  (void)state;
+  static const int outcomes[] = {SMTPOUT_HOP_HOST_FAILED,
+                                 SMTPOUT_HOP_TLS_FAILED,
+                                 SMTPOUT_HOP_SESSION_FAILED};
+  struct run t;
+  run_with(&t, &plain_zone, "[queue.outbound]\naddress-preference = ipv6\n",
+           "example.org", outcomes, 3);
+  assert_string_equal(t.hops,
+                      "mx1.example.org 192.0.2.1 local mx-insecure\n"
+                      "mx2.example.org 2001:db8::2 local mx-insecure\n"
+                      "mx2.example.org 192.0.2.2 local mx-insecure\n");
+  assert_verdict(&t, SMTPOUT_STATUS_DEFERRED, "4.4.2",
+                 "mx2.example.org[192.0.2.2]:25: the session ended");
+  done(&t);
+
+  /* The host's own words go into the verdict, on one line. */
+  smtpout_route *r;
+  assert_int_equal(smtpout_route_new(&r, NULL, "[192.0.2.1]", 0, 0), 0);
+  const smtpout_hop *h;
+  assert_int_equal(smtpout_route_next_hop(r, &h, 0), 1);
+  assert_int_equal(smtpout_route_hop_done(r, h, SMTPOUT_HOP_TLS_FAILED,
+                                          "certificate\r\nnot verified", 0),
+                   0);
+  assert_int_equal(smtpout_route_status(r), SMTPOUT_STATUS_DEFERRED);
+  assert_string_equal(smtpout_route_enhanced(r), "4.7.5");
+  assert_string_equal(smtpout_route_text(r),
+                      "192.0.2.1[192.0.2.1]:25: certificate  not verified");
+  smtpout_route_free(r);
+}
+
+/* ---- MX rules ---- */
+
+static void test_equal_preferences_are_shuffled_by_seed(void **state)
+{
+  (void)state;
+  static const struct rec recs[] = {
+    {"shuffle.example", "MX", "10 a.shuffle.example"},
+    {"shuffle.example", "MX", "10 b.shuffle.example"},
+    {"shuffle.example", "MX", "10 c.shuffle.example"},
+    {"shuffle.example", "MX", "10 d.shuffle.example"},
+    {"shuffle.example", "MX", "5 first.shuffle.example"},
+    {"shuffle.example", "MX", "50 last.shuffle.example"},
+    END,
+  };
+  static const struct zone z = {recs, NULL, NULL};
+  char orders[8][512];
+  for (uint64_t seed = 0; seed < 8; seed++) {
+    struct run t;
+    memset(&t, 0, sizeof(t));
+    t.zone = &z;
+    assert_int_equal(smtpout_route_new(&t.r, NULL, "shuffle.example", 0, 0),
+                     0);
+    assert_int_equal(smtpout_route_set_seed(t.r, seed), 0);
+    const smtpout_request *q;
+    assert_int_equal(smtpout_route_next_request(t.r, &q, 0), 1);
+    answer(&t, q);
+    /* Ordered now: the seed can no longer change anything. */
+    assert_int_equal(smtpout_route_set_seed(t.r, 99),
+                     SMTPOUT_ERR_INVALID_STATE);
+    orders[seed][0] = '\0';
+    assert_int_equal(smtpout_route_mx_count(t.r), 6);
+    for (size_t i = 0; i < 6; i++)
+      append(orders[seed], sizeof(orders[seed]), "%s ",
+             smtpout_route_mx_name(t.r, i));
+    assert_string_equal(smtpout_route_mx_name(t.r, 0),
+                        "first.shuffle.example");
+    assert_string_equal(smtpout_route_mx_name(t.r, 5),
+                        "last.shuffle.example");
+    smtpout_route_free(t.r);
+  }
+  /* The same seed gives the same order... */
+  for (uint64_t seed = 0; seed < 2; seed++) {
+    smtpout_route *r;
+    struct run t;
+    memset(&t, 0, sizeof(t));
+    t.zone = &z;
+    assert_int_equal(smtpout_route_new(&r, NULL, "shuffle.example", 0, 0), 0);
+    t.r = r;
+    smtpout_route_set_seed(r, seed);
+    const smtpout_request *q;
+    smtpout_route_next_request(r, &q, 0);
+    answer(&t, q);
+    char again[512] = "";
+    for (size_t i = 0; i < 6; i++)
+      append(again, sizeof(again), "%s ", smtpout_route_mx_name(r, i));
+    assert_string_equal(again, orders[seed]);
+    smtpout_route_free(r);
+  }
+  /* ... and the seeds do not all give one order. */
+  int distinct = 0;
+  for (int i = 1; i < 8; i++)
+    distinct += strcmp(orders[i], orders[0]) != 0;
+  assert_true(distinct > 0);
+}
+
+static void test_null_mx_bounces_without_any_address_lookup(void **state)
+{
+  (void)state;
+  static const struct rec recs[] = {
+    {"nomail.example", "MX", "0 ."},
+    {"nomail.example", "A", "192.0.2.9"},
+    END,
+  };
+  static const struct zone z = {recs, NULL, NULL};
+  struct run t;
+  run(&t, &z, NULL, "nomail.example", 0);
+  assert_string_equal(t.queries, "MX nomail.example\n");
+  assert_string_equal(t.hops, "");
+  assert_verdict(&t, SMTPOUT_STATUS_BOUNCED, "5.1.10",
+                 "nomail.example does not accept mail: null MX (RFC 7505)");
+  assert_int_equal(smtpout_route_mx_count(t.r), 0);
+  done(&t);
+}
+
+static void test_null_mx_among_other_records_still_bounces(void **state)
+{
+  (void)state;
+  static const struct rec recs[] = {
+    {"mixed.example", "MX", "0 ."},
+    {"mixed.example", "MX", "10 mx.mixed.example"},
+    {"mx.mixed.example", "A", "192.0.2.9"},
+    END,
+  };
+  static const struct zone z = {recs, NULL, NULL};
+  struct run t;
+  run(&t, &z, NULL, "mixed.example", 0);
+  assert_string_equal(t.hops, "");
+  assert_verdict(&t, SMTPOUT_STATUS_BOUNCED, "5.1.10",
+                 "among other MX records");
+  done(&t);
+}
+
+static void test_nxdomain_bounces_with_5_1_2(void **state)
+{
+  (void)state;
+  struct run t;
+  run(&t, &plain_zone, NULL, "nowhere.example", 0);
+  assert_string_equal(t.queries, "MX nowhere.example\n");
+  assert_verdict(&t, SMTPOUT_STATUS_BOUNCED, "5.1.2",
+                 "nowhere.example: no such domain (NXDOMAIN)");
+  done(&t);
+}
+
+static void test_nodata_makes_the_domain_its_own_mx(void **state)
+{
+  (void)state;
+  static const struct rec recs[] = {
+    {"implicit.example", "A", "192.0.2.7"},
+    {"implicit.example", "TXT", "v=spf1 -all"},
+    END,
+  };
+  static const struct zone z = {recs, NULL, NULL};
+  struct run t;
+  run(&t, &z, NULL, "implicit.example", 0);
+  assert_string_equal(t.queries, "MX implicit.example\n"
+                                 "A implicit.example\n"
+                                 "AAAA implicit.example\n");
+  assert_string_equal(t.hops, "implicit.example 192.0.2.7 local "
+                              "mx-insecure\n");
+  assert_int_equal(smtpout_route_implicit_mx(t.r), 1);
+  assert_int_equal(smtpout_route_mx_count(t.r), 1);
+  assert_int_equal(smtpout_route_mx_preference(t.r, 0), 0);
+  contains(t.explain, "implicit MX: implicit.example itself");
+  done(&t);
+}
+
+static void test_implicit_mx_without_address_bounces(void **state)
+{
+  (void)state;
+  static const struct rec recs[] = {
+    {"empty.example", "TXT", "nothing here"},
+    END,
+  };
+  static const struct zone z = {recs, NULL, NULL};
+  struct run t;
+  run(&t, &z, NULL, "empty.example", 0);
+  assert_string_equal(t.hops, "");
+  assert_verdict(&t, SMTPOUT_STATUS_BOUNCED, "5.4.4",
+                 "empty.example: no MX record and no address");
+  done(&t);
+}
+
+static void test_failed_mx_lookup_defers_and_never_uses_the_implicit_mx(
+    void **state)
+{
+  (void)state;
+  /* The domain has an address: an implicit MX would be a downgrade. */
+  static const struct rec recs[] = {
+    {"flaky.example", "A", "192.0.2.8"},
+    END,
+  };
+  static const struct override servfail[] = {
+    {"flaky.example", "MX", RCODE, SMTPOUT_DNSSEC_INDETERMINATE, 2},
+    {NULL, NULL, 0, 0, 0},
+  };
+  static const struct override bogus_packet[] = {
+    {"flaky.example", "MX", VERDICT, SMTPOUT_DNSSEC_BOGUS, 0},
+    {NULL, NULL, 0, 0, 0},
+  };
+  static const struct override bogus_failed[] = {
+    {"flaky.example", "MX", FAIL, SMTPOUT_DNSSEC_BOGUS, 2},
+    {NULL, NULL, 0, 0, 0},
+  };
+  static const struct override refused[] = {
+    {"flaky.example", "MX", RCODE, SMTPOUT_DNSSEC_INSECURE, 5},
+    {NULL, NULL, 0, 0, 0},
+  };
+  const struct override *cases[] = {servfail, bogus_packet, bogus_failed,
+                                    refused};
+  const char *why[] = {"SERVFAIL", "DNSSEC bogus (NOERROR)",
+                       "SERVFAIL (DNSSEC bogus)", "REFUSED"};
+  for (size_t i = 0; i < 4; i++) {
+    struct zone z = {recs, NULL, cases[i]};
+    struct run t;
+    run(&t, &z, NULL, "flaky.example", 0);
+    assert_string_equal(t.queries, "MX flaky.example\n");
+    assert_string_equal(t.hops, "");
+    assert_verdict(&t, SMTPOUT_STATUS_DEFERRED, "4.4.3",
+                   "MX lookup for flaky.example failed");
+    assert_verdict(&t, SMTPOUT_STATUS_DEFERRED, "4.4.3", why[i]);
+    assert_int_equal(smtpout_route_dnssec(t.r),
+                     i == 1 || i == 2 ? SMTPOUT_DNSSEC_BOGUS
+                                      : SMTPOUT_DNSSEC_INDETERMINATE);
+    done(&t);
+  }
+}
+
+static void test_cname_at_the_domain_is_followed(void **state)
+{
+  (void)state;
+  static const struct rec recs[] = {
+    {"alias.example", "CNAME", "real.example"},
+    {"real.example", "MX", "10 mx.real.example"},
+    {"mx.real.example", "A", "192.0.2.30"},
+    END,
+  };
+  static const struct zone z = {recs, NULL, NULL};
+  struct run t;
+  run(&t, &z, NULL, "alias.example", 0);
+  assert_string_equal(t.hops, "mx.real.example 192.0.2.30 local "
+                              "mx-insecure\n");
+  assert_string_equal(smtpout_route_domain(t.r), "alias.example");
+  done(&t);
+}
+
+static void test_mx_names_that_are_not_host_names_are_skipped(void **state)
+{
+  (void)state;
+  static const struct rec recs[] = {
+    {"odd.example", "MX", "5 192.0.2.40"},
+    {"odd.example", "MX", "6 bad_name.odd.example"},
+    {"odd.example", "MX", "10 MX.Odd.Example"},
+    {"odd.example", "MX", "20 mx.odd.example"},
+    {"mx.odd.example", "A", "192.0.2.41"},
+    {"192.0.2.40", "A", "192.0.2.40"},
+    END,
+  };
+  static const struct zone z = {recs, NULL, NULL};
+  struct run t;
+  run(&t, &z, NULL, "odd.example", 0);
+  /* The numeric and the underscore names are never looked up; the same
+   * host twice (in another case) is tried once, at its best
+   * preference. */
+  assert_string_equal(t.queries, "MX odd.example\n"
+                                 "A mx.odd.example\n"
+                                 "AAAA mx.odd.example\n");
+  assert_string_equal(t.hops, "mx.odd.example 192.0.2.41 local "
+                              "mx-insecure\n");
+  assert_int_equal(smtpout_route_mx_count(t.r), 1);
+  assert_int_equal(smtpout_route_mx_preference(t.r, 0), 10);
+  done(&t);
+
+  static const struct rec none[] = {
+    {"odd.example", "MX", "5 192.0.2.40"},
+    END,
+  };
+  static const struct zone z2 = {none, NULL, NULL};
+  run(&t, &z2, NULL, "odd.example", 0);
+  assert_verdict(&t, SMTPOUT_STATUS_BOUNCED, "5.4.4",
+                 "no MX record names a host (\"192.0.2.40\"");
+  done(&t);
+}
+
+static void test_mx_host_without_address(void **state)
+{
+  (void)state;
+  static const struct rec recs[] = {
+    {"gone.example", "MX", "10 mx.gone.example"},
+    {"gone.example", "MX", "20 mx2.gone.example"},
+    {"mx2.gone.example", "TXT", "exists, no address"},
+    END,
+  };
+  static const struct zone z = {recs, NULL, NULL};
+  struct run t;
+  run(&t, &z, NULL, "gone.example", 0);
+  assert_string_equal(t.hops, "");
+  /* Both hosts are gone for good: a bounce. */
+  assert_verdict(&t, SMTPOUT_STATUS_BOUNCED, "5.4.4",
+                 "MX host mx2.gone.example has no address");
+  done(&t);
+
+  /* One lookup that failed makes it temporary. */
+  static const struct override ov[] = {
+    {"mx.gone.example", "AAAA", RCODE, SMTPOUT_DNSSEC_INDETERMINATE, 2},
+    {NULL, NULL, 0, 0, 0},
+  };
+  static const struct zone z2 = {recs, NULL, ov};
+  run(&t, &z2, NULL, "gone.example", 0);
+  assert_verdict(&t, SMTPOUT_STATUS_DEFERRED, "4.4.4",
+                 "MX host mx2.gone.example has no address");
+  done(&t);
+}
+
+static void test_a_failed_family_leaves_the_other(void **state)
+{
+  (void)state;
+  static const struct override ov[] = {
+    {"mx2.example.org", "A", RCODE, SMTPOUT_DNSSEC_INDETERMINATE, 2},
+    {NULL, NULL, 0, 0, 0},
+  };
+  static const struct zone z = {plain, NULL, ov};
+  struct run t;
+  run(&t, &z, NULL, "example.org", 0);
+  assert_string_equal(t.hops,
+                      "mx1.example.org 192.0.2.1 local mx-insecure\n"
+                      "mx2.example.org 2001:db8::2 local mx-insecure\n");
+  done(&t);
+}
+
+static void test_unspecified_addresses_are_never_hops(void **state)
+{
+  (void)state;
+  static const struct rec recs[] = {
+    {"zero.example", "A", "0.0.0.0"},
+    {"zero.example", "AAAA", "::"},
+    {"zero.example", "A", "192.0.2.50"},
+    {"zero.example", "A", "192.0.2.50"},
+    END,
+  };
+  static const struct zone z = {recs, NULL, NULL};
+  struct run t;
+  run(&t, &z, NULL, "zero.example", 0);
+  assert_string_equal(t.hops, "zero.example 192.0.2.50 local mx-insecure\n");
+  done(&t);
+}
+
+/* ---- addresses: families and limits ---- */
+
+static const struct rec dual[] = {
+  {"dual.example", "MX", "10 mx.dual.example"},
+  {"mx.dual.example", "A", "192.0.2.61"},
+  {"mx.dual.example", "A", "192.0.2.62"},
+  {"mx.dual.example", "A", "192.0.2.63"},
+  {"mx.dual.example", "AAAA", "2001:db8::61"},
+  {"mx.dual.example", "AAAA", "2001:db8::62"},
+  END,
+};
+static const struct zone dual_zone = {dual, NULL, NULL};
+
+static int family_of(const char *address)
+{
+  return strchr(address, ':') ? 6 : 4;
+}
+
+static int count_lines(const char *s)
+{
+  int n = 0;
+  for (; *s; s++)
+    n += *s == '\n';
+  return n;
+}
+
+static void test_families_are_interleaved(void **state)
+{
+  (void)state;
+  const char *ini[] = {
+    "[queue.outbound]\naddress-preference = ipv6\nmx-address-limit = 0\n",
+    "[queue.outbound]\naddress-preference = ipv4\nmx-address-limit = 0\n",
+  };
+  for (int k = 0; k < 2; k++) {
+    struct run t;
+    run(&t, &dual_zone, ini[k], "dual.example", 0);
+    /* v6 v4 v6 v4 v4, or v4 v6 v4 v6 v4 */
+    int want[2][5] = {{6, 4, 6, 4, 4}, {4, 6, 4, 6, 4}};
+    const char *line = t.hops;
+    for (int i = 0; i < 5; i++) {
+      assert_non_null(line);
+      const char *addr = strchr(line, ' ') + 1;
+      const char *end = strchr(addr, ' ');
+      char a[64];
+      snprintf(a, sizeof(a), "%.*s", (int)(end - addr), addr);
+      assert_int_equal(family_of(a), want[k][i]);
+      line = strchr(line, '\n') + 1;
+    }
+    assert_string_equal(line, "");
+    done(&t);
+  }
+}
+
+static void test_address_limit_keeps_both_families(void **state)
+{
+  (void)state;
+  /* The default limit is 5; with 2, the first two tries are one of each
+   * family, whatever the seed picks first. */
+  for (uint64_t seed = 0; seed < 4; seed++) {
+    struct run t;
+    memset(&t, 0, sizeof(t));
+    t.zone = &dual_zone;
+    smtpout_config *c = config("[queue.outbound]\nmx-address-limit = 2\n");
+    assert_int_equal(smtpout_route_new(&t.r, c, "dual.example", 0, 0), 0);
+    smtpout_config_unref(c);
+    smtpout_route_set_seed(t.r, seed);
+    drive(&t);
+    char first[64], second[64];
+    assert_int_equal(sscanf(t.hops, "%*s %63s %*s %*s\n%*s %63s", first,
+                            second), 2);
+    assert_int_not_equal(family_of(first), family_of(second));
+    assert_int_equal(count_lines(t.hops), 2);
+    assert_verdict(&t, SMTPOUT_STATUS_DEFERRED, "4.4.1",
+                   "(mx-address-limit reached)");
+    done(&t);
+  }
+}
+
+static void test_address_limit_counts_across_mx_hosts(void **state)
+{
+  (void)state;
+  struct run t;
+  run(&t, &plain_zone, "[queue.outbound]\nmx-address-limit = 2\n",
+      "example.org", 0);
+  assert_int_equal(count_lines(t.hops), 2);
+  assert_verdict(&t, SMTPOUT_STATUS_DEFERRED, "4.4.1",
+                 "(mx-address-limit reached)");
+  done(&t);
+}
+
+static void test_session_limit_counts_sessions_past_the_handshake(
+    void **state)
+{
+  (void)state;
+  static const int outcomes[] = {
+    SMTPOUT_HOP_SESSION_FAILED, SMTPOUT_HOP_CONNECT_FAILED,
+    SMTPOUT_HOP_HOST_FAILED, SMTPOUT_HOP_SESSION_FAILED,
+    SMTPOUT_HOP_DONE};
+  struct run t;
+  run_with(&t, &dual_zone,
+           "[queue.outbound]\nmx-session-limit = 2\nmx-address-limit = 0\n",
+           "dual.example", outcomes, 5);
+  /* Two sessions failed after the handshake: the fifth address is not
+   * tried. */
+  assert_int_equal(t.iout, 4);
+  assert_verdict(&t, SMTPOUT_STATUS_DEFERRED, "4.4.2",
+                 "(mx-session-limit reached)");
+  done(&t);
+}
+
+/* ---- DANE ---- */
+
+#define EE_HASH                                                               \
+  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static const struct rec signed_recs[] = {
+  {"secure.example", "MX", "10 mx1.secure.example"},
+  {"secure.example", "MX", "20 mx2.secure.example"},
+  {"mx1.secure.example", "A", "192.0.2.101"},
+  {"mx1.secure.example", "AAAA", "2001:db8::101"},
+  {"_25._tcp.mx1.secure.example", "TLSA", "3 1 1 " EE_HASH},
+  {"_25._tcp.mx1.secure.example", "TLSA", "2 0 1 " EE_HASH},
+  {"mx2.secure.example", "A", "192.0.2.102"},
+  /* a host in an unsigned zone, named by a secure MX */
+  {"secure2.example", "MX", "10 mx.unsigned.example"},
+  {"mx.unsigned.example", "A", "192.0.2.103"},
+  {"_25._tcp.mx.unsigned.example", "TLSA", "3 1 1 " EE_HASH},
+  /* only PKIX records: none usable for SMTP */
+  {"pkix.example", "MX", "10 mx.pkix.example"},
+  {"mx.pkix.example", "A", "192.0.2.104"},
+  {"_25._tcp.mx.pkix.example", "TLSA", "1 1 1 " EE_HASH},
+  {"_25._tcp.mx.pkix.example", "TLSA", "0 0 1 " EE_HASH},
+  /* an MX name that is a CNAME, TLSA at the target */
+  {"alias.example", "MX", "10 mx.alias.example"},
+  {"mx.alias.example", "CNAME", "mx1.secure.example"},
+  /* ... and one whose target has none, but the alias has */
+  {"alias2.example", "MX", "10 mx.alias2.example"},
+  {"mx.alias2.example", "CNAME", "mx2.secure.example"},
+  {"_25._tcp.mx.alias2.example", "TLSA", "3 1 1 " EE_HASH},
+  /* an unsigned domain whose host is in a signed zone */
+  {"unsigned.example", "MX", "10 mx1.secure.example"},
+  /* a secure implicit MX */
+  {"solo.secure.example", "A", "192.0.2.105"},
+  {"_25._tcp.solo.secure.example", "TLSA", "3 1 1 " EE_HASH},
+  /* TLSA records in an unsigned subzone of a signed host */
+  {"odd.secure.example", "MX", "10 mx.odd.secure.example"},
+  {"mx.odd.secure.example", "A", "192.0.2.106"},
+  {"_25._tcp.mx.odd.secure.example", "TLSA", "3 1 1 " EE_HASH},
+  END,
+};
+
+static const struct zone_verdict signed_verdicts[] = {
+  {"secure.example", SMTPOUT_DNSSEC_SECURE},
+  {"secure2.example", SMTPOUT_DNSSEC_SECURE},
+  {"pkix.example", SMTPOUT_DNSSEC_SECURE},
+  {"alias.example", SMTPOUT_DNSSEC_SECURE},
+  {"alias2.example", SMTPOUT_DNSSEC_SECURE},
+  {"_tcp.mx.odd.secure.example", SMTPOUT_DNSSEC_INSECURE},
+  {NULL, 0},
+};
+static const struct zone signed_zone = {signed_recs, signed_verdicts, NULL};
+
+static void test_secure_usable_tlsa_requires_dane(void **state)
+{
+  (void)state;
+  static const int outcomes[] = {SMTPOUT_HOP_DONE};
+  struct run t;
+  run_with(&t, &signed_zone, "[queue.outbound]\naddress-preference = ipv4\n",
+           "secure.example", outcomes, 1);
+  assert_string_equal(t.queries, "MX secure.example\n"
+                                 "A mx1.secure.example\n"
+                                 "AAAA mx1.secure.example\n"
+                                 "TLSA _25._tcp.mx1.secure.example\n");
+  assert_string_equal(t.hops, "mx1.secure.example 192.0.2.101 dane usable\n");
+  contains(t.explain, "MX RRset secure");
+  contains(t.explain, "TLSA _25._tcp.mx1.secure.example: secure, 2 records "
+                      "(3 1 1, 2 0 1), 2 usable");
+  contains(t.explain, "TLS requirement: dane: STARTTLS and a TLSA match are "
+                      "mandatory, SNI mx1.secure.example");
+  contains(t.explain, "precedence rank 2");
+  done(&t);
+
+  /* What the hop carries: the records and the DANE-TA names. */
+  memset(&t, 0, sizeof(t));
+  t.zone = &signed_zone;
+  assert_int_equal(smtpout_route_new(&t.r, NULL, "secure.example", 0, 0), 0);
+  const smtpout_hop *h = NULL;
+  while (smtpout_route_want(t.r) == SMTPOUT_ROUTE_WANT_REQUEST) {
+    const smtpout_request *q;
+    smtpout_route_next_request(t.r, &q, 0);
+    answer(&t, q);
+  }
+  assert_int_equal(smtpout_route_next_hop(t.r, &h, 0), 1);
+  assert_int_equal(smtpout_hop_tls_requirement(h),
+                   SMTPOUT_TLS_REQUIREMENT_DANE);
+  assert_string_equal(smtpout_hop_tlsa_base(h), "mx1.secure.example");
+  assert_int_equal(smtpout_hop_tlsa_count(h), 2);
+  int u, s, m;
+  const uint8_t *data;
+  size_t len;
+  assert_int_equal(smtpout_hop_tlsa(h, 0, &u, &s, &m, &data, &len), 0);
+  assert_int_equal(u * 100 + s * 10 + m, 311);
+  assert_int_equal(len, 32);
+  assert_int_equal(data[0], 0x01);
+  assert_int_equal(data[31], 0xef);
+  assert_int_equal(smtpout_hop_tlsa(h, 2, NULL, NULL, NULL, NULL, NULL),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  assert_int_equal(smtpout_hop_dane_name_count(h), 2);
+  assert_string_equal(smtpout_hop_dane_name(h, 0), "mx1.secure.example");
+  assert_string_equal(smtpout_hop_dane_name(h, 1), "secure.example");
+  assert_null(smtpout_hop_dane_name(h, 2));
+  const struct dns_tlsa *records;
+  const char *const *names;
+  size_t nrec, nnames;
+  route_hop_dane(h, &records, &nrec, &names, &nnames);
+  assert_int_equal(nrec, 2);
+  assert_int_equal(records[1].usage, 2);
+  assert_int_equal(nnames, 2);
+  assert_string_equal(names[1], "secure.example");
+  assert_int_equal(smtpout_hop_port(h), 25);
+  assert_int_equal(smtpout_hop_preference(h), 10);
+  smtpout_route_free(t.r);
+}
+
+static void test_tlsa_name_follows_the_port(void **state)
+{
+  (void)state;
+  static const struct rec recs[] = {
+    {"port.example", "MX", "10 mx.port.example"},
+    {"mx.port.example", "A", "192.0.2.110"},
+    {"_2525._tcp.mx.port.example", "TLSA", "3 1 1 " EE_HASH},
+    END,
+  };
+  static const struct zone_verdict v[] = {
+    {"port.example", SMTPOUT_DNSSEC_SECURE}, {NULL, 0}};
+  static const struct zone z = {recs, v, NULL};
+  struct run t;
+  run(&t, &z, "[queue.outbound]\nsmtp-port = 2525\n", "port.example", 0);
+  contains(t.queries, "TLSA _2525._tcp.mx.port.example\n");
+  assert_string_equal(t.hops, "mx.port.example 192.0.2.110 dane usable\n");
+  contains(t.explain, "port 2525");
+  done(&t);
+}
+
+static void test_secure_unusable_tlsa_requires_encryption(void **state)
+{
+  (void)state;
+  struct run t;
+  run(&t, &signed_zone, NULL, "pkix.example", 0);
+  assert_string_equal(t.hops,
+                      "mx.pkix.example 192.0.2.104 encrypt unusable\n");
+  contains(t.explain, "0 usable");
+  contains(t.explain, "TLS requirement: encrypt: STARTTLS is mandatory");
+  done(&t);
+}
+
+static void test_insecure_mx_gets_no_tlsa_lookup(void **state)
+{
+  (void)state;
+  struct run t;
+  run(&t, &signed_zone, NULL, "unsigned.example", 0);
+  assert_true(strstr(t.queries, "TLSA") == NULL);
+  contains(t.hops, "mx1.secure.example 192.0.2.101 local mx-insecure\n");
+  contains(t.explain, "DANE: not applicable: the MX RRset is insecure (RFC "
+                      "7672 2.2.1)");
+  contains(t.explain, "TLS requirement: local: starttls = optional "
+                      "(built-in default)");
+  done(&t);
+}
+
+static void test_insecure_host_gets_no_tlsa_lookup(void **state)
+{
+  (void)state;
+  struct run t;
+  run(&t, &signed_zone, NULL, "secure2.example", 0);
+  assert_true(strstr(t.queries, "TLSA") == NULL);
+  assert_string_equal(t.hops,
+                      "mx.unsigned.example 192.0.2.103 local host-insecure\n");
+  done(&t);
+}
+
+static void test_cname_mx_target_uses_the_expanded_tlsa_base(void **state)
+{
+  (void)state;
+  struct run t;
+  memset(&t, 0, sizeof(t));
+  t.zone = &signed_zone;
+  smtpout_config *c = config("[queue.outbound]\naddress-preference = ipv4\n");
+  assert_int_equal(smtpout_route_new(&t.r, c, "alias.example", 0, 0), 0);
+  smtpout_config_unref(c);
+  while (smtpout_route_want(t.r) == SMTPOUT_ROUTE_WANT_REQUEST) {
+    const smtpout_request *q;
+    smtpout_route_next_request(t.r, &q, 0);
+    answer(&t, q);
+  }
+  assert_string_equal(t.queries, "MX alias.example\n"
+                                 "A mx.alias.example\n"
+                                 "AAAA mx.alias.example\n"
+                                 "TLSA _25._tcp.mx1.secure.example\n");
+  const smtpout_hop *h;
+  assert_int_equal(smtpout_route_next_hop(t.r, &h, 0), 1);
+  /* The hop is named as the MX record names it; TLSA base, SNI and the
+   * first DANE-TA name are the expanded name (RFC 7672 2.2.3). */
+  assert_string_equal(smtpout_hop_mx(h), "mx.alias.example");
+  assert_string_equal(smtpout_hop_address(h), "192.0.2.101");
+  assert_string_equal(smtpout_hop_tlsa_base(h), "mx1.secure.example");
+  assert_int_equal(smtpout_hop_dane_name_count(h), 3);
+  assert_string_equal(smtpout_hop_dane_name(h, 0), "mx1.secure.example");
+  assert_string_equal(smtpout_hop_dane_name(h, 1), "mx.alias.example");
+  assert_string_equal(smtpout_hop_dane_name(h, 2), "alias.example");
+  contains(smtpout_hop_explain(h),
+           "CNAME: mx.alias.example is an alias of mx1.secure.example");
+  smtpout_route_free(t.r);
+}
+
+static void test_tlsa_falls_back_to_the_unexpanded_name(void **state)
+{
+  (void)state;
+  struct run t;
+  run(&t, &signed_zone, NULL, "alias2.example", 0);
+  assert_string_equal(t.queries, "MX alias2.example\n"
+                                 "A mx.alias2.example\n"
+                                 "AAAA mx.alias2.example\n"
+                                 "TLSA _25._tcp.mx2.secure.example\n"
+                                 "TLSA _25._tcp.mx.alias2.example\n");
+  assert_string_equal(t.hops, "mx.alias2.example 192.0.2.102 dane usable\n");
+  contains(t.explain, "SNI mx.alias2.example");
+  done(&t);
+}
+
+static void test_secure_implicit_mx_gets_dane(void **state)
+{
+  (void)state;
+  struct run t;
+  run(&t, &signed_zone, NULL, "solo.secure.example", 0);
+  assert_string_equal(t.hops,
+                      "solo.secure.example 192.0.2.105 dane usable\n");
+  contains(t.explain, "the NODATA answer is secure");
+  done(&t);
+}
+
+static void test_insecure_tlsa_is_ignored(void **state)
+{
+  (void)state;
+  struct run t;
+  run(&t, &signed_zone, NULL, "odd.secure.example", 0);
+  contains(t.queries, "TLSA _25._tcp.mx.odd.secure.example\n");
+  assert_string_equal(t.hops, "mx.odd.secure.example 192.0.2.106 local "
+                              "tlsa-insecure\n");
+  done(&t);
+}
+
+static void test_no_tlsa_leaves_the_local_policy(void **state)
+{
+  (void)state;
+  static const int outcomes[] = {SMTPOUT_HOP_CONNECT_FAILED,
+                                 SMTPOUT_HOP_CONNECT_FAILED,
+                                 SMTPOUT_HOP_CONNECT_FAILED};
+  struct run t;
+  run_with(&t, &signed_zone, NULL, "secure.example", outcomes, 3);
+  contains(t.queries, "TLSA _25._tcp.mx2.secure.example\n");
+  contains(t.hops, "mx2.secure.example 192.0.2.102 local no-tlsa\n");
+  contains(t.explain, "no TLSA records (secure NXDOMAIN denial for "
+                      "_25._tcp.mx2.secure.example)");
+  done(&t);
+}
+
+static void test_failed_tlsa_lookup_skips_the_host(void **state)
+{
+  (void)state;
+  const struct override bogus[] = {
+    {"_25._tcp.mx1.secure.example", "TLSA", RCODE, SMTPOUT_DNSSEC_BOGUS, 2},
+    {NULL, NULL, 0, 0, 0},
+  };
+  const struct override servfail[] = {
+    {"_25._tcp.mx1.secure.example", "TLSA", FAIL,
+     SMTPOUT_DNSSEC_INDETERMINATE, 2},
+    {NULL, NULL, 0, 0, 0},
+  };
+  const struct override malformed[] = {
+    {"_25._tcp.mx1.secure.example", "TLSA", MALFORMED,
+     SMTPOUT_DNSSEC_SECURE, 0},
+    {NULL, NULL, 0, 0, 0},
+  };
+  const struct override *cases[] = {bogus, servfail, malformed};
+  for (size_t i = 0; i < 3; i++) {
+    struct zone z = {signed_recs, signed_verdicts, cases[i]};
+    struct run t;
+    run(&t, &z, NULL, "secure.example", 0);
+    /* mx1 is never contacted; mx2 (no TLSA) is. */
+    assert_string_equal(t.hops,
+                        "mx2.secure.example 192.0.2.102 local no-tlsa\n");
+    assert_verdict(&t, SMTPOUT_STATUS_DEFERRED, "4.4.1",
+                   "mx2.secure.example[192.0.2.102]");
+    done(&t);
+  }
+  /* When it was the only host: 4.7.5. */
+  struct zone z = {signed_recs, signed_verdicts, bogus};
+  struct run t;
+  run(&t, &z, NULL, "alias.example", 0);
+  assert_string_equal(t.hops, "");
+  assert_verdict(&t, SMTPOUT_STATUS_DEFERRED, "4.7.5",
+                 "mx.alias.example: TLSA lookup for "
+                 "_25._tcp.mx1.secure.example failed: DNSSEC bogus");
+  contains(smtpout_route_text(t.r), "the host is skipped");
+  done(&t);
+}
+
+static void test_tlsa_that_never_comes_expires(void **state)
+{
+  (void)state;
+  const struct override silent[] = {
+    {"_25._tcp.mx1.secure.example", "TLSA", SILENT, 0, 0},
+    {NULL, NULL, 0, 0, 0},
+  };
+  struct zone z = {signed_recs, signed_verdicts, silent};
+  struct run t;
+  memset(&t, 0, sizeof(t));
+  t.zone = &z;
+  t.now = 5000;
+  smtpout_config *c = config("[queue.outbound.dns]\ntimeout = 3s\n");
+  assert_int_equal(smtpout_route_new(&t.r, c, "alias.example", 0, t.now), 0);
+  smtpout_config_unref(c);
+  assert_int_equal(drive(&t), SMTPOUT_ROUTE_WAIT);
+  assert_int_equal(t.nsilent, 1);
+  assert_int_equal(smtpout_route_expiry(t.r), 8000);
+  assert_int_equal(smtpout_route_handle_expiry(t.r, 7999), 0);
+  assert_int_equal(smtpout_route_want(t.r), SMTPOUT_ROUTE_WAIT);
+  assert_int_equal(smtpout_route_handle_expiry(t.r, 8000), 0);
+  assert_int_equal(smtpout_route_expiry(t.r), SMTPOUT_NO_EXPIRY);
+  assert_verdict(&t, SMTPOUT_STATUS_DEFERRED, "4.7.5",
+                 "failed: timed out after 3000 ms");
+  /* The late answer is refused, and changes nothing. */
+  static const uint8_t late[12] = {0x42, 0x42, 0x81, 0x80};
+  assert_int_equal(smtpout_route_dns_answer(t.r, t.silent[0],
+                                            SMTPOUT_DNSSEC_SECURE, late,
+                                            sizeof(late), 9000),
+                   SMTPOUT_ERR_INVALID_STATE);
+  assert_int_equal(smtpout_route_status(t.r), SMTPOUT_STATUS_DEFERRED);
+  done(&t);
+}
+
+static void test_dane_require_defers_where_dane_cannot_authenticate(
+    void **state)
+{
+  (void)state;
+  const char *ini = "[queue.outbound.tls]\ndane = require\n"
+                    "[queue.outbound]\naddress-preference = ipv4\n";
+  struct run t;
+  run(&t, &signed_zone, ini, "unsigned.example", 0);
+  assert_string_equal(t.hops, "");
+  assert_verdict(&t, SMTPOUT_STATUS_DEFERRED, "4.7.5",
+                 "mx1.secure.example: dane = require, but DANE cannot "
+                 "authenticate it: not applicable: the MX RRset is "
+                 "insecure");
+  done(&t);
+  /* Unusable records are not enough either. */
+  run(&t, &signed_zone, ini, "pkix.example", 0);
+  assert_string_equal(t.hops, "");
+  assert_verdict(&t, SMTPOUT_STATUS_DEFERRED, "4.7.5", "0 usable");
+  done(&t);
+  /* A secure usable host is used; the one without TLSA is skipped. */
+  run(&t, &signed_zone, ini, "secure.example", 0);
+  assert_string_equal(t.hops,
+                      "mx1.secure.example 192.0.2.101 dane usable\n"
+                      "mx1.secure.example 2001:db8::101 dane usable\n");
+  assert_verdict(&t, SMTPOUT_STATUS_DEFERRED, "4.7.5",
+                 "mx2.secure.example: dane = require");
+  done(&t);
+  /* An address literal has no DNS to prove anything. */
+  run(&t, &signed_zone, ini, "[192.0.2.1]", 0);
+  assert_string_equal(t.hops, "");
+  assert_verdict(&t, SMTPOUT_STATUS_DEFERRED, "4.7.5", "address literal");
+  done(&t);
+}
+
+static void test_dane_disable_asks_no_tlsa(void **state)
+{
+  (void)state;
+  struct run t;
+  run(&t, &signed_zone, "[queue.outbound.tls]\ndane = disable\n",
+      "secure.example", 0);
+  assert_true(strstr(t.queries, "TLSA") == NULL);
+  contains(t.hops, "mx1.secure.example 192.0.2.101 local disabled\n");
+  contains(t.explain, "dane = disable ([queue.outbound.tls] at t.ini:2)");
+  done(&t);
+}
+
+static void test_dane_knob_per_destination_and_explain(void **state)
+{
+  (void)state;
+  const char *ini = "[queue.outbound.tls]\n"
+                    "starttls = disable\n"
+                    "allow-invalid-certs = true\n"
+                    "[destination \"legacy\"]\n"
+                    "mx = mx1.secure.example\n"
+                    "dane = disable\n";
+  static const int outcomes[] = {SMTPOUT_HOP_CONNECT_FAILED,
+                                 SMTPOUT_HOP_CONNECT_FAILED,
+                                 SMTPOUT_HOP_CONNECT_FAILED};
+  struct run t;
+  run_with(&t, &signed_zone, ini, "secure.example", outcomes, 3);
+  /* The exact MX rule turns DANE off for mx1 only. */
+  assert_string_equal(t.queries, "MX secure.example\n"
+                                 "A mx1.secure.example\n"
+                                 "AAAA mx1.secure.example\n"
+                                 "A mx2.secure.example\n"
+                                 "AAAA mx2.secure.example\n"
+                                 "TLSA _25._tcp.mx2.secure.example\n");
+  contains(t.hops, "mx1.secure.example 192.0.2.101 local disabled\n");
+  contains(t.hops, "mx2.secure.example 192.0.2.102 local no-tlsa\n");
+  done(&t);
+
+  /* DANE overrides a local starttls = disable and allow-invalid-certs =
+   * true, and the explanation says so. */
+  static const int first_done[] = {SMTPOUT_HOP_DONE};
+  run_with(&t, &signed_zone,
+           "[queue.outbound.tls]\nstarttls = disable\nallow-invalid-certs = "
+           "true\n", "secure.example", first_done, 1);
+  contains(t.hops, "mx1.secure.example ");
+  contains(t.hops, " dane usable\n");
+  contains(t.explain, "dane = optional (built-in default)");
+  contains(t.explain, "overridden for this hop: starttls = disable "
+                      "([queue.outbound.tls] at t.ini:2), allow-invalid-certs "
+                      "= true ([queue.outbound.tls] at t.ini:3)");
+  done(&t);
+}
+
+static void test_dane_is_unavailable_without_dnssec_verdicts(void **state)
+{
+  (void)state;
+  struct run t;
+  run(&t, &signed_zone, NULL, "secure.example", SMTPOUT_ROUTE_NO_DNSSEC);
+  assert_true(strstr(t.queries, "TLSA") == NULL);
+  contains(t.hops, "mx1.secure.example 192.0.2.101 local unavailable\n");
+  contains(t.explain, "DANE: unavailable: the resolver gives no DNSSEC "
+                      "verdicts");
+  done(&t);
+  run(&t, &signed_zone, "[queue.outbound.dns]\ndnssec = off\n",
+      "secure.example", 0);
+  contains(t.hops, "mx1.secure.example 192.0.2.101 local unavailable\n");
+  done(&t);
+}
+
+/* ---- the literal, the answers, the API ---- */
+
+static void test_address_literal_is_one_hop_without_dns(void **state)
+{
+  (void)state;
+  const char *lit[] = {"[192.0.2.1]", "[IPv6:2001:DB8::1]"};
+  const char *addr[] = {"192.0.2.1", "2001:db8::1"};
+  for (int i = 0; i < 2; i++) {
+    struct run t;
+    run(&t, &plain_zone, NULL, lit[i], 0);
+    assert_string_equal(t.queries, "");
+    char want[128];
+    snprintf(want, sizeof(want), "%s %s local address-literal\n", addr[i],
+             addr[i]);
+    assert_string_equal(t.hops, want);
+    assert_verdict(&t, SMTPOUT_STATUS_DEFERRED, "4.4.1", "connect to");
+    assert_int_equal(smtpout_route_mx_count(t.r), 0);
+    assert_int_equal(smtpout_route_dnssec(t.r), -1);
+    done(&t);
+  }
+}
+
+static void test_answers_must_answer_the_question(void **state)
+{
+  (void)state;
+  const int actions[] = {WRONG_QUESTION, MALFORMED, TRUNCATED};
+  const char *why[] = {"does not answer the question", "malformed response",
+                       "truncated response"};
+  for (int i = 0; i < 3; i++) {
+    struct override ov[] = {
+      {"example.org", "MX", actions[i], SMTPOUT_DNSSEC_INSECURE, 0},
+      {NULL, NULL, 0, 0, 0},
+    };
+    struct zone z = {plain, NULL, ov};
+    struct run t;
+    run(&t, &z, NULL, "example.org", 0);
+    assert_string_equal(t.hops, "");
+    assert_verdict(&t, SMTPOUT_STATUS_DEFERRED, "4.4.3", why[i]);
+    done(&t);
+  }
+}
+
+static void test_api_refuses_what_it_cannot_do(void **state)
+{
+  (void)state;
+  smtpout_route *r = NULL;
+  assert_int_equal(smtpout_route_new(NULL, NULL, "a.example", 0, 0),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  assert_int_equal(smtpout_route_new(&r, NULL, NULL, 0, 0),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  assert_int_equal(smtpout_route_new(&r, NULL, "a.example", 0x80, 0),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  assert_int_equal(smtpout_route_new(&r, NULL, "bad name.example", 0, 0),
+                   SMTPOUT_ERR_BAD_NAME);
+  assert_null(r);
+  assert_int_equal(smtpout_route_new(&r, NULL, "BÜCHER.example.", 0, 0), 0);
+  assert_string_equal(smtpout_route_domain(r), "xn--bcher-kva.example");
+  assert_int_equal(smtpout_route_want(r), SMTPOUT_ROUTE_WANT_REQUEST);
+  /* No hop before the MX answer; unknown ids are refused. */
+  const smtpout_hop *h = (const smtpout_hop *)1;
+  assert_int_equal(smtpout_route_next_hop(r, &h, 0), 0);
+  assert_null(h);
+  assert_int_equal(smtpout_route_dns_failed(r, 1, SMTPOUT_DNSSEC_BOGUS, 2,
+                                            0),
+                   SMTPOUT_ERR_INVALID_STATE); /* not taken yet */
+  const smtpout_request *q;
+  assert_int_equal(smtpout_route_next_request(r, &q, 100), 1);
+  assert_string_equal(smtpout_request_qname(q), "xn--bcher-kva.example.");
+  assert_int_equal(smtpout_request_qtype(q), 15);
+  assert_int_equal(smtpout_request_timeout_ms(q), 10000);
+  assert_int_equal(smtpout_route_expiry(r), 10100);
+  assert_int_equal(smtpout_route_next_request(r, &q, 0), 0);
+  assert_null(q);
+  assert_int_equal(smtpout_route_want(r), SMTPOUT_ROUTE_WAIT);
+  assert_int_equal(smtpout_route_dns_answer(r, 7, 0, NULL, 0, 0),
+                   SMTPOUT_ERR_INVALID_STATE);
+  assert_int_equal(smtpout_route_dns_answer(r, 1, 4, NULL, 0, 0),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  assert_int_equal(smtpout_route_dns_answer(r, 1, 0, NULL, 3, 0),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  static uint8_t big[65536];
+  assert_int_equal(smtpout_route_dns_answer(r, 1, 0, big, sizeof(big), 0),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  assert_int_equal(smtpout_route_dns_failed(r, 1, -1, 0, 0),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  assert_int_equal(smtpout_route_hop_done(r, NULL, 0, NULL, 0),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  /* An empty packet is a failed lookup, not an error. */
+  assert_int_equal(smtpout_route_dns_answer(r, 1, 0, NULL, 0, 0), 0);
+  assert_int_equal(smtpout_route_status(r), SMTPOUT_STATUS_DEFERRED);
+  assert_int_equal(smtpout_route_dns_answer(r, 1, 0, NULL, 0, 0),
+                   SMTPOUT_ERR_INVALID_STATE);
+  smtpout_route_free(r);
+
+  /* NULL everywhere. */
+  smtpout_route_free(NULL);
+  assert_int_equal(smtpout_route_want(NULL), SMTPOUT_ERR_INVALID_ARGUMENT);
+  assert_int_equal(smtpout_route_set_seed(NULL, 1),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  assert_int_equal(smtpout_route_next_request(NULL, &q, 0),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  assert_int_equal(smtpout_route_handle_expiry(NULL, 0),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  assert_int_equal(smtpout_route_expiry(NULL), SMTPOUT_NO_EXPIRY);
+  assert_int_equal(smtpout_route_status(NULL), 0);
+  assert_string_equal(smtpout_route_enhanced(NULL), "");
+  assert_string_equal(smtpout_route_text(NULL), "");
+  assert_null(smtpout_route_domain(NULL));
+  assert_int_equal(smtpout_route_dnssec(NULL), -1);
+  assert_null(smtpout_route_mx_name(NULL, 0));
+  assert_int_equal(smtpout_route_mx_preference(NULL, 0), -1);
+  assert_int_equal(smtpout_request_id(NULL), 0);
+  assert_null(smtpout_request_qname(NULL));
+  assert_null(smtpout_hop_mx(NULL));
+  assert_null(smtpout_hop_address(NULL));
+  assert_null(smtpout_hop_tlsa_base(NULL));
+  assert_null(smtpout_hop_explain(NULL));
+  assert_int_equal(smtpout_hop_tlsa_count(NULL), 0);
+  assert_int_equal(smtpout_hop_port(NULL), 0);
+  assert_null(smtpout_dnssec_name(4));
+  assert_string_equal(smtpout_dnssec_name(SMTPOUT_DNSSEC_BOGUS), "bogus");
+  assert_null(smtpout_dane_status_name(9));
+  assert_string_equal(smtpout_dane_status_name(8), "unusable");
+  assert_null(smtpout_tls_requirement_name(3));
+  assert_null(smtpout_hop_outcome_name(5));
+  assert_string_equal(smtpout_hop_outcome_name(4), "session-failed");
+  assert_null(smtpout_dane_name(3));
+  assert_string_equal(smtpout_dane_name(SMTPOUT_DANE_REQUIRE), "require");
+}
+
+static void test_hop_done_takes_only_the_hop_out(void **state)
+{
+  (void)state;
+  struct run t;
+  memset(&t, 0, sizeof(t));
+  t.zone = &plain_zone;
+  assert_int_equal(smtpout_route_new(&t.r, NULL, "example.org", 0, 0), 0);
+  while (smtpout_route_want(t.r) == SMTPOUT_ROUTE_WANT_REQUEST) {
+    const smtpout_request *q;
+    smtpout_route_next_request(t.r, &q, 0);
+    answer(&t, q);
+  }
+  const smtpout_hop *h, *again;
+  assert_int_equal(smtpout_route_next_hop(t.r, &h, 0), 1);
+  /* One hop at a time. */
+  assert_int_equal(smtpout_route_want(t.r), SMTPOUT_ROUTE_WAIT);
+  assert_int_equal(smtpout_route_next_hop(t.r, &again, 0), 0);
+  assert_int_equal(smtpout_route_hop_done(t.r, h, 9, NULL, 0),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  smtpout_route *other;
+  assert_int_equal(smtpout_route_new(&other, NULL, "[192.0.2.1]", 0, 0), 0);
+  const smtpout_hop *oh;
+  assert_int_equal(smtpout_route_next_hop(other, &oh, 0), 1);
+  assert_int_equal(smtpout_route_hop_done(t.r, oh, SMTPOUT_HOP_DONE, NULL, 0),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  assert_int_equal(smtpout_route_hop_done(t.r, h, SMTPOUT_HOP_DONE, NULL, 0),
+                   0);
+  assert_int_equal(smtpout_route_hop_done(t.r, h, SMTPOUT_HOP_DONE, NULL, 0),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  smtpout_route_free(other);
+  smtpout_route_free(t.r);
+}
+
+/* ---- hostile resolvers ---- */
+
+static uint32_t lcg(uint32_t *s)
+{
+  *s = *s * 1103515245u + 12345u;
+  return *s >> 8;
+}
+
+/* Every question answered with a mutation of the right answer, with any
+ * verdict: the route always ends, within its bounds, without crashing
+ * (ASan and UBSan watch), and never hands out more hops than its limit. */
+static void test_hostile_answers_never_break_the_route(void **state)
+{
+  (void)state;
+  uint32_t seed = 1;
+  static struct pkt p;
+  int total_hops = 0, dane_hops = 0, bounced = 0;
+  for (int round = 0; round < 3000; round++) {
+    smtpout_route *r;
+    assert_int_equal(smtpout_route_new(&r, NULL, round % 2 ? "secure.example"
+                                                           : "alias.example",
+                                       0, 0),
+                     0);
+    int hops = 0, steps = 0;
+    for (; steps < 200; steps++) {
+      int want = smtpout_route_want(r);
+      if (want == SMTPOUT_ROUTE_WANT_REQUEST) {
+        const smtpout_request *q;
+        assert_int_equal(smtpout_route_next_request(r, &q, 0), 1);
+        char qname[300];
+        snprintf(qname, sizeof(qname), "%s", smtpout_request_qname(q));
+        qname[strlen(qname) - 1] = '\0';
+        build_answer(&p, signed_recs, qname, smtpout_request_qtype(q), -1, 0);
+        /* Half the answers intact, the rest with a few octets changed
+         * or cut short; verdicts mostly secure, so that every stage is
+         * reached. */
+        if (lcg(&seed) % 2) {
+          int flips = 1 + (int)(lcg(&seed) % 3);
+          for (int f = 0; f < flips; f++)
+            p.b[lcg(&seed) % p.n] = (uint8_t)lcg(&seed);
+          if (lcg(&seed) % 4 == 0)
+            p.n = lcg(&seed) % (p.n + 1);
+        }
+        int verdict = lcg(&seed) % 4 ? SMTPOUT_DNSSEC_SECURE
+                                     : (int)(lcg(&seed) % 4);
+        assert_int_equal(smtpout_route_dns_answer(r, smtpout_request_id(q),
+                                                  verdict, p.b, p.n, 0),
+                         0);
+      } else if (want == SMTPOUT_ROUTE_WANT_HOP) {
+        const smtpout_hop *h;
+        assert_int_equal(smtpout_route_next_hop(r, &h, 0), 1);
+        hops++;
+        dane_hops += smtpout_hop_tls_requirement(h) ==
+                     SMTPOUT_TLS_REQUIREMENT_DANE;
+        assert_non_null(smtpout_hop_explain(h));
+        assert_int_equal(smtpout_route_hop_done(r, h, (int)(lcg(&seed) % 5),
+                                                "x", 0),
+                         0);
+      } else {
+        break;
+      }
+    }
+    assert_int_equal(smtpout_route_want(r), SMTPOUT_ROUTE_DONE);
+    assert_true(hops <= 5);
+    total_hops += hops;
+    bounced += smtpout_route_status(r) == SMTPOUT_STATUS_BOUNCED;
+    smtpout_route_free(r);
+  }
+  /* The mutations left enough intact to reach every stage. */
+  print_message("# %d hops, %d under DANE, %d bounces\n", total_hops,
+                dane_hops, bounced);
+  assert_true(total_hops > 300);
+  assert_true(dane_hops > 30);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_mx_hosts_are_tried_in_preference_order),
+    cmocka_unit_test(test_next_mx_after_a_dead_first_mx),
+    cmocka_unit_test(test_host_failures_move_on_and_say_what_failed),
+    cmocka_unit_test(test_equal_preferences_are_shuffled_by_seed),
+    cmocka_unit_test(test_null_mx_bounces_without_any_address_lookup),
+    cmocka_unit_test(test_null_mx_among_other_records_still_bounces),
+    cmocka_unit_test(test_nxdomain_bounces_with_5_1_2),
+    cmocka_unit_test(test_nodata_makes_the_domain_its_own_mx),
+    cmocka_unit_test(test_implicit_mx_without_address_bounces),
+    cmocka_unit_test(
+        test_failed_mx_lookup_defers_and_never_uses_the_implicit_mx),
+    cmocka_unit_test(test_cname_at_the_domain_is_followed),
+    cmocka_unit_test(test_mx_names_that_are_not_host_names_are_skipped),
+    cmocka_unit_test(test_mx_host_without_address),
+    cmocka_unit_test(test_a_failed_family_leaves_the_other),
+    cmocka_unit_test(test_unspecified_addresses_are_never_hops),
+    cmocka_unit_test(test_families_are_interleaved),
+    cmocka_unit_test(test_address_limit_keeps_both_families),
+    cmocka_unit_test(test_address_limit_counts_across_mx_hosts),
+    cmocka_unit_test(test_session_limit_counts_sessions_past_the_handshake),
+    cmocka_unit_test(test_secure_usable_tlsa_requires_dane),
+    cmocka_unit_test(test_tlsa_name_follows_the_port),
+    cmocka_unit_test(test_secure_unusable_tlsa_requires_encryption),
+    cmocka_unit_test(test_insecure_mx_gets_no_tlsa_lookup),
+    cmocka_unit_test(test_insecure_host_gets_no_tlsa_lookup),
+    cmocka_unit_test(test_cname_mx_target_uses_the_expanded_tlsa_base),
+    cmocka_unit_test(test_tlsa_falls_back_to_the_unexpanded_name),
+    cmocka_unit_test(test_secure_implicit_mx_gets_dane),
+    cmocka_unit_test(test_insecure_tlsa_is_ignored),
+    cmocka_unit_test(test_no_tlsa_leaves_the_local_policy),
+    cmocka_unit_test(test_failed_tlsa_lookup_skips_the_host),
+    cmocka_unit_test(test_tlsa_that_never_comes_expires),
+    cmocka_unit_test(test_dane_require_defers_where_dane_cannot_authenticate),
+    cmocka_unit_test(test_dane_disable_asks_no_tlsa),
+    cmocka_unit_test(test_dane_knob_per_destination_and_explain),
+    cmocka_unit_test(test_dane_is_unavailable_without_dnssec_verdicts),
+    cmocka_unit_test(test_address_literal_is_one_hop_without_dns),
+    cmocka_unit_test(test_answers_must_answer_the_question),
+    cmocka_unit_test(test_api_refuses_what_it_cannot_do),
+    cmocka_unit_test(test_hop_done_takes_only_the_hop_out),
+    cmocka_unit_test(test_hostile_answers_never_break_the_route),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
