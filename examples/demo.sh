@@ -46,7 +46,7 @@ printf 'From: demo@sender.example\nTo: rcpt@test.example\nSubject: smtpout demo\
 
 echo "== smtpout-send to aiosmtpd on 127.0.0.1:$port (MX mx.test.example), policy examples/policy.ini"
 set +e
-"$builddir/examples/smtpout-send" --server "127.0.0.1:$port" \
+"$builddir/examples/tools/smtpout-send" --server "127.0.0.1:$port" \
   --mx-name mx.test.example --config examples/policy.ini \
   --ca-file "$work/certs/ca.pem" --from demo@sender.example \
   --to rcpt@test.example --data "$work/message.txt" --json

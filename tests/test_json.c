@@ -1,5 +1,5 @@
 /*
- * test_json.c — the tools' JSON writer (examples/json.c) prints valid
+ * test_json.c — the tools' JSON writer (examples/tools/json.c) prints valid
  * UTF-8 whatever bytes it is given: every well-formed sequence passes
  * through unchanged, every other byte becomes U+FFFD.  Checked against an
  * independent decoder over every sequence of up to three bytes and every

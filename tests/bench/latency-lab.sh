@@ -64,7 +64,7 @@ SMTPOUT_POSTFIX_DIR=$(cd "$builddir" && pwd)/postfix
 export SMTPOUT_POSTFIX_DIR
 smtp_source=(env LD_LIBRARY_PATH="$SMTPOUT_POSTFIX_DIR/root/usr/lib/postfix"
              "$SMTPOUT_POSTFIX_DIR/root/usr/sbin/smtp-source")
-bench=$builddir/examples/smtpout-bench
+bench=$builddir/examples/bench/smtpout-bench
 faultsrv=$builddir/tests/faultsrv
 py=/usr/bin/python3
 clients=tests/bench/clients.py

@@ -71,7 +71,7 @@ export SMTPOUT_POSTFIX_DIR
 pfx=$SMTPOUT_POSTFIX_DIR/root
 pfx_env=(env LD_LIBRARY_PATH="$pfx/usr/lib/postfix")
 
-bench=$builddir/examples/smtpout-bench
+bench=$builddir/examples/bench/smtpout-bench
 floor=$builddir/tests/tls-floor
 faultsrv=$builddir/tests/faultsrv
 clients=tests/bench/clients.py

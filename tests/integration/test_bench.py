@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from testlib import (BUILD, FaultServer, TempDirTest, cert,  # noqa: E402
                      certs, main)
 
-BENCH = os.path.join(BUILD, "examples", "smtpout-bench")
+BENCH = os.path.join(BUILD, "examples", "bench", "smtpout-bench")
 MX = "mx.test.example"
 
 

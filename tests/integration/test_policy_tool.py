@@ -292,5 +292,5 @@ if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from testlib import main
     TOOL = os.path.join(os.environ.get("SMTPOUT_BUILD", "build"), "examples",
-                        "smtpout-policy")
+                        "tools", "smtpout-policy")
     main()

@@ -118,7 +118,7 @@ class PromptAck(TempDirTest):
         self.assertGreaterEqual(acks, connections)
 
     def test_deliver_driver_acknowledges_tickets_at_once(self):
-        lines = self.traced([os.path.join(EXAMPLES, "smtpout-send"),
+        lines = self.traced([os.path.join(EXAMPLES, "tools", "smtpout-send"),
                              "--server", self.target,
                              "--mx-name", "mx.test.example",
                              "--ca-file", self.ca, "--from",
@@ -137,7 +137,7 @@ class PromptAck(TempDirTest):
         self.check(lines)
 
     def test_bench_acknowledges_tickets_at_once(self):
-        lines = self.traced([os.path.join(EXAMPLES, "smtpout-bench"), "-q",
+        lines = self.traced([os.path.join(EXAMPLES, "bench", "smtpout-bench"), "-q",
                              "-s", "1", "-m", "3", "--starttls", "require",
                              "--ca-file", self.ca,
                              "--mx-name", "mx.test.example",

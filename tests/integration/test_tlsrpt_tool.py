@@ -15,7 +15,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import testlib  # noqa: E402
 
-TOOL = os.path.join(testlib.BUILD, "examples", "smtpout-tlsrpt")
+TOOL = os.path.join(testlib.BUILD, "examples", "tools", "smtpout-tlsrpt")
 WRITER = os.path.join(testlib.BUILD, "tests", "tlsrpt-write")
 
 DATE = "2024-02-29"

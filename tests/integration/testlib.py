@@ -30,7 +30,7 @@ import postfix  # noqa: E402
 BUILD = os.environ.get("SMTPOUT_BUILD", "build")
 SOURCE = os.environ.get("SMTPOUT_SOURCE", ".")
 PYTHON = "/usr/bin/python3"
-SEND = os.path.join(BUILD, "examples", "smtpout-send")
+SEND = os.path.join(BUILD, "examples", "tools", "smtpout-send")
 
 EX_OK, EX_USAGE, EX_UNAVAILABLE, EX_TEMPFAIL, EX_CONFIG = 0, 64, 69, 75, 78
 
@@ -138,7 +138,7 @@ def cert(kind):
 
 
 class FaultServer(ServerProcess):
-    """tests/faultsrv with a spool and a log (tests/faultsrv.md)."""
+    """tests/faultsrv with a spool and a log (tests/servers/faultsrv.md)."""
 
     def __init__(self, workdir, args=(), tls=None):
         self.spool = os.path.join(workdir, "spool")

@@ -5,7 +5,7 @@
  * non-blocking GnuTLS: it serves any number of concurrent connections on
  * loopback, so it is both the hostile server of the TLS-policy and hardening
  * tests and a cheap STARTTLS sink for benchmarks.  It never forks and writes
- * nothing unless asked (--log, --spool).  tests/faultsrv.md is the manual:
+ * nothing unless asked (--log, --spool).  tests/servers/faultsrv.md is the manual:
  * spool and log formats, semantics, recipes.
  *
  * Every option applies to every connection.  Where an option takes a PHASE it
@@ -2370,10 +2370,10 @@ static void parse_args(int argc, char **argv)
             break;
         case OPT_HELP:
             printf("usage: faultsrv [OPTION...]; see the comment at the top of "
-                   "tests/faultsrv.c or tests/faultsrv.md\n");
+                   "tests/servers/faultsrv.c or tests/servers/faultsrv.md\n");
             exit(0);
         default:
-            die(64, "bad usage; see tests/faultsrv.md");
+            die(64, "bad usage; see tests/servers/faultsrv.md");
         }
     }
     if (optind != argc)
