@@ -8,7 +8,7 @@
  */
 #include <string.h>
 
-#include "address.h"
+#include "address_int.h"
 #include "smtpout/session.h"
 
 /* Length of the well-formed UTF-8 sequence at s, or 0 (RFC 3629 4: no

@@ -1,7 +1,7 @@
 /*
- * base64.c — see base64.h.
+ * base64.c — see base64_int.h.
  */
-#include "base64.h"
+#include "base64_int.h"
 
 static const char alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

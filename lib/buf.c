@@ -1,10 +1,10 @@
 /*
- * buf.c — see buf.h.
+ * buf.c — see buf_int.h.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
+#include "buf_int.h"
 #include "smtpout/common.h"
 
 void buf_free(struct buf *b)

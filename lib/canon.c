@@ -1,9 +1,9 @@
 /*
- * canon.c — see canon.h.
+ * canon.c — see canon_int.h.
  */
 #include <string.h>
 
-#include "canon.h"
+#include "canon_int.h"
 
 void canon_init(struct canon *c)
 {

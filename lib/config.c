@@ -14,9 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config_impl.h"
+#include "config_impl_int.h"
 #include "resolve_int.h"
-#include "tls.h"
+#include "tls_int.h"
 
 const uint32_t config_default_timeouts[SMTPOUT_TIMEOUT_COUNT] = {
   [SMTPOUT_TIMEOUT_CONNECT] = 5 * 60 * 1000,

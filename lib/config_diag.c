@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config_impl.h"
+#include "config_impl_int.h"
 
 struct diag_entry {
   unsigned file_rank; /* index into diag.files */

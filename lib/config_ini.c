@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config_impl.h"
+#include "config_impl_int.h"
 #include "resolve_int.h"
 
 /* Debian's inih 55 reads lines into a 200-byte buffer (INI_MAX_LINE):

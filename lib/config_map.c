@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config_impl.h"
+#include "config_impl_int.h"
 
 #define MAP_MAX_SIZE ((size_t)1 << 32)
 

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "config_impl.h"
+#include "config_impl_int.h"
 
 void value_quote(char *out, size_t outlen, const char *s, size_t len)
 {

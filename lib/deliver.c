@@ -28,10 +28,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "address.h"
-#include "config.h"
-#include "names.h"
-#include "session.h"
+#include "address_int.h"
+#include "config_int.h"
+#include "names_int.h"
+#include "session_int.h"
 #include "smtpout/deliver.h"
 #include "smtpout/message.h"
 

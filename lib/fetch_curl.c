@@ -1,5 +1,5 @@
 /*
- * fetch_curl.c — fetch.h on libcurl (Debian's libcurl3-gnutls: the same
+ * fetch_curl.c — fetch_int.h on libcurl (Debian's libcurl3-gnutls: the same
  * TLS library as the rest of smtpout).
  *
  * Every option that could widen what a policy fetch does is set
@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "fetch.h"
+#include "buf_int.h"
+#include "fetch_int.h"
 #include "sts_int.h"
 #include "smtpout/common.h"
 

@@ -8,8 +8,8 @@
  */
 #include <stdlib.h>
 
-#include "canon.h"
-#include "mime7bit.h"
+#include "canon_int.h"
+#include "mime7bit_int.h"
 #include "smtpout/message.h"
 #include "smtpout/session.h"
 

@@ -1,5 +1,5 @@
 /*
- * mime7bit.c — see mime7bit.h.
+ * mime7bit.c — see mime7bit_int.h.
  *
  * The model is Postfix's one-pass MIME processor (src/global/mime_state.c):
  * the input is cut into lines; a header block is read field by field
@@ -17,7 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "mime7bit.h"
+#include "mime7bit_int.h"
 
 /* How a line ended.  EOL_EOF: the input ended inside it. */
 enum eol { EOL_NONE, EOL_CR, EOL_LF, EOL_CRLF, EOL_EOF };
@@ -514,7 +514,7 @@ static void headers_end(struct mime7 *m, int blank)
       break; /* message/partial, external-body...: 7bit only */
     default:
       /* A leaf.  Only a part declared 8-bit may hold 8-bit data, except
-       * the body of the message itself (see mime7bit.h). */
+       * the body of the message itself (see mime7bit_int.h). */
       if (eightbit || (m->primary && (m->cte == CTE_NONE ||
                                       m->cte == CTE_7BIT)))
         plan = m->ctype == CT_TEXT ? PLAN_QP : PLAN_B64;

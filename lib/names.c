@@ -27,7 +27,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "names.h"
+#include "names_int.h"
 #include "smtpout/common.h"
 
 #define LABEL_MAX 63

@@ -20,7 +20,7 @@
  */
 #include <string.h>
 
-#include "config_impl.h"
+#include "config_impl_int.h"
 
 #define KNOBS POLICY_KNOBS
 

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "config_impl.h"
+#include "buf_int.h"
+#include "config_impl_int.h"
 
 #define KNOBS POLICY_KNOBS
 
@@ -252,7 +252,7 @@ void smtpout_policy_free(smtpout_policy *policy)
 }
 
 /* smtpout_policy_resolve(); with `enforced`, a domain that is not a
- * valid name resolves without a domain (see config.h). */
+ * valid name resolves without a domain (see config_int.h). */
 static int resolve(smtpout_policy **ppolicy, const smtpout_config *config,
                    const char *const *domains, size_t ndomains,
                    const char *mx_host, bool enforced)

@@ -1,9 +1,9 @@
 /*
- * reply.c — see reply.h.
+ * reply.c — see reply_int.h.
  */
 #include <string.h>
 
-#include "reply.h"
+#include "reply_int.h"
 
 void reply_parser_init(struct reply_parser *p)
 {

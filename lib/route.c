@@ -31,11 +31,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "config.h"
+#include "buf_int.h"
+#include "config_int.h"
 #include "dane_int.h"
 #include "dns_int.h"
-#include "names.h"
+#include "names_int.h"
 #include "resolve_int.h"
 #include "route_int.h"
 #include "smtpout/session.h"

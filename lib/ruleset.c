@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "ruleset.h"
+#include "ruleset_int.h"
 #include "smtpout/common.h"
 
 struct slot {

@@ -1,5 +1,5 @@
 /*
- * sasl.c — see sasl.h.
+ * sasl.c — see sasl_int.h.
  *
  * The exchange, for every mechanism, is: the AUTH line (with the initial
  * response when the mechanism has one and it fits), then one response per
@@ -23,8 +23,8 @@
 #include <gsasl.h>
 #endif
 
-#include "base64.h"
-#include "sasl.h"
+#include "base64_int.h"
+#include "sasl_int.h"
 #include "smtpout/common.h"
 
 static const char *const mech_names[SASL_MECH_COUNT] = {
@@ -322,7 +322,7 @@ static int scram_open(struct sasl_client *c, const struct sasl_params *p)
     return SMTPOUT_ERR_NOMEM;
   /* Binding data goes to GNU SASL for -PLUS only: given it for plain
    * SCRAM, GNU SASL 2.2 refuses to start instead of sending "y"
-   * (sasl.h). */
+   * (sasl_int.h). */
   if (c->mech == SASL_MECH_SCRAM_SHA_256_PLUS) {
     char b64[BASE64_LEN(SASL_CB_MAX) + 1];
     b64[base64_encode(p->cb_data, p->cb_len, b64)] = '\0';

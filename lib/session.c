@@ -19,15 +19,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "address.h"
-#include "buf.h"
-#include "canon.h"
-#include "config.h"
-#include "mime7bit.h"
-#include "names.h"
-#include "reply.h"
-#include "session.h"
-#include "tls.h"
+#include "address_int.h"
+#include "buf_int.h"
+#include "canon_int.h"
+#include "config_int.h"
+#include "mime7bit_int.h"
+#include "names_int.h"
+#include "reply_int.h"
+#include "session_int.h"
+#include "tls_int.h"
 
 /* Stop pulling the body while this much output is waiting for the socket:
  * a 100 MB message never sits in memory. */

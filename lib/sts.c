@@ -17,9 +17,9 @@
 #include <strings.h>
 
 #include "sts_int.h"
-#include "tls.h"
+#include "tls_int.h"
 #include "tlsrpt_int.h"
-#include "utf8.h"
+#include "utf8_int.h"
 #include "smtpout/common.h"
 
 struct smtpout_sts_policy {

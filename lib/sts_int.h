@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "names.h"
+#include "buf_int.h"
+#include "names_int.h"
 #include "smtpout/sts.h"
 
 /* RFC 8461 section 3.1: 1 to 32 alphanumerics. */

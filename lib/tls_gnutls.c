@@ -23,9 +23,9 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
-#include "buf.h"
+#include "buf_int.h"
 #include "smtpout/common.h"
-#include "tls.h"
+#include "tls_int.h"
 
 /* A trust bundle larger than this is not one (Debian's full system bundle
  * is about 200 KiB). */
@@ -57,7 +57,7 @@ struct ticket_slot {
   struct ticket t[TICKETS_PER_NAME]; /* oldest first */
 };
 
-/* A chain verified for a name (tls.h): the key, when it was verified,
+/* A chain verified for a name (tls_int.h): the key, when it was verified,
  * and the earliest expiry on its verified path, trust anchor included. */
 struct verified {
   uint8_t key[TLS_CHAIN_KEY_LEN];
@@ -715,7 +715,7 @@ int tls_conn_verify(struct tls_conn *conn, const char *name, int *tlsrpt,
   }
   /* The same chain verified for the same name against the same anchors
    * earlier, and not expired since, verifies again: skip the signature
-   * checks (tls.h).  The handshake has already proved the server holds
+   * checks (tls_int.h).  The handshake has already proved the server holds
    * the key of the chain's first certificate.  When OCSP is involved the
    * verdict also depends on this handshake's staple: the cache neither
    * answers nor learns, and GnuTLS checks the staple (or its absence). */

@@ -15,10 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonw.h"
-#include "names.h"
+#include "jsonw_int.h"
+#include "names_int.h"
 #include "tlsrpt_int.h"
-#include "utf8.h"
+#include "utf8_int.h"
 #include "smtpout/common.h"
 
 /* ------------------------------------------------------------------ */

@@ -24,11 +24,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "tls.h"
+#include "buf_int.h"
+#include "tls_int.h"
 #include "smtpout/tlsrpt.h"
 
-/* RFC 8460 section 4.4 names of enum tlsrpt_result (tls.h); NULL for
+/* RFC 8460 section 4.4 names of enum tlsrpt_result (tls_int.h); NULL for
  * TLSRPT_NONE and unknown values. */
 const char *tlsrpt_type_name(int result);
 /* The enum tlsrpt_result for a name of `len` bytes, or -1. */

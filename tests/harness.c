@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
-#include "session.h" /* lib/session.h: the result's connection_level */
+#include "session_int.h" /* lib/session_int.h: the result's connection_level */
 
 static const char default_body[] = "Subject: t\r\n\r\nhello\r\n";
 

@@ -23,7 +23,7 @@ struct h_result {
   char text[1200];
   int possibly_delivered;
   /* The private flag the deliver driver reads: the recipient may be
-   * tried on another address (lib/session.h). */
+   * tried on another address (lib/session_int.h). */
   int connection_level;
 };
 

@@ -33,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "config_int.h"
 #include "resolve_int.h"
 #include "smtpout/smtpout.h"
 

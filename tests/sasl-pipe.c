@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sasl.h"
+#include "sasl_int.h"
 
 static char reply[16384];
 

@@ -7,7 +7,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 
-#include "base64.h"
+#include "base64_int.h"
 #include "scram_ref.h"
 
 int scram_ref_signatures(const char *password, const uint8_t *salt,

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fetch.h"
+#include "fetch_int.h"
 #include "sts_int.h"
 #include "tlsrpt_int.h"
 #include "smtpout/smtpout.h"

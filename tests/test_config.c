@@ -7,7 +7,7 @@
 
 #include <ini.h>
 
-#include "config.h"
+#include "config_int.h"
 
 /* The seed's first snippet, verbatim. */
 static const char seed_starttls[] = "[queue.outbound.tls]\n"

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "mime7bit.h"
+#include "mime7bit_int.h"
 #include "smtpout/smtpout.h"
 
 /* ---- helpers ---- */

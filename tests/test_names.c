@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "names.h"
+#include "names_int.h"
 #include "smtpout/common.h"
 
 static void assert_normal(const char *in, const char *want)

@@ -8,9 +8,9 @@
 
 #include <pthread.h>
 
-#include "config.h"
-#include "config_impl.h"
-#include "ruleset.h"
+#include "config_int.h"
+#include "config_impl_int.h"
+#include "ruleset_int.h"
 
 #define REQ SMTPOUT_STARTTLS_REQUIRE
 #define OPT SMTPOUT_STARTTLS_OPTIONAL

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
-#include "sasl.h"
+#include "base64_int.h"
+#include "sasl_int.h"
 #include "scram_ref.h"
 #include "smtpout/common.h"
 
@@ -1010,7 +1010,7 @@ static void test_plain_scram_says_n_even_with_binding_data(void **state)
 {
   (void)state;
   SKIP_WITHOUT_SCRAM();
-  /* GNU SASL 2.2 cannot send "y" (sasl.h): the data is left out. */
+  /* GNU SASL 2.2 cannot send "y" (sasl_int.h): the data is left out. */
   struct scram_ref s;
   rfc_server(&s, "pencil");
   struct sasl_params p = {.mech = SASL_MECH_SCRAM_SHA_256,

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "sts_int.h"
-#include "tls.h"
+#include "tls_int.h"
 #include "tlsrpt_int.h"
 #include "smtpout/smtpout.h"
 

@@ -1,5 +1,5 @@
 /*
- * test_tls_cache.c — the cache of verified chains (lib/tls.h): what is a
+ * test_tls_cache.c — the cache of verified chains (lib/tls_int.h): what is a
  * hit, what is not, and that it stays bounded.  The handshakes that fill
  * it for real are in tests/integration/test_python.py
  * (test_verified_chain_is_bound_to_its_name).
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "tls.h"
+#include "tls_int.h"
 
 /* A distinct digest-like key for each seed (splitmix64). */
 static void key_of(uint8_t key[TLS_CHAIN_KEY_LEN], unsigned seed)

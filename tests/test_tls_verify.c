@@ -2,7 +2,7 @@
  * test_tls_verify.c — tls_conn_verify() after real handshakes, run in
  * memory against a GnuTLS server in this process, with a wall clock the
  * test moves (tls_set_time_function): what a remembered verification or a
- * resumed session may still vouch for (lib/tls.h).  The certificates and
+ * resumed session may still vouch for (lib/tls_int.h).  The certificates and
  * OCSP responses are made at test time by tests/certs/mkcerts.sh (the
  * first argument).
  */
@@ -21,8 +21,8 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
-#include "buf.h"
-#include "tls.h"
+#include "buf_int.h"
+#include "tls_int.h"
 
 #define MX "mx.test.example"
 #define DAY (24 * 3600)

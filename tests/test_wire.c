@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#include "canon.h"
-#include "reply.h"
+#include "canon_int.h"
+#include "reply_int.h"
 
 /* Feeds all of `text` and returns the last event. */
 static enum reply_event parse_all(struct reply_parser *p, const char *text,

@@ -22,8 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "config_impl.h"
+#include "config_int.h"
+#include "config_impl_int.h"
 
 /* Seconds of CPU used by this thread: other processes on a busy
  * machine do not count (wall time is printed for the load as well). */

@@ -14,7 +14,7 @@
  * close_notify.  -d sends every message on one connection; -H stops after
  * the second EHLO (the handshake alone).  Exits 1 if anything is refused.
  * Every handshake verifies the chain from scratch: smtpout's cache of
- * verified chains (lib/tls.h) is exactly what the floor leaves out.
+ * verified chains (lib/tls_int.h) is exactly what the floor leaves out.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -31,7 +31,7 @@
 
 #include <gnutls/gnutls.h>
 
-/* smtpout's default priority string (lib/config.h). */
+/* smtpout's default priority string (lib/config_int.h). */
 #define DEFAULT_PRIORITY                                                      \
   "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-GROUP-ALL:+GROUP-X25519:"      \
   "+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-SECP521R1:+GROUP-X448:"           \

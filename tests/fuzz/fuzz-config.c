@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "config_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

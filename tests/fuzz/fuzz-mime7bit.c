@@ -25,8 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "canon.h"
-#include "mime7bit.h"
+#include "canon_int.h"
+#include "mime7bit_int.h"
 #include "smtpout/smtpout.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

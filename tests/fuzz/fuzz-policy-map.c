@@ -22,7 +22,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "config_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

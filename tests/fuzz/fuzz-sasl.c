@@ -37,8 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
-#include "sasl.h"
+#include "base64_int.h"
+#include "sasl_int.h"
 #include "scram_ref.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "sts_int.h"
-#include "tls.h"
+#include "tls_int.h"
 #include "smtpout/smtpout.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -21,7 +21,7 @@ fi
 FAULTSRV=$1
 MKCERTS=$2
 PYTHON=/usr/bin/python3
-# The client the library will use by default (lib/config.h): TLS 1.2 and
+# The client the library will use by default (lib/config_int.h): TLS 1.2 and
 # 1.3 only, X25519 first.  (This Debian's plain NORMAL still allows TLS 1.0.)
 DEFAULT_PRIORITY=NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-SECP521R1:+GROUP-X448:+GROUP-FFDHE2048:+GROUP-FFDHE3072:+GROUP-FFDHE4096:+GROUP-FFDHE6144:+GROUP-FFDHE8192
 

@@ -1,5 +1,5 @@
 /*
- * sasl.h — the client side of SMTP AUTH (RFC 4954), sans I/O.
+ * sasl_int.h — the client side of SMTP AUTH (RFC 4954), sans I/O.
  *
  * A sasl_client runs one authentication exchange.  It writes the command
  * lines (the "AUTH MECH initial-response" line, then one response line per
@@ -36,8 +36,8 @@
  * Not thread-safe per object; distinct objects are independent (GNU SASL
  * is used through a context of each client's own, no global state).
  */
-#ifndef SMTPOUT_SASL_H
-#define SMTPOUT_SASL_H
+#ifndef SMTPOUT_SASL_INT_H
+#define SMTPOUT_SASL_INT_H
 
 #include <stddef.h>
 #include <stdint.h>

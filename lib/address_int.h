@@ -1,8 +1,8 @@
 /*
- * address.h — checks on envelope addresses before they go on the wire.
+ * address_int.h — checks on envelope addresses before they go on the wire.
  */
-#ifndef SMTPOUT_ADDRESS_H
-#define SMTPOUT_ADDRESS_H
+#ifndef SMTPOUT_ADDRESS_INT_H
+#define SMTPOUT_ADDRESS_INT_H
 
 /* RFC 5321 4.5.3.1.3: a path is at most 256 octets with its brackets. */
 #define ADDRESS_MAX_LEN 254

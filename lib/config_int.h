@@ -1,5 +1,5 @@
 /*
- * config.h — the library-internal view of smtpout_config.
+ * config_int.h — the library-internal view of smtpout_config.
  */
 #ifndef SMTPOUT_CONFIG_INT_H
 #define SMTPOUT_CONFIG_INT_H

@@ -1,9 +1,9 @@
 /*
- * utf8.h — length-bounded UTF-8 validation for the parsers of text that
+ * utf8_int.h — length-bounded UTF-8 validation for the parsers of text that
  * comes from outside (MTA-STS policies, TLS-RPT events).
  */
-#ifndef SMTPOUT_UTF8_H
-#define SMTPOUT_UTF8_H
+#ifndef SMTPOUT_UTF8_INT_H
+#define SMTPOUT_UTF8_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>

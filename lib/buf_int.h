@@ -1,5 +1,5 @@
 /*
- * buf.h — a growable byte buffer with a read offset.
+ * buf_int.h — a growable byte buffer with a read offset.
  *
  * Bytes are appended at the end and consumed from the front; consumed
  * space is reclaimed lazily (memmove when the dead prefix outweighs the
@@ -7,8 +7,8 @@
  * Callers bound the size: the buffer itself never refuses to grow except on
  * allocation failure.
  */
-#ifndef SMTPOUT_BUF_H
-#define SMTPOUT_BUF_H
+#ifndef SMTPOUT_BUF_INT_H
+#define SMTPOUT_BUF_INT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /*
- * names.h — normalisation of host names, domains and IP literals.
+ * names_int.h — normalisation of host names, domains and IP literals.
  *
  * Every name the library compares or sends (MX host, recipient domain,
  * EHLO name, SNI, policy patterns) goes through name_normalize(), so that
@@ -7,8 +7,8 @@
  * name: lower-case A-labels, no trailing dot (IDNA2008, non-transitional,
  * with UTS#46 mapping, via libidn2).
  */
-#ifndef SMTPOUT_NAMES_H
-#define SMTPOUT_NAMES_H
+#ifndef SMTPOUT_NAMES_INT_H
+#define SMTPOUT_NAMES_INT_H
 
 #include <stddef.h>
 

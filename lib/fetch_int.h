@@ -1,5 +1,5 @@
 /*
- * fetch.h — the HTTPS GET the blocking driver and the CLI use to fetch
+ * fetch_int.h — the HTTPS GET the blocking driver and the CLI use to fetch
  * MTA-STS policies (fetch_curl.c, built with -Dcurl=enabled or auto when
  * libcurl is found; HAVE_LIBCURL says so).
  *
@@ -9,8 +9,8 @@
  * host name.  Event-loop hosts use their own HTTP stack instead and pass
  * the same facts to sts_discovery_fetched().
  */
-#ifndef SMTPOUT_FETCH_H
-#define SMTPOUT_FETCH_H
+#ifndef SMTPOUT_FETCH_INT_H
+#define SMTPOUT_FETCH_INT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,13 +1,13 @@
 /*
- * tls.h — the narrow internal interface to the TLS library (GnuTLS).
+ * tls_int.h — the narrow internal interface to the TLS library (GnuTLS).
  *
  * A tls_conn runs over memory: the session feeds it the ciphertext it
  * received (tls_conn_feed_input), and the ciphertext it produces is
  * appended to a byte buffer the session owns (the wire output).  Nothing
  * here blocks or touches a socket.  No GnuTLS type leaves tls_gnutls.c.
  */
-#ifndef SMTPOUT_TLS_H
-#define SMTPOUT_TLS_H
+#ifndef SMTPOUT_TLS_INT_H
+#define SMTPOUT_TLS_INT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /*
- * base64.h — RFC 4648 section 4 base64, strict, for SMTP AUTH.
+ * base64_int.h — RFC 4648 section 4 base64, strict, for SMTP AUTH.
  *
  * RFC 4954 section 4 carries every SASL challenge and response in base64.
  * The decoder accepts only the canonical encoding: the standard alphabet,
@@ -8,8 +8,8 @@
  * than guessed at, so that two parsers can never read one challenge two
  * ways.
  */
-#ifndef SMTPOUT_BASE64_H
-#define SMTPOUT_BASE64_H
+#ifndef SMTPOUT_BASE64_INT_H
+#define SMTPOUT_BASE64_INT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,11 +1,11 @@
 /*
- * session.h — what the deliver driver sees of sessions, results and TLS
+ * session_int.h — what the deliver driver sees of sessions, results and TLS
  * outcomes beyond the public getters.
  */
 #ifndef SMTPOUT_SESSION_INT_H
 #define SMTPOUT_SESSION_INT_H
 
-#include "reply.h"
+#include "reply_int.h"
 #include "smtpout/session.h"
 
 struct smtpout_result {

@@ -1,5 +1,5 @@
 /*
- * ruleset.h — the table of destination rules: pattern → rule.
+ * ruleset_int.h — the table of destination rules: pattern → rule.
  *
  * Every pattern of every [destination] section and of the policy map is
  * one entry of a single open-addressing hash table keyed by (pattern
@@ -8,8 +8,8 @@
  * whatever the number of rules.  The table is built once while a
  * configuration loads and only read afterwards (by any number of threads).
  */
-#ifndef SMTPOUT_RULESET_H
-#define SMTPOUT_RULESET_H
+#ifndef SMTPOUT_RULESET_INT_H
+#define SMTPOUT_RULESET_INT_H
 
 #include <stddef.h>
 #include <stdint.h>

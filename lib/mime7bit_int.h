@@ -1,9 +1,9 @@
 /*
- * mime7bit.h — 8-bit message content made 7-bit, for a server that does
+ * mime7bit_int.h — 8-bit message content made 7-bit, for a server that does
  * not offer 8BITMIME (RFC 6152 3: a client sends 8-bit data only to a
  * server that offers it).
  *
- * Like canon.h, it turns a raw body delivered in chunks of any size into
+ * Like canon_int.h, it turns a raw body delivered in chunks of any size into
  * SMTP data (CRLF line ends, dot-stuffed, ended by exactly one CRLF.CRLF),
  * and on the way follows the MIME structure (RFC 2045, 2046) the way
  * Postfix's mime_state.c does:
@@ -39,8 +39,8 @@
  * scan of a message (smtpout_message_scan) learns whether the conversion
  * would succeed, at the cost of parsing the MIME structure.
  */
-#ifndef SMTPOUT_MIME7BIT_H
-#define SMTPOUT_MIME7BIT_H
+#ifndef SMTPOUT_MIME7BIT_INT_H
+#define SMTPOUT_MIME7BIT_INT_H
 
 #include <stddef.h>
 #include <stdint.h>

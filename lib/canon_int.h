@@ -1,5 +1,5 @@
 /*
- * canon.h — message data on the wire (RFC 5321 4.1.4, 4.5.2).
+ * canon_int.h — message data on the wire (RFC 5321 4.1.4, 4.5.2).
  *
  * Turns a raw body, delivered in chunks of any size, into canonical SMTP
  * data: every line ends in CRLF (bare LF and bare CR become CRLF), a line
@@ -8,8 +8,8 @@
  * no body can contain "<CRLF>.<CRLF>" before the real end, nor the
  * "<LF>.<LF>" / "<CR>.<CR>" variants that SMTP smuggling relies on.
  */
-#ifndef SMTPOUT_CANON_H
-#define SMTPOUT_CANON_H
+#ifndef SMTPOUT_CANON_INT_H
+#define SMTPOUT_CANON_INT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,13 +1,13 @@
 /*
- * reply.h — incremental parser for SMTP replies (RFC 5321 section 4.2).
+ * reply_int.h — incremental parser for SMTP replies (RFC 5321 section 4.2).
  *
  * Fed raw bytes, it returns one event per line: a continuation line, the
  * final line of a reply (the reply is then complete), or a protocol error.
  * Memory is fixed: a line longer than REPLY_MAX_LINE or a reply of more
  * than REPLY_MAX_LINES lines is an error, never growth.
  */
-#ifndef SMTPOUT_REPLY_H
-#define SMTPOUT_REPLY_H
+#ifndef SMTPOUT_REPLY_INT_H
+#define SMTPOUT_REPLY_INT_H
 
 #include <stddef.h>
 #include <stdint.h>

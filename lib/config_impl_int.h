@@ -1,23 +1,23 @@
 /*
- * config_impl.h — inside the configuration module (config*.c, policy.c).
+ * config_impl_int.h — inside the configuration module (config*.c, policy.c).
  *
- * config.h is what the rest of the library sees; this header is shared by
+ * config_int.h is what the rest of the library sees; this header is shared by
  * the files that build and read a configuration: the INI reader
  * (config_ini.c), the map loader (config_map.c), value parsing
  * (config_value.c), diagnostics (config_diag.c), the rule engine
  * (policy.c) and the policy object (policy_result.c).
  */
-#ifndef SMTPOUT_CONFIG_IMPL_H
-#define SMTPOUT_CONFIG_IMPL_H
+#ifndef SMTPOUT_CONFIG_IMPL_INT_H
+#define SMTPOUT_CONFIG_IMPL_INT_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "names.h"
-#include "ruleset.h"
+#include "config_int.h"
+#include "names_int.h"
+#include "ruleset_int.h"
 
 /* A knob set by [queue.outbound.tls]: value (or KNOB_UNSET) and line. */
 struct global_knob {

@@ -1,19 +1,19 @@
 /*
- * jsonw.h — the JSON writer of the TLS-RPT event lines and reports: values
+ * jsonw_int.h — the JSON writer of the TLS-RPT event lines and reports: values
  * appended to a byte buffer, an allocation failure remembered (`oom`) and
  * checked once at the end.  Strings given to jw_str() are already known to
  * be UTF-8 without control characters (tlsrpt.c checks or makes them so),
  * so only the quote and the backslash need escaping.
  */
-#ifndef SMTPOUT_JSONW_H
-#define SMTPOUT_JSONW_H
+#ifndef SMTPOUT_JSONW_INT_H
+#define SMTPOUT_JSONW_INT_H
 
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "buf.h"
+#include "buf_int.h"
 
 struct jw {
   struct buf *b;
