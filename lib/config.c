@@ -28,6 +28,12 @@ const uint32_t config_default_timeouts[SMTPOUT_TIMEOUT_COUNT] = {
   [SMTPOUT_TIMEOUT_DATA] = 10 * 60 * 1000,
 };
 
+static const struct config_sts default_sts = {
+  .fetch_timeout_ms = CONFIG_DEFAULT_STS_FETCH_TIMEOUT_MS,
+  .max_size = SMTPOUT_STS_POLICY_MAX_BYTES,
+  .failure_backoff_ms = CONFIG_DEFAULT_STS_FAILURE_BACKOFF_MS,
+};
+
 static const struct config_routing default_routing = {
   .smtp_port = CONFIG_DEFAULT_SMTP_PORT,
   .mx_address_limit = CONFIG_DEFAULT_MX_ADDRESS_LIMIT,
@@ -53,7 +59,9 @@ int smtpout_config_new(smtpout_config **pconfig)
   c->starttls.value = KNOB_UNSET;
   c->allow_invalid_certs.value = KNOB_UNSET;
   c->dane.value = KNOB_UNSET;
+  c->mta_sts.value = KNOB_UNSET;
   c->routing = default_routing;
+  c->sts = default_sts;
   if (tls_cache_new(&c->tls_cache) != 0) {
     free(c);
     return SMTPOUT_ERR_NOMEM;
@@ -84,6 +92,10 @@ void smtpout_config_unref(smtpout_config *config)
   free(config->tls_priority);
   free(config->dns_resolver);
   free(config->dns_trust_anchor);
+  free(config->sts_cache_file);
+  free(config->sts_ca_file);
+  config_relays_free(config->relays, config->nrelays);
+  free(config->relay);
   free(config);
 }
 
@@ -170,6 +182,34 @@ static void check_dns_settings(struct config_load *ld)
              (unsigned)ld->dane_require_line);
 }
 
+/* [queue.outbound.mta-sts]: the CA file must be usable now; the cache
+ * file may not exist yet, but must not be something else. */
+static void check_sts_settings(struct config_load *ld)
+{
+  smtpout_config *cfg = ld->cfg;
+  char q[QUOTE_MAX + 16];
+  struct stat st;
+  if (cfg->sts_ca_file != NULL) {
+    value_quote(q, sizeof(q), cfg->sts_ca_file, strlen(cfg->sts_ca_file));
+    if (stat(cfg->sts_ca_file, &st) != 0 ||
+        access(cfg->sts_ca_file, R_OK) != 0)
+      diag_add(&ld->diag, ld->file, ld->sts_ca_line,
+               "cannot read ca-file %s: %s", q, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+      diag_add(&ld->diag, ld->file, ld->sts_ca_line,
+               "ca-file %s is not a regular file", q);
+  }
+  if (cfg->sts_cache_file != NULL &&
+      stat(cfg->sts_cache_file, &st) == 0 && !S_ISREG(st.st_mode)) {
+    value_quote(q, sizeof(q), cfg->sts_cache_file,
+                strlen(cfg->sts_cache_file));
+    diag_add(&ld->diag, ld->file, ld->sts_cache_line,
+             "cache %s is not a regular file", q);
+  }
+  cfg->sts.cache_file = cfg->sts_cache_file;
+  cfg->sts.ca_file = cfg->sts_ca_file;
+}
+
 static int load(smtpout_config **pconfig, const char *text, size_t len,
                 const char *name, const char *dir, char *errbuf,
                 size_t errlen)
@@ -200,6 +240,10 @@ static int load(smtpout_config **pconfig, const char *text, size_t len,
     check_tls_settings(&ld);
   if (!ld.fatal)
     check_dns_settings(&ld);
+  if (!ld.fatal)
+    check_sts_settings(&ld);
+  if (!ld.fatal)
+    config_ini_build_relays(&ld);
 
   rv = ld.fatal;
   if (rv == 0 && ld.diag.count > 0) {
@@ -313,6 +357,71 @@ const char *smtpout_config_helo_name(const smtpout_config *config)
 const char *smtpout_config_ca_file(const smtpout_config *config)
 {
   return config ? config->ca_file : NULL;
+}
+
+const char *smtpout_config_relay(const smtpout_config *config)
+{
+  return config ? config->relay : NULL;
+}
+
+const struct config_sts *config_sts(const smtpout_config *config)
+{
+  return config ? &config->sts : &default_sts;
+}
+
+const struct config_relay *config_relay_find(const smtpout_config *config,
+                                             const char *label)
+{
+  if (config == NULL || label == NULL)
+    return NULL;
+  for (size_t i = 0; i < config->nrelays; i++)
+    if (strcmp(config->relays[i].label, label) == 0)
+      return &config->relays[i];
+  return NULL;
+}
+
+int config_relay_secret(const struct config_relay *relay, char *out,
+                        size_t outlen)
+{
+  if (relay == NULL || relay->auth_password_file == NULL || out == NULL ||
+      outlen == 0)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  out[0] = '\0';
+  /* O_NOFOLLOW is not used: a symbolic link to a private file is fine;
+   * fstat() checks what was opened, not what the name pointed to. */
+  FILE *f = fopen(relay->auth_password_file, "rbe");
+  if (f == NULL)
+    return SMTPOUT_ERR_IO;
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
+      (st.st_mode & (S_IRWXG | S_IRWXO))) {
+    fclose(f);
+    return SMTPOUT_ERR_IO;
+  }
+  size_t n = 0;
+  int c;
+  int rv = 0;
+  while ((c = getc(f)) != EOF && c != '\n') {
+    if (n + 1 >= outlen) {
+      rv = SMTPOUT_ERR_INVALID_ARGUMENT;
+      break;
+    }
+    out[n++] = (char)c;
+  }
+  if (rv == 0 && ferror(f))
+    rv = SMTPOUT_ERR_IO;
+  fclose(f);
+  if (rv == 0 && n > 0 && out[n - 1] == '\r')
+    n--;
+  if (rv == 0 && n == 0)
+    rv = SMTPOUT_ERR_IO;
+  if (rv != 0) {
+    /* Never leave part of a secret behind. */
+    memset(out, 0, n < outlen ? n + 1 : outlen);
+    return rv;
+  }
+  out[n] = '\0';
+  return (int)n;
 }
 
 const char *smtpout_config_tls_priority(const smtpout_config *config)

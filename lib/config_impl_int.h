@@ -32,12 +32,19 @@ struct smtpout_config {
   char *helo_name;    /* NULL: the session's default */
   char *ca_file;      /* NULL: the system trust store */
   char *tls_priority; /* NULL: CONFIG_DEFAULT_TLS_PRIORITY */
-  struct global_knob starttls, allow_invalid_certs, dane;
+  struct global_knob starttls, allow_invalid_certs, dane, mta_sts;
   struct ruleset *rules; /* NULL when there is no destination rule */
   struct config_routing routing; /* [queue.outbound], [queue.outbound.dns] */
   char *dns_resolver;     /* NULL: the nameservers of /etc/resolv.conf */
   char *dns_trust_anchor; /* NULL: the resolver's default */
   struct tls_cache *tls_cache;
+  /* [queue.outbound.mta-sts] */
+  struct config_sts sts;
+  char *sts_cache_file, *sts_ca_file; /* what sts points to */
+  /* [relay "label"] sections, and [queue.outbound] relay */
+  struct config_relay *relays;
+  size_t nrelays;
+  char *relay; /* the label, or NULL */
 };
 
 /* ---- diagnostics: every problem, as "FILE:LINE: message" ---- */
@@ -86,6 +93,8 @@ int value_starttls(const char *s, size_t len, int *out);
 int value_bool(const char *s, size_t len, int *out);
 /* Parses "optional", "require", "disable" for dane; returns 0 or -1. */
 int value_dane(const char *s, size_t len, int *out);
+/* The same words for mta-sts. */
+int value_mta_sts(const char *s, size_t len, int *out);
 /* Parses a decimal number from `min` to `max`; returns 0 or -1. */
 int value_uint(const char *s, size_t len, uint32_t min, uint32_t max,
                uint32_t *out);
@@ -97,6 +106,7 @@ int value_duration(const char *s, size_t len, uint32_t *ms,
 #define STARTTLS_ACCEPTED "optional, require, disable"
 #define BOOL_ACCEPTED "true, false"
 #define DANE_ACCEPTED "optional, require, disable"
+#define MTA_STS_ACCEPTED "optional, require, disable"
 
 /* Which list a pattern comes from decides which forms it may take. */
 enum pattern_list { LIST_DOMAINS, LIST_MX, LIST_MAP };
@@ -134,6 +144,10 @@ struct config_load {
   const char *dane_require_file;
   uint32_t dane_require_line;
   struct ini_dest *dests; /* [destination] sections (config_ini.c) */
+  uint32_t relay_line;    /* [queue.outbound] relay */
+  uint32_t sts_cache_line, sts_ca_line;
+  struct ini_relay *relays; /* [relay] sections (config_ini.c) */
+  size_t nrelays, relays_cap;
   size_t ndests, dests_cap;
   int fatal; /* SMTPOUT_ERR_NOMEM once memory ran out */
 };
@@ -144,7 +158,12 @@ void config_ini_parse(struct config_load *ld, const char *text, size_t len);
 /* Turns the parsed destinations into rules of ld->cfg->rules, reporting
  * patterns claimed twice. */
 void config_ini_build_rules(struct config_load *ld);
+/* Checks the [relay] sections and [queue.outbound] relay once the whole
+ * file is read (files, permissions, keys that need each other) and moves
+ * the relays into ld->cfg. */
+void config_ini_build_relays(struct config_load *ld);
 void config_ini_free(struct config_load *ld);
+void config_relays_free(struct config_relay *relays, size_t n);
 
 /* Loads the policy map at ld->map_path into ld->cfg->rules
  * (config_map.c). */
@@ -169,7 +188,7 @@ enum policy_tier {
 };
 
 /* The knobs, in the order of enum smtpout_knob. */
-#define POLICY_KNOBS 3
+#define POLICY_KNOBS 4
 
 /* How one knob was decided for one (domain, MX). */
 struct knob_decision {

@@ -23,6 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <errno.h>
 
 #include "config_impl_int.h"
 #include "resolve_int.h"
@@ -42,22 +45,40 @@ enum section {
   SEC_TLS,      /* [queue.outbound.tls] */
   SEC_TIMEOUTS, /* [queue.outbound.timeouts] */
   SEC_DNS,      /* [queue.outbound.dns] */
-  SEC_DEST      /* [destination "label"] */
+  SEC_STS,      /* [queue.outbound.mta-sts] */
+  SEC_DEST,     /* [destination "label"] */
+  SEC_RELAY     /* [relay "label"] */
 };
 
 static const char *const outbound_keys[] = {
   "hostname", "smtp-port", "mx-address-limit", "mx-session-limit",
-  "address-preference",
+  "address-preference", "relay",
 };
 enum { OKEY_HOSTNAME, OKEY_SMTP_PORT, OKEY_ADDRESS_LIMIT,
-       OKEY_SESSION_LIMIT, OKEY_ADDRESS_PREFERENCE };
+       OKEY_SESSION_LIMIT, OKEY_ADDRESS_PREFERENCE, OKEY_RELAY };
 
 static const char *const tls_keys[] = {
   "starttls", "allow-invalid-certs", "ca-file", "priority", "policy-map",
-  "dane",
+  "dane", "mta-sts",
 };
 enum { KEY_STARTTLS, KEY_ALLOW, KEY_CA_FILE, KEY_PRIORITY, KEY_POLICY_MAP,
-       KEY_DANE };
+       KEY_DANE, KEY_MTA_STS };
+
+static const char *const sts_keys[] = {
+  "cache", "ca-file", "fetch-timeout", "max-size", "failure-backoff",
+};
+enum { SKEY_CACHE, SKEY_CA_FILE, SKEY_FETCH_TIMEOUT, SKEY_MAX_SIZE,
+       SKEY_BACKOFF };
+
+static const char *const relay_keys[] = {
+  "host", "port", "implicit-tls", "auth-mechanisms", "auth-username",
+  "auth-password-file", "auth-tls", "client-cert", "client-key",
+  "starttls", "allow-invalid-certs", "dane", "mta-sts",
+};
+enum { RKEY_HOST, RKEY_PORT, RKEY_IMPLICIT_TLS, RKEY_AUTH_MECHANISMS,
+       RKEY_AUTH_USERNAME, RKEY_AUTH_PASSWORD_FILE, RKEY_AUTH_TLS,
+       RKEY_CLIENT_CERT, RKEY_CLIENT_KEY, RKEY_STARTTLS, RKEY_ALLOW,
+       RKEY_DANE, RKEY_MTA_STS };
 
 static const char *const dns_keys[] = {
   "resolver", "dnssec", "trust-anchor-file", "timeout",
@@ -70,12 +91,14 @@ static const char *const timeout_keys[SMTPOUT_TIMEOUT_COUNT] = {
 };
 
 static const char *const dest_keys[] = {
-  "domains", "mx", "starttls", "allow-invalid-certs", "dane",
+  "domains", "mx", "starttls", "allow-invalid-certs", "dane", "mta-sts",
 };
-enum { DKEY_DOMAINS, DKEY_MX, DKEY_STARTTLS, DKEY_ALLOW, DKEY_DANE };
+enum { DKEY_DOMAINS, DKEY_MX, DKEY_STARTTLS, DKEY_ALLOW, DKEY_DANE,
+       DKEY_MTA_STS };
 
 #define NKEYS(a) (sizeof(a) / sizeof((a)[0]))
 #define DEST_NKEYS NKEYS(dest_keys)
+#define RELAY_NKEYS NKEYS(relay_keys)
 
 struct ini_pattern {
   int kind;
@@ -88,10 +111,17 @@ struct ini_dest {
   char *label;
   uint32_t line;
   uint32_t seen[DEST_NKEYS]; /* line of each key, 0 when absent */
-  int starttls, allow, dane; /* KNOB_UNSET when absent */
+  int starttls, allow, dane, mta_sts; /* KNOB_UNSET when absent */
   unsigned bad_patterns;     /* patterns refused (and reported) */
   struct ini_pattern *pats;
   size_t npats, pats_cap;
+};
+
+/* One [relay "label"] section as written; its strings are owned here
+ * until config_ini_build_relays() hands them to the configuration. */
+struct ini_relay {
+  struct config_relay r;
+  uint32_t seen[RELAY_NKEYS]; /* line of each key, 0 when absent */
 };
 
 struct ini_parser {
@@ -101,6 +131,7 @@ struct ini_parser {
   uint32_t lineno;
   enum section sec;
   size_t dest; /* index of the current destination (SEC_DEST) */
+  size_t relay; /* index of the current relay (SEC_RELAY) */
   /* The key an indented line continues (inih's "prev_name"). */
   char prev_key[KEY_MAX_CHARS + 1];
   bool have_prev; /* a key line was seen in this section */
@@ -111,6 +142,7 @@ struct ini_parser {
   uint32_t seen_tls[NKEYS(tls_keys)];
   uint32_t seen_timeouts[SMTPOUT_TIMEOUT_COUNT];
   uint32_t seen_dns[NKEYS(dns_keys)];
+  uint32_t seen_sts[NKEYS(sts_keys)];
 };
 
 #define ERR(p, ...) diag_add(&(p)->ld->diag, (p)->ld->file, (p)->lineno, \
@@ -151,8 +183,12 @@ static const char *section_title(const struct ini_parser *p, char *buf,
   case SEC_TLS: return "[queue.outbound.tls]";
   case SEC_TIMEOUTS: return "[queue.outbound.timeouts]";
   case SEC_DNS: return "[queue.outbound.dns]";
+  case SEC_STS: return "[queue.outbound.mta-sts]";
   case SEC_DEST:
     snprintf(buf, len, "[destination \"%s\"]", p->ld->dests[p->dest].label);
+    return buf;
+  case SEC_RELAY:
+    snprintf(buf, len, "[relay \"%s\"]", p->ld->relays[p->relay].r.label);
     return buf;
   default: return "";
   }
@@ -267,6 +303,10 @@ static void parse_knob(struct ini_parser *p, int key, const char *v,
     rv = value_dane(v, len, out);
     accepted = DANE_ACCEPTED;
     break;
+  case KEY_MTA_STS:
+    rv = value_mta_sts(v, len, out);
+    accepted = MTA_STS_ACCEPTED;
+    break;
   default:
     rv = value_bool(v, len, out);
     accepted = BOOL_ACCEPTED;
@@ -294,6 +334,7 @@ static void on_tls_key(struct ini_parser *p, int key, const char *v,
   case KEY_STARTTLS: knob = &cfg->starttls; break;
   case KEY_ALLOW: knob = &cfg->allow_invalid_certs; break;
   case KEY_DANE: knob = &cfg->dane; break;
+  case KEY_MTA_STS: knob = &cfg->mta_sts; break;
   case KEY_CA_FILE:
     value_unquote(&v, &len);
     set_string(p, &cfg->ca_file, v, len, "ca-file", true);
@@ -363,6 +404,12 @@ static void on_outbound_key(struct ini_parser *p, int key, const char *v,
       r->mx_address_limit = n;
     else
       r->mx_session_limit = n;
+    return;
+  case OKEY_RELAY:
+    /* Checked against the [relay] sections once the file is read: the
+     * section may come later. */
+    set_string(p, &p->ld->cfg->relay, v, len, "relay", false);
+    p->ld->relay_line = p->lineno;
     return;
   case OKEY_ADDRESS_PREFERENCE:
     if (len == 3 && memcmp(v, "any", 3) == 0)
@@ -441,6 +488,207 @@ static void on_dns_key(struct ini_parser *p, int key, const char *v,
   }
 }
 
+static void on_sts_key(struct ini_parser *p, int key, const char *v,
+                       size_t len)
+{
+  smtpout_config *cfg = p->ld->cfg;
+  char q[QUOTE_MAX + 16];
+  const char *why;
+  uint32_t n;
+  value_unquote(&v, &len);
+  value_quote(q, sizeof(q), v, len);
+  switch (key) {
+  case SKEY_CACHE:
+    set_string(p, &cfg->sts_cache_file, v, len, "cache", true);
+    p->ld->sts_cache_line = p->lineno;
+    return;
+  case SKEY_CA_FILE:
+    set_string(p, &cfg->sts_ca_file, v, len, "ca-file", true);
+    p->ld->sts_ca_line = p->lineno;
+    return;
+  case SKEY_FETCH_TIMEOUT:
+  case SKEY_BACKOFF:
+    if (value_duration(v, len, &n, &why) != 0) {
+      ERR(p, "bad value %s for %s: %s", q, sts_keys[key], why);
+      return;
+    }
+    if (key == SKEY_FETCH_TIMEOUT && n == 0) {
+      ERR(p, "bad value %s for fetch-timeout: a fetch needs some time", q);
+      return;
+    }
+    if (key == SKEY_FETCH_TIMEOUT)
+      cfg->sts.fetch_timeout_ms = n;
+    else
+      cfg->sts.failure_backoff_ms = n;
+    return;
+  case SKEY_MAX_SIZE: {
+    /* Bytes, or KiB: never above the 64 KiB of RFC 8461 practice. */
+    size_t digits = len;
+    uint32_t unit = 1;
+    if (len > 3 && memcmp(v + len - 3, "KiB", 3) == 0) {
+      digits = len - 3;
+      unit = 1024;
+    }
+    if (value_uint(v, digits, 1, SMTPOUT_STS_POLICY_MAX_BYTES, &n) != 0 ||
+        (uint64_t)n * unit > SMTPOUT_STS_POLICY_MAX_BYTES) {
+      ERR(p, "bad value %s for max-size (a size from 1 to 65536 bytes, "
+             "or 1KiB to 64KiB)", q);
+      return;
+    }
+    cfg->sts.max_size = n * unit;
+    return;
+  }
+  }
+}
+
+/* A SASL mechanism list (RFC 4422 3.1: 1 to 20 of A-Z 0-9 - _), written
+ * with spaces or commas, any case; stored upper case, one space apart. */
+static void set_mechanisms(struct ini_parser *p, struct config_relay *r,
+                           const char *v, size_t len)
+{
+  char q[QUOTE_MAX + 16];
+  char *out = malloc(len + 1);
+  if (out == NULL) {
+    nomem(p);
+    return;
+  }
+  size_t o = 0, i = 0;
+  while (i < len) {
+    while (i < len && (isspace((unsigned char)v[i]) || v[i] == ','))
+      i++;
+    size_t start = i;
+    while (i < len && !isspace((unsigned char)v[i]) && v[i] != ',')
+      i++;
+    if (i == start)
+      break;
+    bool ok = i - start <= 20;
+    for (size_t k = start; k < i && ok; k++)
+      ok = isalnum((unsigned char)v[k]) || v[k] == '-' || v[k] == '_';
+    if (!ok) {
+      value_quote(q, sizeof(q), v + start, i - start);
+      ERR(p, "bad mechanism %s in auth-mechanisms (a SASL mechanism name: "
+             "1 to 20 letters, digits, \"-\" or \"_\")", q);
+      free(out);
+      return;
+    }
+    if (o)
+      out[o++] = ' ';
+    for (size_t k = start; k < i; k++)
+      out[o++] = (char)toupper((unsigned char)v[k]);
+  }
+  out[o] = '\0';
+  if (o == 0) {
+    ERR(p, "empty value for auth-mechanisms");
+    free(out);
+    return;
+  }
+  free((char *)r->auth_mechanisms);
+  r->auth_mechanisms = out;
+}
+
+static void on_relay_key(struct ini_parser *p, int key, const char *v,
+                         size_t len)
+{
+  struct config_relay *r = &p->ld->relays[p->relay].r;
+  char q[QUOTE_MAX + 16], in[1024], name[NAME_MAX_LEN];
+  uint32_t n;
+  int b;
+  value_unquote(&v, &len);
+  value_quote(q, sizeof(q), v, len);
+  switch (key) {
+  case RKEY_HOST: {
+    const char *why = "invalid name";
+    if (len == 0 || len >= sizeof(in)) {
+      ERR(p, "bad value %s for host (a host name or an IP address)", q);
+      return;
+    }
+    memcpy(in, v, len);
+    in[len] = '\0';
+    bool ip = name_ip_literal(in, name, sizeof(name)) != 0;
+    if (!ip) {
+      int rv = name_normalize_why(in, name, sizeof(name), &why);
+      if (rv == SMTPOUT_ERR_NOMEM) {
+        nomem(p);
+        return;
+      }
+      if (rv != 0) {
+        ERR(p, "bad value %s for host: %s", q, why);
+        return;
+      }
+    }
+    char *s = strdup(name);
+    if (s == NULL) {
+      nomem(p);
+      return;
+    }
+    free((char *)r->host);
+    r->host = s;
+    r->host_is_ip = ip;
+    return;
+  }
+  case RKEY_PORT:
+    if (value_uint(v, len, 1, 65535, &n) == 0)
+      r->port = (uint16_t)n;
+    else
+      ERR(p, "bad value %s for port (a port number, 1 to 65535)", q);
+    return;
+  case RKEY_IMPLICIT_TLS:
+    if (value_bool(v, len, &b) == 0)
+      r->implicit_tls = b;
+    else
+      ERR(p, "bad value %s for implicit-tls (accepted: %s)", q,
+          BOOL_ACCEPTED);
+    return;
+  case RKEY_AUTH_MECHANISMS:
+    set_mechanisms(p, r, v, len);
+    return;
+  case RKEY_AUTH_USERNAME: {
+    /* RFC 4616 2: the authentication identity may be any UTF-8 but NUL;
+     * a control character here is a typo, and would reach a trace. */
+    for (size_t i = 0; i < len; i++) {
+      if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f) {
+        ERR(p, "control character in auth-username");
+        return;
+      }
+    }
+    char *s = NULL;
+    set_string(p, &s, v, len, "auth-username", false);
+    if (s) {
+      free((char *)r->auth_username);
+      r->auth_username = s;
+    }
+    return;
+  }
+  case RKEY_AUTH_PASSWORD_FILE:
+  case RKEY_CLIENT_CERT:
+  case RKEY_CLIENT_KEY: {
+    char *s = NULL;
+    set_string(p, &s, v, len, relay_keys[key], true);
+    if (s == NULL)
+      return;
+    const char **slot = key == RKEY_AUTH_PASSWORD_FILE ? &r->auth_password_file
+                        : key == RKEY_CLIENT_CERT      ? &r->client_cert
+                                                       : &r->client_key;
+    free((char *)*slot);
+    *slot = s;
+    return;
+  }
+  case RKEY_AUTH_TLS:
+    if (len == 8 && memcmp(v, "verified", 8) == 0)
+      r->auth_tls = AUTH_TLS_VERIFIED;
+    else if (len == 3 && memcmp(v, "any", 3) == 0)
+      r->auth_tls = AUTH_TLS_ANY;
+    else
+      ERR(p, "bad value %s for auth-tls (accepted: verified, any)", q);
+    return;
+  case RKEY_STARTTLS: parse_knob(p, KEY_STARTTLS, v, len, &r->starttls); break;
+  case RKEY_ALLOW: parse_knob(p, KEY_ALLOW, v, len, &r->allow_invalid_certs);
+    break;
+  case RKEY_DANE: parse_knob(p, KEY_DANE, v, len, &r->dane); break;
+  case RKEY_MTA_STS: parse_knob(p, KEY_MTA_STS, v, len, &r->mta_sts); break;
+  }
+}
+
 static void add_pattern(struct ini_parser *p, struct ini_dest *d, int list,
                         const char *tok, size_t len)
 {
@@ -502,6 +750,7 @@ static void on_dest_key(struct ini_parser *p, int key, const char *v,
   case DKEY_STARTTLS: parse_knob(p, KEY_STARTTLS, v, len, &d->starttls); break;
   case DKEY_ALLOW: parse_knob(p, KEY_ALLOW, v, len, &d->allow); break;
   case DKEY_DANE: parse_knob(p, KEY_DANE, v, len, &d->dane); break;
+  case DKEY_MTA_STS: parse_knob(p, KEY_MTA_STS, v, len, &d->mta_sts); break;
   }
 }
 
@@ -549,10 +798,20 @@ static void on_value(struct ini_parser *p, const char *key, const char *value,
     nkeys = NKEYS(dns_keys);
     seen = p->seen_dns;
     break;
+  case SEC_STS:
+    keys = sts_keys;
+    nkeys = NKEYS(sts_keys);
+    seen = p->seen_sts;
+    break;
   case SEC_DEST:
     keys = dest_keys;
     nkeys = NKEYS(dest_keys);
     seen = p->ld->dests[p->dest].seen;
+    break;
+  case SEC_RELAY:
+    keys = relay_keys;
+    nkeys = NKEYS(relay_keys);
+    seen = p->ld->relays[p->relay].seen;
     break;
   }
 
@@ -589,7 +848,9 @@ static void on_value(struct ini_parser *p, const char *key, const char *value,
   case SEC_TLS: on_tls_key(p, k, v, len); break;
   case SEC_TIMEOUTS: on_timeout_key(p, k, v, len); break;
   case SEC_DNS: on_dns_key(p, k, v, len); break;
+  case SEC_STS: on_sts_key(p, k, v, len); break;
   case SEC_DEST: on_dest_key(p, k, v, len); break;
+  case SEC_RELAY: on_relay_key(p, k, v, len); break;
   default: break;
   }
 }
@@ -635,17 +896,63 @@ static void open_dest(struct ini_parser *p, const char *label, size_t len)
     return;
   }
   d->line = p->lineno;
-  d->starttls = d->allow = d->dane = KNOB_UNSET;
+  d->starttls = d->allow = d->dane = d->mta_sts = KNOB_UNSET;
   p->dest = ld->ndests++;
   p->sec = SEC_DEST;
+}
+
+static void open_relay(struct ini_parser *p, const char *label, size_t len)
+{
+  struct config_load *ld = p->ld;
+  for (size_t i = 0; i < ld->nrelays; i++) {
+    const struct config_relay *r = &ld->relays[i].r;
+    if (strlen(r->label) == len && memcmp(r->label, label, len) == 0) {
+      ERR(p, "duplicate section [relay \"%.*s\"] (first at %s:%u)",
+          (int)len, label, ld->file, (unsigned)r->line);
+      p->sec = SEC_SKIP;
+      return;
+    }
+  }
+  if (ld->nrelays == ld->relays_cap) {
+    size_t cap = ld->relays_cap ? ld->relays_cap * 2 : 4;
+    struct ini_relay *n = realloc(ld->relays, cap * sizeof(*n));
+    if (n == NULL) {
+      nomem(p);
+      p->sec = SEC_SKIP;
+      return;
+    }
+    ld->relays = n;
+    ld->relays_cap = cap;
+  }
+  struct ini_relay *ir = &ld->relays[ld->nrelays];
+  memset(ir, 0, sizeof(*ir));
+  struct config_relay *r = &ir->r;
+  r->label = strndup(label, len);
+  if (r->label == NULL) {
+    nomem(p);
+    p->sec = SEC_SKIP;
+    return;
+  }
+  r->file = ld->file;
+  r->line = p->lineno;
+  r->auth_tls = AUTH_TLS_VERIFIED;
+  r->starttls = r->allow_invalid_certs = r->dane = r->mta_sts = KNOB_UNSET;
+  p->relay = ld->nrelays++;
+  p->sec = SEC_RELAY;
+}
+
+/* "PREFIX" followed by white space or a quote: a labelled section. */
+static bool labelled(const char *name, size_t len, const char *prefix)
+{
+  size_t pl = strlen(prefix);
+  return len > pl && memcmp(name, prefix, pl) == 0 &&
+         (name[pl] == ' ' || name[pl] == '\t' || name[pl] == '"');
 }
 
 /* Enters the section `name` (not NUL-terminated), or SEC_SKIP. */
 static void open_section(struct ini_parser *p, const char *name, size_t len)
 {
-  static const char prefix[] = "destination";
   char q[QUOTE_MAX + 16];
-  size_t pl = sizeof(prefix) - 1;
   p->have_prev = false;
   p->sec = SEC_SKIP;
   value_quote(q, sizeof(q), name, len);
@@ -662,29 +969,38 @@ static void open_section(struct ini_parser *p, const char *name, size_t len)
     p->sec = SEC_TIMEOUTS;
   } else if (len == 18 && memcmp(name, "queue.outbound.dns", 18) == 0) {
     p->sec = SEC_DNS;
-  } else if (len > pl && memcmp(name, prefix, pl) == 0 &&
-             (name[pl] == ' ' || name[pl] == '\t' || name[pl] == '"')) {
+  } else if (len == 22 && memcmp(name, "queue.outbound.mta-sts", 22) == 0) {
+    p->sec = SEC_STS;
+  } else if (labelled(name, len, "destination") ||
+             labelled(name, len, "relay")) {
+    const char *prefix = labelled(name, len, "relay") ? "relay"
+                                                       : "destination";
+    size_t pl = strlen(prefix);
     const char *s = name + pl, *end = name + len;
     while (s < end && (*s == ' ' || *s == '\t'))
       s++;
     const char *close = s + 1 < end ? memchr(s + 1, '"', (size_t)(end - s - 1))
                                     : NULL;
     if (s >= end || *s != '"' || close != end - 1 || close == s + 1) {
-      ERR(p, "bad section header: write [destination \"LABEL\"] with a "
-             "non-empty label in double quotes");
+      ERR(p, "bad section header: write [%s \"LABEL\"] with a "
+             "non-empty label in double quotes", prefix);
       return;
     }
     for (const char *c = s + 1; c < close; c++) {
       if ((unsigned char)*c < 0x20 || *c == 0x7f) {
-        ERR(p, "control character in the label of [destination]");
+        ERR(p, "control character in the label of [%s]", prefix);
         return;
       }
     }
-    open_dest(p, s + 1, (size_t)(close - s - 1));
+    if (prefix[0] == 'r')
+      open_relay(p, s + 1, (size_t)(close - s - 1));
+    else
+      open_dest(p, s + 1, (size_t)(close - s - 1));
   } else {
     ERR(p, "unknown section %s (accepted: [queue.outbound], "
            "[queue.outbound.tls], [queue.outbound.timeouts], "
-           "[queue.outbound.dns], [destination \"LABEL\"])", q);
+           "[queue.outbound.dns], [queue.outbound.mta-sts], "
+           "[destination \"LABEL\"], [relay \"LABEL\"])", q);
   }
 }
 
@@ -872,10 +1188,10 @@ static void build_dest(struct config_load *ld, struct ini_dest *d)
     return;
   }
   if (d->seen[DKEY_STARTTLS] == 0 && d->seen[DKEY_ALLOW] == 0 &&
-      d->seen[DKEY_DANE] == 0) {
+      d->seen[DKEY_DANE] == 0 && d->seen[DKEY_MTA_STS] == 0) {
     diag_add(&ld->diag, ld->file, d->line,
              "[destination \"%s\"] sets none of starttls, "
-             "allow-invalid-certs, dane", d->label);
+             "allow-invalid-certs, dane, mta-sts", d->label);
     return;
   }
   if (d->npats == 0) /* every pattern was bad, and reported */
@@ -885,9 +1201,11 @@ static void build_dest(struct config_load *ld, struct ini_dest *d)
     .starttls = (int8_t)d->starttls,
     .allow_invalid_certs = (int8_t)d->allow,
     .dane = (int8_t)d->dane,
+    .mta_sts = (int8_t)d->mta_sts,
     .starttls_line = d->seen[DKEY_STARTTLS],
     .allow_line = d->seen[DKEY_ALLOW],
     .dane_line = d->seen[DKEY_DANE],
+    .mta_sts_line = d->seen[DKEY_MTA_STS],
   };
   uint32_t index;
   if (ruleset_add_origin(rs, ld->file, d->label, d->line, &r.origin) != 0 ||
@@ -914,8 +1232,147 @@ void config_ini_build_rules(struct config_load *ld)
     build_dest(ld, &ld->dests[i]);
 }
 
+/* A file the library reads later: it must exist, be readable and be a
+ * regular file; a secret must also be closed to group and others (as
+ * ssh does with its keys).  Reports at `line` and returns false. */
+static bool check_file(struct config_load *ld, const char *what,
+                       const char *path, uint32_t line, bool secret)
+{
+  char q[QUOTE_MAX + 16];
+  struct stat st;
+  value_quote(q, sizeof(q), path, strlen(path));
+  if (stat(path, &st) != 0 || access(path, R_OK) != 0) {
+    diag_add(&ld->diag, ld->file, line, "cannot read %s %s: %s", what, q,
+             strerror(errno));
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    diag_add(&ld->diag, ld->file, line, "%s %s is not a regular file", what,
+             q);
+    return false;
+  }
+  if (secret && (st.st_mode & (S_IRWXG | S_IRWXO))) {
+    diag_add(&ld->diag, ld->file, line,
+             "%s %s is open to group or others (mode %04o): a secret must "
+             "be readable by its owner alone (chmod 600)", what, q,
+             (unsigned)(st.st_mode & 07777));
+    return false;
+  }
+  return true;
+}
+
+static void check_relay(struct config_load *ld, struct ini_relay *ir)
+{
+  struct config_relay *r = &ir->r;
+  const uint32_t *seen = ir->seen;
+  if (r->host == NULL) {
+    if (seen[RKEY_HOST] == 0)
+      diag_add(&ld->diag, ld->file, r->line, "[relay \"%s\"] has no host",
+               r->label);
+    return;
+  }
+  if (r->port == 0)
+    r->port = r->implicit_tls ? 465 : 25;
+  if (r->auth_username && r->auth_password_file == NULL &&
+      seen[RKEY_AUTH_PASSWORD_FILE] == 0)
+    diag_add(&ld->diag, ld->file, seen[RKEY_AUTH_USERNAME],
+             "[relay \"%s\"]: auth-username needs auth-password-file",
+             r->label);
+  if (r->auth_password_file && r->auth_username == NULL &&
+      seen[RKEY_AUTH_USERNAME] == 0)
+    diag_add(&ld->diag, ld->file, seen[RKEY_AUTH_PASSWORD_FILE],
+             "[relay \"%s\"]: auth-password-file needs auth-username",
+             r->label);
+  if (r->auth_mechanisms && seen[RKEY_AUTH_USERNAME] == 0)
+    diag_add(&ld->diag, ld->file, seen[RKEY_AUTH_MECHANISMS],
+             "[relay \"%s\"]: auth-mechanisms without auth-username",
+             r->label);
+  if (seen[RKEY_AUTH_TLS] && seen[RKEY_AUTH_USERNAME] == 0)
+    diag_add(&ld->diag, ld->file, seen[RKEY_AUTH_TLS],
+             "[relay \"%s\"]: auth-tls without auth-username", r->label);
+  if (r->auth_password_file)
+    check_file(ld, "auth-password-file", r->auth_password_file,
+               seen[RKEY_AUTH_PASSWORD_FILE], true);
+  /* DESIGN 3: credentials are never sent without TLS. */
+  if (seen[RKEY_AUTH_USERNAME] && !r->implicit_tls &&
+      r->starttls == SMTPOUT_STARTTLS_DISABLE)
+    diag_add(&ld->diag, ld->file, seen[RKEY_STARTTLS],
+             "[relay \"%s\"]: starttls = disable with AUTH credentials: "
+             "credentials are never sent without TLS", r->label);
+  if ((seen[RKEY_CLIENT_CERT] == 0) != (seen[RKEY_CLIENT_KEY] == 0))
+    diag_add(&ld->diag, ld->file,
+             seen[RKEY_CLIENT_CERT] ? seen[RKEY_CLIENT_CERT]
+                                    : seen[RKEY_CLIENT_KEY],
+             "[relay \"%s\"]: client-cert and client-key go together",
+             r->label);
+  if (r->client_cert)
+    check_file(ld, "client-cert", r->client_cert, seen[RKEY_CLIENT_CERT],
+               false);
+  if (r->client_key)
+    check_file(ld, "client-key", r->client_key, seen[RKEY_CLIENT_KEY], true);
+  if (r->mta_sts != KNOB_UNSET && r->mta_sts != SMTPOUT_MTA_STS_DISABLE &&
+      (r->host_is_ip || strchr(r->host, '.') == NULL))
+    diag_add(&ld->diag, ld->file, seen[RKEY_MTA_STS],
+             "[relay \"%s\"]: mta-sts needs a host name with a parent "
+             "domain (the policy domain, RFC 8461 section 3.4)", r->label);
+}
+
+static void relay_free(struct config_relay *r)
+{
+  free((char *)r->label);
+  free((char *)r->host);
+  free((char *)r->auth_mechanisms);
+  free((char *)r->auth_username);
+  free((char *)r->auth_password_file);
+  free((char *)r->client_cert);
+  free((char *)r->client_key);
+}
+
+void config_relays_free(struct config_relay *relays, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    relay_free(&relays[i]);
+  free(relays);
+}
+
+void config_ini_build_relays(struct config_load *ld)
+{
+  smtpout_config *cfg = ld->cfg;
+  for (size_t i = 0; i < ld->nrelays; i++)
+    check_relay(ld, &ld->relays[i]);
+  if (cfg->relay != NULL) {
+    bool found = false;
+    for (size_t i = 0; i < ld->nrelays && !found; i++)
+      found = strcmp(ld->relays[i].r.label, cfg->relay) == 0;
+    if (!found) {
+      char q[QUOTE_MAX + 16];
+      value_quote(q, sizeof(q), cfg->relay, strlen(cfg->relay));
+      diag_add(&ld->diag, ld->file, ld->relay_line,
+               "relay %s names no [relay \"LABEL\"] section", q);
+    }
+  }
+  if (ld->nrelays == 0)
+    return;
+  cfg->relays = calloc(ld->nrelays, sizeof(*cfg->relays));
+  if (cfg->relays == NULL) {
+    ld->fatal = SMTPOUT_ERR_NOMEM;
+    return;
+  }
+  for (size_t i = 0; i < ld->nrelays; i++) {
+    cfg->relays[i] = ld->relays[i].r;
+    cfg->relays[i].file = cfg->file;
+  }
+  cfg->nrelays = ld->nrelays;
+  ld->nrelays = 0;
+}
+
 void config_ini_free(struct config_load *ld)
 {
+  for (size_t i = 0; i < ld->nrelays; i++)
+    relay_free(&ld->relays[i].r);
+  free(ld->relays);
+  ld->relays = NULL;
+  ld->nrelays = ld->relays_cap = 0;
   for (size_t i = 0; i < ld->ndests; i++) {
     free(ld->dests[i].label);
     free(ld->dests[i].pats);

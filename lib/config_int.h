@@ -4,7 +4,10 @@
 #ifndef SMTPOUT_CONFIG_INT_H
 #define SMTPOUT_CONFIG_INT_H
 
+#include <stdbool.h>
+
 #include "smtpout/config.h"
+#include "smtpout/sts.h"
 
 struct tls_cache;
 
@@ -15,6 +18,9 @@ struct tls_cache;
  */
 int config_dane_lookup(const smtpout_config *config, const char *domain,
                        const char *mx_host, int *dane);
+/* The same for the mta-sts knob. */
+int config_mta_sts_lookup(const smtpout_config *config, const char *domain,
+                          const char *mx_host, int *mta_sts);
 
 /* [queue.outbound] address-preference: which address family a route
  * tries first at each MX host (docs/routing.md). */
@@ -48,6 +54,65 @@ const struct config_routing *config_routing(const smtpout_config *config);
  * driver.  Owned by the configuration. */
 const char *config_dns_resolver(const smtpout_config *config);
 const char *config_dns_trust_anchor(const smtpout_config *config);
+
+/* [queue.outbound.mta-sts] (docs/mta-sts.md): what the blocking driver
+ * needs to fetch and keep policies, and what routes read. */
+struct config_sts {
+  const char *cache_file;      /* cache = FILE; NULL: kept in memory */
+  const char *ca_file;         /* ca-file = FILE; NULL: the system store */
+  uint32_t fetch_timeout_ms;   /* fetch-timeout */
+  uint32_t max_size;           /* max-size, bytes (at most 64 KiB) */
+  uint32_t failure_backoff_ms; /* failure-backoff: a failed fetch of one
+                                  policy id is not retried before */
+};
+
+#define CONFIG_DEFAULT_STS_FETCH_TIMEOUT_MS 60000   /* mox: one minute */
+#define CONFIG_DEFAULT_STS_FAILURE_BACKOFF_MS 300000 /* mox: five minutes */
+
+/* The MTA-STS settings of `config` (NULL: the built-in defaults). */
+const struct config_sts *config_sts(const smtpout_config *config);
+
+/* auth-tls of a relay: what TLS AUTH needs (docs/relay.md). */
+enum config_auth_tls {
+  AUTH_TLS_VERIFIED = 0, /* a certificate that verified (or DANE) */
+  AUTH_TLS_ANY = 1       /* any TLS, even with an unverified certificate */
+};
+
+/* One [relay "label"] section (docs/relay.md).  Knobs the section does
+ * not set are KNOB_UNSET (ruleset.h): [queue.outbound.tls] or the
+ * built-in default applies, except mta-sts, off unless set (RFC 8461
+ * section 3.4). */
+struct config_relay {
+  const char *label;
+  const char *file;            /* where the section is, for explain */
+  uint32_t line;
+  const char *host;            /* lower-case A-labels, or an IP address */
+  bool host_is_ip;
+  uint16_t port;
+  bool implicit_tls;
+  const char *auth_mechanisms; /* upper case, one space between; NULL */
+  const char *auth_username;   /* NULL: no AUTH */
+  const char *auth_password_file;
+  int auth_tls;                /* enum config_auth_tls */
+  const char *client_cert, *client_key;
+  int starttls, allow_invalid_certs, dane, mta_sts;
+  uint32_t starttls_line, allow_line, dane_line, mta_sts_line;
+};
+
+/* The relay labelled `label`, or NULL. */
+const struct config_relay *config_relay_find(const smtpout_config *config,
+                                             const char *label);
+
+/*
+ * Reads a relay's secret from its auth-password-file into `out` (the
+ * first line, without its line end; NUL-terminated): the file is opened
+ * now, checked again (a regular file, not readable or writable by group
+ * or others) and never kept in memory beyond `out`.  Returns the length,
+ * or SMTPOUT_ERR_IO (cannot read, not a regular file, permissions, empty),
+ * SMTPOUT_ERR_INVALID_ARGUMENT (no file, or `out` too small).
+ */
+int config_relay_secret(const struct config_relay *relay, char *out,
+                        size_t outlen);
 
 /* RFC 5321 section 4.5.3.2 (and Stalwart) defaults, milliseconds. */
 extern const uint32_t config_default_timeouts[SMTPOUT_TIMEOUT_COUNT];

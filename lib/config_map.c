@@ -99,7 +99,8 @@ static bool map_setting(struct map_line *m, const char *tok, size_t len,
     value_quote(q, sizeof(q), tok, len);
     MERR(m, "expected KEY=VALUE after the pattern, got %s%s", q,
          spaced ? " (no spaces around \"=\": write starttls=require)"
-                : " (keys: starttls, allow-invalid-certs, dane)");
+                : " (keys: starttls, allow-invalid-certs, dane, "
+                  "mta-sts)");
     return false;
   }
   size_t klen = (size_t)(eq - tok);
@@ -149,10 +150,23 @@ static bool map_setting(struct map_line *m, const char *tok, size_t len,
       m->ld->dane_require_file = m->file;
       m->ld->dane_require_line = m->lineno;
     }
+  } else if (klen == 7 && memcmp(tok, "mta-sts", 7) == 0) {
+    if (r->mta_sts != KNOB_UNSET) {
+      MERR(m, "duplicate key mta-sts");
+      return false;
+    }
+    if (value_mta_sts(v, vlen, &value) != 0) {
+      value_quote(q, sizeof(q), v, vlen);
+      MERR(m, "bad value %s for mta-sts (accepted: %s)", q,
+           MTA_STS_ACCEPTED);
+      return false;
+    }
+    r->mta_sts = (int8_t)value;
+    r->mta_sts_line = m->lineno;
   } else {
     value_quote(q, sizeof(q), tok, klen);
     MERR(m, "unknown key %s (accepted: starttls, allow-invalid-certs, "
-            "dane)", q);
+            "dane, mta-sts)", q);
     return false;
   }
   return true;
@@ -190,6 +204,7 @@ static void map_parse_line(struct map_line *m, const char *s, size_t len)
     .starttls = KNOB_UNSET,
     .allow_invalid_certs = KNOB_UNSET,
     .dane = KNOB_UNSET,
+    .mta_sts = KNOB_UNSET,
     .origin = m->origin,
   };
   bool any = false;
@@ -212,7 +227,7 @@ static void map_parse_line(struct map_line *m, const char *s, size_t len)
     }
   }
   if (!any && ok) {
-    MERR(m, "sets none of starttls, allow-invalid-certs, dane");
+    MERR(m, "sets none of starttls, allow-invalid-certs, dane, mta-sts");
     return;
   }
   if (!ok)

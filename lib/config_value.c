@@ -89,6 +89,19 @@ int value_dane(const char *s, size_t len, int *out)
   return 0;
 }
 
+int value_mta_sts(const char *s, size_t len, int *out)
+{
+  if (equals(s, len, "optional"))
+    *out = SMTPOUT_MTA_STS_OPTIONAL;
+  else if (equals(s, len, "require"))
+    *out = SMTPOUT_MTA_STS_REQUIRE;
+  else if (equals(s, len, "disable"))
+    *out = SMTPOUT_MTA_STS_DISABLE;
+  else
+    return -1;
+  return 0;
+}
+
 int value_uint(const char *s, size_t len, uint32_t min, uint32_t max,
                uint32_t *out)
 {

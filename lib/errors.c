@@ -55,6 +55,16 @@ const char *smtpout_dane_name(int mode)
   }
 }
 
+const char *smtpout_mta_sts_name(int mode)
+{
+  switch (mode) {
+  case SMTPOUT_MTA_STS_DISABLE: return "disable";
+  case SMTPOUT_MTA_STS_OPTIONAL: return "optional";
+  case SMTPOUT_MTA_STS_REQUIRE: return "require";
+  default: return NULL;
+  }
+}
+
 const char *smtpout_status_name(int status)
 {
   switch (status) {

@@ -114,7 +114,8 @@ void policy_decide(const smtpout_config *config, const char *domain,
       struct rule_match m;
       if (!ruleset_find(cs.rs, c->kind, c->name, c->len, c->hash, &m))
         continue;
-      const int values[KNOBS] = {m.starttls, m.allow_invalid_certs, m.dane};
+      const int values[KNOBS] = {m.starttls, m.allow_invalid_certs, m.dane,
+                                   m.mta_sts};
       for (int k = 0; k < KNOBS; k++) {
         if (d[k].tier != TIER_DEFAULT || values[k] == KNOB_UNSET)
           continue;
@@ -127,7 +128,8 @@ void policy_decide(const smtpout_config *config, const char *domain,
 
   if (config != NULL) {
     const struct global_knob *g[KNOBS] = {
-        &config->starttls, &config->allow_invalid_certs, &config->dane};
+        &config->starttls, &config->allow_invalid_certs, &config->dane,
+        &config->mta_sts};
     for (int k = 0; k < KNOBS; k++) {
       if (d[k].tier == TIER_DEFAULT && g[k]->value != KNOB_UNSET)
         d[k] = (struct knob_decision){.value = g[k]->value,
@@ -141,6 +143,8 @@ void policy_decide(const smtpout_config *config, const char *domain,
     d[1].value = 0;
   if (d[2].tier == TIER_DEFAULT)
     d[2].value = SMTPOUT_DANE_OPTIONAL;
+  if (d[3].tier == TIER_DEFAULT)
+    d[3].value = SMTPOUT_MTA_STS_OPTIONAL;
 }
 
 int policy_normalize(const char *in, char out[NAME_MAX_LEN], bool *is_ip,
@@ -174,6 +178,16 @@ int config_dane_lookup(const smtpout_config *config, const char *domain,
   int rv = lookup(config, domain, mx_host, d);
   if (rv == 0)
     *dane = d[SMTPOUT_KNOB_DANE].value;
+  return rv;
+}
+
+int config_mta_sts_lookup(const smtpout_config *config, const char *domain,
+                          const char *mx_host, int *mta_sts)
+{
+  struct knob_decision d[KNOBS];
+  int rv = lookup(config, domain, mx_host, d);
+  if (rv == 0)
+    *mta_sts = d[SMTPOUT_KNOB_MTA_STS].value;
   return rv;
 }
 

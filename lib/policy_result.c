@@ -19,7 +19,8 @@
 #define KNOBS POLICY_KNOBS
 
 static const char *const knob_names[KNOBS] = {"starttls",
-                                              "allow-invalid-certs", "dane"};
+                                              "allow-invalid-certs", "dane",
+                                              "mta-sts"};
 
 /* The line of the key that set knob `k` (0 for the default). */
 static uint32_t decision_line(const smtpout_config *config,
@@ -28,11 +29,15 @@ static uint32_t decision_line(const smtpout_config *config,
   if (d->tier == TIER_GLOBAL)
     return k == 0   ? config->starttls.line
            : k == 1 ? config->allow_invalid_certs.line
-                    : config->dane.line;
+           : k == 2 ? config->dane.line
+                    : config->mta_sts.line;
   if (d->tier == TIER_DEFAULT)
     return 0;
   const struct rule *r = ruleset_rule(config->rules, d->rule);
-  return k == 0 ? r->starttls_line : k == 1 ? r->allow_line : r->dane_line;
+  return k == 0   ? r->starttls_line
+         : k == 1 ? r->allow_line
+         : k == 2 ? r->dane_line
+                  : r->mta_sts_line;
 }
 
 struct smtpout_policy {
@@ -66,6 +71,8 @@ static const char *value_name(int knob, int value)
     return smtpout_starttls_name(value);
   if (knob == 2)
     return smtpout_dane_name(value);
+  if (knob == 3)
+    return smtpout_mta_sts_name(value);
   return value ? "true" : "false";
 }
 
@@ -200,12 +207,14 @@ static int build_explain(smtpout_policy *p, const smtpout_config *config,
       bool bad = rd[i].name[0] == '\0';
       if (!err)
         addf(&b, &err, "  %s%s%s%s: starttls = %s (%s), "
-                       "allow-invalid-certs = %s (%s), dane = %s (%s)\n",
+                       "allow-invalid-certs = %s (%s), dane = %s (%s), "
+                       "mta-sts = %s (%s)\n",
              rd[i].given, same ? "" : bad ? " (not a valid name" : " (as ",
              same || bad ? "" : rd[i].name, same ? "" : ")",
              value_name(0, rd[i].d[0].value), src[0],
              value_name(1, rd[i].d[1].value), src[1],
-             value_name(2, rd[i].d[2].value), src[2]);
+             value_name(2, rd[i].d[2].value), src[2],
+             value_name(3, rd[i].d[3].value), src[3]);
       for (int k = 0; k < KNOBS; k++) {
         free(src[k]);
         free(rule[k]);
@@ -350,6 +359,7 @@ int policy_fixed(smtpout_policy **ppolicy, int starttls,
   /* The host fixes the two STARTTLS knobs only; DANE keeps its built-in
    * default, which a fixed policy never consults the rules to change. */
   p->value[2] = SMTPOUT_DANE_OPTIONAL;
+  p->value[3] = SMTPOUT_MTA_STS_OPTIONAL;
   struct buf b = {0};
   int err = 0;
   for (int k = 0; k < KNOBS && !err; k++) {
@@ -387,6 +397,11 @@ int smtpout_policy_starttls(const smtpout_policy *policy)
 int smtpout_policy_allow_invalid_certs(const smtpout_policy *policy)
 {
   return policy ? policy->value[1] : 0;
+}
+
+int smtpout_policy_mta_sts(const smtpout_policy *policy)
+{
+  return policy ? policy->value[3] : SMTPOUT_MTA_STS_OPTIONAL;
 }
 
 int smtpout_policy_dane(const smtpout_policy *policy)

@@ -40,11 +40,11 @@ struct ruleset {
 };
 
 /* The knobs byte: starttls + 1 in bits 0-1 (0: unset), allow + 1 in
- * bits 2-3, dane + 1 in bits 4-5. */
+ * bits 2-3, dane + 1 in bits 4-5, mta-sts + 1 in bits 6-7. */
 static uint8_t knobs_pack(const struct rule *r)
 {
   return (uint8_t)((r->starttls + 1) | ((r->allow_invalid_certs + 1) << 2) |
-                   ((r->dane + 1) << 4));
+                   ((r->dane + 1) << 4) | ((r->mta_sts + 1) << 6));
 }
 
 static unsigned label_bit(unsigned labels)
@@ -341,6 +341,7 @@ int ruleset_find(const struct ruleset *rs, int kind, const char *name,
   match->starttls = (knobs & 3) - 1;
   match->allow_invalid_certs = (knobs >> 2 & 3) - 1;
   match->dane = (knobs >> 4 & 3) - 1;
+  match->mta_sts = (knobs >> 6 & 3) - 1;
   return 1;
 }
 

@@ -38,10 +38,12 @@ struct rule {
   int8_t starttls;            /* enum smtpout_starttls or KNOB_UNSET */
   int8_t allow_invalid_certs; /* 0, 1 or KNOB_UNSET */
   int8_t dane;                /* enum smtpout_dane or KNOB_UNSET */
+  int8_t mta_sts;             /* enum smtpout_mta_sts or KNOB_UNSET */
   uint32_t origin;            /* index into the origins */
   uint32_t starttls_line;     /* line of the key that set each knob */
   uint32_t allow_line;
   uint32_t dane_line;
+  uint32_t mta_sts_line;
 };
 
 /* One table entry, as a lookup returns it. */
@@ -52,6 +54,7 @@ struct rule_match {
   int starttls;   /* the rule's knobs (copied next to the key, so that */
   int allow_invalid_certs; /* a lookup need not read the rule) */
   int dane;
+  int mta_sts;
 };
 
 struct ruleset;

@@ -248,7 +248,7 @@ int main(int argc, char **argv)
   uint32_t flags = resolver_dnssec_capable(res) ? 0 : SMTPOUT_ROUTE_NO_DNSSEC;
 
   smtpout_route *r;
-  int rv = smtpout_route_new(&r, cfg, domain, flags, now_ms());
+  int rv = smtpout_route_new(&r, cfg, domain, flags, now_ms(), 0);
   if (rv != 0) {
     printf("{\"rv\": %d, \"error\": ", rv);
     json_str(smtpout_strerror(rv));

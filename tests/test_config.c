@@ -351,7 +351,7 @@ static void test_destination_needs_patterns_and_a_knob(void **state)
                   "t.ini:1: [destination \"empty\"] has no domains or mx "
                   "patterns",
                   "t.ini:3: [destination \"idle\"] sets none of starttls, "
-                  "allow-invalid-certs, dane",
+                  "allow-invalid-certs, dane, mta-sts",
                   "t.ini:5: [destination \"blank\"] has no domains or mx "
                   "patterns");
 }
@@ -388,16 +388,17 @@ static void test_unknown_section_and_key(void **state)
                   "domain = x.example\n",
                   "t.ini:3: unknown key \"start-tls\" in [queue.outbound.tls] "
                   "(accepted: starttls, allow-invalid-certs, ca-file, "
-                  "priority, policy-map, dane)",
+                  "priority, policy-map, dane, mta-sts)",
                   "t.ini:4: unknown section \"queue.outbound.dane\" "
                   "(accepted: [queue.outbound], [queue.outbound.tls], "
                   "[queue.outbound.timeouts], [queue.outbound.dns], "
-                  "[destination \"LABEL\"])",
+                  "[queue.outbound.mta-sts], [destination \"LABEL\"], "
+                  "[relay \"LABEL\"])",
                   "t.ini:6: [destination \"x\"] has no domains or mx "
                   "patterns",
                   "t.ini:7: unknown key \"domain\" in [destination \"x\"] "
                   "(accepted: domains, mx, starttls, allow-invalid-certs, "
-                  "dane)");
+                  "dane, mta-sts)");
 }
 
 static void test_bad_values_list_the_accepted_ones(void **state)

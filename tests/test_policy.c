@@ -298,7 +298,9 @@ static void test_invalid_names_are_refused_at_lookup(void **state)
   /* Getters are NULL-safe and refuse unknown knobs. */
   assert_null(smtpout_policy_source(NULL, 0));
   p = resolve(c, NULL, NULL);
-  assert_null(smtpout_policy_source(p, 3));
+  assert_null(smtpout_policy_source(p, 4));
+  assert_string_equal(smtpout_policy_source(p, SMTPOUT_KNOB_MTA_STS),
+                      "default");
   assert_null(smtpout_policy_rule(p, -1));
   smtpout_policy_free(p);
   smtpout_policy_free(NULL);
@@ -359,10 +361,12 @@ static void test_strictest_of_several_domains_applies(void **state)
                             "each knob applies:"));
   assert_non_null(strstr(x, "  legacy.example: starttls = disable (t.ini:8), "
                             "allow-invalid-certs = false (t.ini:9), "
-                            "dane = optional (default)\n"));
+                            "dane = optional (default), "
+                            "mta-sts = optional (default)\n"));
   assert_non_null(strstr(x, "  other.example: starttls = optional (default), "
                             "allow-invalid-certs = true (t.ini:2), "
-                            "dane = optional (default)\n"));
+                            "dane = optional (default), "
+                            "mta-sts = optional (default)\n"));
   assert_non_null(strstr(x, "starttls = require\n"
                             "  strictest, from recipient domain "
                             "bank.example\n"
@@ -403,6 +407,9 @@ static void test_explain_names_rule_line_and_pattern(void **state)
                       "  matched: parent-domain rule, pattern \".example\"\n"
                       "dane = optional\n"
                       "  built-in default (no rule and no [queue.outbound.tls] "
+                      "setting applies)\n"
+                      "mta-sts = optional\n"
+                      "  built-in default (no rule and no [queue.outbound.tls] "
                       "setting applies)\n");
   smtpout_policy_free(p);
   p = resolve(c, NULL, NULL);
@@ -416,6 +423,9 @@ static void test_explain_names_rule_line_and_pattern(void **state)
                       "  set by [queue.outbound.tls] at t.ini:3 (no "
                       "destination rule sets it)\n"
                       "dane = optional\n"
+                      "  built-in default (no rule and no [queue.outbound.tls] "
+                      "setting applies)\n"
+                      "mta-sts = optional\n"
                       "  built-in default (no rule and no [queue.outbound.tls] "
                       "setting applies)\n");
   smtpout_policy_free(p);
@@ -524,7 +534,7 @@ static void test_map_errors_name_their_lines(void **state)
   const char *msgs[] = {
     "2: domain pattern \"ok.example\" is already claimed by the policy map "
     "at ",
-    "3: sets none of starttls, allow-invalid-certs, dane",
+    "3: sets none of starttls, allow-invalid-certs, dane, mta-sts",
     "4: bad value \"requir\" for starttls (accepted: optional, require, "
     "disable)",
     "5: bad value \"maybe\" for allow-invalid-certs (accepted: true, false)",
@@ -532,7 +542,7 @@ static void test_map_errors_name_their_lines(void **state)
     "(write mx:*.example.com)",
     "7: duplicate key starttls",
     "8: unknown key \"tls\" (accepted: starttls, allow-invalid-certs, "
-    "dane)",
+    "dane, mta-sts)",
     "9: expected KEY=VALUE after the pattern, got \"starttls\" (no spaces "
     "around \"=\": write starttls=require)",
     "10: invalid name in pattern \"bad..example\": empty label",

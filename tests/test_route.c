@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -85,6 +86,7 @@ static const char *type_name(int code)
   case 1: return "A";
   case 5: return "CNAME";
   case 15: return "MX";
+  case 16: return "TXT";
   case 28: return "AAAA";
   case 52: return "TLSA";
   default: return "?";
@@ -150,6 +152,17 @@ static void put_rr(struct pkt *p, const struct rec *r)
     assert_int_equal(sscanf(r->rdata, "%u %299s", &pref, host), 2);
     u16(p, pref);
     put_name(p, host);
+  } else if (type == 16) {
+    /* One character-string per 255 octets, as a zone file would. */
+    size_t len = strlen(r->rdata);
+    for (size_t off = 0; off < len || off == 0; off += 255) {
+      size_t n = len - off > 255 ? 255 : len - off;
+      u8(p, (unsigned)n);
+      memcpy(p->b + p->n, r->rdata + off, n);
+      p->n += n;
+      if (len == 0)
+        break;
+    }
   } else if (type == 52) {
     unsigned u, s, m;
     char hex[600];
@@ -247,9 +260,26 @@ static int zone_verdict(const struct zone *z, const char *qname)
 
 /* ---- running a route ---- */
 
+/* What the host's HTTPS fetcher and cache store answer (MTA-STS). */
+struct web {
+  int outcome;              /* SMTPOUT_FETCH_*; SILENT: never answered */
+  int status;
+  const char *ctype;
+  const char *body;         /* NULL: none */
+  size_t body_len;          /* 0: strlen(body) */
+  const char *cache;        /* the stored entry, NULL: a miss */
+};
+
 struct run {
   smtpout_route *r;
   const struct zone *zone;
+  const struct web *web;    /* NULL: cache misses, fetch fails */
+  char sts_log[4096];       /* cache, TXT and fetch requests, in order */
+  char put[70000];          /* the last CACHE_PUT value */
+  size_t put_len;
+  int puts, fetches;
+  char fetch_addrs[256];
+  uint64_t wall;
   char queries[4096];
   char hops[4096];
   char explain[4096]; /* the last hop's */
@@ -281,16 +311,81 @@ static const struct override *find_override(const struct zone *z,
   return NULL;
 }
 
+static void answer_web(struct run *t, const smtpout_request *q)
+{
+  int id = smtpout_request_id(q);
+  const struct web *w = t->web;
+  switch (smtpout_request_kind(q)) {
+  case SMTPOUT_REQUEST_CACHE_GET: {
+    append(t->sts_log, sizeof(t->sts_log), "GET %s\n",
+           smtpout_request_cache_key(q));
+    const char *v = w && w->cache ? w->cache : (t->put_len ? t->put : NULL);
+    size_t len = v == t->put ? t->put_len : v ? strlen(v) : 0;
+    assert_int_equal(smtpout_route_cache_answer(t->r, id, (const uint8_t *)v,
+                                                len, t->now), 0);
+    return;
+  }
+  case SMTPOUT_REQUEST_CACHE_PUT: {
+    size_t len;
+    const uint8_t *v = smtpout_request_cache_value(q, &len);
+    assert_non_null(v);
+    assert_true(len < sizeof(t->put));
+    memcpy(t->put, v, len);
+    t->put_len = len;
+    t->puts++;
+    assert_true(smtpout_request_cache_expires(q) > t->wall);
+    append(t->sts_log, sizeof(t->sts_log), "PUT %s\n",
+           smtpout_request_cache_key(q));
+    return;
+  }
+  case SMTPOUT_REQUEST_HTTPS: {
+    t->fetches++;
+    append(t->sts_log, sizeof(t->sts_log), "FETCH %s\n",
+           smtpout_request_url(q));
+    t->fetch_addrs[0] = '\0';
+    for (size_t i = 0; i < smtpout_request_address_count(q); i++)
+      append(t->fetch_addrs, sizeof(t->fetch_addrs), "%s%s", i ? " " : "",
+             smtpout_request_address(q, i));
+    assert_int_equal(smtpout_request_port(q), 443);
+    if (w && w->outcome == SILENT) {
+      t->silent[t->nsilent++] = id;
+      return;
+    }
+    int outcome = w ? w->outcome : SMTPOUT_FETCH_CONNECT_FAILED;
+    const char *body = w ? w->body : NULL;
+    size_t len = body ? (w->body_len ? w->body_len : strlen(body)) : 0;
+    assert_int_equal(smtpout_route_https_answer(t->r, id, outcome,
+                                                w ? w->status : 0,
+                                                w ? w->ctype : NULL,
+                                                (const uint8_t *)body, len,
+                                                t->now), 0);
+    return;
+  }
+  }
+}
+
 static void answer(struct run *t, const smtpout_request *q)
 {
   char qname[300];
+  if (smtpout_request_kind(q) != SMTPOUT_REQUEST_DNS) {
+    answer_web(t, q);
+    return;
+  }
   snprintf(qname, sizeof(qname), "%s", smtpout_request_qname(q));
   size_t l = strlen(qname);
   assert_true(l > 1 && qname[l - 1] == '.');
   qname[l - 1] = '\0';
   int qtype = smtpout_request_qtype(q), id = smtpout_request_id(q);
-  assert_int_equal(smtpout_request_kind(q), SMTPOUT_REQUEST_DNS);
-  append(t->queries, sizeof(t->queries), "%s %s\n", type_name(qtype), qname);
+  /* MTA-STS questions go to their own transcript, so that the DNS one
+   * reads as the MX story it always was. */
+  bool sts = strncmp(qname, "_mta-sts.", 9) == 0 ||
+             strncmp(qname, "mta-sts.", 8) == 0;
+  if (sts)
+    append(t->sts_log, sizeof(t->sts_log), "%s %s\n", type_name(qtype),
+           qname);
+  else
+    append(t->queries, sizeof(t->queries), "%s %s\n", type_name(qtype),
+           qname);
   const struct override *o = find_override(t->zone, qname, qtype);
   int action = o ? o->action : ANSWER;
   int verdict = o && action != ANSWER ? o->verdict
@@ -376,7 +471,7 @@ static void run(struct run *t, const struct zone *z, const char *ini,
   t->zone = z;
   t->now = 1000;
   smtpout_config *c = config(ini);
-  assert_int_equal(smtpout_route_new(&t->r, c, domain, flags, t->now), 0);
+  assert_int_equal(smtpout_route_new(&t->r, c, domain, flags, t->now, 0), 0);
   smtpout_config_unref(c); /* the route holds its own reference */
   smtpout_route_set_seed(t->r, 1);
   drive(t);
@@ -391,7 +486,7 @@ static void run_with(struct run *t, const struct zone *z, const char *ini,
   t->outcomes = outcomes;
   t->nout = n;
   smtpout_config *c = config(ini);
-  assert_int_equal(smtpout_route_new(&t->r, c, domain, 0, t->now), 0);
+  assert_int_equal(smtpout_route_new(&t->r, c, domain, 0, t->now, 0), 0);
   smtpout_config_unref(c);
   smtpout_route_set_seed(t->r, 1);
   drive(t);
@@ -494,7 +589,7 @@ static void test_host_failures_move_on_and_say_what_failed(void **state)
 
   /* The host's own words go into the verdict, on one line. */
   smtpout_route *r;
-  assert_int_equal(smtpout_route_new(&r, NULL, "[192.0.2.1]", 0, 0), 0);
+  assert_int_equal(smtpout_route_new(&r, NULL, "[192.0.2.1]", 0, 0, 0), 0);
   const smtpout_hop *h;
   assert_int_equal(smtpout_route_next_hop(r, &h, 0), 1);
   assert_int_equal(smtpout_route_hop_done(r, h, SMTPOUT_HOP_TLS_FAILED,
@@ -527,7 +622,7 @@ static void test_equal_preferences_are_shuffled_by_seed(void **state)
     struct run t;
     memset(&t, 0, sizeof(t));
     t.zone = &z;
-    assert_int_equal(smtpout_route_new(&t.r, NULL, "shuffle.example", 0, 0),
+    assert_int_equal(smtpout_route_new(&t.r, NULL, "shuffle.example", 0, 0, 0),
                      0);
     assert_int_equal(smtpout_route_set_seed(t.r, seed), 0);
     const smtpout_request *q;
@@ -553,7 +648,7 @@ static void test_equal_preferences_are_shuffled_by_seed(void **state)
     struct run t;
     memset(&t, 0, sizeof(t));
     t.zone = &z;
-    assert_int_equal(smtpout_route_new(&r, NULL, "shuffle.example", 0, 0), 0);
+    assert_int_equal(smtpout_route_new(&r, NULL, "shuffle.example", 0, 0, 0), 0);
     t.r = r;
     smtpout_route_set_seed(r, seed);
     const smtpout_request *q;
@@ -886,7 +981,7 @@ static void test_address_limit_keeps_both_families(void **state)
     memset(&t, 0, sizeof(t));
     t.zone = &dual_zone;
     smtpout_config *c = config("[queue.outbound]\nmx-address-limit = 2\n");
-    assert_int_equal(smtpout_route_new(&t.r, c, "dual.example", 0, 0), 0);
+    assert_int_equal(smtpout_route_new(&t.r, c, "dual.example", 0, 0, 0), 0);
     smtpout_config_unref(c);
     smtpout_route_set_seed(t.r, seed);
     drive(&t);
@@ -1008,7 +1103,7 @@ static void test_secure_usable_tlsa_requires_dane(void **state)
   /* What the hop carries: the records and the DANE-TA names. */
   memset(&t, 0, sizeof(t));
   t.zone = &signed_zone;
-  assert_int_equal(smtpout_route_new(&t.r, NULL, "secure.example", 0, 0), 0);
+  assert_int_equal(smtpout_route_new(&t.r, NULL, "secure.example", 0, 0, 0), 0);
   const smtpout_hop *h = NULL;
   while (smtpout_route_want(t.r) == SMTPOUT_ROUTE_WANT_REQUEST) {
     const smtpout_request *q;
@@ -1111,7 +1206,7 @@ static void test_cname_mx_target_uses_the_expanded_tlsa_base(void **state)
   memset(&t, 0, sizeof(t));
   t.zone = &signed_zone;
   smtpout_config *c = config("[queue.outbound]\naddress-preference = ipv4\n");
-  assert_int_equal(smtpout_route_new(&t.r, c, "alias.example", 0, 0), 0);
+  assert_int_equal(smtpout_route_new(&t.r, c, "alias.example", 0, 0, 0), 0);
   smtpout_config_unref(c);
   while (smtpout_route_want(t.r) == SMTPOUT_ROUTE_WANT_REQUEST) {
     const smtpout_request *q;
@@ -1244,7 +1339,7 @@ static void test_tlsa_that_never_comes_expires(void **state)
   t.zone = &z;
   t.now = 5000;
   smtpout_config *c = config("[queue.outbound.dns]\ntimeout = 3s\n");
-  assert_int_equal(smtpout_route_new(&t.r, c, "alias.example", 0, t.now), 0);
+  assert_int_equal(smtpout_route_new(&t.r, c, "alias.example", 0, t.now, 0), 0);
   smtpout_config_unref(c);
   assert_int_equal(drive(&t), SMTPOUT_ROUTE_WAIT);
   assert_int_equal(t.nsilent, 1);
@@ -1413,16 +1508,20 @@ static void test_api_refuses_what_it_cannot_do(void **state)
 {
   (void)state;
   smtpout_route *r = NULL;
-  assert_int_equal(smtpout_route_new(NULL, NULL, "a.example", 0, 0),
+  assert_int_equal(smtpout_route_new(NULL, NULL, "a.example", 0, 0, 0),
                    SMTPOUT_ERR_INVALID_ARGUMENT);
-  assert_int_equal(smtpout_route_new(&r, NULL, NULL, 0, 0),
+  assert_int_equal(smtpout_route_new(&r, NULL, NULL, 0, 0, 0),
                    SMTPOUT_ERR_INVALID_ARGUMENT);
-  assert_int_equal(smtpout_route_new(&r, NULL, "a.example", 0x80, 0),
+  assert_int_equal(smtpout_route_new(&r, NULL, "a.example", 0x80, 0, 0),
                    SMTPOUT_ERR_INVALID_ARGUMENT);
-  assert_int_equal(smtpout_route_new(&r, NULL, "bad name.example", 0, 0),
+  assert_int_equal(smtpout_route_new(&r, NULL, "bad name.example", 0, 0, 0),
                    SMTPOUT_ERR_BAD_NAME);
   assert_null(r);
-  assert_int_equal(smtpout_route_new(&r, NULL, "BÜCHER.example.", 0, 0), 0);
+  /* With MTA-STS off, the MX question is the only one. */
+  smtpout_config *nosts = config("[queue.outbound.tls]\nmta-sts = disable\n");
+  assert_int_equal(smtpout_route_new(&r, nosts, "BÜCHER.example.", 0, 0, 0),
+                   0);
+  smtpout_config_unref(nosts);
   assert_string_equal(smtpout_route_domain(r), "xn--bcher-kva.example");
   assert_int_equal(smtpout_route_want(r), SMTPOUT_ROUTE_WANT_REQUEST);
   /* No hop before the MX answer; unknown ids are refused. */
@@ -1490,8 +1589,12 @@ static void test_api_refuses_what_it_cannot_do(void **state)
   assert_string_equal(smtpout_dnssec_name(SMTPOUT_DNSSEC_BOGUS), "bogus");
   assert_null(smtpout_dane_status_name(9));
   assert_string_equal(smtpout_dane_status_name(8), "unusable");
-  assert_null(smtpout_tls_requirement_name(3));
-  assert_null(smtpout_hop_outcome_name(5));
+  assert_null(smtpout_tls_requirement_name(5));
+  assert_string_equal(smtpout_tls_requirement_name(3), "pkix");
+  assert_null(smtpout_hop_outcome_name(6));
+  assert_string_equal(smtpout_hop_outcome_name(5), "requiretls-not-offered");
+  assert_null(smtpout_tls_source_name(4));
+  assert_string_equal(smtpout_tls_source_name(3), "mta-sts");
   assert_string_equal(smtpout_hop_outcome_name(4), "session-failed");
   assert_null(smtpout_dane_name(3));
   assert_string_equal(smtpout_dane_name(SMTPOUT_DANE_REQUIRE), "require");
@@ -1503,7 +1606,7 @@ static void test_hop_done_takes_only_the_hop_out(void **state)
   struct run t;
   memset(&t, 0, sizeof(t));
   t.zone = &plain_zone;
-  assert_int_equal(smtpout_route_new(&t.r, NULL, "example.org", 0, 0), 0);
+  assert_int_equal(smtpout_route_new(&t.r, NULL, "example.org", 0, 0, 0), 0);
   while (smtpout_route_want(t.r) == SMTPOUT_ROUTE_WANT_REQUEST) {
     const smtpout_request *q;
     smtpout_route_next_request(t.r, &q, 0);
@@ -1517,7 +1620,7 @@ static void test_hop_done_takes_only_the_hop_out(void **state)
   assert_int_equal(smtpout_route_hop_done(t.r, h, 9, NULL, 0),
                    SMTPOUT_ERR_INVALID_ARGUMENT);
   smtpout_route *other;
-  assert_int_equal(smtpout_route_new(&other, NULL, "[192.0.2.1]", 0, 0), 0);
+  assert_int_equal(smtpout_route_new(&other, NULL, "[192.0.2.1]", 0, 0, 0), 0);
   const smtpout_hop *oh;
   assert_int_equal(smtpout_route_next_hop(other, &oh, 0), 1);
   assert_int_equal(smtpout_route_hop_done(t.r, oh, SMTPOUT_HOP_DONE, NULL, 0),
@@ -1551,7 +1654,7 @@ static void test_hostile_answers_never_break_the_route(void **state)
     smtpout_route *r;
     assert_int_equal(smtpout_route_new(&r, NULL, round % 2 ? "secure.example"
                                                            : "alias.example",
-                                       0, 0),
+                                       0, 0, 0),
                      0);
     int hops = 0, steps = 0;
     for (; steps < 200; steps++) {
@@ -1559,6 +1662,11 @@ static void test_hostile_answers_never_break_the_route(void **state)
       if (want == SMTPOUT_ROUTE_WANT_REQUEST) {
         const smtpout_request *q;
         assert_int_equal(smtpout_route_next_request(r, &q, 0), 1);
+        if (smtpout_request_kind(q) == SMTPOUT_REQUEST_CACHE_GET) {
+          assert_int_equal(smtpout_route_cache_answer(
+                               r, smtpout_request_id(q), NULL, 0, 0), 0);
+          continue;
+        }
         char qname[300];
         snprintf(qname, sizeof(qname), "%s", smtpout_request_qname(q));
         qname[strlen(qname) - 1] = '\0';

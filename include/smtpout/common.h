@@ -137,6 +137,29 @@ enum smtpout_dane {
 SMTPOUT_EXTERN const char *smtpout_dane_name(int mode);
 
 /*
+ * The `mta-sts` knob of a destination's policy: whether published MTA-STS
+ * policies (RFC 8461) are looked up and honoured.  An `enforce` policy
+ * filters the MX hosts and requires PKIX-verified TLS whatever
+ * `starttls` and `allow-invalid-certs` say; only `disable` turns that off
+ * (docs/mta-sts.md).
+ */
+enum smtpout_mta_sts {
+  /* Never look for a policy. */
+  SMTPOUT_MTA_STS_DISABLE = 0,
+  /* Honour the policy the domain publishes, if any (the default). */
+  SMTPOUT_MTA_STS_OPTIONAL = 1,
+  /* Deliver only to MX hosts an `enforce` policy lists; defer (4.7.5)
+   * when the domain has none. */
+  SMTPOUT_MTA_STS_REQUIRE = 2
+};
+
+/*
+ * Returns "disable", "optional" or "require" for an mta-sts mode, NULL for
+ * any other value.
+ */
+SMTPOUT_EXTERN const char *smtpout_mta_sts_name(int mode);
+
+/*
  * Per-phase timeouts, in Stalwart's vocabulary ([queue.outbound.timeouts]).
  * Each one bounds the whole wait for a reply (or for the TLS handshake, or
  * for the TCP connect), never the gap between two bytes.

@@ -92,11 +92,20 @@ SMTPOUT_EXTERN const char *smtpout_config_ca_file(const smtpout_config *config);
 SMTPOUT_EXTERN const char *
 smtpout_config_tls_priority(const smtpout_config *config);
 
+/*
+ * Returns the label of the relay that [queue.outbound] relay names (every
+ * message goes through it: smtpout_route_new_relay()), or NULL when mail
+ * goes to the MX hosts of each recipient domain.  Owned by the
+ * configuration.
+ */
+SMTPOUT_EXTERN const char *smtpout_config_relay(const smtpout_config *config);
+
 /* The policy knobs, for smtpout_policy_source()/_rule(). */
 enum smtpout_knob {
   SMTPOUT_KNOB_STARTTLS = 0,
   SMTPOUT_KNOB_ALLOW_INVALID_CERTS = 1,
-  SMTPOUT_KNOB_DANE = 2
+  SMTPOUT_KNOB_DANE = 2,
+  SMTPOUT_KNOB_MTA_STS = 3
 };
 
 /*
@@ -131,6 +140,10 @@ smtpout_policy_allow_invalid_certs(const smtpout_policy *policy);
 /* Returns the resolved dane mode (enum smtpout_dane); what it does to a
  * hop is the route's business (<smtpout/route.h>). */
 SMTPOUT_EXTERN int smtpout_policy_dane(const smtpout_policy *policy);
+
+/* Returns the resolved mta-sts mode (enum smtpout_mta_sts); what it does
+ * to a hop is the route's business (docs/mta-sts.md). */
+SMTPOUT_EXTERN int smtpout_policy_mta_sts(const smtpout_policy *policy);
 
 /*
  * Returns where knob `knob` (enum smtpout_knob) was decided: "FILE:LINE" of

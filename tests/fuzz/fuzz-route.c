@@ -89,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   uint32_t limit = ((opt >> 1) & 3) == 2 ? 0 : 5;
   smtpout_route *r;
   if (smtpout_route_new(&r, configs[(opt >> 1) & 3],
-                        opt & 8 ? "alias.test" : "secure.test", opt & 1, 0))
+                        opt & 8 ? "alias.test" : "secure.test", opt & 1, 0, 0))
     abort();
   smtpout_route_set_seed(r, 42);
   uint32_t hops = 0;

@@ -209,7 +209,8 @@ class PolicyToolTest(unittest.TestCase):
             'bad.ini:6: domain pattern "a.example" is already claimed by '
             '[destination "x"] at bad.ini:5',
             'bad.ini:8: unknown key "colour" in [destination "x"] '
-            '(accepted: domains, mx, starttls, allow-invalid-certs, dane)',
+            '(accepted: domains, mx, starttls, allow-invalid-certs, dane, '
+            'mta-sts)',
         ])
 
     def test_check_reports_map_lines(self):
