@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -280,6 +282,9 @@ struct run {
   int puts, fetches;
   char fetch_addrs[256];
   uint64_t wall;
+  char sources[512];        /* each hop's "requirement/source" */
+  /* Called with each hop before its outcome is reported (may be NULL). */
+  void (*on_hop)(struct run *t, const smtpout_hop *h);
   char queries[4096];
   char hops[4096];
   char explain[4096]; /* the last hop's */
@@ -438,6 +443,11 @@ static int drive(struct run *t)
              smtpout_tls_requirement_name(smtpout_hop_tls_requirement(h)),
              smtpout_dane_status_name(smtpout_hop_dane_status(h)));
       snprintf(t->explain, sizeof(t->explain), "%s", smtpout_hop_explain(h));
+      append(t->sources, sizeof(t->sources), "%s/%s ",
+             smtpout_tls_requirement_name(smtpout_hop_tls_requirement(h)),
+             smtpout_tls_source_name(smtpout_hop_tls_source(h)));
+      if (t->on_hop)
+        t->on_hop(t, h);
       int outcome = t->iout < t->nout ? t->outcomes[t->iout]
                                       : SMTPOUT_HOP_CONNECT_FAILED;
       t->iout++;
@@ -1713,9 +1723,615 @@ static void test_hostile_answers_never_break_the_route(void **state)
   assert_true(dane_hops > 30);
 }
 
+/* ---- MTA-STS, precedence, REQUIRETLS, relays ---- */
+
+#define WALL 1700000000000ull
+#define POLICY_ENFORCE                                                        \
+  "version: STSv1\nmode: enforce\nmx: mx1.sts.example\nmax_age: 86400\n"
+
+static const struct rec sts_recs[] = {
+  /* the preferred MX is not in the policy: an attacker's, say */
+  {"sts.example", "MX", "5 mx.attacker.example"},
+  {"sts.example", "MX", "10 mx1.sts.example"},
+  {"mx.attacker.example", "A", "198.51.100.66"},
+  {"mx1.sts.example", "A", "192.0.2.11"},
+  {"_mta-sts.sts.example", "TXT", "v=STSv1; id=20240101;"},
+  {"_mta-sts.sts.example", "TXT", "some other text record"},
+  {"mta-sts.sts.example", "A", "192.0.2.80"},
+  {"mta-sts.sts.example", "AAAA", "2001:db8::80"},
+  /* the same domain after the publisher changed the id */
+  {"new.example", "MX", "10 mx1.sts.example"},
+  {"_mta-sts.new.example", "TXT", "v=STSv1; id=20250202"},
+  {"mta-sts.new.example", "A", "192.0.2.81"},
+  /* ... and after it deleted the record */
+  {"gone.example", "MX", "10 mx1.sts.example"},
+  {"gone.example", "MX", "20 mx.attacker.example"},
+  /* DANE and MTA-STS on one signed domain */
+  {"both.secure.example", "MX", "5 mx2.secure.example"},
+  {"both.secure.example", "MX", "10 mx1.secure.example"},
+  {"mx1.secure.example", "A", "192.0.2.101"},
+  {"mx2.secure.example", "A", "192.0.2.102"},
+  {"_25._tcp.mx1.secure.example", "TLSA", "3 1 1 " EE_HASH},
+  {"_25._tcp.mx2.secure.example", "TLSA", "3 1 1 " EE_HASH},
+  {"_mta-sts.both.secure.example", "TXT", "v=STSv1; id=1"},
+  {"mta-sts.both.secure.example", "A", "192.0.2.82"},
+  /* a relay host, signed, with TLSA at port 587 */
+  {"smtp.relay.secure.example", "A", "192.0.2.120"},
+  {"_587._tcp.smtp.relay.secure.example", "TLSA", "3 1 1 " EE_HASH},
+  END,
+};
+static const struct zone_verdict sts_verdicts[] = {
+  {"secure.example", SMTPOUT_DNSSEC_SECURE},
+  {NULL, 0},
+};
+static const struct zone sts_zone = {sts_recs, sts_verdicts, NULL};
+
+static const struct web enforce_web = {SMTPOUT_FETCH_OK, 200,
+                                       "text/plain; charset=utf-8",
+                                       POLICY_ENFORCE, 0, NULL};
+
+/* Runs a route with MTA-STS answers from `w`, a wall clock, flags. */
+static void run_sts(struct run *t, const char *ini, const char *domain,
+                    uint32_t flags, const struct web *w, const int *outcomes,
+                    size_t n)
+{
+  memset(t, 0, sizeof(*t));
+  t->zone = &sts_zone;
+  t->web = w;
+  t->now = 1000;
+  t->wall = WALL;
+  t->outcomes = outcomes;
+  t->nout = n;
+  smtpout_config *c = config(ini);
+  assert_int_equal(smtpout_route_new(&t->r, c, domain, flags, t->now,
+                                     t->wall), 0);
+  smtpout_config_unref(c);
+  smtpout_route_set_seed(t->r, 1);
+  drive(t);
+}
+
+/* The events of a route, one per line. */
+static void events(struct run *t, char *out, size_t len)
+{
+  const char *j;
+  size_t n;
+  out[0] = '\0';
+  while (smtpout_route_next_event(t->r, &j, &n) == 1) {
+    assert_int_equal(strlen(j), n);
+    append(out, len, "%s\n", j);
+  }
+}
+
+static void test_sts_enforce_never_hands_out_an_unlisted_mx(void **state)
+{
+  (void)state;
+  static const int outcomes[] = {SMTPOUT_HOP_DONE};
+  struct run t;
+  run_sts(&t, NULL, "sts.example", 0, &enforce_web, outcomes, 1);
+  /* The policy came first, then the listed host alone was resolved. */
+  assert_string_equal(t.sts_log, "GET sts:sts.example\n"
+                                 "TXT _mta-sts.sts.example\n"
+                                 "A mta-sts.sts.example\n"
+                                 "AAAA mta-sts.sts.example\n"
+                                 "FETCH https://mta-sts.sts.example/"
+                                 ".well-known/mta-sts.txt\n"
+                                 "PUT sts:sts.example\n");
+  assert_string_equal(t.fetch_addrs, "192.0.2.80 2001:db8::80");
+  assert_string_equal(t.queries, "MX sts.example\n"
+                                 "A mx1.sts.example\n"
+                                 "AAAA mx1.sts.example\n");
+  assert_string_equal(t.hops, "mx1.sts.example 192.0.2.11 pkix mx-insecure\n");
+  assert_string_equal(t.sources, "pkix/mta-sts ");
+  contains(t.explain, "MTA-STS policy of sts.example: id 20240101, mode "
+                      "enforce; mx1.sts.example matches an mx pattern");
+  contains(t.explain, "precedence rank 3, MTA-STS enforce");
+  assert_int_equal(smtpout_route_sts_mode(t.r), SMTPOUT_STS_MODE_ENFORCE);
+  assert_string_equal(smtpout_route_sts_id(t.r), "20240101");
+  char ev[4096];
+  events(&t, ev, sizeof(ev));
+  contains(ev, "\"policy-type\":\"sts\"");
+  contains(ev, "\"policy-domain\":\"sts.example\"");
+  contains(ev, "\"mx-host\":[\"mx1.sts.example\"]");
+  contains(ev, "\"result-type\":\"validation-failure\"");
+  contains(ev, "\"receiving-mx-hostname\":\"mx.attacker.example\"");
+  contains(ev, "mtasts-policy-mx-mismatch");
+  assert_int_equal(smtpout_route_status(t.r), 0);
+  done(&t);
+
+  /* Only unlisted hosts: deferred 4.7.0, never bounced, none contacted. */
+  static const char *only_attacker =
+      "[destination \"x\"]\nmx = mx1.sts.example\nstarttls = require\n";
+  (void)only_attacker;
+  static const struct web other = {SMTPOUT_FETCH_OK, 200, "text/plain",
+                                   "version: STSv1\nmode: enforce\n"
+                                   "mx: *.elsewhere.example\nmax_age: 60\n",
+                                   0, NULL};
+  run_sts(&t, NULL, "sts.example", 0, &other, NULL, 0);
+  assert_string_equal(t.hops, "");
+  assert_string_equal(t.queries, "MX sts.example\n");
+  assert_verdict(&t, SMTPOUT_STATUS_DEFERRED, "4.7.0",
+                 "is not listed by the MTA-STS policy");
+  done(&t);
+}
+
+static void check_testing_hop(struct run *t, const smtpout_hop *h)
+{
+  /* The session went well; an unlisted MX still fails the policy. */
+  assert_int_equal(smtpout_hop_sts_mode(h), SMTPOUT_STS_MODE_TESTING);
+  assert_int_equal(smtpout_route_hop_tlsrpt(t->r, h, NULL, "192.0.2.200",
+                                            "mx.example ESMTP", NULL,
+                                            t->now), 0);
+  assert_int_equal(smtpout_route_hop_tlsrpt(t->r, h, "no-such-type", NULL,
+                                            NULL, NULL, t->now),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+}
+
+static void test_sts_testing_and_none_leave_the_local_policy(void **state)
+{
+  (void)state;
+  static const struct web testing = {SMTPOUT_FETCH_OK, 200, "text/plain",
+                                     "version: STSv1\nmode: testing\n"
+                                     "mx: mx1.sts.example\nmax_age: 60\n",
+                                     0, NULL};
+  static const int outcomes[] = {SMTPOUT_HOP_HOST_FAILED, SMTPOUT_HOP_DONE};
+  struct run t;
+  memset(&t, 0, sizeof(t));
+  run_sts(&t, NULL, "sts.example", 0, &testing, outcomes, 2);
+  assert_string_equal(t.hops, "mx.attacker.example 198.51.100.66 local "
+                              "mx-insecure\n"
+                              "mx1.sts.example 192.0.2.11 local mx-insecure\n");
+  assert_string_equal(t.sources, "local/local local/local ");
+  done(&t);
+  /* The same with a hook that records what the sessions did. */
+  memset(&t, 0, sizeof(t));
+  t.zone = &sts_zone;
+  t.web = &testing;
+  t.now = 1000;
+  t.wall = WALL;
+  t.outcomes = outcomes;
+  t.nout = 2;
+  t.on_hop = check_testing_hop;
+  assert_int_equal(smtpout_route_new(&t.r, NULL, "sts.example", 0, t.now,
+                                     t.wall), 0);
+  smtpout_route_set_seed(t.r, 1);
+  drive(&t);
+  char ev[4096];
+  events(&t, ev, sizeof(ev));
+  /* Two events: the unlisted host failed, the listed one succeeded. */
+  const char *second = strchr(ev, '\n') + 1;
+  contains(ev, "\"receiving-mx-hostname\":\"mx.attacker.example\"");
+  contains(ev, "\"result\":\"failure\",\"result-type\":\"validation-failure\"");
+  contains(second, "\"result\":\"success\"");
+  contains(second, "\"sending-mta-ip\":\"192.0.2.200\"");
+  contains(second, "\"receiving-ip\":\"192.0.2.11\"");
+  contains(second, "\"policy-string\":[\"version: STSv1\",\"mode: testing\"");
+  done(&t);
+
+  static const struct web none = {SMTPOUT_FETCH_OK, 200, "text/plain",
+                                  "version: STSv1\nmode: none\n"
+                                  "max_age: 60\n", 0, NULL};
+  run_sts(&t, NULL, "sts.example", 0, &none, outcomes, 2);
+  assert_string_equal(t.sources, "local/local local/local ");
+  contains(t.explain, "MTA-STS: fetched policy id 20240101 (mode none");
+  done(&t);
+}
+
+static void test_sts_cache_id_rules(void **state)
+{
+  (void)state;
+  static const int outcomes[] = {SMTPOUT_HOP_DONE};
+  struct run t;
+  run_sts(&t, NULL, "sts.example", 0, &enforce_web, outcomes, 1);
+  assert_int_equal(t.fetches, 1);
+  static char entry[70000];
+  memcpy(entry, t.put, t.put_len);
+  entry[t.put_len] = '\0';
+  done(&t);
+
+  /* The same id: the cached policy, no fetch, no put. */
+  struct web cached = {SMTPOUT_FETCH_CONNECT_FAILED, 0, NULL, NULL, 0,
+                       entry};
+  run_sts(&t, NULL, "sts.example", 0, &cached, outcomes, 1);
+  assert_int_equal(t.fetches, 0);
+  assert_int_equal(t.puts, 0);
+  assert_string_equal(t.hops, "mx1.sts.example 192.0.2.11 pkix mx-insecure\n");
+  contains(smtpout_route_sts_explain(t.r), "cached policy id 20240101");
+  done(&t);
+
+  /* The id changed and the refetch fails: the cached policy is kept,
+   * and the failure reported. */
+  char *renamed = strdup(entry); /* the entry is for the policy domain */
+  run_sts(&t, NULL, "new.example", 0, &cached, outcomes, 1);
+  assert_int_equal(t.fetches, 1);
+  assert_string_equal(t.fetch_addrs, "192.0.2.81");
+  assert_string_equal(t.hops, "mx1.sts.example 192.0.2.11 pkix mx-insecure\n");
+  assert_int_equal(smtpout_route_sts_mode(t.r), SMTPOUT_STS_MODE_ENFORCE);
+  assert_string_equal(smtpout_route_sts_id(t.r), "20240101");
+  char ev[8192];
+  events(&t, ev, sizeof(ev));
+  contains(ev, "\"result-type\":\"sts-policy-fetch-error\"");
+  contains(ev, "\"policy-domain\":\"new.example\"");
+  /* With the failure backoff the entry is rewritten with a retry mark. */
+  assert_int_equal(t.puts, 1);
+  contains(t.put, "retry-id=20250202");
+  done(&t);
+  free(renamed);
+
+  /* The TXT record is gone, the policy unexpired: still enforced. */
+  run_sts(&t, NULL, "gone.example", 0, &cached, outcomes, 1);
+  assert_int_equal(t.fetches, 0);
+  assert_string_equal(t.hops, "mx1.sts.example 192.0.2.11 pkix mx-insecure\n");
+  contains(smtpout_route_sts_explain(t.r), "no _mta-sts record; the cached "
+                                            "policy id 20240101 applies");
+  done(&t);
+
+  /* ... but not once it expired (max_age 86400 s). */
+  memset(&t, 0, sizeof(t));
+  t.zone = &sts_zone;
+  t.web = &cached;
+  t.now = 1000;
+  t.wall = WALL + 86400ull * 1000 + 1;
+  static const int two[] = {SMTPOUT_HOP_DONE};
+  t.outcomes = two;
+  t.nout = 1;
+  assert_int_equal(smtpout_route_new(&t.r, NULL, "gone.example", 0, t.now,
+                                     t.wall), 0);
+  smtpout_route_set_seed(t.r, 1);
+  drive(&t);
+  assert_string_equal(t.sources, "local/local ");
+  done(&t);
+}
+
+static void test_sts_fetch_failures_are_typed(void **state)
+{
+  (void)state;
+  static char big[SMTPOUT_STS_POLICY_MAX_BYTES + 100];
+  memset(big, 'x', sizeof(big) - 1);
+  memcpy(big, POLICY_ENFORCE, strlen(POLICY_ENFORCE));
+  const struct {
+    struct web w;
+    const char *type;
+  } cases[] = {
+    {{SMTPOUT_FETCH_OK, 200, "text/plain", big, sizeof(big) - 1, NULL},
+     "sts-policy-fetch-error"},
+    {{SMTPOUT_FETCH_OK, 404, "text/plain", POLICY_ENFORCE, 0, NULL},
+     "sts-policy-fetch-error"},
+    {{SMTPOUT_FETCH_OK, 200, "text/html", POLICY_ENFORCE, 0, NULL},
+     "sts-policy-invalid"},
+    {{SMTPOUT_FETCH_OK, 200, "text/plain", "garbage", 0, NULL},
+     "sts-policy-invalid"},
+    {{SMTPOUT_FETCH_TLS_NOT_VERIFIED, 0, NULL, NULL, 0, NULL},
+     "sts-webpki-invalid"},
+    {{SMTPOUT_FETCH_TIMEOUT, 0, NULL, NULL, 0, NULL},
+     "sts-policy-fetch-error"},
+    {{SILENT, 0, NULL, NULL, 0, NULL}, NULL},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    static const int outcomes[] = {SMTPOUT_HOP_HOST_FAILED, SMTPOUT_HOP_DONE};
+    struct run t;
+    run_sts(&t, NULL, "sts.example", 0, &cases[i].w, outcomes, 2);
+    if (cases[i].type == NULL) {
+      /* A fetch that never comes ends at the fetch timeout. */
+      assert_int_equal(smtpout_route_want(t.r), SMTPOUT_ROUTE_WAIT);
+      assert_int_equal(smtpout_route_expiry(t.r), 1000 + 60000);
+      assert_int_equal(smtpout_route_handle_expiry(t.r, 61000), 0);
+      assert_int_equal(smtpout_route_https_answer(t.r, t.silent[0],
+                                                  SMTPOUT_FETCH_OK, 200,
+                                                  "text/plain", NULL, 0,
+                                                  61001),
+                       SMTPOUT_ERR_INVALID_STATE);
+      drive(&t);
+    }
+    /* No policy: both hosts, under the local policy. */
+    assert_string_equal(t.sources, "local/local local/local ");
+    char ev[4096];
+    events(&t, ev, sizeof(ev));
+    contains(ev, "\"policy-type\":\"sts\"");
+    contains(ev, cases[i].type ? cases[i].type : "sts-policy-fetch-error");
+    done(&t);
+  }
+}
+
+static void test_dane_and_sts_on_one_domain(void **state)
+{
+  (void)state;
+  static const int outcomes[] = {SMTPOUT_HOP_DONE};
+  static const struct web w = {SMTPOUT_FETCH_OK, 200, "text/plain",
+                               "version: STSv1\nmode: enforce\n"
+                               "mx: mx1.secure.example\nmax_age: 600\n",
+                               0, NULL};
+  struct run t;
+  /* mx2 has usable TLSA, but the policy does not list it: skipped. */
+  run_sts(&t, NULL, "both.secure.example", 0, &w, outcomes, 1);
+  assert_string_equal(t.hops, "mx1.secure.example 192.0.2.101 dane usable\n");
+  assert_string_equal(t.sources, "dane/dane ");
+  assert_string_equal(t.queries, "MX both.secure.example\n"
+                                 "A mx1.secure.example\n"
+                                 "AAAA mx1.secure.example\n"
+                                 "TLSA _25._tcp.mx1.secure.example\n");
+  done(&t);
+  /* starttls = disable and allow-invalid-certs = true relax neither. */
+  run_sts(&t, "[queue.outbound.tls]\nstarttls = disable\n"
+              "allow-invalid-certs = true\ndane = disable\n",
+          "both.secure.example", 0, &w, outcomes, 1);
+  assert_string_equal(t.hops, "mx1.secure.example 192.0.2.101 pkix "
+                              "disabled\n");
+  contains(t.explain, "overridden for this hop: starttls = disable");
+  done(&t);
+  /* mta-sts = disable for the domain: DANE alone, both hosts. */
+  static const int fail_then_done[] = {SMTPOUT_HOP_TLS_FAILED,
+                                       SMTPOUT_HOP_DONE};
+  run_sts(&t, "[destination \"b\"]\ndomains = both.secure.example\n"
+              "mta-sts = disable\n",
+          "both.secure.example", 0, &w, fail_then_done, 2);
+  assert_string_equal(t.sts_log, "");
+  assert_string_equal(t.sources, "dane/dane dane/dane ");
+  done(&t);
+}
+
+static void check_local_hop(struct run *t, const smtpout_hop *h)
+{
+  (void)t;
+  if (smtpout_hop_tls_requirement(h) == SMTPOUT_TLS_REQUIREMENT_PKIX) {
+    assert_int_equal(smtpout_hop_starttls(h), SMTPOUT_STARTTLS_REQUIRE);
+    assert_int_equal(smtpout_hop_allow_invalid_certs(h), 0);
+    assert_int_equal(smtpout_hop_plaintext_fallback(h), 0);
+  }
+  if (smtpout_hop_tls_requirement(h) == SMTPOUT_TLS_REQUIREMENT_RELAXED) {
+    assert_int_equal(smtpout_hop_starttls(h), SMTPOUT_STARTTLS_OPTIONAL);
+    assert_int_equal(smtpout_hop_allow_invalid_certs(h), 1);
+    assert_int_equal(smtpout_hop_plaintext_fallback(h), 1);
+  }
+}
+
+static void test_local_knobs_never_relax_mta_sts(void **state)
+{
+  (void)state;
+  static const int outcomes[] = {SMTPOUT_HOP_DONE};
+  struct run t;
+  memset(&t, 0, sizeof(t));
+  run_sts(&t, "[queue.outbound.tls]\nstarttls = disable\n"
+              "allow-invalid-certs = true\n",
+          "sts.example", 0, &enforce_web, outcomes, 1);
+  assert_string_equal(t.sources, "pkix/mta-sts ");
+  done(&t);
+  /* mta-sts = require without a policy: every host deferred 4.7.5. */
+  run_sts(&t, "[queue.outbound.tls]\nmta-sts = require\n", "sts.example", 0,
+          NULL, outcomes, 1);
+  assert_string_equal(t.hops, "");
+  assert_verdict(&t, SMTPOUT_STATUS_DEFERRED, "4.7.5", "mta-sts = require");
+  done(&t);
+}
+
+static void test_tls_required_no_relaxes_ranks_2_to_4(void **state)
+{
+  (void)state;
+  static const int outcomes[] = {SMTPOUT_HOP_HOST_FAILED, SMTPOUT_HOP_DONE};
+  struct run t;
+  memset(&t, 0, sizeof(t));
+  /* Enforce policy, dane = require and starttls = require: all set aside;
+   * the unlisted host is tried, no policy is even fetched. */
+  t.on_hop = check_local_hop;
+  run_sts(&t, "[queue.outbound.tls]\ndane = require\nstarttls = require\n",
+          "sts.example", SMTPOUT_ROUTE_TLS_REQUIRED_NO, &enforce_web,
+          outcomes, 2);
+  assert_string_equal(t.sts_log, "");
+  assert_string_equal(t.sources, "relaxed/tls-required-no "
+                                 "relaxed/tls-required-no ");
+  contains(t.explain, "precedence rank 5, TLS-Required: No");
+  done(&t);
+  /* DANE is set aside too: no TLSA lookup. */
+  run_sts(&t, NULL, "both.secure.example", SMTPOUT_ROUTE_TLS_REQUIRED_NO,
+          NULL, outcomes, 2);
+  assert_string_equal(t.queries, "MX both.secure.example\n"
+                                 "A mx2.secure.example\n"
+                                 "AAAA mx2.secure.example\n"
+                                 "A mx1.secure.example\n"
+                                 "AAAA mx1.secure.example\n");
+  done(&t);
+  /* ... but never REQUIRETLS. */
+  static const int offered[] = {SMTPOUT_HOP_DONE};
+  run_sts(&t, NULL, "sts.example",
+          SMTPOUT_ROUTE_TLS_REQUIRED_NO | SMTPOUT_ROUTE_REQUIRETLS,
+          &enforce_web, offered, 1);
+  assert_string_equal(t.hops, "mx1.sts.example 192.0.2.11 pkix mx-insecure\n");
+  assert_string_equal(t.sources, "pkix/requiretls ");
+  contains(t.explain, "TLS-Required: No (ignored: REQUIRETLS wins");
+  done(&t);
+}
+
+static void check_requiretls_hop(struct run *t, const smtpout_hop *h)
+{
+  (void)t;
+  assert_int_equal(smtpout_hop_requiretls(h), 1);
+  assert_int_equal(smtpout_hop_tls_source(h), SMTPOUT_TLS_SOURCE_REQUIRETLS);
+}
+
+static void test_requiretls_verdicts(void **state)
+{
+  (void)state;
+  struct run t;
+  /* No MX authenticated by DANE or MTA-STS: bounced 5.7.10, nothing
+   * handed out. */
+  run_sts(&t, NULL, "sts.example", SMTPOUT_ROUTE_REQUIRETLS, NULL, NULL, 0);
+  assert_string_equal(t.hops, "");
+  assert_verdict(&t, SMTPOUT_STATUS_BOUNCED, "5.7.10", "Encryption needed");
+  done(&t);
+  /* DANE hosts that do not offer REQUIRETLS after STARTTLS: 5.7.30. */
+  static const int not_offered[] = {SMTPOUT_HOP_REQUIRETLS_NOT_OFFERED,
+                                    SMTPOUT_HOP_REQUIRETLS_NOT_OFFERED};
+  memset(&t, 0, sizeof(t));
+  t.on_hop = check_requiretls_hop;
+  run_sts(&t, "[queue.outbound.tls]\nmta-sts = disable\n",
+          "both.secure.example", SMTPOUT_ROUTE_REQUIRETLS, NULL, not_offered,
+          2);
+  assert_string_equal(t.sources, "dane/requiretls dane/requiretls ");
+  assert_verdict(&t, SMTPOUT_STATUS_BOUNCED, "5.7.30",
+                 "REQUIRETLS support required");
+  done(&t);
+  /* An MTA-STS enforce host that does offer it: done. */
+  static const int ok[] = {SMTPOUT_HOP_DONE};
+  run_sts(&t, NULL, "sts.example", SMTPOUT_ROUTE_REQUIRETLS, &enforce_web,
+          ok, 1);
+  assert_int_equal(smtpout_route_status(t.r), 0);
+  done(&t);
+  /* Connect failures alone are not REQUIRETLS failures: deferred. */
+  run_sts(&t, NULL, "sts.example", SMTPOUT_ROUTE_REQUIRETLS, &enforce_web,
+          NULL, 0);
+  assert_verdict(&t, SMTPOUT_STATUS_DEFERRED, "4.4.1", "connect");
+  done(&t);
+}
+
+static void test_relay_route_carries_what_the_session_needs(void **state)
+{
+  (void)state;
+  char dir[] = "/tmp/smtpout-relay-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char secret[512], ini[2048];
+  snprintf(secret, sizeof(secret), "%s/pw", dir);
+  FILE *f = fopen(secret, "w");
+  assert_non_null(f);
+  fputs("s3cret-Value\n", f);
+  fclose(f);
+  assert_int_equal(chmod(secret, 0600), 0);
+  snprintf(ini, sizeof(ini),
+           "[queue.outbound]\nrelay = provider\n"
+           "[relay \"provider\"]\nhost = smtp.relay.secure.example\n"
+           "port = 587\nauth-mechanisms = plain, scram-sha-256\n"
+           "auth-username = app@example.com\n"
+           "auth-password-file = %s\n", secret);
+  smtpout_config *c = config(ini);
+  assert_string_equal(smtpout_config_relay(c), "provider");
+  struct run t;
+  memset(&t, 0, sizeof(t));
+  t.zone = &sts_zone;
+  t.now = 1000;
+  t.wall = WALL;
+  static const int outcomes[] = {SMTPOUT_HOP_DONE};
+  t.outcomes = outcomes;
+  t.nout = 1;
+  assert_int_equal(smtpout_route_new_relay(&t.r, c, NULL, 0, t.now, t.wall),
+                   0);
+  /* The relay's one host: its addresses, then its TLSA at port 587. */
+  const smtpout_hop *h = NULL;
+  while (smtpout_route_want(t.r) == SMTPOUT_ROUTE_WANT_REQUEST) {
+    const smtpout_request *q;
+    smtpout_route_next_request(t.r, &q, t.now);
+    answer(&t, q);
+  }
+  assert_string_equal(t.queries, "A smtp.relay.secure.example\n"
+                                 "AAAA smtp.relay.secure.example\n"
+                                 "TLSA _587._tcp.smtp.relay.secure.example\n");
+  assert_string_equal(t.sts_log, "");
+  assert_int_equal(smtpout_route_next_hop(t.r, &h, t.now), 1);
+  assert_string_equal(smtpout_hop_relay(h), "provider");
+  assert_string_equal(smtpout_hop_mx(h), "smtp.relay.secure.example");
+  assert_int_equal(smtpout_hop_port(h), 587);
+  assert_int_equal(smtpout_hop_tls_requirement(h),
+                   SMTPOUT_TLS_REQUIREMENT_DANE);
+  assert_int_equal(smtpout_hop_starttls(h), SMTPOUT_STARTTLS_REQUIRE);
+  assert_int_equal(smtpout_hop_plaintext_fallback(h), 0);
+  assert_int_equal(smtpout_hop_implicit_tls(h), 0);
+  assert_string_equal(smtpout_hop_auth_mechanisms(h), "PLAIN SCRAM-SHA-256");
+  assert_string_equal(smtpout_hop_auth_username(h), "app@example.com");
+  assert_int_equal(smtpout_hop_auth_tls_any(h), 0);
+  assert_null(smtpout_hop_client_cert(h));
+  char buf[64];
+  assert_int_equal(smtpout_hop_auth_secret(h, buf, sizeof(buf)), 12);
+  assert_string_equal(buf, "s3cret-Value");
+  assert_int_equal(smtpout_hop_auth_secret(h, buf, 5),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  /* The secret is never in the explanation. */
+  assert_null(strstr(smtpout_hop_explain(h), "s3cret"));
+  contains(smtpout_hop_explain(h), "AUTH: as app@example.com, mechanisms "
+                                   "PLAIN SCRAM-SHA-256, over verified TLS");
+  /* A file opened to others after the load is refused when read. */
+  assert_int_equal(chmod(secret, 0640), 0);
+  assert_int_equal(smtpout_hop_auth_secret(h, buf, sizeof(buf)),
+                   SMTPOUT_ERR_IO);
+  assert_int_equal(smtpout_route_hop_done(t.r, h, SMTPOUT_HOP_DONE, NULL,
+                                          t.now), 0);
+  done(&t);
+  assert_int_equal(smtpout_route_new_relay(&t.r, c, "nope", 0, 0, 0),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  smtpout_config_unref(c);
+
+  /* Implicit TLS to an address, no AUTH: one hop, no DNS; a local hop
+   * whose TLS is still mandatory. */
+  c = config("[relay \"lit\"]\nhost = 192.0.2.9\nimplicit-tls = true\n"
+             "allow-invalid-certs = true\n");
+  assert_int_equal(smtpout_route_new_relay(&t.r, c, "lit", 0, 0, WALL), 0);
+  assert_int_equal(smtpout_route_next_hop(t.r, &h, 0), 1);
+  assert_string_equal(smtpout_hop_address(h), "192.0.2.9");
+  assert_int_equal(smtpout_hop_port(h), 465);
+  assert_int_equal(smtpout_hop_implicit_tls(h), 1);
+  assert_int_equal(smtpout_hop_starttls(h), SMTPOUT_STARTTLS_REQUIRE);
+  assert_int_equal(smtpout_hop_allow_invalid_certs(h), 1);
+  assert_int_equal(smtpout_hop_plaintext_fallback(h), 0);
+  assert_null(smtpout_hop_auth_username(h));
+  assert_int_equal(smtpout_hop_auth_secret(h, buf, sizeof(buf)),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  done(&t);
+  smtpout_config_unref(c);
+  unlink(secret);
+  rmdir(dir);
+}
+
+static void test_route_failures_become_events(void **state)
+{
+  (void)state;
+  static const struct override bogus_tlsa[] = {
+    {"_25._tcp.mx1.secure.example", "TLSA", FAIL, SMTPOUT_DNSSEC_BOGUS, 2},
+    {NULL, NULL, 0, 0, 0},
+  };
+  static const struct zone z = {sts_recs, sts_verdicts, bogus_tlsa};
+  struct run t;
+  memset(&t, 0, sizeof(t));
+  t.zone = &z;
+  t.now = 1000;
+  t.wall = WALL;
+  smtpout_config *c = config("[queue.outbound.tls]\nmta-sts = disable\n");
+  assert_int_equal(smtpout_route_new(&t.r, c, "both.secure.example", 0,
+                                     t.now, t.wall), 0);
+  smtpout_config_unref(c);
+  smtpout_route_set_seed(t.r, 1);
+  drive(&t);
+  char ev[4096];
+  events(&t, ev, sizeof(ev));
+  /* One event for the TLSA failure, with the TLSA base domain as policy
+   * domain (as Postfix) and the recipient domain as report domain. */
+  contains(ev, "\"time\":1700000000000");
+  contains(ev, "\"report-domain\":\"both.secure.example\"");
+  contains(ev, "\"policy-type\":\"tlsa\"");
+  contains(ev, "\"policy-domain\":\"mx1.secure.example\"");
+  contains(ev, "\"result-type\":\"dnssec-invalid\"");
+  /* Each line is an event the report builder reads. */
+  smtpout_tlsrpt_report *rep;
+  assert_int_equal(smtpout_tlsrpt_report_new(&rep, NULL,
+                                             WALL - WALL % 86400000), 0);
+  assert_int_equal(smtpout_tlsrpt_report_feed(rep, ev, strlen(ev)), 0);
+  assert_int_equal(smtpout_tlsrpt_report_counter(
+                       rep, SMTPOUT_TLSRPT_COUNTER_MALFORMED), 0);
+  assert_true(smtpout_tlsrpt_report_counter(
+                  rep, SMTPOUT_TLSRPT_COUNTER_EVENTS) >= 1);
+  smtpout_tlsrpt_report_free(rep);
+  assert_int_equal(smtpout_route_events_dropped(t.r), 0);
+  done(&t);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_sts_enforce_never_hands_out_an_unlisted_mx),
+    cmocka_unit_test(test_sts_testing_and_none_leave_the_local_policy),
+    cmocka_unit_test(test_sts_cache_id_rules),
+    cmocka_unit_test(test_sts_fetch_failures_are_typed),
+    cmocka_unit_test(test_dane_and_sts_on_one_domain),
+    cmocka_unit_test(test_local_knobs_never_relax_mta_sts),
+    cmocka_unit_test(test_tls_required_no_relaxes_ranks_2_to_4),
+    cmocka_unit_test(test_requiretls_verdicts),
+    cmocka_unit_test(test_relay_route_carries_what_the_session_needs),
+    cmocka_unit_test(test_route_failures_become_events),
     cmocka_unit_test(test_mx_hosts_are_tried_in_preference_order),
     cmocka_unit_test(test_next_mx_after_a_dead_first_mx),
     cmocka_unit_test(test_host_failures_move_on_and_say_what_failed),
