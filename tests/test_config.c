@@ -6,6 +6,7 @@
 #include "config_test_util.h"
 
 #include <ini.h>
+#include <sys/stat.h>
 
 #include "config_int.h"
 
@@ -991,6 +992,179 @@ static void test_dane_require_with_dnssec_off_is_refused(void **state)
   scratch_remove(dir);
 }
 
+static void test_mta_sts_knob_and_section(void **state)
+{
+  (void)state;
+  char *dir = scratch_new();
+  char *map = scratch_write(dir, "p.map", "mx:*.hosted.example mta-sts=disable\n"
+                                          "bad.example mta-sts=maybe\n");
+  char *ca = scratch_write(dir, "ca.pem", "not checked here\n");
+  char ini[2048];
+  snprintf(ini, sizeof(ini),
+           "[queue.outbound.tls]\n"
+           "mta-sts = require\n"                       /* 2 */
+           "[destination \"d\"]\n"
+           "domains = lax.example\n"
+           "mta-sts = optional\n"                      /* 5 */
+           "[queue.outbound.mta-sts]\n"
+           "cache = %s/sts.cache\n"
+           "ca-file = %s\n"
+           "fetch-timeout = 20s\n"
+           "max-size = 32KiB\n"
+           "failure-backoff = 1m\n",
+           dir, ca);
+  smtpout_config *c = load_ok(ini);
+  smtpout_policy *p = resolve(c, "x.example", NULL);
+  assert_int_equal(smtpout_policy_mta_sts(p), SMTPOUT_MTA_STS_REQUIRE);
+  assert_string_equal(smtpout_policy_source(p, SMTPOUT_KNOB_MTA_STS),
+                      "t.ini:2");
+  smtpout_policy_free(p);
+  p = resolve(c, "lax.example", NULL);
+  assert_int_equal(smtpout_policy_mta_sts(p), SMTPOUT_MTA_STS_OPTIONAL);
+  assert_string_equal(smtpout_policy_rule(p, SMTPOUT_KNOB_MTA_STS), "d");
+  smtpout_policy_free(p);
+  assert_string_equal(smtpout_mta_sts_name(SMTPOUT_MTA_STS_DISABLE),
+                      "disable");
+  assert_null(smtpout_mta_sts_name(3));
+  assert_int_equal(smtpout_policy_mta_sts(NULL), SMTPOUT_MTA_STS_OPTIONAL);
+  smtpout_config_unref(c);
+
+  /* Every bad value names its line and the accepted ones. */
+  snprintf(ini, sizeof(ini),
+           "[queue.outbound.tls]\n"
+           "mta-sts = maybe\n"
+           "[queue.outbound.mta-sts]\n"
+           "max-size = 65KiB\n"
+           "fetch-timeout = 0s\n"
+           "failure-backoff = soon\n"
+           "ca-file = %s/missing.pem\n"
+           "cache = %s\n"
+           "refresh = 1d\n"
+           "[queue.outbound.tls]\n"
+           "policy-map = %s\n",
+           dir, dir, map);
+  char want0[256], want6[256], want7[256], want10[256];
+  snprintf(want0, sizeof(want0), "t.ini:2: bad value \"maybe\" for mta-sts "
+           "(accepted: optional, require, disable)");
+  snprintf(want6, sizeof(want6), "t.ini:7: cannot read ca-file");
+  snprintf(want7, sizeof(want7), "t.ini:8: cache \"%s\" is not a regular "
+           "file", dir);
+  snprintf(want10, sizeof(want10), "%s:2: bad value \"maybe\" for mta-sts "
+           "(accepted: optional, require, disable)", map);
+  char err[4096];
+  c = NULL;
+  int rv = smtpout_config_load_string(&c, ini, "t.ini", err, sizeof(err));
+  const char *want[] = {
+    want0,
+    "t.ini:4: bad value \"65KiB\" for max-size",
+    "t.ini:5: bad value \"0s\" for fetch-timeout",
+    "t.ini:6: bad value \"soon\" for failure-backoff",
+    want6,
+    want7,
+    "t.ini:9: unknown key \"refresh\" in [queue.outbound.mta-sts] "
+    "(accepted: cache, ca-file, fetch-timeout, max-size, failure-backoff)",
+    want10,
+    NULL,
+  };
+  check_problems(c, rv, err, want);
+  free(map);
+  free(ca);
+  scratch_remove(dir);
+}
+
+static void test_relay_sections(void **state)
+{
+  (void)state;
+  char *dir = scratch_new();
+  char *pw = scratch_write(dir, "pw", "secret\n");
+  char *open_pw = scratch_write(dir, "open", "secret\n");
+  char *cert = scratch_write(dir, "c.pem", "x\n");
+  assert_int_equal(chmod(pw, 0600), 0);
+  assert_int_equal(chmod(open_pw, 0644), 0);
+  char ini[2048];
+  snprintf(ini, sizeof(ini),
+           "[queue.outbound]\nrelay = \"provider\"\n"
+           "[relay \"provider\"]\n"
+           "host = SMTP.Provider.Example.\n"
+           "port = 465\n"
+           "implicit-tls = true\n"
+           "auth-mechanisms = SCRAM-SHA-256 PLAIN\n"
+           "auth-username = app@example.com\n"
+           "auth-password-file = %s\n"
+           "auth-tls = any\n"
+           "client-cert = %s\n"
+           "client-key = %s\n"
+           "starttls = require\n"
+           "allow-invalid-certs = false\n"
+           "dane = disable\n"
+           "mta-sts = optional\n"
+           "[relay \"plain\"]\nhost = [192.0.2.1]\n",
+           pw, cert, pw);
+  smtpout_config *c = load_ok(ini);
+  assert_string_equal(smtpout_config_relay(c), "provider");
+  assert_null(smtpout_config_relay(NULL));
+  smtpout_config_unref(c);
+
+  snprintf(ini, sizeof(ini),
+           "[queue.outbound]\nrelay = nowhere\n"             /* 2 */
+           "[relay \"a\"]\n"                                 /* 3 */
+           "port = 0\n"                                      /* 4 */
+           "[relay \"b\"]\n"                                 /* 5 */
+           "host = bad..name\n"                              /* 6 */
+           "[relay \"c\"]\n"                                 /* 7 */
+           "host = c.example\n"
+           "auth-username = u\n"                             /* 9 */
+           "auth-password-file = %s\n"                       /* 10 */
+           "starttls = disable\n"                            /* 11 */
+           "client-cert = %s\n"                              /* 12 */
+           "auth-tls = sometimes\n"                          /* 13 */
+           "auth-mechanisms = PLAIN,bad!mech\n"              /* 14 */
+           "[relay \"d\"]\n"                                 /* 15 */
+           "host = d.example\n"
+           "auth-password-file = %s/missing\n"               /* 17 */
+           "mta-sts = require\n"                             /* 18 */
+           "[relay \"e\"]\n"                                 /* 19 */
+           "host = 192.0.2.7\n"
+           "mta-sts = optional\n"                            /* 21 */
+           "colour = blue\n"                                 /* 22 */
+           "[relay \"c\"]\n"                                 /* 23 */
+           "[relay c]\n",                                    /* 24 */
+           open_pw, cert, dir);
+  char err[4096], w10[512], w17[512];
+  c = NULL;
+  int rv = smtpout_config_load_string(&c, ini, "t.ini", err, sizeof(err));
+  snprintf(w10, sizeof(w10), "t.ini:10: auth-password-file \"%s\" is open "
+           "to group or others (mode 0644)", open_pw);
+  snprintf(w17, sizeof(w17), "t.ini:17: cannot read auth-password-file");
+  const char *want[] = {
+    "t.ini:2: relay \"nowhere\" names no [relay \"LABEL\"] section",
+    "t.ini:3: [relay \"a\"] has no host",
+    "t.ini:4: bad value \"0\" for port",
+    "t.ini:6: bad value \"bad..name\" for host",
+    w10,
+    "t.ini:11: [relay \"c\"]: starttls = disable with AUTH credentials",
+    "t.ini:12: [relay \"c\"]: client-cert and client-key go together",
+    "t.ini:13: bad value \"sometimes\" for auth-tls (accepted: verified, "
+    "any)",
+    "t.ini:14: bad mechanism \"bad!mech\" in auth-mechanisms",
+    "t.ini:17: [relay \"d\"]: auth-password-file needs auth-username",
+    w17,
+    "t.ini:21: [relay \"e\"]: mta-sts needs a host name",
+    "t.ini:22: unknown key \"colour\" in [relay \"e\"] (accepted: host, "
+    "port, implicit-tls, auth-mechanisms, auth-username, "
+    "auth-password-file, auth-tls, client-cert, client-key, starttls, "
+    "allow-invalid-certs, dane, mta-sts)",
+    "t.ini:23: duplicate section [relay \"c\"] (first at t.ini:7)",
+    "t.ini:24: bad section header: write [relay \"LABEL\"]",
+    NULL,
+  };
+  check_problems(c, rv, err, want);
+  free(pw);
+  free(open_pw);
+  free(cert);
+  scratch_remove(dir);
+}
+
 static void test_dane_knob_is_resolved_like_the_others(void **state)
 {
   (void)state;
@@ -1099,6 +1273,8 @@ int main(void)
     cmocka_unit_test(test_trust_anchor_file_is_checked_at_load),
     cmocka_unit_test(test_dane_require_with_dnssec_off_is_refused),
     cmocka_unit_test(test_dane_knob_is_resolved_like_the_others),
+    cmocka_unit_test(test_mta_sts_knob_and_section),
+    cmocka_unit_test(test_relay_sections),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
