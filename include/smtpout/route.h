@@ -735,7 +735,7 @@ SMTPOUT_EXTERN int smtpout_route_hop_tlsrpt(smtpout_route *route,
  * Takes the next TLS-RPT event line: one JSON object (docs/tlsrpt.md,
  * what smtpout_tlsrpt_report_add_event_json() reads), NUL-terminated,
  * without a line end, in *pjson (*plen bytes; owned by the route, valid
- * until it is freed).  Events come from route failures before any
+ * until the next call that changes the route: store it at once).  Events come from route failures before any
  * connection (an MTA-STS policy that could not be fetched or parsed, a
  * TLSA or DNSSEC failure, an MX host an enforce policy does not list,
  * dane = require unmet) and from smtpout_route_hop_tlsrpt().  Returns 1,

@@ -100,7 +100,8 @@ class BindingTest(unittest.TestCase):
         lib = smtpout._lib.lib
         r = smtpout._lib.RouteP()
         self.assertEqual(lib.smtpout_route_new(ctypes.byref(r), None,
-                                               b"nowhere.example", 0, 0), 0)
+                                               b"nowhere.example", 0, 0,
+                                               1700000000000), 0)
         q = smtpout._lib.RequestP()
         self.assertEqual(lib.smtpout_route_want(r), 1)  # WANT_REQUEST
         self.assertEqual(lib.smtpout_route_next_request(r, ctypes.byref(q),
@@ -121,7 +122,7 @@ class BindingTest(unittest.TestCase):
         lib.smtpout_route_free(r)
         # An address literal: one hop, no DNS.
         self.assertEqual(lib.smtpout_route_new(ctypes.byref(r), None,
-                                               b"[192.0.2.1]", 0, 0), 0)
+                                               b"[192.0.2.1]", 0, 0, 0), 0)
         h = smtpout._lib.HopP()
         self.assertEqual(lib.smtpout_route_next_hop(r, ctypes.byref(h), 0), 1)
         self.assertEqual(lib.smtpout_hop_address(h), b"192.0.2.1")
