@@ -6,10 +6,40 @@ length and the response (or a "failed" octet), and per hop an outcome
 octet.  The responses are built with fuzz-dns's encoder."""
 import struct
 
-from dnsseeds import A, AAAA, CNAME, MX, SOA, TLSA, Msg, name, ptr, soa, tlsa
+from dnsseeds import (A, AAAA, CNAME, MX, SOA, TLSA, TXT, Msg, name, ptr, soa,
+                      tlsa, txt)
 
 INSECURE, SECURE, BOGUS, INDETERMINATE = 0, 1, 2, 3
-DONE, CONNECT_FAILED, HOST_FAILED, TLS_FAILED, SESSION_FAILED = range(5)
+DONE, CONNECT_FAILED, HOST_FAILED, TLS_FAILED, SESSION_FAILED, \
+    REQUIRETLS_NOT_OFFERED = range(6)
+FETCH_OK, FETCH_CONNECT_FAILED, FETCH_TLS_NOT_VERIFIED, FETCH_TIMEOUT, \
+    FETCH_TOO_LARGE, FETCH_FAILED = range(6)
+# Option bits beyond the configuration (fuzz-route.c).
+STS, REQUIRETLS, TLS_REQUIRED_NO, RELAY = 0x10, 0x20, 0x40, 0x80
+POLICY = (b"version: STSv1\nmode: enforce\nmx: mx1.secure.test\n"
+          b"max_age: 86400\n")
+
+
+def miss():
+    return b"\x80"
+
+
+def cached(value):
+    return b"\0" + struct.pack(">H", len(value)) + value
+
+
+def fetched(body, status=0, ctype=1):
+    return (bytes([FETCH_OK, status, ctype]) + struct.pack(">H", len(body))
+            + body)
+
+
+def sts_txt(domain, *records):
+    m = Msg("_mta-sts." + domain, TXT)
+    for r in records:
+        m.rr(0, Q, TXT, txt(r))
+    if not records:
+        m.rr(1, name("secure.test"), SOA, soa())
+    return m
 Q = ptr(12)
 
 
@@ -117,5 +147,35 @@ def seeds():
                      INSECURE))
     out["address-limit"] = (b"\0" + answer(two) + many
                             + hop(CONNECT_FAILED) * 5)
+    # MTA-STS: the MX, cache and TXT questions go out together (in that
+    # order), then the policy host's addresses, the fetch, the put.
+    record = sts_txt("secure.test", b"v=STSv1; id=1;")
+    host = (answer(addr("mta-sts.secure.test", A, V4), INSECURE)
+            + answer(addr("mta-sts.secure.test", AAAA), INSECURE))
+    out["sts-enforce-fetch"] = (bytes([STS]) + answer(two) + miss()
+                                + answer(record, INSECURE) + host
+                                + fetched(POLICY) + mx1 + hop(DONE))
+    out["sts-html"] = (bytes([STS]) + answer(two) + miss()
+                       + answer(record, INSECURE) + host
+                       + fetched(POLICY, ctype=0) + mx1 + hop(TLS_FAILED)
+                       + mx2 + hop(DONE))
+    entry = (b"v=1; id=1; fetched=1700000000000; expires=1700086400000\n"
+             + POLICY)
+    out["sts-cached-same-id"] = (bytes([STS]) + answer(two) + cached(entry)
+                                 + answer(record, INSECURE) + mx1
+                                 + hop(REQUIRETLS_NOT_OFFERED))
+    out["sts-id-changed-fetch-fails"] = (
+        bytes([STS | REQUIRETLS]) + answer(two) + cached(entry)
+        + answer(sts_txt("secure.test", b"v=STSv1; id=2"), INSECURE) + host
+        + bytes([FETCH_TLS_NOT_VERIFIED]) + mx1
+        + hop(REQUIRETLS_NOT_OFFERED | 5 << 3) + mx2)
+    out["tls-required-no"] = (bytes([STS | TLS_REQUIRED_NO | 2]) + answer(two)
+                              + answer(addr("mx1.secure.test", A, V4))
+                              + answer(addr("mx1.secure.test", AAAA))
+                              + hop(DONE))
+    out["relay"] = (bytes([RELAY]) + answer(addr("mx1.secure.test", A, V4))
+                    + answer(addr("mx1.secure.test", AAAA))
+                    + answer(Msg("_587._tcp.mx1.secure.test", TLSA))
+                    + hop(TLS_FAILED | 3 << 3))
     return out
 
