@@ -9,7 +9,8 @@
  *   routeprobe [--config INI] [--mode trust-ad|validate|off]
  *              [--server HOST:PORT]... [--trust-anchor FILE]
  *              [--unbound-config FILE] [--timeout MS] [--seed N]
- *              [--outcomes LIST | --connect] DOMAIN
+ *              [--outcomes LIST | --connect] [--sts-cache DIR]
+ *              [--ca-file F] [--https-port N] [--wall MS] DOMAIN
  *
  * The resolver comes from the configuration's [queue.outbound.dns]
  * (resolver, dnssec, trust-anchor-file, timeout); the options override
@@ -17,7 +18,13 @@
  * host-failed, tls-failed, session-failed; connect-failed once LIST is
  * used up), or, with --connect, what a TCP connection to the hop's
  * address and port gives: connected is "done", anything else
- * "connect-failed" with the error as detail.  Exit status 0 when the
+ * "connect-failed" with the error as detail.  MTA-STS requests are
+ * answered as the blocking driver will: cache entries are files named
+ * after their key in --sts-cache DIR (a miss without it), fetches go
+ * through lib/fetch_curl.c to the addresses the route resolved, verified
+ * against --ca-file (--https-port replaces 443 for the lab's server,
+ * which listens on a free port).  The TLS-RPT events come last.  --wall
+ * fixes the wall clock (default: the real one).  Exit status 0 when the
  * route finished, 1 otherwise, 64 for bad usage, 78 for a bad
  * configuration.
  */
@@ -34,6 +41,7 @@
 #include <unistd.h>
 
 #include "config_int.h"
+#include "fetch_int.h"
 #include "resolve_int.h"
 #include "smtpout/smtpout.h"
 
@@ -68,6 +76,7 @@ static const char *qtype_name(int t)
   switch (t) {
   case 1: return "A";
   case 15: return "MX";
+  case 16: return "TXT";
   case 28: return "AAAA";
   case 52: return "TLSA";
   default: return "?";
@@ -134,6 +143,10 @@ static void print_hop(const smtpout_hop *h, int outcome, const char *detail)
   json_str(smtpout_hop_address(h));
   printf(", \"port\": %u, \"tls\": ", (unsigned)smtpout_hop_port(h));
   json_str(smtpout_tls_requirement_name(smtpout_hop_tls_requirement(h)));
+  printf(", \"tls_source\": ");
+  json_str(smtpout_tls_source_name(smtpout_hop_tls_source(h)));
+  printf(", \"sts_mode\": ");
+  json_str(smtpout_sts_mode_name(smtpout_hop_sts_mode(h)));
   printf(", \"dane\": ");
   json_str(smtpout_dane_status_name(smtpout_hop_dane_status(h)));
   printf(", \"tlsa_base\": ");
@@ -163,12 +176,111 @@ static void print_hop(const smtpout_hop *h, int outcome, const char *detail)
   printf("}");
 }
 
+/* The cache file of `key` in `dir` ("sts:example.org" -> DIR/sts_example.org). */
+static void cache_path(char *out, size_t len, const char *dir,
+                       const char *key)
+{
+  snprintf(out, len, "%s/", dir);
+  size_t n = strlen(out);
+  for (const char *k = key; *k && n + 1 < len; k++)
+    out[n++] = *k == '/' || *k == ':' ? '_' : *k;
+  out[n] = '\0';
+}
+
+/* Answers a cache or HTTPS request; prints it as a "query". */
+static void web_request(smtpout_route *r, const smtpout_request *q,
+                        const char *cache_dir, const char *ca_file,
+                        uint16_t https_port)
+{
+  int id = smtpout_request_id(q);
+  char path[1024];
+  switch (smtpout_request_kind(q)) {
+  case SMTPOUT_REQUEST_CACHE_GET: {
+    static uint8_t value[70000];
+    size_t len = 0;
+    if (cache_dir) {
+      cache_path(path, sizeof(path), cache_dir, smtpout_request_cache_key(q));
+      FILE *f = fopen(path, "rb");
+      if (f) {
+        len = fread(value, 1, sizeof(value), f);
+        fclose(f);
+      }
+    }
+    printf("{\"kind\": \"cache-get\", \"key\": ");
+    json_str(smtpout_request_cache_key(q));
+    printf(", \"hit\": %s}", len ? "true" : "false");
+    smtpout_route_cache_answer(r, id, value, len, now_ms());
+    return;
+  }
+  case SMTPOUT_REQUEST_CACHE_PUT: {
+    size_t len;
+    const uint8_t *v = smtpout_request_cache_value(q, &len);
+    if (cache_dir) {
+      cache_path(path, sizeof(path), cache_dir, smtpout_request_cache_key(q));
+      FILE *f = fopen(path, "wb");
+      if (f) {
+        fwrite(v, 1, len, f);
+        fclose(f);
+      }
+    }
+    printf("{\"kind\": \"cache-put\", \"key\": ");
+    json_str(smtpout_request_cache_key(q));
+    printf(", \"value\": ");
+    json_str((const char *)v); /* the entry is text; NUL-free */
+    printf("}");
+    return;
+  }
+  case SMTPOUT_REQUEST_HTTPS: {
+    struct fetch_response resp;
+    memset(&resp, 0, sizeof(resp));
+    resp.outcome = SMTPOUT_FETCH_FAILED;
+    snprintf(resp.error, sizeof(resp.error), "built without libcurl");
+#ifdef HAVE_LIBCURL
+    /* The addresses the route resolved, in order, until one answers. */
+    for (size_t i = 0; i < smtpout_request_address_count(q); i++) {
+      struct fetch_request fr = {
+        .url = smtpout_request_url(q),
+        .address = smtpout_request_address(q, i),
+        .port = https_port ? https_port : smtpout_request_port(q),
+        .ca_file = ca_file,
+        .timeout_ms = smtpout_request_timeout_ms(q),
+        .max_bytes = smtpout_request_max_bytes(q),
+      };
+      fetch_response_clear(&resp);
+      if (fetch_https(&fr, &resp) != 0 ||
+          resp.outcome != SMTPOUT_FETCH_CONNECT_FAILED)
+        break;
+    }
+#else
+    (void)ca_file;
+    (void)https_port;
+#endif
+    printf("{\"kind\": \"https\", \"url\": ");
+    json_str(smtpout_request_url(q));
+    printf(", \"address\": ");
+    json_str(smtpout_request_address(q, 0));
+    printf(", \"outcome\": %d, \"status\": %d, \"error\": ", resp.outcome,
+           resp.status);
+    json_str(resp.error[0] ? resp.error : NULL);
+    printf("}");
+    smtpout_route_https_answer(r, id, resp.outcome, resp.status,
+                               resp.content_type[0] ? resp.content_type
+                                                    : NULL,
+                               resp.body, resp.len, now_ms());
+    fetch_response_clear(&resp);
+    return;
+  }
+  }
+}
+
 static int usage(void)
 {
   fprintf(stderr,
           "usage: routeprobe [--config INI] [--mode trust-ad|validate|off] "
           "[--server H:P]... [--trust-anchor F] [--unbound-config F] "
-          "[--timeout MS] [--seed N] [--outcomes LIST | --connect] DOMAIN\n");
+          "[--timeout MS] [--seed N] [--outcomes LIST | --connect] "
+          "[--sts-cache DIR] [--ca-file F] [--https-port N] [--wall MS] "
+          "DOMAIN\n");
   return 64;
 }
 
@@ -176,7 +288,10 @@ int main(int argc, char **argv)
 {
   struct resolver_options opt = {.mode = -1};
   static char servers[1024];
-  const char *config_path = NULL, *outcomes = NULL;
+  const char *config_path = NULL, *outcomes = NULL, *cache_dir = NULL,
+             *ca_file = NULL;
+  uint16_t https_port = 0;
+  uint64_t wall = 0;
   int connect_mode = 0, have_seed = 0;
   unsigned long long seed = 0;
   int a = 1;
@@ -213,6 +328,14 @@ int main(int argc, char **argv)
       have_seed = 1;
     } else if (strcmp(o, "--outcomes") == 0) {
       outcomes = v;
+    } else if (strcmp(o, "--sts-cache") == 0) {
+      cache_dir = v;
+    } else if (strcmp(o, "--ca-file") == 0) {
+      ca_file = v;
+    } else if (strcmp(o, "--https-port") == 0) {
+      https_port = (uint16_t)strtoul(v, NULL, 10);
+    } else if (strcmp(o, "--wall") == 0) {
+      wall = strtoull(v, NULL, 10);
     } else {
       return usage();
     }
@@ -248,7 +371,12 @@ int main(int argc, char **argv)
   uint32_t flags = resolver_dnssec_capable(res) ? 0 : SMTPOUT_ROUTE_NO_DNSSEC;
 
   smtpout_route *r;
-  int rv = smtpout_route_new(&r, cfg, domain, flags, now_ms(), 0);
+  if (wall == 0) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    wall = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+  }
+  int rv = smtpout_route_new(&r, cfg, domain, flags, now_ms(), wall);
   if (rv != 0) {
     printf("{\"rv\": %d, \"error\": ", rv);
     json_str(smtpout_strerror(rv));
@@ -276,6 +404,11 @@ int main(int argc, char **argv)
     if (want == SMTPOUT_ROUTE_WANT_REQUEST) {
       const smtpout_request *q;
       smtpout_route_next_request(r, &q, now_ms());
+      if (smtpout_request_kind(q) != SMTPOUT_REQUEST_DNS) {
+        printf("%s", nq++ ? ", " : "");
+        web_request(r, q, cache_dir, ca_file, https_port);
+        continue;
+      }
       size_t len = 0;
       int verdict;
       char why[256];
@@ -340,6 +473,17 @@ int main(int argc, char **argv)
     json_str(smtpout_route_mx_name(r, i));
     printf(", \"preference\": %d}", smtpout_route_mx_preference(r, i));
   }
+  printf("], \"sts_mode\": ");
+  json_str(smtpout_sts_mode_name(smtpout_route_sts_mode(r)));
+  printf(", \"sts_id\": ");
+  json_str(smtpout_route_sts_id(r));
+  printf(", \"sts_explain\": ");
+  json_str(smtpout_route_sts_explain(r));
+  printf(", \"events\": [");
+  const char *ev;
+  size_t evlen;
+  for (int i = 0; smtpout_route_next_event(r, &ev, &evlen) == 1; i++)
+    printf("%s%s", i ? ", " : "", ev);
   printf("], \"status\": ");
   json_str(smtpout_status_name(smtpout_route_status(r)));
   printf(", \"enhanced\": ");

@@ -10,7 +10,11 @@ are followed, and DANE uses the expanded name; TLSA records make a hop
 require DANE only where the MX and the host's addresses are secure;
 insecure TLSA records are ignored; unusable ones require encryption; the
 dane knob and [queue.outbound.dns] decide as documented; a dead first MX
-gives way to the next one over real TCP.
+gives way to the next one over real TCP.  With MTA-STS (the lab's
+_mta-sts record and tests/servers/sts-https.py, certificate from the lab
+CA): the policy is fetched through lib/fetch_curl.c from the address the
+route resolved, kept in a file-backed cache, not fetched again while its
+id holds, and an unlisted MX is never handed out.
 """
 import json
 import os
@@ -25,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "servers"))
 sys.path.insert(0, HERE)
 import dnslab  # noqa: E402
+import stslab  # noqa: E402
 
 BUILD = os.environ.get("SMTPOUT_BUILD", "build")
 PROBE = os.path.join(BUILD, "tests", "routeprobe")
@@ -66,6 +71,10 @@ def route(domain, *args, config=None, server=None, the_lab=None,
     if "resolver =" not in config:
         config = ("[queue.outbound.dns]\nresolver = %s\n" % the_lab.resolver
                   + config)
+    # The DNS tests leave MTA-STS out (the lab publishes an _mta-sts
+    # record, whose policy host only StsOnTheLab serves).
+    if "mta-sts" not in config:
+        config += "\n[queue.outbound.tls]\nmta-sts = disable\n"
     argv = [PROBE, "--config", write_config(config), "--seed", "1"]
     argv += list(args) + [domain]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=300)
@@ -81,7 +90,8 @@ def route(domain, *args, config=None, server=None, the_lab=None,
 
 
 def queries(doc):
-    return ["%s %s" % (q["qtype"], q["qname"]) for q in doc["queries"]]
+    return ["%s %s" % (q["qtype"], q["qname"]) for q in doc["queries"]
+            if "qtype" in q]
 
 
 def hops(doc):
@@ -300,6 +310,106 @@ class DeadFirstMx(unittest.TestCase):
              ("mx2.secure.test", "127.0.13.2", self.port, "dane", "done")])
         self.assertEqual(d["hops"][0]["detail"], "Connection refused")
         self.assertIsNone(d["status"])
+
+
+POLICY = ("version: STSv1\nmode: enforce\nmx: mx1.secure.test\n"
+          "max_age: 86400\n")
+
+
+@unittest.skipUnless(dnslab.available(), "needs nsd, unbound, ldnsutils")
+@unittest.skipUnless(os.environ.get("SMTPOUT_HAVE_CURL", "1") == "1",
+                     "needs -Dcurl")
+class StsOnTheLab(unittest.TestCase):
+    """A route to secure.test with MTA-STS on: mx1 and mx2 have DANE, the
+    policy lists mx1 only."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="smtpout-routelab-sts-")
+        cls.pki = stslab.sts_pki(os.path.join(cls.tmp, "pki"),
+                                 ["mta-sts.secure.test"])
+        cls.server = stslab.StsHttps(cls.tmp, {
+            "mta-sts.secure.test": {"policy": POLICY}}, cls.pki["sts"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        shutil.rmtree(cls.tmp, True)
+
+    def sts_route(self, cache, config="[queue.outbound.tls]\n"
+                                       "mta-sts = optional\n",
+                  outcomes="done"):
+        return route("secure.test", "--sts-cache", cache, "--ca-file",
+                     self.pki["ca"], "--https-port", str(self.server.port),
+                     "--outcomes", outcomes, config=config)
+
+    def test_policy_fetched_once_and_enforced_from_the_cache(self):
+        cache = tempfile.mkdtemp(dir=self.tmp)
+        before = len(self.server.fetches("mta-sts.secure.test"))
+        d = self.sts_route(cache)
+        kinds = [q.get("kind", "dns") for q in d["queries"]]
+        self.assertEqual(kinds.count("https"), 1, d["queries"])
+        fetch = [q for q in d["queries"] if q.get("kind") == "https"][0]
+        self.assertEqual(fetch["url"],
+                         "https://mta-sts.secure.test/.well-known/mta-sts.txt")
+        self.assertEqual(fetch["address"], "127.0.0.1")
+        self.assertEqual((fetch["outcome"], fetch["status"]), (0, 200))
+        # The policy host was resolved through the route, like the MX.
+        self.assertIn("A mta-sts.secure.test.", queries(d))
+        self.assertEqual(d["sts_mode"], "enforce")
+        self.assertEqual(d["sts_id"], "20240101T000000")
+        # mx2 has DANE, but the policy does not list it: never a hop.
+        self.assertEqual(hops(d), [("mx1.secure.test", "127.0.0.1", "dane",
+                                    "usable")])
+        self.assertEqual(d["hops"][0]["tls_source"], "dane")
+        self.assertEqual(d["hops"][0]["sts_mode"], "enforce")
+        self.assertIsNone(d["status"])
+        self.assertTrue(os.path.exists(os.path.join(cache,
+                                                    "sts_secure.test")))
+        self.assertEqual(len(self.server.fetches("mta-sts.secure.test")),
+                         before + 1)
+        # The second route reads the cache: no fetch, the same hops.
+        d = self.sts_route(cache)
+        self.assertNotIn("https", [q.get("kind") for q in d["queries"]])
+        self.assertIn({"kind": "cache-get", "key": "sts:secure.test",
+                       "hit": True}, d["queries"])
+        self.assertEqual(hops(d), [("mx1.secure.test", "127.0.0.1", "dane",
+                                    "usable")])
+        self.assertIn("cached policy id 20240101T000000", d["sts_explain"])
+        self.assertEqual(len(self.server.fetches("mta-sts.secure.test")),
+                         before + 1)
+
+    def test_without_dane_the_policy_requires_pkix(self):
+        cache = tempfile.mkdtemp(dir=self.tmp)
+        d = self.sts_route(cache, "[queue.outbound.tls]\nmta-sts = optional\n"
+                                  "dane = disable\nstarttls = disable\n",
+                           outcomes="connect-failed")
+        self.assertEqual([(h["mx"], h["tls"], h["tls_source"])
+                          for h in d["hops"]],
+                         [("mx1.secure.test", "pkix", "mta-sts")])
+        self.assertIn("overridden for this hop: starttls = disable",
+                      d["hops"][0]["explain"])
+        # mx2 was skipped and reported.
+        skipped = [e for e in d["events"]
+                   if e.get("receiving-mx-hostname") == "mx2.secure.test"]
+        self.assertEqual(len(skipped), 1)
+        self.assertEqual(skipped[0]["result-type"], "validation-failure")
+        self.assertEqual(skipped[0]["policy-type"], "sts")
+
+    def test_untrusted_policy_host_is_sts_webpki_invalid(self):
+        cache = tempfile.mkdtemp(dir=self.tmp)
+        self.server.set_hosts({"mta-sts.secure.test": {
+            "policy": POLICY, "cert": self.pki["sts-untrusted"][0],
+            "key": self.pki["sts-untrusted"][1]}})
+        try:
+            d = self.sts_route(cache)
+        finally:
+            self.server.set_hosts({"mta-sts.secure.test": {"policy": POLICY}})
+        self.assertEqual(d["sts_mode"], "none")
+        # No policy: both MX hosts, under DANE.
+        self.assertEqual([h["mx"] for h in d["hops"]], ["mx1.secure.test"])
+        types = [e.get("result-type") for e in d["events"]]
+        self.assertIn("sts-webpki-invalid", types)
 
 
 if __name__ == "__main__":

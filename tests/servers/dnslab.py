@@ -23,6 +23,7 @@ Zones (everything under the RFC 6761 name "test."):
                           (PKIX-EE: no usable record for SMTP)
                     nullmx  MX 0 .           implicit  A only (no MX)
                     dual A + AAAA            _mta-sts, _smtp._tls TXT
+                    mta-sts A (the MTA-STS policy host)
                     big  16 TXT records: over 1232 octets, so the
                          answer comes truncated over UDP, whole over TCP
   insecure.test.  unsigned (no DS: insecure), MX mx, TLSA that a client
@@ -68,6 +69,7 @@ DEFAULT_ADDRESSES = {
     "mxpkix": ["127.0.0.1"],
     "insecure-mx": ["127.0.0.1"],
     "bogus-mx": ["127.0.0.1"],
+    "mta-sts": ["127.0.0.1"],
 }
 
 
@@ -241,6 +243,7 @@ class DnsLab:
             + self._tlsa_records("mxpkix", pkix_ee)
             + self._addr_records("implicit", "implicit")
             + self._addr_records("dual", "dual")
+            + self._addr_records("mta-sts", "mta-sts")
             + ['_mta-sts TXT "v=STSv1; id=20240101T000000;"',
                '_smtp._tls TXT "v=TLSRPTv1; " "rua=mailto:tlsrpt@secure.test"']
             + ['big TXT "%02d %s"' % (i, "x" * 200) for i in range(16)])
