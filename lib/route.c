@@ -49,7 +49,7 @@
 #include "resolve_int.h"
 #include "route_int.h"
 #include "sts_int.h"
-#include "tls.h"
+#include "tls_int.h"
 #include "tlsrpt_int.h"
 #include "smtpout/session.h"
 

@@ -124,8 +124,9 @@ def fixed_policy(starttls: StartTLS, allow_invalid_certs: bool) -> Policy:
         rule={"starttls": what, "allow_invalid_certs": what},
         explain="".join("%s = %s\n  fixed by the host (%s); no rule was "
                         "consulted\n" % (k, v, what) for k, v in values)
-        + "dane = optional\n  built-in default (the host fixed the TLS "
-        "policy; no rule was consulted)\n")
+        + "".join("%s = optional\n  built-in default (the host fixed the "
+                  "TLS policy; no rule was consulted)\n" % k
+                  for k in ("dane", "mta-sts")))
 
 
 def connect_error(host: str, errors: List[str]) -> Exception:
