@@ -76,6 +76,22 @@
  *   --unsolicited[=PHASE]  follow the reply, in the same write, with a reply
  *                          to nothing (default phase: greeting)
  *
+ * Soak (randomised faults, reproducible from a seed; see faultsrv.md)
+ *   --soak SEED            at each reply, at the start of each message's
+ *                          content and at its end, inject a random fault:
+ *                          421s, stalls, resets (before the dot, and after it
+ *                          once the message is stored), TLS alerts in the
+ *                          handshake and in a transaction, slow reads, 4xx/5xx
+ *                          replies; the faults of connection N depend only on
+ *                          SEED, N and what the client sends
+ *   --soak-rate PERMILLE   chance of a fault at each of those points (10)
+ *   --soak-tls PERCENT     connections offering STARTTLS (50; needs --cert)
+ *   --soak-stall MS        how long a stall in message data lasts (2000)
+ *   --events FILE          one JSON line per stored message, per soak fault
+ *                          and per connection, for programs to check
+ *   --id-header NAME       the header whose value names a stored message in
+ *                          the events (Message-ID)
+ *
  * Exits 0 on SIGTERM/SIGINT or after --max-conns, 64 on bad usage, 1 when it
  * cannot start.  Memory per connection is bounded: command lines longer than
  * CMD_LINE_MAX get a 500, unsent output stops the reading of commands at
@@ -117,6 +133,9 @@ enum {
     ENDLESS_CHUNK = 4096,       /* bytes an endless reply adds per tick */
     MAX_RCPTS = 1000,           /* RFC 5321 §4.5.3.1.8 asks for at least 100 */
     LINGER_MS = 2000,           /* how long a closing connection waits for the peer's FIN */
+    HEAD_MAX = 1024,            /* content kept to find --id-header in */
+    SLOW_CHUNK = 512,           /* a slow read takes this many bytes ... */
+    SLOW_MS = 10,               /* ... every this many ms */
     RUN_ROUNDS = 16,            /* read/process rounds per wake-up, for fairness */
 };
 
@@ -159,6 +178,33 @@ struct rcpt_reply {
 enum handshake_mode { HS_NORMAL, HS_ALERT, HS_CLOSE, HS_GARBAGE, HS_TLS10, HS_TLS12, HS_NOCIPHER };
 enum drop_mode { DROP_CLOSE, DROP_ALERT, DROP_RST };
 
+/* The faults --soak injects.  A "-after-dot" fault comes after the message
+ * was stored: the client cannot know it was, the possibly delivered case. */
+enum soak_kind {
+    SK_NONE,
+    SK_421,                 /* a 421 reply, then FIN */
+    SK_STALL,               /* no reply; input discarded until the client goes */
+    SK_RESET,               /* TCP reset instead of the reply */
+    SK_TLS_ALERT,           /* fatal TLS alert instead of the reply (TLS only) */
+    SK_HANDSHAKE_ALERT,     /* 220 to STARTTLS, then an alert for the ClientHello */
+    SK_450, SK_550,         /* refuse the recipient */
+    SK_451, SK_554,         /* refuse the message at the end of data */
+    SK_RESET_IN_DATA,       /* TCP reset within the first 256 bytes of content */
+    SK_TLS_ALERT_IN_DATA,   /* fatal TLS alert there (TLS only) */
+    SK_STALL_IN_DATA,       /* stop reading the content for --soak-stall ms */
+    SK_SLOW_READ,           /* read the content SLOW_CHUNK bytes per SLOW_MS */
+    SK_RESET_AFTER_DOT,     /* store the message, then reset instead of the 250 */
+    SK_STALL_AFTER_DOT,     /* store it, then never answer */
+    SK_TLS_ALERT_AFTER_DOT, /* store it, then a fatal TLS alert (TLS only) */
+    SK_COUNT
+};
+
+static const char *const soak_names[SK_COUNT] = {
+    "none", "421", "stall", "reset", "tls-alert", "handshake-alert", "450", "550",
+    "451", "554", "reset-in-data", "tls-alert-in-data", "stall-in-data", "slow-read",
+    "reset-after-dot", "stall-after-dot", "tls-alert-after-dot",
+};
+
 enum { MAX_EXT = 32, MAX_RCPT_REPLIES = 64 };
 
 /* The command line, read once by main() and constant afterwards.  Arrays
@@ -184,6 +230,13 @@ static struct options {
     unsigned long drop_at[2];   /* 0: never */
     enum drop_mode drop_mode;
     int pace_ms;
+    bool soak;
+    uint64_t soak_seed;
+    unsigned long soak_rate;    /* per mille */
+    unsigned long soak_tls;     /* per cent */
+    unsigned long soak_stall_ms;
+    const char *events;
+    const char *id_header;
 } O = {
     .listen = "127.0.0.1:0",
     .hostname = "mx.test.example",
@@ -191,6 +244,10 @@ static struct options {
     .enhanced = true,
     .size = 10485760,
     .pace_ms = 10,
+    .soak_rate = 10,
+    .soak_tls = 50,
+    .soak_stall_ms = 2000,
+    .id_header = "Message-ID",
 };
 
 /* ---- connections -------------------------------------------------------------- */
@@ -257,6 +314,16 @@ struct conn {
     bool hangup;                        /* epoll reported HUP or ERR */
     bool peer_eof;                      /* the peer shut its side; it may still read */
     bool early_bytes_seen;              /* logged: bytes sent before the 220 to STARTTLS was out */
+    bool offer_starttls;                /* STARTTLS is advertised on this connection */
+    enum handshake_mode hs_mode;        /* --handshake, or a soak fault's */
+
+    /* --soak: this connection's random stream and the faults it armed */
+    uint64_t rng;
+    unsigned long drop_at;              /* abandon after this much content (0: --drop-in-data's) */
+    enum soak_kind drop_kind;           /* how: SK_RESET_IN_DATA or SK_TLS_ALERT_IN_DATA */
+    bool slow_read;                     /* read the content in small pieces */
+    uint64_t read_due;                  /* read no content before this time */
+    const char *rcpt_arg;               /* the recipient being answered, for the events */
 
     /* the session and the transaction */
     bool ehlo;                          /* greeted with EHLO: extensions may be used */
@@ -270,6 +337,8 @@ struct conn {
     FILE *spool_tmp;                    /* DIR/tmp-ID.eml, see spool_tmp_path() */
     unsigned long data_raw, data_size, bare_lf, bare_cr;
     bool data_8bit;
+    char head[HEAD_MAX];                /* the first content bytes, for --id-header */
+    size_t head_len;
 };
 
 /* The running server. */
@@ -277,6 +346,7 @@ static struct server {
     int ep, listen_fd;
     bool listen_paused;                 /* out of descriptors: accept later */
     FILE *log;
+    FILE *events;                       /* --events */
     uint64_t start, now;                /* milliseconds, CLOCK_MONOTONIC */
     gnutls_certificate_credentials_t creds;
     gnutls_priority_t prio;
@@ -459,6 +529,38 @@ static void log_text(const struct conn *c, const char *dir, const char *p, size_
     }
 }
 
+/* Writes S as a JSON string.  Bytes of valid UTF-8 pass through; control
+ * characters and bytes that are not UTF-8 become \u00XX, so the file stays
+ * valid JSON whatever the client sent. */
+static void json_string(FILE *f, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    if (s == NULL) {
+        fputs("null", f);
+        return;
+    }
+    fputc('"', f);
+    while (*p != '\0') {
+        int len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3
+                : (*p & 0xf8) == 0xf0 ? 4 : 0;
+        for (int i = 1; i < len; i++)
+            if ((p[i] & 0xc0) != 0x80)
+                len = 0;
+        if (len > 1) {
+            fwrite(p, 1, (size_t)len, f);
+            p += len;
+        } else if (*p == '"' || *p == '\\') {
+            fprintf(f, "\\%c", *p++);
+        } else if (*p < 0x20 || *p >= 0x7f) {
+            fprintf(f, "\\u%04x", *p++);
+        } else {
+            fputc(*p++, f);
+        }
+    }
+    fputc('"', f);
+}
+
 __attribute__((format(printf, 2, 3)))
 static void violation(const struct conn *c, const char *fmt, ...)
 {
@@ -606,6 +708,162 @@ static char *mangle(const struct fault *f, const char *p, size_t n, size_t *out_
     return dst;
 }
 
+/* ---- soak: random faults ------------------------------------------------------------- */
+
+static const char reply_421[] = "421 4.3.2 soak: service shutting down\r\n";
+
+/* splitmix64.  A connection's stream starts from --soak SEED and its number
+ * alone, so its faults depend on nothing else but what the client sends. */
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+static unsigned long rng_below(struct conn *c, unsigned long n)
+{
+    c->rng += 0x9e3779b97f4a7c15u;
+    return (unsigned long)(mix64(c->rng) % n);
+}
+
+/* Where each kind may strike; SK_NONE ends a list.  The content of a
+ * message has its own list, and so does its end (end_of_data()). */
+static const enum soak_kind soak_at[PH_COUNT][8] = {
+    [PH_GREETING] = { SK_421, SK_STALL, SK_RESET },
+    [PH_EHLO] = { SK_421, SK_STALL, SK_RESET, SK_TLS_ALERT },
+    [PH_HELO] = { SK_421, SK_STALL, SK_RESET, SK_TLS_ALERT },
+    [PH_STARTTLS] = { SK_421, SK_STALL, SK_RESET, SK_HANDSHAKE_ALERT },
+    [PH_MAIL] = { SK_421, SK_STALL, SK_RESET, SK_TLS_ALERT },
+    [PH_RCPT] = { SK_421, SK_STALL, SK_RESET, SK_TLS_ALERT, SK_450, SK_550 },
+    [PH_DATA] = { SK_421, SK_STALL, SK_RESET, SK_TLS_ALERT },
+    [PH_EOD] = { SK_421, SK_451, SK_554, SK_RESET_AFTER_DOT, SK_STALL_AFTER_DOT,
+                 SK_TLS_ALERT_AFTER_DOT },
+    [PH_QUIT] = { SK_STALL, SK_RESET },
+};
+static const enum soak_kind soak_in_content[] = {
+    SK_RESET_IN_DATA, SK_TLS_ALERT_IN_DATA, SK_STALL_IN_DATA, SK_SLOW_READ, SK_NONE,
+};
+
+static bool needs_tls(enum soak_kind k)
+{
+    return k == SK_TLS_ALERT || k == SK_TLS_ALERT_IN_DATA || k == SK_TLS_ALERT_AFTER_DOT;
+}
+
+/* Draws whether to strike now (--soak-rate) and with which of KINDS, those
+ * a plaintext connection cannot take left out.  Two draws every time, so
+ * that the stream does not depend on the outcome. */
+static enum soak_kind soak_draw(struct conn *c, const enum soak_kind *kinds)
+{
+    enum soak_kind ok[SK_COUNT];
+    size_t n = 0;
+
+    if (!O.soak || *kinds == SK_NONE)
+        return SK_NONE;
+    bool hit = rng_below(c, 1000) < O.soak_rate;
+    unsigned long pick = rng_below(c, 720720);     /* a multiple of 1..16 */
+    for (; *kinds != SK_NONE; kinds++)
+        if (!needs_tls(*kinds) || c->tls_active)
+            ok[n++] = *kinds;
+    return hit && n > 0 ? ok[pick % n] : SK_NONE;
+}
+
+/* Starts a line of the events log (--events): one JSON object per line. */
+static void event_start(const char *event)
+{
+    uint64_t t = now_ms() - S.start;
+
+    fprintf(S.events, "{\"t\": %llu.%03llu, \"event\": \"%s\"", (unsigned long long)(t / 1000),
+            (unsigned long long)(t % 1000), event);
+}
+
+/* Logs an injected fault, with the transaction it struck: its sender
+ * names the client's attempt, the recipient the one being answered. */
+static void soak_event(const struct conn *c, enum soak_kind k, const char *where)
+{
+    logf_(c, "* fault: soak %s at %s", soak_names[k], where);
+    if (S.events == NULL)
+        return;
+    event_start("fault");
+    fprintf(S.events, ", \"conn\": %lu, \"kind\": \"%s\", \"phase\": \"%s\", \"tls\": %s, \"from\": ",
+            c->id, soak_names[k], where, c->tls_active ? "true" : "false");
+    json_string(S.events, c->mail_from);
+    fputs(", \"rcpt\": ", S.events);
+    json_string(S.events, c->rcpt_arg);
+    fputs("}\n", S.events);
+}
+
+/* --soak, at the reply of phase PH (but the end of data's, see soak_eod()):
+ * may replace the reply *P (*N bytes) with a refusal, arm a failed
+ * handshake, or replace the answer altogether with a stall or a drop.
+ * Returns true in that last case: nothing is to be answered. */
+static bool soak_reply(struct conn *c, enum phase ph, const char **p, size_t *n)
+{
+    static const char r450[] = "450 4.2.1 soak: mailbox busy\r\n";
+    static const char r550[] = "550 5.1.1 soak: no such mailbox\r\n";
+    enum soak_kind k = soak_draw(c, soak_at[ph]);
+
+    switch (k) {
+    case SK_NONE:
+        return false;
+    case SK_HANDSHAKE_ALERT:
+        if (reply_code(*p, *n) != 220)
+            return false;       /* no handshake follows this reply */
+        c->hs_mode = HS_ALERT;
+        break;
+    case SK_421:
+        *p = reply_421;
+        *n = sizeof reply_421 - 1;
+        break;
+    case SK_450:
+        *p = r450;
+        *n = sizeof r450 - 1;
+        break;
+    case SK_550:
+        *p = r550;
+        *n = sizeof r550 - 1;
+        break;
+    case SK_STALL:
+        c->state = ST_STALLED;
+        break;
+    case SK_RESET:
+        conn_close_as(c, CLOSE_RST);
+        break;
+    case SK_TLS_ALERT:
+        conn_close_as(c, CLOSE_ALERT);
+        break;
+    default:
+        break;
+    }
+    soak_event(c, k, phase_names[ph]);
+    return k == SK_STALL || k == SK_RESET || k == SK_TLS_ALERT;
+}
+
+/* --soak, as the content of a message begins. */
+static void soak_content(struct conn *c)
+{
+    enum soak_kind k = soak_draw(c, soak_in_content);
+
+    switch (k) {
+    case SK_RESET_IN_DATA:
+    case SK_TLS_ALERT_IN_DATA:
+        /* Logged when it strikes (next_data()): the content is longer than
+         * 256 bytes, but a client could end it sooner. */
+        c->drop_at = 1 + rng_below(c, 256);
+        c->drop_kind = k;
+        return;
+    case SK_STALL_IN_DATA:
+        c->read_due = S.now + O.soak_stall_ms;
+        break;
+    case SK_SLOW_READ:
+        c->slow_read = true;
+        break;
+    default:
+        return;
+    }
+    soak_event(c, k, "content");
+}
+
 /* ---- abandoning a connection --------------------------------------------------- */
 
 /* Leaves the connection the way --drop-mode says (--close, --drop-in-data). */
@@ -632,6 +890,9 @@ static void conn_abandon(struct conn *c, const char *why)
 static int answer_bytes(struct conn *c, enum phase ph, const char *p, size_t n)
 {
     const struct fault *f = &O.faults[ph][c->tls_active];
+
+    if (ph != PH_EOD && soak_reply(c, ph, &p, &n))
+        return -1;
     int code = reply_code(p, n);
 
     switch (f->action) {
@@ -747,39 +1008,11 @@ static void transaction_reset(struct conn *c)
     free(c->rcpts);
     c->rcpts = NULL;
     c->n_rcpts = 0;
+    c->drop_at = 0;
+    c->slow_read = false;
+    c->read_due = 0;
+    c->head_len = 0;
     spool_discard(c);
-}
-
-/* Writes S as a JSON string.  Bytes of valid UTF-8 pass through; control
- * characters and bytes that are not UTF-8 become \u00XX, so the file stays
- * valid JSON whatever the client sent. */
-static void json_string(FILE *f, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-
-    if (s == NULL) {
-        fputs("null", f);
-        return;
-    }
-    fputc('"', f);
-    while (*p != '\0') {
-        int len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3
-                : (*p & 0xf8) == 0xf0 ? 4 : 0;
-        for (int i = 1; i < len; i++)
-            if ((p[i] & 0xc0) != 0x80)
-                len = 0;
-        if (len > 1) {
-            fwrite(p, 1, (size_t)len, f);
-            p += len;
-        } else if (*p == '"' || *p == '\\') {
-            fprintf(f, "\\%c", *p++);
-        } else if (*p < 0x20 || *p >= 0x7f) {
-            fprintf(f, "\\u%04x", *p++);
-        } else {
-            fputc(*p++, f);
-        }
-    }
-    fputc('"', f);
 }
 
 /* Moves the received message to DIR/N.eml and writes DIR/N.json last, through
@@ -826,16 +1059,16 @@ static void spool_commit(struct conn *c, unsigned long n)
 
 /* ---- commands ----------------------------------------------------------------- */
 
-static bool fake_handshake_mode(void)
+static bool fake_handshake_mode(enum handshake_mode m)
 {
-    return O.handshake == HS_ALERT || O.handshake == HS_CLOSE || O.handshake == HS_GARBAGE;
+    return m == HS_ALERT || m == HS_CLOSE || m == HS_GARBAGE;
 }
 
 /* STARTTLS is on offer unless --no-starttls; it needs a certificate, except
  * for the fake handshakes, which never get as far as presenting one. */
-static bool starttls_offered(void)
+static bool starttls_offered(const struct conn *c)
 {
-    return O.starttls && (S.creds != NULL || fake_handshake_mode());
+    return c->offer_starttls && (S.creds != NULL || fake_handshake_mode(O.handshake));
 }
 
 static bool greeted(const struct conn *c)
@@ -895,7 +1128,7 @@ static void cmd_ehlo(struct conn *c, const char *arg, bool extended)
     if (!extended) {
         code = reply(c, ph, "250", NULL, "%s", O.hostname);
     } else {
-        bool offer_tls = starttls_offered() && (!c->tls_active || O.reoffer);
+        bool offer_tls = starttls_offered(c) && (!c->tls_active || O.reoffer);
         lines[nl++] = first;
         if (O.pipelining)
             lines[nl++] = "PIPELINING";
@@ -937,7 +1170,7 @@ static void cmd_starttls(struct conn *c, const char *arg)
         reply(c, PH_STARTTLS, "503", "5.5.1", "TLS already active");
         return;
     }
-    if (!starttls_offered()) {
+    if (!starttls_offered(c)) {
         violation(c, "STARTTLS was not offered");
         reply(c, PH_STARTTLS, "502", "5.5.1", "STARTTLS not offered");
         return;
@@ -1040,12 +1273,13 @@ static void cmd_mail(struct conn *c, const char *arg)
         free(addr);
         return;
     }
+    c->mail_from = addr;        /* named in the events, should the reply be a fault */
     int code = reply(c, PH_MAIL, "250", "2.1.0", "Ok");
     if (code / 100 != 2) {
-        free(addr);
+        free(c->mail_from);
+        c->mail_from = NULL;
         return;
     }
-    c->mail_from = addr;
     c->mail_params = xstrndup(params, strlen(params));
     c->state = ST_MAIL;
 }
@@ -1077,6 +1311,7 @@ static void cmd_rcpt(struct conn *c, const char *arg)
         free(addr);
         return;
     }
+    c->rcpt_arg = addr;         /* named in the events, should the reply be a fault */
     for (int i = 0; i < O.n_rcpt_replies; i++) {
         if (strcasecmp(O.rcpt_replies[i].addr, addr) == 0) {
             code = answer_bytes(c, PH_RCPT, O.rcpt_replies[i].reply->data,
@@ -1086,6 +1321,7 @@ static void cmd_rcpt(struct conn *c, const char *arg)
     }
     code = reply(c, PH_RCPT, "250", "2.1.5", "Ok");
 answered:
+    c->rcpt_arg = NULL;
     if (code / 100 != 2) {
         free(addr);
         return;
@@ -1134,6 +1370,91 @@ static void cmd_data(struct conn *c, const char *arg)
             logf_(c, "* spool error: %s: %s", path, strerror(errno));
     }
     c->state = ST_DATA;
+    soak_content(c);
+}
+
+/* The value of the first --id-header field in the content kept (the
+ * field on one line), into OUT; false when there is none. */
+static bool header_value(const struct conn *c, char *out, size_t size)
+{
+    size_t nl = strlen(O.id_header);
+    const char *p = c->head, *end = c->head + c->head_len;
+
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (eol == NULL)
+            return false;
+        size_t len = (size_t)(eol - p);
+        if (len > 0 && p[len - 1] == '\r')
+            len--;
+        if (len == 0)
+            return false;       /* the end of the header */
+        if (len > nl && p[nl] == ':' && strncasecmp(p, O.id_header, nl) == 0) {
+            const char *v = p + nl + 1;
+            size_t vl = len - nl - 1;
+            while (vl > 0 && (*v == ' ' || *v == '\t')) {
+                v++;
+                vl--;
+            }
+            snprintf(out, size, "%.*s", (int)vl, v);
+            return true;
+        }
+        p = eol + 1;
+    }
+    return false;
+}
+
+/* Message N is stored: counted, logged, spooled. */
+static void accept_message(struct conn *c, unsigned long n)
+{
+    char id[256];
+
+    S.next_msg++;
+    logf_(c, "* message %lu accepted (%s)", n, mode(c));
+    if (S.events != NULL) {
+        event_start("stored");
+        fprintf(S.events, ", \"conn\": %lu, \"message\": %lu, \"tls\": %s, \"from\": ", c->id, n,
+                c->tls_active ? "true" : "false");
+        json_string(S.events, c->mail_from);
+        fputs(", \"id\": ", S.events);
+        json_string(S.events, header_value(c, id, sizeof id) ? id : NULL);
+        fputs(", \"rcpt_to\": [", S.events);
+        for (int i = 0; i < c->n_rcpts; i++) {
+            if (i > 0)
+                fputs(", ", S.events);
+            json_string(S.events, c->rcpts[i]);
+        }
+        fprintf(S.events, "], \"size\": %lu}\n", c->data_size);
+    }
+    if (c->spool_tmp != NULL)
+        spool_commit(c, n);
+}
+
+/* --soak at the end of data: a refusal, or message N stored and the
+ * connection lost before the client can learn it.  Returns the code the
+ * server meant, as answer_bytes() does. */
+static int soak_eod(struct conn *c, enum soak_kind k, unsigned long n)
+{
+    static const char r451[] = "451 4.3.0 soak: local error in processing\r\n";
+    static const char r554[] = "554 5.6.0 soak: message refused\r\n";
+
+    soak_event(c, k, "eod");
+    switch (k) {
+    case SK_421:
+        return answer_bytes(c, PH_EOD, reply_421, sizeof reply_421 - 1);
+    case SK_451:
+        return answer_bytes(c, PH_EOD, r451, sizeof r451 - 1);
+    case SK_554:
+        return answer_bytes(c, PH_EOD, r554, sizeof r554 - 1);
+    default:
+        break;
+    }
+    accept_message(c, n);
+    if (k == SK_STALL_AFTER_DOT)
+        c->state = ST_STALLED;
+    else
+        conn_close_as(c, k == SK_RESET_AFTER_DOT ? CLOSE_RST : CLOSE_ALERT);
+    return -1;
 }
 
 static void end_of_data(struct conn *c)
@@ -1141,6 +1462,7 @@ static void end_of_data(struct conn *c)
     bool spool_ok = O.spool == NULL
                     || (c->spool_tmp != NULL && fflush(c->spool_tmp) == 0 && !ferror(c->spool_tmp));
     unsigned long n = S.next_msg;
+    enum soak_kind k;
     int code;
 
     logf_(c, "C> [%s] . (end of data: %lu bytes of content, %lu on the wire)",
@@ -1157,14 +1479,12 @@ static void end_of_data(struct conn *c)
         code = reply(c, PH_EOD, "451", "4.3.0", "Spool write failed");
     else if (O.size != 0 && c->data_size > O.size)
         code = reply(c, PH_EOD, "552", "5.3.4", "Message too big");
+    else if ((k = soak_draw(c, soak_at[PH_EOD])) != SK_NONE)
+        code = soak_eod(c, k, n);
     else
         code = reply(c, PH_EOD, "250", "2.0.0", "Ok: queued as %lu", n);
-    if (code / 100 == 2) {
-        S.next_msg++;
-        logf_(c, "* message %lu accepted (%s)", n, mode(c));
-        if (c->spool_tmp != NULL)
-            spool_commit(c, n);
-    }
+    if (code / 100 == 2)
+        accept_message(c, n);
     transaction_reset(c);
 }
 
@@ -1350,6 +1670,11 @@ static size_t data_feed(struct conn *c, const unsigned char *p, size_t n, bool *
         c->dlex = ch == '\r' ? DL_CR : DL_TEXT;
     }
     c->data_size += o;
+    if (S.events != NULL && c->head_len < sizeof c->head) {
+        size_t keep = sizeof c->head - c->head_len < o ? sizeof c->head - c->head_len : o;
+        memcpy(c->head + c->head_len, out, keep);
+        c->head_len += keep;
+    }
     if (c->spool_tmp != NULL && o > 0)
         fwrite(out, 1, o, c->spool_tmp);
     return i;
@@ -1357,7 +1682,7 @@ static size_t data_feed(struct conn *c, const unsigned char *p, size_t n, bool *
 
 static void next_data(struct conn *c)
 {
-    unsigned long limit = O.drop_at[c->tls_active];
+    unsigned long limit = c->drop_at != 0 ? c->drop_at : O.drop_at[c->tls_active];
     size_t avail = c->in_len - c->in_off;
     bool end;
 
@@ -1370,7 +1695,12 @@ static void next_data(struct conn *c)
         end_of_data(c);
     } else if (limit != 0 && c->data_raw >= limit) {
         spool_discard(c);
-        conn_abandon(c, "in message data");
+        if (c->drop_at != 0) {
+            soak_event(c, c->drop_kind, "content");
+            conn_close_as(c, c->drop_kind == SK_RESET_IN_DATA ? CLOSE_RST : CLOSE_ALERT);
+        } else {
+            conn_abandon(c, "in message data");
+        }
     }
 }
 
@@ -1380,7 +1710,7 @@ static void starttls_begin(struct conn *c)
 {
     int r;
 
-    if (fake_handshake_mode()) {
+    if (fake_handshake_mode(c->hs_mode)) {
         c->state = ST_FAKE_HANDSHAKE;
         return;
     }
@@ -1454,7 +1784,7 @@ static void fake_handshake(struct conn *c)
 
     logf_(c, "C> [plain] (%zu bytes of ClientHello, discarded)", c->in_len - c->in_off);
     c->in_off = c->in_len;
-    switch (O.handshake) {
+    switch (c->hs_mode) {
     case HS_ALERT:
         logf_(c, "* fault: handshake answered with a fatal alert");
         out_raw(c, alert, sizeof alert - 1);
@@ -1481,6 +1811,9 @@ enum { READ_AGAIN = 0, READ_EOF = -1, READ_ERROR = -2 };
 static long conn_read(struct conn *c)
 {
     size_t room = sizeof c->in - c->in_len;
+
+    if (c->slow_read && room > SLOW_CHUNK)
+        room = SLOW_CHUNK;
 
     if (room == 0)
         return READ_AGAIN;
@@ -1667,6 +2000,8 @@ static bool wants_input(const struct conn *c)
         return out_pending(c) < OUT_HIGH_WATER;
     if (c->state == ST_FAKE_HANDSHAKE)
         return out_pending(c) == 0;     /* the ClientHello comes after the 220 */
+    if (c->state == ST_DATA && S.now < c->read_due)
+        return false;                   /* --soak: a slow read, or a stall */
     return c->state == ST_DATA || c->state == ST_STALLED || c->state == ST_ENDLESS;
 }
 
@@ -1779,6 +2114,8 @@ static void conn_run(struct conn *c)
             long r = conn_read(c);
             if (r > 0)
                 progress = true;
+            if (r > 0 && c->slow_read)
+                c->read_due = S.now + SLOW_MS;
             progress |= process_input(c);
             if (r == READ_EOF) {
                 conn_eof(c);
@@ -1811,6 +2148,8 @@ static void conn_run(struct conn *c)
         wake = c->endless_due;
     else if (c->state == ST_LINGER)
         wake = c->linger_until;
+    else if (c->state == ST_DATA && c->read_due > S.now)
+        wake = c->read_due;
     conn_set_wake(c, wake);
     epoll_update(c);
 }
@@ -1868,6 +2207,12 @@ static void conn_new(int fd, const struct sockaddr_storage *ss)
     c->fd = fd;
     c->id = ++S.accepted;
     c->state = ST_CONNECTED;
+    c->hs_mode = O.handshake;
+    c->offer_starttls = O.starttls;
+    if (O.soak) {
+        c->rng = mix64(O.soak_seed ^ mix64(c->id));
+        c->offer_starttls = O.starttls && rng_below(c, 100) < O.soak_tls;
+    }
     /* Replies go out as soon as they are complete; drip needs each byte in
      * its own segment. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -1886,6 +2231,11 @@ static void conn_new(int fd, const struct sockaddr_storage *ss)
         S.conns->prev = c;
     S.conns = c;
     logf_(c, "* open from %s", c->peer);
+    if (S.events != NULL) {
+        event_start("open");
+        fprintf(S.events, ", \"conn\": %lu, \"starttls\": %s}\n", c->id,
+                starttls_offered(c) ? "true" : "false");
+    }
     greet(c);
     conn_run(c);
 }
@@ -1992,12 +2342,20 @@ static void serve(void)
         timers_run();
         if (S.log != NULL)
             fflush(S.log);
+        if (S.events != NULL)
+            fflush(S.events);
     }
     while (S.conns != NULL)
         conn_free(S.conns);
     logf_(NULL, "* exit: %lu connections, %lu messages", S.accepted, S.next_msg - 1);
     if (S.log != NULL)
         fclose(S.log);
+    if (S.events != NULL) {
+        event_start("exit");
+        fprintf(S.events, ", \"connections\": %lu, \"messages\": %lu}\n", S.accepted,
+                S.next_msg - 1);
+        fclose(S.events);
+    }
 }
 
 /* ---- start-up ------------------------------------------------------------------------ */
@@ -2180,7 +2538,8 @@ enum {
     OPT_DATA_REPLY, OPT_EOD_REPLY, OPT_STARTTLS_REPLY, OPT_RCPT_REPLY, OPT_INJECT,
     OPT_HANDSHAKE, OPT_PRIORITY, OPT_TICKETS, OPT_OCSP_RESPONSE, OPT_DROP_IN_DATA, OPT_DROP_MODE, OPT_STALL, OPT_CLOSE,
     OPT_ENDLESS_MULTILINE, OPT_ENDLESS_LINE, OPT_PACE, OPT_DRIP, OPT_NUL, OPT_BAD_CODE,
-    OPT_DISAGREE, OPT_UNSOLICITED, OPT_HELP,
+    OPT_DISAGREE, OPT_UNSOLICITED, OPT_SOAK, OPT_SOAK_RATE, OPT_SOAK_TLS, OPT_SOAK_STALL,
+    OPT_EVENTS, OPT_ID_HEADER, OPT_HELP,
 };
 
 static const struct option long_options[] = {
@@ -2224,6 +2583,12 @@ static const struct option long_options[] = {
     { "bad-code", required_argument, NULL, OPT_BAD_CODE },
     { "disagree", optional_argument, NULL, OPT_DISAGREE },
     { "unsolicited", optional_argument, NULL, OPT_UNSOLICITED },
+    { "soak", required_argument, NULL, OPT_SOAK },
+    { "soak-rate", required_argument, NULL, OPT_SOAK_RATE },
+    { "soak-tls", required_argument, NULL, OPT_SOAK_TLS },
+    { "soak-stall", required_argument, NULL, OPT_SOAK_STALL },
+    { "events", required_argument, NULL, OPT_EVENTS },
+    { "id-header", required_argument, NULL, OPT_ID_HEADER },
     { "help", no_argument, NULL, OPT_HELP },
     { NULL, 0, NULL, 0 },
 };
@@ -2368,6 +2733,25 @@ static void parse_args(int argc, char **argv)
                     f[i]->unsolicited = true;
             }
             break;
+        case OPT_SOAK:
+            O.soak = true;
+            O.soak_seed = parse_ulong(name, optarg);
+            break;
+        case OPT_SOAK_RATE:
+            if ((O.soak_rate = parse_ulong(name, optarg)) > 1000)
+                die(64, "--soak-rate wants a per mille, 0 to 1000");
+            break;
+        case OPT_SOAK_TLS:
+            if ((O.soak_tls = parse_ulong(name, optarg)) > 100)
+                die(64, "--soak-tls wants a per cent, 0 to 100");
+            break;
+        case OPT_SOAK_STALL: O.soak_stall_ms = parse_ulong(name, optarg); break;
+        case OPT_EVENTS: O.events = optarg; break;
+        case OPT_ID_HEADER:
+            if (optarg[0] == '\0' || strchr(optarg, ':') != NULL)
+                die(64, "--id-header wants a field name");
+            O.id_header = optarg;
+            break;
         case OPT_HELP:
             printf("usage: faultsrv [OPTION...]; see the comment at the top of "
                    "tests/servers/faultsrv.c or tests/servers/faultsrv.md\n");
@@ -2397,6 +2781,8 @@ int main(int argc, char **argv)
         die(1, "--spool %s: %s", O.spool, strerror(errno));
     if (O.log != NULL && (S.log = fopen(O.log, "w")) == NULL)
         die(1, "--log %s: %s", O.log, strerror(errno));
+    if (O.events != NULL && (S.events = fopen(O.events, "w")) == NULL)
+        die(1, "--events %s: %s", O.events, strerror(errno));
     if ((S.ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
         die(1, "epoll_create1: %s", strerror(errno));
     start_listening();
