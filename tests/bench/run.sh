@@ -25,7 +25,7 @@
 #     soak-host (a queue with retries driving smtpout sessions from one
 #     epoll loop, 100 connections at a time) against faultsrv --soak; every
 #     result checked against what the server stored, descriptors counted,
-#     and the RSS slope held under 64 KiB per 10,000 attempts.
+#     and the RSS slope held under 100 KiB per 10,000 attempts.
 #
 # Each client run is measured from outside (tests/bench/clients.py: wall
 # time, and user + system CPU from wait4), rounds alternate the order of the
@@ -291,7 +291,7 @@ fi
 if want 7; then
 echo "== 7. the soak under faults: faultsrv --soak, soak-host"
 # --quick: a tenth, and no RSS bound (too few samples to judge a slope).
-soak_args=(--messages 100000 --rss-bound 64)
+soak_args=(--messages 100000 --rss-bound 100)
 [ $quick -eq 1 ] && soak_args=(--messages 10000)
 $py tests/bench/soak.py --build "$builddir" --concurrency 100 --seed 1 \
   --rate 10 --timeout 400 "${soak_args[@]}" --json "$out/soak.json" |

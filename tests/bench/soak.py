@@ -22,6 +22,10 @@ What is checked (each a count of violations, all must be 0):
                     possibly delivered
   content           what the server stored belongs to the attempt its
                     envelope names (header X-Soak-Id, recipients)
+  codes             a result's reply code and enhanced code, when it has
+                    them, are of its status's class (2 delivered, 4
+                    deferred, 5 bounced), as session.h promises; every
+                    TLS session verified the server's (valid) certificate
   faults            each fault's outcome where it is certain: nothing
                     struck before the final dot is reported delivered;
                     everything stored and then cut off (reset, stall or TLS
@@ -166,6 +170,18 @@ def check(results_path, events_path, messages, attempts_max):
         if j not in submits.get((m, a), []):
             bad("one-result", "m%d attempt %d recipient %d: a result for "
                 "nothing submitted" % (m, a, j))
+
+    # codes: the class of each result's codes is its status's.
+    klass = {"delivered": "2", "deferred": "4", "bounced": "5"}
+    for (m, a, j), rs in results.items():
+        for r in rs:
+            k = klass.get(r["status"])
+            if k is None or (r["code"] and str(r["code"])[0] != k) or \
+                    (r["enh"] and r["enh"][0] != k):
+                bad("codes", "m%d attempt %d recipient %d: %r" % (m, a, j, r))
+    for c in conns:
+        if c["tls"] and not c["verified"]:
+            bad("codes", "connection %d: TLS without verification" % c["c"])
 
     def result(m, a, j):
         r = results.get((m, a, j))
@@ -379,7 +395,8 @@ def check(results_path, events_path, messages, attempts_max):
 
 def run(build, workdir, messages=3000, concurrency=50, seed=1, rate=10,
         timeout=400, per_conn=20, attempts=5, sample_every=None,
-        window=2, starttls="optional", resume=True, log=print):
+        window=2, starttls="optional", resume=True, server_args=(),
+        log=print):
     """Starts faultsrv --soak, runs soak-host against it, stops the server
     and checks.  Returns (figures, Violations, host exit status)."""
     faultsrv = os.path.join(build, "tests", "faultsrv")
@@ -396,7 +413,7 @@ def run(build, workdir, messages=3000, concurrency=50, seed=1, rate=10,
          "--key", os.path.join(certs, "valid.key"), "--tickets",
          "--soak", str(seed), "--soak-rate", str(rate),
          "--soak-stall", str(4 * timeout), "--events", events,
-         "--id-header", "X-Soak-Id"],
+         "--id-header", "X-Soak-Id"] + list(server_args),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         line = srv.stdout.readline().decode()
@@ -487,6 +504,9 @@ def main():
     ap.add_argument("--starttls", default="optional")
     ap.add_argument("--no-resume", action="store_true",
                     help="a full TLS handshake on every connection")
+    ap.add_argument("--server-arg", action="append", default=[],
+                    help="one more faultsrv option (repeatable), e.g. "
+                    "--server-arg=--no-pipelining")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--rate", type=int, default=10,
                     help="faults per 1000 opportunities")
@@ -505,7 +525,8 @@ def main():
                                args.concurrency, args.seed, args.rate,
                                args.timeout, args.per_conn, args.attempts,
                                window=args.window, starttls=args.starttls,
-                               resume=not args.no_resume)
+                               resume=not args.no_resume,
+                               server_args=args.server_arg)
         if args.rss_bound is not None and \
                 figures["rss_slope_kib_per_10k"] > args.rss_bound:
             bad("rss", "slope %.1f KiB per 10,000 attempts > %.1f" % (

@@ -201,6 +201,14 @@ class SoakTest(unittest.TestCase):
         bad = self.doctored(results=resend, events=store)
         self.assertGreater(bad["duplicates"], 0)
 
+    def test_checker_sees_a_code_of_another_class(self):
+        def lie(recs):
+            i = self.first(recs, lambda r: r["ev"] == "result" and
+                           r["status"] == "deferred")
+            recs[i]["code"] = 250
+            return recs
+        self.assertGreater(self.doctored(results=lie)["codes"], 0)
+
     def test_checker_sees_a_descriptor_left_open(self):
         def leak(recs):
             i = self.first(recs, lambda r: r["ev"] == "end")

@@ -1437,19 +1437,14 @@ static int soak_eod(struct conn *c, enum soak_kind k, unsigned long n)
 {
     static const char r451[] = "451 4.3.0 soak: local error in processing\r\n";
     static const char r554[] = "554 5.6.0 soak: message refused\r\n";
+    const char *r = k == SK_421 ? reply_421 : k == SK_451 ? r451 : k == SK_554 ? r554 : NULL;
 
-    soak_event(c, k, "eod");
-    switch (k) {
-    case SK_421:
-        return answer_bytes(c, PH_EOD, reply_421, sizeof reply_421 - 1);
-    case SK_451:
-        return answer_bytes(c, PH_EOD, r451, sizeof r451 - 1);
-    case SK_554:
-        return answer_bytes(c, PH_EOD, r554, sizeof r554 - 1);
-    default:
-        break;
+    if (r != NULL) {
+        soak_event(c, k, "eod");
+        return answer_bytes(c, PH_EOD, r, strlen(r));
     }
-    accept_message(c, n);
+    accept_message(c, n);       /* stored, and logged so, before the fault */
+    soak_event(c, k, "eod");
     if (k == SK_STALL_AFTER_DOT)
         c->state = ST_STALLED;
     else
