@@ -5,7 +5,9 @@ against faultsrv --soak, which injects random faults and records every
 message it stores; then checks the client's record against the server's.
 
   /usr/bin/python3 tests/bench/soak.py --build BUILD [--messages N]
-      [--concurrency C] [--seed S] [--rate PERMILLE] [--timeout MS]
+      [--concurrency C] [--per-conn M] [--window W] [--attempts A]
+      [--seed S] [--rate PERMILLE] [--timeout MS]
+      [--starttls MODE] [--no-resume] [--server-arg=OPTION]...
       [--out DIR] [--json FILE] [--rss-bound KIB]
 
 What is checked (each a count of violations, all must be 0):

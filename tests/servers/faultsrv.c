@@ -785,8 +785,8 @@ static void soak_event(const struct conn *c, enum soak_kind k, const char *where
     if (S.events == NULL)
         return;
     event_start("fault");
-    fprintf(S.events, ", \"conn\": %lu, \"kind\": \"%s\", \"phase\": \"%s\", \"tls\": %s, \"from\": ",
-            c->id, soak_names[k], where, c->tls_active ? "true" : "false");
+    fprintf(S.events, ", \"conn\": %lu, \"kind\": \"%s\", \"phase\": \"%s\", \"tls\": %s, "
+            "\"from\": ", c->id, soak_names[k], where, c->tls_active ? "true" : "false");
     json_string(S.events, c->mail_from);
     fputs(", \"rcpt\": ", S.events);
     json_string(S.events, c->rcpt_arg);
