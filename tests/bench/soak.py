@@ -94,9 +94,20 @@ class Violations:
             self.examples[check].append(what)
 
 
-def read_jsonl(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+def read_jsonl(path, bad, who):
+    """The records of a JSON-lines file; a line that does not parse (a
+    writer killed mid-line) is a violation of `who`."""
+    recs = []
+    try:
+        with open(path) as f:
+            for line in f:
+                try:
+                    recs.append(json.loads(line))
+                except ValueError:
+                    bad(who, "unreadable line in %s: %r" % (path, line[:200]))
+    except OSError as e:
+        bad(who, str(e))
+    return recs
 
 
 def slope(points):
@@ -116,8 +127,8 @@ def check(results_path, events_path, messages, attempts_max):
     """Reads soak-host's record and faultsrv's events; returns (figures,
     Violations)."""
     bad = Violations()
-    host = read_jsonl(results_path)
-    server = read_jsonl(events_path)
+    host = read_jsonl(results_path, bad, "host")
+    server = read_jsonl(events_path, bad, "server")
 
     submits = {}                                  # (m, a) -> [j]
     results = collections.defaultdict(list)       # (m, a, j) -> [result]
@@ -398,9 +409,12 @@ def check(results_path, events_path, messages, attempts_max):
 def run(build, workdir, messages=3000, concurrency=50, seed=1, rate=10,
         timeout=400, per_conn=20, attempts=5, sample_every=None,
         window=2, starttls="optional", resume=True, server_args=(),
-        log=print):
+        host_timeout=None, log=print):
     """Starts faultsrv --soak, runs soak-host against it, stops the server
-    and checks.  Returns (figures, Violations, host exit status)."""
+    and checks.  Returns (figures, Violations, host exit status).  A host
+    still running after `host_timeout` seconds (default: 120, or a
+    hundredth of a second per message, whichever is more) is a session
+    that never ended: killed, and a violation."""
     faultsrv = os.path.join(build, "tests", "faultsrv")
     host = os.path.join(build, "tests", "soak-host")
     certs = os.path.join(workdir, "certs")
@@ -437,7 +451,13 @@ def run(build, workdir, messages=3000, concurrency=50, seed=1, rate=10,
             argv.append("--resume")
         log("# " + " ".join(argv))
         t0 = time.monotonic()
-        p = subprocess.run(argv, capture_output=True)
+        limit = host_timeout or max(120, messages / 100)
+        try:
+            p = subprocess.run(argv, capture_output=True, timeout=limit)
+        except subprocess.TimeoutExpired as e:
+            p = subprocess.CompletedProcess(argv, -9, e.stdout or b"",
+                                            e.stderr or b"")
+            hung = "soak-host still running after %d s: killed" % limit
         log("# soak-host: %s (exit %d, %.1f s)" % (
             p.stdout.decode(errors="replace").strip(), p.returncode,
             time.monotonic() - t0))
@@ -451,6 +471,8 @@ def run(build, workdir, messages=3000, concurrency=50, seed=1, rate=10,
             srv.kill()
             _, err = srv.communicate()
     figures, bad = check(results, events, messages, attempts)
+    if p.returncode == -9:
+        bad("host", hung)
     if err:
         bad("server", "faultsrv wrote to stderr: %s"
             % err.decode(errors="replace")[:2000])
