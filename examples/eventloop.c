@@ -7,7 +7,11 @@
  * send and per-recipient results.  The program opens --sessions
  * connections to one server at once, queues --messages-per-session
  * messages on each, and runs them all from one epoll loop with one timer
- * heap.  docs/event-loop.md explains the contract this file follows.
+ * heap.  Recipients a connection could not deliver and another address
+ * may (a failed connect, or a result that says so:
+ * smtpout_result_try_another_address()) go on to the server's next
+ * address, as an MTA takes them to the next MX.  docs/event-loop.md
+ * explains the contract this file follows.
  *
  *   eventloop --server HOST[:PORT] --from ADDR --to ADDR [--to ADDR ...]
  *             [--sessions N] [--messages-per-session M] [--size BYTES]
@@ -84,7 +88,13 @@ struct message {
   char header[192];
   size_t header_len;
   int *status;   /* enum smtpout_status per recipient; 0 = no result yet */
+  size_t *sent;  /* the recipients submitted on the current connection */
+  size_t nsent;
 };
+
+/* A recipient's status while it waits for the server's next address: a
+ * connection deferred it for a reason that says nothing about it. */
+#define STATUS_NEXT_ADDRESS (-1)
 
 static const char filler[] =
     "The quick brown fox jumps over the lazy dog, again and again. 0123\r\n";
@@ -131,6 +141,7 @@ struct conn {
   struct message *msgs; /* this connection's messages */
   size_t nmsgs;
   int no;               /* session number, for messages */
+  const struct addrinfo *ai; /* the server's address this one connects to */
   int plaintext_fallback;
   uint64_t connect_deadline;
   uint32_t events;      /* the epoll interest currently registered */
@@ -139,7 +150,7 @@ struct conn {
 };
 
 struct totals {
-  long connections, connect_failed, tls, verified, fallbacks;
+  long connections, connect_failed, tls, verified, fallbacks, next_address;
   long running, peak; /* sessions connected at the same time */
   long delivered, deferred, bounced, printed;
 };
@@ -149,7 +160,9 @@ struct loop {
   const struct options *opt;
   smtpout_config *config;       /* shared by every session */
   smtpout_callbacks *callbacks; /* one object serves every session */
-  struct addrinfo *server;
+  struct addrinfo *server;      /* the server's addresses, in order */
+  char *helo;                   /* --helo, else this machine's name */
+  const char **rcpts;           /* room for one message's recipients */
   struct conn **heap;           /* min-heap on conn_deadline() */
   size_t nheap;
   struct totals t;
@@ -262,15 +275,24 @@ static void on_result(smtpout_session *s, const smtpout_result *r,
   if (m == NULL)
     return;
   int status = smtpout_result_status(r);
-  m->status[smtpout_result_recipient_index(r)] = status;
+  /* The result's index is in the list this connection submitted. */
+  size_t k = smtpout_result_recipient_index(r);
+  if (k >= m->nsent)
+    return;
+  /* A deferral that says nothing about the recipient goes to the next
+   * address when there is one (conn_finish), as an MTA takes it to the
+   * next MX; a possibly delivered one never does (the library says 0). */
+  int next = smtpout_result_try_another_address(r) && c->ai->ai_next != NULL;
+  m->status[m->sent[k]] = next ? STATUS_NEXT_ADDRESS : status;
   if (status == SMTPOUT_STATUS_DELIVERED)
     return;
-  /* A deferral that the plaintext fallback will retry (conn_finish) is
-   * not a failure yet: shown only with --verbose.  The getters may be
-   * called from a callback. */
-  int retried = !c->plaintext_fallback &&
-                smtpout_tls_info_fallback_permitted(
-                    smtpout_session_tls_info(s));
+  /* A deferral that the plaintext fallback or the next address will
+   * retry (conn_finish) is not a failure yet: shown only with --verbose.
+   * The getters may be called from a callback. */
+  int fallback = !c->plaintext_fallback &&
+                 smtpout_tls_info_fallback_permitted(
+                     smtpout_session_tls_info(s));
+  int retried = fallback || next;
   struct loop *L = c->loop;
   if (L->opt->verbose || (!retried && L->t.printed < MAX_PRINTED_FAILURES)) {
     L->t.printed++;
@@ -279,7 +301,8 @@ static void on_result(smtpout_session *s, const smtpout_result *r,
             m->message_no, smtpout_result_recipient(r),
             smtpout_status_name(status), smtpout_result_code(r),
             smtpout_result_enhanced(r), smtpout_result_text(r),
-            retried ? " (retrying without STARTTLS)"
+            fallback ? " (retrying without STARTTLS)"
+            : next   ? " (trying the next address)"
             : smtpout_result_possibly_delivered(r) ? " (possibly delivered)"
                                                    : "");
   }
@@ -303,10 +326,12 @@ static int conn_watch(struct loop *L, struct conn *c, uint32_t events)
   return 0;
 }
 
-/* Starts a connection for `nmsgs` messages: a non-blocking connect whose
- * completion (or failure) epoll reports as writability. */
+/* Starts a connection to address `ai` for `nmsgs` messages: a
+ * non-blocking connect whose completion (or failure) epoll reports as
+ * writability. */
 static int conn_open(struct loop *L, int no, struct message *msgs,
-                     size_t nmsgs, int plaintext_fallback)
+                     size_t nmsgs, int plaintext_fallback,
+                     const struct addrinfo *ai)
 {
   struct conn *c = calloc(1, sizeof(*c));
   if (c == NULL)
@@ -316,11 +341,11 @@ static int conn_open(struct loop *L, int no, struct message *msgs,
   c->msgs = msgs;
   c->nmsgs = nmsgs;
   c->plaintext_fallback = plaintext_fallback;
+  c->ai = ai;
   c->state = CONN_CONNECTING;
   c->connect_deadline =
       now_ms() + (L->opt->timeout > 0 ? (uint64_t)L->opt->timeout
                   : smtpout_config_timeout(L->config, SMTPOUT_TIMEOUT_CONNECT));
-  const struct addrinfo *ai = L->server;
   c->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
                  ai->ai_protocol);
   if (c->fd < 0) {
@@ -353,8 +378,14 @@ static int conn_established(struct loop *L, struct conn *c, uint64_t now)
   int rv = smtpout_session_new(&c->session,
                                o->mx_name ? o->mx_name : o->host, L->config,
                                L->callbacks, c);
-  if (rv == 0 && o->helo)
-    rv = smtpout_session_set_helo_name(c->session, o->helo);
+  /* The session knows no name of this machine: the host gives it.  This
+   * machine's own name, when it is no domain name, leaves the session's
+   * default; --helo must be one. */
+  if (rv == 0 && L->helo) {
+    int h = smtpout_session_set_helo_name(c->session, L->helo);
+    if (h != 0 && (o->helo || h != SMTPOUT_ERR_BAD_NAME))
+      rv = h;
+  }
   /* A per-session CA file is loaded by each session: fine for a test,
    * but a server with many sessions sets ca-file in the configuration so
    * that the trust store is read once. */
@@ -370,9 +401,21 @@ static int conn_established(struct loop *L, struct conn *c, uint64_t now)
   if (rv == 0)
     rv = smtpout_session_start(c->session, now);
   for (size_t i = 0; rv == 0 && i < c->nmsgs; i++) {
+    /* The recipients still without a result, or sent on from an earlier
+     * address. */
     struct message *m = &c->msgs[i];
     m->off = 0;
-    int id = smtpout_session_submit(c->session, o->from, o->to, o->nto,
+    m->id = 0;
+    m->nsent = 0;
+    for (size_t r = 0; r < o->nto; r++)
+      if (m->status[r] == 0 || m->status[r] == STATUS_NEXT_ADDRESS) {
+        m->status[r] = 0;
+        m->sent[m->nsent] = r;
+        L->rcpts[m->nsent++] = o->to[r];
+      }
+    if (m->nsent == 0)
+      continue;
+    int id = smtpout_session_submit(c->session, o->from, L->rcpts, m->nsent,
                                     m->wire_size, m->flags);
     if (id < 0)
       rv = id;
@@ -394,8 +437,22 @@ static int conn_established(struct loop *L, struct conn *c, uint64_t now)
   return 0;
 }
 
-/* The connection is over: tally its results, or retry it once without
- * STARTTLS when its session says the policy permits that. */
+/* Whether some recipient of the connection's messages is still to be
+ * sent: it never got a result (the connect failed), or its result said
+ * another address may take it. */
+static int conn_pending(const struct loop *L, const struct conn *c)
+{
+  for (size_t i = 0; i < c->nmsgs; i++)
+    for (size_t r = 0; r < L->opt->nto; r++)
+      if (c->msgs[i].status[r] == 0 ||
+          c->msgs[i].status[r] == STATUS_NEXT_ADDRESS)
+        return 1;
+  return 0;
+}
+
+/* The connection is over: retry it once without STARTTLS when its
+ * session says the policy permits that, take what is left to the
+ * server's next address, or tally the results. */
 static void conn_finish(struct loop *L, struct conn *c)
 {
   const struct options *o = L->opt;
@@ -414,7 +471,7 @@ static void conn_finish(struct loop *L, struct conn *c)
   /* The host's own reason (connect, setup) first, else the session's. */
   const char *why = c->error[0] || c->session == NULL
                         ? c->error
-                        : smtpout_session_error_text(c->session);
+                        : smtpout_session_close_text(c->session);
   int retry = tls && smtpout_tls_info_fallback_permitted(tls) &&
               !c->plaintext_fallback;
   if (why[0] &&
@@ -431,13 +488,26 @@ static void conn_finish(struct loop *L, struct conn *c)
   if (retry) {
     L->t.fallbacks++;
     for (size_t i = 0; i < c->nmsgs; i++)
-      memset(c->msgs[i].status, 0, o->nto * sizeof(int));
-    if (conn_open(L, c->no, c->msgs, c->nmsgs, 1) == 0) {
+      for (size_t k = 0; k < c->msgs[i].nsent; k++)
+        c->msgs[i].status[c->msgs[i].sent[k]] = 0;
+    if (conn_open(L, c->no, c->msgs, c->nmsgs, 1, c->ai) == 0) {
       smtpout_session_free(c->session);
       free(c);
       return;
     }
     /* No retry possible: the recipients are counted deferred below. */
+  }
+
+  /* The next address, for what this one could not deliver and another
+   * may.  Recipients a reply decided, or possibly delivered, stay as
+   * they are. */
+  if (!retry && c->ai->ai_next != NULL && conn_pending(L, c)) {
+    L->t.next_address++;
+    if (conn_open(L, c->no, c->msgs, c->nmsgs, 0, c->ai->ai_next) == 0) {
+      smtpout_session_free(c->session);
+      free(c);
+      return;
+    }
   }
 
   for (size_t i = 0; i < c->nmsgs; i++) {
@@ -776,6 +846,22 @@ static int raise_nofile(rlim_t need)
   return rl.rlim_cur >= need ? 0 : -1;
 }
 
+/* The EHLO name: --helo, else none when the configuration has one (the
+ * session uses it), else this machine's name.  The session never asks
+ * the system: the host knows who it is.  A name the session refuses (not
+ * a domain name) leaves its default, "localhost". */
+static char *host_name(const struct options *o, const smtpout_config *cfg)
+{
+  char host[256];
+  if (o->helo)
+    return strdup(o->helo);
+  if (smtpout_config_helo_name(cfg) != NULL ||
+      gethostname(host, sizeof(host)) != 0)
+    return NULL;
+  host[sizeof(host) - 1] = '\0';
+  return strdup(host);
+}
+
 /* Scans a body once, as read_body will hand it over, for what submit
  * needs: its size on the wire (the last filler line may be cut short, and
  * is sent with a CRLF) and its flags (none for this ASCII text). */
@@ -803,9 +889,11 @@ static struct message *make_messages(const struct options *o)
   size_t count = (size_t)o->sessions * (size_t)o->messages;
   struct message *msgs = calloc(count, sizeof(*msgs));
   int *status = calloc(count * o->nto, sizeof(int));
-  if (msgs == NULL || status == NULL) {
+  size_t *sent = calloc(count * o->nto, sizeof(size_t));
+  if (msgs == NULL || status == NULL || sent == NULL) {
     free(msgs);
     free(status);
+    free(sent);
     return NULL;
   }
   for (size_t i = 0; i < count; i++) {
@@ -813,6 +901,7 @@ static struct message *make_messages(const struct options *o)
     m->session_no = (int)(i / (size_t)o->messages);
     m->message_no = (int)(i % (size_t)o->messages);
     m->status = status + i * o->nto;
+    m->sent = sent + i * o->nto;
     /* The subject names the message, so a test can check that each one
      * arrived exactly once. */
     int n = snprintf(m->header, sizeof(m->header),
@@ -828,6 +917,7 @@ static struct message *make_messages(const struct options *o)
     if (scan_message(m) != 0) {
       free(msgs);
       free(status);
+      free(sent);
       return NULL;
     }
   }
@@ -869,8 +959,10 @@ int main(int argc, char **argv)
 
   struct message *msgs = make_messages(&o);
   L.heap = calloc((size_t)o.sessions, sizeof(*L.heap));
+  L.rcpts = calloc(o.nto, sizeof(*L.rcpts));
+  L.helo = host_name(&o, L.config);
   L.epfd = epoll_create1(EPOLL_CLOEXEC);
-  if (msgs == NULL || L.heap == NULL || L.epfd < 0 ||
+  if (msgs == NULL || L.heap == NULL || L.rcpts == NULL || L.epfd < 0 ||
       smtpout_callbacks_new(&L.callbacks) != 0) {
     perror("eventloop: setup");
     return EX_OSERR_;
@@ -884,7 +976,7 @@ int main(int argc, char **argv)
   uint64_t t0 = now_ms();
   for (long i = 0; i < o.sessions; i++)
     if (conn_open(&L, (int)i, msgs + i * o.messages, (size_t)o.messages,
-                  0) != 0) {
+                  0, L.server) != 0) {
       perror("eventloop: socket");
       return EX_OSERR_;
     }
@@ -894,9 +986,9 @@ int main(int argc, char **argv)
 
   long total = o.sessions * o.messages * (long)o.nto;
   printf("sessions %ld connections %ld connect-failed %ld tls %ld "
-         "verified %ld fallbacks %ld\n",
+         "verified %ld fallbacks %ld next-address %ld\n",
          o.sessions, L.t.connections, L.t.connect_failed, L.t.tls,
-         L.t.verified, L.t.fallbacks);
+         L.t.verified, L.t.fallbacks, L.t.next_address);
   printf("messages %ld recipients %ld delivered %ld deferred %ld "
          "bounced %ld\n",
          o.sessions * o.messages, total, L.t.delivered, L.t.deferred,
@@ -910,7 +1002,10 @@ int main(int argc, char **argv)
   freeaddrinfo(L.server);
   close(L.epfd);
   free(L.heap);
+  free(L.rcpts);
+  free(L.helo);
   free(msgs[0].status);
+  free(msgs[0].sent);
   free(msgs);
   free(o.to);
   free(o.host);

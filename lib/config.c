@@ -449,3 +449,8 @@ struct tls_cache *config_tls_cache(const smtpout_config *config)
 {
   return config ? config->tls_cache : NULL;
 }
+
+int config_trust(const smtpout_config *config, struct tls_creds **out)
+{
+  return tls_cache_get(config->tls_cache, config->ca_file, out);
+}

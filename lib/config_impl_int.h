@@ -177,7 +177,8 @@ void config_report_conflict(struct config_load *ld, const char *file,
 
 /* ---- resolution (policy.c) ---- */
 
-/* The steps of the resolution order, first hit wins (DESIGN section 4). */
+/* The steps of the resolution order, first hit wins
+ * (docs/configuration.md, "Resolution"). */
 enum policy_tier {
   TIER_MX_EXACT = 0,
   TIER_DOMAIN_EXACT,

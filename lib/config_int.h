@@ -10,6 +10,7 @@
 #include "smtpout/sts.h"
 
 struct tls_cache;
+struct tls_creds;
 
 /*
  * The dane knob for one recipient domain and MX host (either may be
@@ -134,6 +135,15 @@ extern const uint32_t config_default_timeouts[SMTPOUT_TIMEOUT_COUNT];
 struct tls_cache *config_tls_cache(const smtpout_config *config);
 
 /*
+ * A new reference to the configuration's trust anchors in *out: its
+ * ca-file (loaded when the configuration was), else the system store,
+ * loaded by the first call and shared by every later one (a session
+ * calls it when it starts).  Returns 0, SMTPOUT_ERR_TLS_SETUP or
+ * SMTPOUT_ERR_NOMEM.
+ */
+int config_trust(const smtpout_config *config, struct tls_creds **out);
+
+/*
  * Resolves the two knobs for one recipient domain (may be NULL) and MX host
  * (may be NULL), without allocating and without explaining: the hot path
  * of smtpout_session_submit().  `config` may be NULL.  Returns 0 or
@@ -144,7 +154,16 @@ int config_policy_lookup(const smtpout_config *config, const char *domain,
                          int *allow_invalid_certs);
 
 /*
- * smtpout_policy_resolve() as sessions enforce it (session.c
+ * Makes (*starttls, *allow_invalid_certs) the stricter of itself and
+ * (starttls2, allow_invalid_certs2), knob by knob: the one rule of "the
+ * strictest policy applies" (require > optional > disable; certificates
+ * required > allowed), for the resolver and for sessions alike.
+ */
+void policy_tighten(int *starttls, int *allow_invalid_certs, int starttls2,
+                    int allow_invalid_certs2);
+
+/*
+ * smtpout_policy_resolve() as sessions enforce it (recipient.c
  * message_policy): a recipient domain that is not a valid name matches no
  * domain rule and resolves as the MX host and global settings alone,
  * instead of failing the whole resolution; the other domains still count.

@@ -2,12 +2,14 @@
  * deliver.c — the blocking driver: one message, one server, one call.
  *
  * It owns what the session must not: name resolution, sockets, poll(),
- * the clock.  For each address of the server in turn it connects (bounded
- * by the connect timeout) and runs a session over the socket.  Recipients
- * the connection failed for, or the server refused whole (a 5xx greeting,
- * EHLO and HELO refused: the session defers those, as Postfix's
- * smtp_skip_5xx_greeting), go on to the next address; not ones a reply to
- * their own commands decided.  When a session reports that its policy
+ * the clock, the local host name.  For each address of the server in
+ * turn it connects (bounded by the connect timeout) and runs a session
+ * over the socket, through the public API alone, as an event-loop host
+ * would.  Recipients the connection failed for, or the server refused
+ * whole (a 5xx greeting, EHLO and HELO refused: the session defers those,
+ * as Postfix's smtp_skip_5xx_greeting), go on to the next address; not
+ * ones a reply to their own commands decided: each result says which
+ * (smtpout_result_try_another_address()).  When a session reports that its policy
  * permits it — the policy is optional and the TLS handshake, not the
  * certificate, failed — the same address is tried once more, on a new
  * connection, without STARTTLS (the plaintext fallback), and the attempt
@@ -31,9 +33,10 @@
 #include "address_int.h"
 #include "config_int.h"
 #include "names_int.h"
-#include "session_int.h"
+#include "recipient_int.h"
 #include "smtpout/deliver.h"
 #include "smtpout/message.h"
+#include "tls_info_int.h"
 
 struct smtpout_attempt {
   char address[80];
@@ -275,29 +278,22 @@ int smtpout_delivery_set_trace(smtpout_delivery *d,
 
 /* ------------------------------------------------------------------ */
 
-static void set_result(struct slot *s, int status, int code,
-                       const char *enhanced, const char *text,
-                       int connection_level)
+/* A result the driver decides itself, without a session: recipient
+ * `i` deferred or bounced with `enhanced` and `text`; `scope` says
+ * whether another address may still take it (enum verdict_scope). */
+static void set_result(smtpout_delivery *d, size_t i, int status,
+                       const char *enhanced, const char *text, int scope)
 {
-  s->has_result = 1;
-  s->res.recipient = s->addr;
-  s->res.status = status;
-  s->res.code = code;
-  snprintf(s->res.enhanced, sizeof(s->res.enhanced), "%s", enhanced);
-  snprintf(s->res.text, sizeof(s->res.text), "%.1024s", text);
-  s->res.possibly_delivered = 0;
-  s->res.connection_level = connection_level;
+  struct verdict v = {status, 0, enhanced, text, scope, 0};
+  d->rcpts[i].has_result = 1;
+  result_set(&d->rcpts[i].res, 1, i, d->rcpts[i].addr, &v, 0);
 }
 
-/* A recipient another connection may still help: never tried, or
- * deferred because a connection failed (not by a reply to its own
- * commands), and not possibly delivered already. */
+/* A recipient another connection may still help: never tried, or what
+ * the last one said lets another address take it. */
 static int wants_retry(const struct slot *s)
 {
-  if (!s->has_result)
-    return 1;
-  return s->res.status == SMTPOUT_STATUS_DEFERRED &&
-         s->res.connection_level && !s->res.possibly_delivered;
+  return !s->has_result || smtpout_result_try_another_address(&s->res);
 }
 
 static int read_body(smtpout_session *s, int id, uint8_t *buf, size_t len,
@@ -326,16 +322,19 @@ static int read_body(smtpout_session *s, int id, uint8_t *buf, size_t len,
   return 0;
 }
 
+/* Keeps the session's result as the recipient's, under the delivery's
+ * numbering (one message, the recipients in the order added). */
 static void on_result(smtpout_session *s, const smtpout_result *r, void *ud)
 {
   smtpout_delivery *d = ud;
   (void)s;
-  struct slot *slot = &d->rcpts[d->map[r->index]];
+  size_t i = d->map[smtpout_result_recipient_index(r)];
+  struct slot *slot = &d->rcpts[i];
   slot->has_result = 1;
   slot->res = *r;
   slot->res.recipient = slot->addr;
   slot->res.message_id = 1;
-  slot->res.index = d->map[r->index];
+  slot->res.index = i;
 }
 
 /* Sessions get the delivery as user_data; the host's trace callback gets
@@ -437,7 +436,8 @@ static void ack_if_idle(int fd, const smtpout_session *s)
 static void run_session(smtpout_session *s, int fd)
 {
   uint8_t buf[65536];
-  smtpout_session_start(s, now_ms());
+  if (smtpout_session_start(s, now_ms()) != 0)
+    return;
   while (!smtpout_session_is_done(s)) {
     short events = 0;
     if (smtpout_session_want_read(s))
@@ -498,6 +498,74 @@ static struct smtpout_attempt *new_attempt(smtpout_delivery *d,
   return a;
 }
 
+/* The EHLO name when the host gave none: the configuration's (the
+ * session's own default), else this machine's name if it is a valid
+ * domain name.  Only a driver asks the system: the session does not. */
+static void default_helo(const smtpout_delivery *d, char *out, size_t len)
+{
+  char host[256];
+  out[0] = '\0';
+  if (smtpout_config_helo_name(d->config) != NULL ||
+      gethostname(host, sizeof(host)) != 0)
+    return;
+  host[sizeof(host) - 1] = '\0';
+  if (name_normalize(host, out, len) != 0)
+    out[0] = '\0';
+}
+
+/* A session for one attempt, set up as the delivery says, with the
+ * recipients still wanting a result submitted.  Returns 0 or an error of
+ * the setters (the session is then freed). */
+static int new_session(smtpout_delivery *d, smtpout_session **ps,
+                       smtpout_callbacks **pcbs, const char **rcpts,
+                       size_t n, int plaintext_fallback)
+{
+  smtpout_callbacks *cbs = NULL;
+  smtpout_session *s = NULL;
+  char helo[NAME_MAX_LEN];
+  int rv = smtpout_callbacks_new(&cbs);
+  if (rv == 0) {
+    smtpout_callbacks_set_read_body(cbs, read_body);
+    smtpout_callbacks_set_on_result(cbs, on_result);
+    if (d->trace)
+      smtpout_callbacks_set_on_trace(cbs, on_trace);
+    rv = smtpout_session_new(&s, d->mx_name ? d->mx_name : d->host,
+                             d->config, cbs, d);
+  }
+  if (rv == 0 && d->helo) {
+    rv = smtpout_session_set_helo_name(s, d->helo);
+  } else if (rv == 0) {
+    default_helo(d, helo, sizeof(helo));
+    if (helo[0])
+      rv = smtpout_session_set_helo_name(s, helo);
+  }
+  if (rv == 0 && d->ca_file)
+    rv = smtpout_session_set_ca_file(s, d->ca_file);
+  if (rv == 0 && d->policy_override)
+    rv = smtpout_session_set_tls_policy(s, d->starttls, d->allow_invalid_certs);
+  if (rv == 0 && plaintext_fallback)
+    rv = smtpout_session_set_plaintext_fallback(s);
+  for (int t = 0; rv == 0 && t < SMTPOUT_TIMEOUT_COUNT; t++)
+    if (d->timeouts[t])
+      rv = smtpout_session_set_timeout(s, t, d->timeouts[t]);
+  if (rv == 0) {
+    d->body_off = 0;
+    int id = smtpout_session_submit(s, d->sender, rcpts, n, d->wire_size,
+                                    d->flags | d->scan_flags);
+    rv = id < 0 ? id : 0;
+  }
+  if (rv == 0)
+    rv = smtpout_session_quit(s);
+  if (rv != 0) {
+    smtpout_session_free(s);
+    smtpout_callbacks_free(cbs);
+    return rv;
+  }
+  *ps = s;
+  *pcbs = cbs;
+  return 0;
+}
+
 /* One connection to one address.  Returns 1 when the plaintext fallback
  * is permitted after it. */
 static int attempt(smtpout_delivery *d, const struct addrinfo *ai,
@@ -521,71 +589,51 @@ static int attempt(smtpout_delivery *d, const struct addrinfo *ai,
   if (n == 0)
     return 0;
 
+  /* The session first: what it is given (its trust anchors above all) is
+   * checked before a connection is opened for nothing. */
+  smtpout_callbacks *cbs;
+  smtpout_session *s;
+  int rv = new_session(d, &s, &cbs, rcpts, n, plaintext_fallback);
+  if (rv != 0) {
+    /* A local problem: no other address would fare better. */
+    a->has_error = 1;
+    if (rv == SMTPOUT_ERR_TLS_SETUP)
+      snprintf(a->error, sizeof(a->error),
+               "TLS setup failed: cannot use the CA file %s", d->ca_file);
+    else
+      snprintf(a->error, sizeof(a->error), "local error: %s",
+               smtpout_strerror(rv));
+    for (size_t i = 0; i < n; i++)
+      set_result(d, d->map[i], SMTPOUT_STATUS_DEFERRED,
+                 rv == SMTPOUT_ERR_TLS_SETUP ? "4.7.0" : "4.3.0", a->error,
+                 SCOPE_RECIPIENT);
+    return 0;
+  }
+
   int fd = connect_timed(ai, timeout_of(d, SMTPOUT_TIMEOUT_CONNECT));
   if (fd < 0) {
     a->has_error = 1;
     snprintf(a->error, sizeof(a->error), "connect to %s: %s", address,
              strerror(errno));
     for (size_t i = 0; i < n; i++)
-      set_result(&d->rcpts[d->map[i]], SMTPOUT_STATUS_DEFERRED, 0, "4.4.1",
-                 a->error, 1);
-    return 0;
-  }
-
-  smtpout_callbacks *cbs = NULL;
-  smtpout_session *s = NULL;
-  int rv = smtpout_callbacks_new(&cbs);
-  if (rv == 0) {
-    smtpout_callbacks_set_read_body(cbs, read_body);
-    smtpout_callbacks_set_on_result(cbs, on_result);
-    if (d->trace)
-      smtpout_callbacks_set_on_trace(cbs, on_trace);
-    rv = smtpout_session_new(&s, d->mx_name ? d->mx_name : d->host,
-                             d->config, cbs, d);
-  }
-  if (rv == 0 && d->helo)
-    rv = smtpout_session_set_helo_name(s, d->helo);
-  if (rv == 0 && d->ca_file)
-    rv = smtpout_session_set_ca_file(s, d->ca_file);
-  if (rv == 0 && d->policy_override)
-    rv = smtpout_session_set_tls_policy(s, d->starttls, d->allow_invalid_certs);
-  if (rv == 0 && plaintext_fallback)
-    rv = smtpout_session_set_plaintext_fallback(s);
-  for (int t = 0; rv == 0 && t < SMTPOUT_TIMEOUT_COUNT; t++)
-    if (d->timeouts[t])
-      rv = smtpout_session_set_timeout(s, t, d->timeouts[t]);
-  if (rv == 0) {
-    d->body_off = 0;
-    int id = smtpout_session_submit(s, d->sender, rcpts, n, d->wire_size,
-                                    d->flags | d->scan_flags);
-    rv = id < 0 ? id : 0;
-  }
-  if (rv == 0)
-    smtpout_session_quit(s);
-  if (rv != 0) {
-    a->has_error = 1;
-    snprintf(a->error, sizeof(a->error), "local error: %s",
-             smtpout_strerror(rv));
-    for (size_t i = 0; i < n; i++)
-      set_result(&d->rcpts[d->map[i]], SMTPOUT_STATUS_DEFERRED, 0, "4.3.0",
-                 a->error, 0);
+      set_result(d, d->map[i], SMTPOUT_STATUS_DEFERRED, "4.4.1", a->error,
+                 SCOPE_CONNECTION);
     smtpout_session_free(s);
     smtpout_callbacks_free(cbs);
-    close(fd);
     return 0;
   }
 
   run_session(s, fd);
   close(fd);
-  /* A session that stopped without finishing (should not happen) still
-   * owes every recipient a result. */
+  /* A session that stopped without finishing (it could not start, out of
+   * memory) still owes every recipient a result. */
   if (!smtpout_session_is_done(s))
     smtpout_session_abort(s, now_ms());
 
   a->tls = *smtpout_session_tls_info(s);
-  if (smtpout_session_error(s) != 0) {
+  if (smtpout_session_close_reason(s) != SMTPOUT_CLOSE_NONE) {
     a->has_error = 1;
-    snprintf(a->error, sizeof(a->error), "%s", smtpout_session_error_text(s));
+    snprintf(a->error, sizeof(a->error), "%s", smtpout_session_close_text(s));
   }
   int fallback = smtpout_tls_info_fallback_permitted(&a->tls);
   smtpout_session_free(s);
@@ -660,8 +708,8 @@ int smtpout_delivery_run(smtpout_delivery *d)
   /* Addresses that cannot be sent safely never reach a server. */
   for (size_t i = 0; i < d->nrcpts; i++)
     if (smtpout_address_check(d->rcpts[i].addr) != 0)
-      set_result(&d->rcpts[i], SMTPOUT_STATUS_BOUNCED, 0, "5.1.3",
-                 "bad recipient address syntax", 0);
+      set_result(d, i, SMTPOUT_STATUS_BOUNCED, "5.1.3",
+                 "bad recipient address syntax", SCOPE_RECIPIENT);
 
   int rv = scan_body(d);
   if (rv != 0)
@@ -689,8 +737,8 @@ int smtpout_delivery_run(smtpout_delivery *d)
     }
     for (size_t i = 0; i < d->nrcpts; i++)
       if (wants_retry(&d->rcpts[i]))
-        set_result(&d->rcpts[i], SMTPOUT_STATUS_DEFERRED, 0, "4.4.4", text,
-                   1);
+        set_result(d, i, SMTPOUT_STATUS_DEFERRED, "4.4.4", text,
+                   SCOPE_CONNECTION);
     return 0;
   }
 
@@ -711,8 +759,8 @@ int smtpout_delivery_run(smtpout_delivery *d)
    * be recorded (out of memory): hosts read them without a NULL check. */
   for (size_t i = 0; i < d->nrcpts; i++)
     if (!d->rcpts[i].has_result)
-      set_result(&d->rcpts[i], SMTPOUT_STATUS_DEFERRED, 0, "4.3.0",
-                 "no connection attempt could be made", 1);
+      set_result(d, i, SMTPOUT_STATUS_DEFERRED, "4.3.0",
+                 "no connection attempt could be made", SCOPE_CONNECTION);
   return 0;
 }
 

@@ -1,6 +1,7 @@
 /*
  * errors.c — error strings, version, enumeration names.
  */
+#include "errors_int.h"
 #include "smtpout/smtpout.h"
 
 const char *smtpout_strerror(int error)
@@ -12,24 +13,24 @@ const char *smtpout_strerror(int error)
   case SMTPOUT_ERR_INVALID_STATE: return "operation not allowed in this state";
   case SMTPOUT_ERR_WOULDBLOCK: return "operation would block";
   case SMTPOUT_ERR_CALLBACK_FAILURE: return "callback failed";
-  case SMTPOUT_ERR_PROTOCOL: return "SMTP protocol violation by the server";
-  case SMTPOUT_ERR_TIMEOUT: return "timed out waiting for the server";
-  case SMTPOUT_ERR_CONNECTION_CLOSED: return "connection closed by the server";
-  case SMTPOUT_ERR_SERVICE_UNAVAILABLE: return "server refused service";
-  case SMTPOUT_ERR_TLS: return "TLS failure";
-  case SMTPOUT_ERR_TLS_POLICY: return "TLS policy not satisfied";
   case SMTPOUT_ERR_CONFIG: return "invalid configuration";
   case SMTPOUT_ERR_BAD_NAME: return "invalid host or domain name";
   case SMTPOUT_ERR_BAD_ADDRESS: return "mail address cannot be sent safely";
   case SMTPOUT_ERR_POLICY_CONFLICT: return "message needs a stricter TLS policy than this connection";
-  case SMTPOUT_ERR_RESOLVE: return "name resolution failed";
-  case SMTPOUT_ERR_CONNECT: return "could not connect";
   case SMTPOUT_ERR_IO: return "local I/O error";
-  case SMTPOUT_ERR_ABORTED: return "aborted by the host";
-  case SMTPOUT_ERR_TLS_SETUP: return "TLS setup failed (CA file or priority string)";
+  case SMTPOUT_ERR_TLS_SETUP: return "TLS setup failed (trust anchors)";
   case SMTPOUT_ERR_SYNTAX: return "malformed record, policy or event";
-  case SMTPOUT_ERR_CONTENT: return "message content contradicts its flags";
   default: return "unknown error";
+  }
+}
+
+const char *error_text(int code)
+{
+  switch (code) {
+  case ERR_PROTOCOL: return "protocol violation by the server";
+  case ERR_TIMEOUT: return "timed out waiting for the server";
+  case ERR_RESOLVE: return "name resolution failed";
+  default: return smtpout_strerror(code);
   }
 }
 
@@ -86,4 +87,25 @@ const char *smtpout_tls_outcome_name(int outcome)
   case SMTPOUT_TLS_OUTCOME_OK: return "ok";
   default: return NULL;
   }
+}
+
+const char *smtpout_close_reason_name(int reason)
+{
+  static const char *const names[] = {
+    [SMTPOUT_CLOSE_NONE] = "none",
+    [SMTPOUT_CLOSE_PROTOCOL] = "protocol",
+    [SMTPOUT_CLOSE_TIMEOUT] = "timeout",
+    [SMTPOUT_CLOSE_CONNECTION_CLOSED] = "connection-closed",
+    [SMTPOUT_CLOSE_SERVICE_UNAVAILABLE] = "service-unavailable",
+    [SMTPOUT_CLOSE_TLS] = "tls",
+    [SMTPOUT_CLOSE_TLS_POLICY] = "tls-policy",
+    [SMTPOUT_CLOSE_TLS_SETUP] = "tls-setup",
+    [SMTPOUT_CLOSE_CONTENT] = "content",
+    [SMTPOUT_CLOSE_CALLBACK_FAILURE] = "callback-failure",
+    [SMTPOUT_CLOSE_ABORTED] = "aborted",
+    [SMTPOUT_CLOSE_LOCAL] = "local",
+  };
+  return reason >= 0 && reason < (int)(sizeof(names) / sizeof(names[0]))
+             ? names[reason]
+             : NULL;
 }

@@ -1,8 +1,8 @@
 /*
  * policy.c — resolving the TLS policy of a destination.
  *
- * Per knob, the first step of this order that sets it wins (DESIGN
- * section 4):
+ * Per knob, the first step of this order that sets it wins
+ * (docs/configuration.md, "Resolution"):
  *
  *   1. a rule for the exact MX host           mx = mx1.example.net
  *   2. a rule for the exact recipient domain  domains = example.com

@@ -83,6 +83,15 @@ static bool stricter(int knob, int a, int b)
   return knob == 1 ? a < b : a > b;
 }
 
+void policy_tighten(int *starttls, int *allow_invalid_certs, int starttls2,
+                    int allow_invalid_certs2)
+{
+  if (stricter(0, starttls2, *starttls))
+    *starttls = starttls2;
+  if (stricter(1, allow_invalid_certs2, *allow_invalid_certs))
+    *allow_invalid_certs = allow_invalid_certs2;
+}
+
 /* "FILE:LINE" or "default"; the rule's name.  Returns 0 or NOMEM. */
 static int describe(const smtpout_config *config,
                     const struct knob_decision *d, int k, char **source,

@@ -2,8 +2,10 @@
  * reply.c — see reply_int.h.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "reply_int.h"
+#include "smtpout/session.h"
 
 void reply_parser_init(struct reply_parser *p)
 {
@@ -169,4 +171,41 @@ const uint8_t *reply_line_text(const struct reply_parser *p, size_t *len)
   }
   *len = n - 4;
   return l + 4;
+}
+
+uint32_t reply_ehlo_keyword(const uint8_t *t, size_t n, uint64_t *size)
+{
+  static const struct {
+    const char *kw;
+    uint32_t cap;
+  } kws[] = {
+    {"PIPELINING", SMTPOUT_CAP_PIPELINING},
+    {"SIZE", SMTPOUT_CAP_SIZE},
+    {"8BITMIME", SMTPOUT_CAP_8BITMIME},
+    {"SMTPUTF8", SMTPOUT_CAP_SMTPUTF8},
+    {"ENHANCEDSTATUSCODES", SMTPOUT_CAP_ENHANCEDSTATUSCODES},
+    {"STARTTLS", SMTPOUT_CAP_STARTTLS},
+    {"CHUNKING", SMTPOUT_CAP_CHUNKING},
+    {"DSN", SMTPOUT_CAP_DSN},
+    {"AUTH", SMTPOUT_CAP_AUTH},
+  };
+  size_t kl = 0;
+  while (kl < n && t[kl] != ' ' && t[kl] != '=')
+    kl++;
+  for (size_t i = 0; i < sizeof(kws) / sizeof(kws[0]); i++) {
+    if (strlen(kws[i].kw) != kl || strncasecmp((const char *)t, kws[i].kw, kl))
+      continue;
+    if (kws[i].cap == SMTPOUT_CAP_SIZE && kl < n) {
+      /* "SIZE 35882577"; digits past what 64 bits hold are ignored. */
+      uint64_t v = 0;
+      for (size_t j = kl + 1; j < n && t[j] >= '0' && t[j] <= '9'; j++) {
+        if (v > (UINT64_MAX - 9) / 10)
+          break;
+        v = v * 10 + (uint64_t)(t[j] - '0');
+      }
+      *size = v;
+    }
+    return kws[i].cap;
+  }
+  return 0;
 }

@@ -63,4 +63,13 @@ const uint8_t *reply_line_raw(const struct reply_parser *p, size_t *len);
 /* True when the parser holds part of a line or of a multi-line reply. */
 int reply_parser_busy(const struct reply_parser *p);
 
+/*
+ * Reads one line of an EHLO reply after the first (the text after "250-"
+ * or "250 ": RFC 5321 4.1.1.1, keywords are case-insensitive): returns the
+ * SMTPOUT_CAP_* bit its keyword names, or 0 for one smtpout does not use.
+ * For "SIZE 35882577", *size gets the limit ("SIZE 0": no limit, 0);
+ * "SIZE" alone leaves it as it was.
+ */
+uint32_t reply_ehlo_keyword(const uint8_t *text, size_t len, uint64_t *size);
+
 #endif

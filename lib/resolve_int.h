@@ -44,6 +44,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "errors_int.h"
+
 /* The verdicts a host hands the route with every answer (wave2-design
  * 1.6, RFC 4035 4.3). */
 enum dnssec_verdict {
@@ -108,7 +110,7 @@ const char *resolver_mode_name(int mode);
  * RESOLVER_MAX_ANSWER octets) holds the response, *len its length, and
  * *verdict the DNSSEC verdict; the response may be any rcode (the caller
  * reads NXDOMAIN, SERVFAIL ... from it).  Without a response:
- * SMTPOUT_ERR_TIMEOUT (no server answered in time) or SMTPOUT_ERR_RESOLVE
+ * ERR_TIMEOUT (no server answered in time) or ERR_RESOLVE
  * (no server reachable, every answer malformed), with *verdict
  * DNSSEC_INDETERMINATE.  SMTPOUT_ERR_BAD_NAME for a qname that is not a
  * domain name, SMTPOUT_ERR_INVALID_ARGUMENT.  `why` (may be NULL)

@@ -313,8 +313,8 @@ int resolver_stub_query(struct resolver *r, const char *qname,
   int rv = 0;
   if (best == 0) {
     snprintf(why, whylen, "%s", last_error);
-    rv = timeouts > 0 && failures == 0 ? SMTPOUT_ERR_TIMEOUT
-                                       : SMTPOUT_ERR_RESOLVE;
+    rv = timeouts > 0 && failures == 0 ? ERR_TIMEOUT
+                                       : ERR_RESOLVE;
     goto out;
   }
   /* Parse the kept response again (the scratch buffer moved on). */

@@ -103,13 +103,13 @@ int resolver_unbound_query(struct resolver *r, const char *qname,
   int rv = ub_resolve(r->unbound, qname, qtype, 1 /* IN */, &res);
   if (rv != 0) {
     snprintf(why, whylen, "libunbound: %s", ub_strerror(rv));
-    return rv == UB_SYNTAX ? SMTPOUT_ERR_BAD_NAME : SMTPOUT_ERR_RESOLVE;
+    return rv == UB_SYNTAX ? SMTPOUT_ERR_BAD_NAME : ERR_RESOLVE;
   }
   if (!res->answer_packet || res->answer_len <= 0 ||
       (size_t)res->answer_len > buflen) {
     snprintf(why, whylen, "libunbound: no answer (rcode %d)", res->rcode);
     ub_resolve_free(res);
-    return SMTPOUT_ERR_RESOLVE;
+    return ERR_RESOLVE;
   }
   memcpy(buf, res->answer_packet, (size_t)res->answer_len);
   *len = (size_t)res->answer_len;
@@ -152,7 +152,7 @@ int resolver_unbound_query(struct resolver *r, const char *qname,
   (void)r, (void)qname, (void)qtype, (void)buf, (void)buflen, (void)len;
   (void)verdict;
   snprintf(why, whylen, "no libunbound in this build");
-  return SMTPOUT_ERR_RESOLVE;
+  return ERR_RESOLVE;
 }
 
 #endif

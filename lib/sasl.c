@@ -550,7 +550,7 @@ static int scram_first(struct sasl_client *c)
       return fail(c, SMTPOUT_ERR_NOMEM, "out of memory");
     char why[ERROR_MAX];
     snprintf(why, sizeof(why), "SCRAM cannot start: %s", gsasl_strerror(rc));
-    return fail(c, SMTPOUT_ERR_PROTOCOL, why);
+    return fail(c, ERR_PROTOCOL, why);
   }
   c->ir = (uint8_t *)malloc(n > 0 ? n : 1);
   if (!c->ir) {
@@ -666,17 +666,17 @@ static int scram_check_server_first(struct sasl_client *c, const uint8_t *m,
   long vl;
   char why[ERROR_MAX];
   if (!scram_printable(m, n))
-    return fail(c, SMTPOUT_ERR_PROTOCOL,
+    return fail(c, ERR_PROTOCOL,
                 "SCRAM server-first message has a byte outside printable "
                 "ASCII");
   if (n >= 2 && m[0] == 'm' && m[1] == '=')
-    return fail(c, SMTPOUT_ERR_PROTOCOL,
+    return fail(c, ERR_PROTOCOL,
                 "SCRAM server-first message has a mandatory extension "
                 "(m=) this client does not support (RFC 5802 section 5.1)");
   if (n >= 2 && m[0] == 'e' && m[1] == '=') {
     keep_server_error(c, m + 2, n - 2);
     snprintf(why, sizeof(why), "SCRAM server error: %.200s", c->server_error);
-    return fail(c, SMTPOUT_ERR_PROTOCOL, why);
+    return fail(c, ERR_PROTOCOL, why);
   }
   size_t off = 0;
   static const char order[] = {'r', 's', 'i'};
@@ -686,7 +686,7 @@ static int scram_check_server_first(struct sasl_client *c, const uint8_t *m,
       snprintf(why, sizeof(why),
                "SCRAM server-first message lacks its %c= attribute where "
                "RFC 5802 section 7 puts it", order[a]);
-      return fail(c, SMTPOUT_ERR_PROTOCOL, why);
+      return fail(c, ERR_PROTOCOL, why);
     }
     off += 2 + (size_t)vl + 1;
   }
@@ -694,14 +694,14 @@ static int scram_check_server_first(struct sasl_client *c, const uint8_t *m,
   uint64_t iter = 0;
   for (long i = 0; i < vl; i++) {
     if (v[i] < '0' || v[i] > '9' || (i == 0 && v[i] == '0'))
-      return fail(c, SMTPOUT_ERR_PROTOCOL,
+      return fail(c, ERR_PROTOCOL,
                   "SCRAM iteration count is not a positive decimal number");
     if (i >= 10) {
       snprintf(why, sizeof(why),
                "SCRAM iteration count has more than 10 digits, over the "
                "limit of %u: refused before any key derivation",
                (unsigned)c->iter_max);
-      return fail(c, SMTPOUT_ERR_PROTOCOL, why);
+      return fail(c, ERR_PROTOCOL, why);
     }
     iter = iter * 10 + (uint64_t)(v[i] - '0');
   }
@@ -710,14 +710,14 @@ static int scram_check_server_first(struct sasl_client *c, const uint8_t *m,
              "SCRAM iteration count %llu is over the limit of %u: refused "
              "before any key derivation", (unsigned long long)iter,
              (unsigned)c->iter_max);
-    return fail(c, SMTPOUT_ERR_PROTOCOL, why);
+    return fail(c, ERR_PROTOCOL, why);
   }
   if (iter < c->iter_min) {
     snprintf(why, sizeof(why),
              "SCRAM iteration count %llu is under the minimum of %u "
              "(RFC 7677 section 4): a proof that cheap to attack is not "
              "sent", (unsigned long long)iter, (unsigned)c->iter_min);
-    return fail(c, SMTPOUT_ERR_PROTOCOL, why);
+    return fail(c, ERR_PROTOCOL, why);
   }
   return 0;
 }
@@ -750,7 +750,7 @@ static int scram_lib_step(struct sasl_client *c, const uint8_t *m, size_t n,
       snprintf(why, sizeof(why), "SCRAM %s message refused: %s",
                want == GSASL_OK ? "server-final" : "server-first",
                gsasl_strerror(rc));
-    return fail(c, SMTPOUT_ERR_PROTOCOL, why);
+    return fail(c, ERR_PROTOCOL, why);
   }
   int rv = respond(c, (const uint8_t *)o, olen);
   if (o) {
@@ -769,7 +769,7 @@ static int scram_step(struct sasl_client *c, const uint8_t *m, size_t n)
   if (c->sent == 2) {
     /* server-final-message = (server-error / verifier) ["," extensions] */
     if (!scram_printable(m, n))
-      return fail(c, SMTPOUT_ERR_PROTOCOL,
+      return fail(c, ERR_PROTOCOL,
                   "SCRAM server-final message is empty or has a byte "
                   "outside printable ASCII");
     if (n >= 2 && m[0] == 'e' && m[1] == '=') {
@@ -785,7 +785,7 @@ static int scram_step(struct sasl_client *c, const uint8_t *m, size_t n)
       c->verified = 1;
     return rv;
   }
-  return fail(c, SMTPOUT_ERR_PROTOCOL,
+  return fail(c, ERR_PROTOCOL,
               "SCRAM challenge after the server-final message");
 }
 #endif
@@ -813,24 +813,24 @@ int sasl_client_step(struct sasl_client *c, const char *text, size_t len,
     snprintf(why, sizeof(why),
              "AUTH challenge of %zu base64 characters is over the limit "
              "of %d octets", len, SASL_CHALLENGE_MAX);
-    rv = fail(c, SMTPOUT_ERR_PROTOCOL, why);
+    rv = fail(c, ERR_PROTOCOL, why);
     goto out;
   }
   if (len > 0 && (n = base64_decode(text, len, m)) < 0) {
-    rv = fail(c, SMTPOUT_ERR_PROTOCOL, "AUTH challenge is not valid base64");
+    rv = fail(c, ERR_PROTOCOL, "AUTH challenge is not valid base64");
     goto out;
   }
   if (n > SASL_CHALLENGE_MAX) {
     snprintf(why, sizeof(why),
              "AUTH challenge of %ld octets is over the limit of %d", n,
              SASL_CHALLENGE_MAX);
-    rv = fail(c, SMTPOUT_ERR_PROTOCOL, why);
+    rv = fail(c, ERR_PROTOCOL, why);
     goto out;
   }
 
   if (c->ir_pending) {
     if (n != 0) {
-      rv = fail(c, SMTPOUT_ERR_PROTOCOL,
+      rv = fail(c, ERR_PROTOCOL,
                 "the server sent a challenge where it should ask for the "
                 "initial response (an empty 334)");
       goto out;
@@ -843,7 +843,7 @@ int sasl_client_step(struct sasl_client *c, const char *text, size_t len,
 
   switch (c->mech) {
   case SASL_MECH_PLAIN:
-    rv = fail(c, SMTPOUT_ERR_PROTOCOL,
+    rv = fail(c, ERR_PROTOCOL,
               "challenge after PLAIN's initial response");
     break;
   case SASL_MECH_LOGIN:
@@ -853,7 +853,7 @@ int sasl_client_step(struct sasl_client *c, const char *text, size_t len,
     else if (c->sent == 1)
       rv = respond(c, (const uint8_t *)c->secret, c->secret_len);
     else
-      rv = fail(c, SMTPOUT_ERR_PROTOCOL,
+      rv = fail(c, ERR_PROTOCOL,
                 "LOGIN challenge after the password was sent");
     break;
   case SASL_MECH_XOAUTH2:
@@ -865,7 +865,7 @@ int sasl_client_step(struct sasl_client *c, const char *text, size_t len,
       c->server_refused = 1;
       rv = respond(c, NULL, 0);
     } else {
-      rv = fail(c, SMTPOUT_ERR_PROTOCOL,
+      rv = fail(c, ERR_PROTOCOL,
                 "XOAUTH2 challenge after the error response");
     }
     break;
@@ -910,7 +910,7 @@ int sasl_client_success(struct sasl_client *c)
                    : "the server accepted authentication before the "
                      "exchange ended");
     c->failed = 1;
-    return SMTPOUT_ERR_PROTOCOL;
+    return ERR_PROTOCOL;
   }
   return 0;
 }

@@ -42,6 +42,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errors_int.h"
+
 enum sasl_mech {
   SASL_MECH_NONE = 0,
   SASL_MECH_PLAIN = 1,
@@ -169,7 +171,7 @@ void sasl_client_free(struct sasl_client *c);
  * the line would exceed SASL_AUTH_LINE_MAX (RFC 4954 section 4); then it
  * is sent in answer to the server's empty 334.  Returns 0, or a negative
  * error (SMTPOUT_ERR_INVALID_STATE when called twice; SMTPOUT_ERR_NOMEM;
- * SMTPOUT_ERR_PROTOCOL when GNU SASL refuses the identity, e.g. one
+ * ERR_PROTOCOL when GNU SASL refuses the identity, e.g. one
  * SASLprep prohibits); sasl_client_error() then says why.
  */
 int sasl_client_start(struct sasl_client *c, const uint8_t **line,
@@ -183,7 +185,7 @@ int sasl_client_start(struct sasl_client *c, const uint8_t **line,
  * negative code and *line is the cancel line "*\r\n" (RFC 4954 section 4:
  * the server then fails the command with 501); sasl_client_error() says
  * why:
- *   SMTPOUT_ERR_PROTOCOL  the challenge is over SASL_CHALLENGE_MAX, not
+ *   ERR_PROTOCOL  the challenge is over SASL_CHALLENGE_MAX, not
  *                         base64, unexpected at this point, malformed, a
  *                         SCRAM iteration count out of bounds, a nonce
  *                         the client did not start, or a server signature
@@ -199,7 +201,7 @@ int sasl_client_step(struct sasl_client *c, const char *text, size_t len,
  * Called when the server answers 235.  Returns 0 when the exchange really
  * ended: the initial response (PLAIN, XOAUTH2) or the password (LOGIN)
  * was sent, or, for SCRAM, the server proved it knows the password.
- * Otherwise SMTPOUT_ERR_PROTOCOL: a server that says "authenticated"
+ * Otherwise ERR_PROTOCOL: a server that says "authenticated"
  * without that proof must not be trusted (RFC 5802 section 5).
  */
 int sasl_client_success(struct sasl_client *c);

@@ -1,39 +1,20 @@
 /*
- * session_int.h — what the deliver driver sees of sessions, results and TLS
- * outcomes beyond the public getters.
+ * session_int.h — what the library's tests reach inside a session.
+ *
+ * The session's struct is private to session.c; its results and TLS
+ * outcome are records of their own (recipient_int.h, tls_info_int.h), and
+ * the blocking driver drives it through the public API alone.
  */
 #ifndef SMTPOUT_SESSION_INT_H
 #define SMTPOUT_SESSION_INT_H
 
-#include "reply_int.h"
 #include "smtpout/session.h"
 
-struct smtpout_result {
-  int message_id;
-  size_t index;
-  const char *recipient;
-  int status;
-  int code;
-  char enhanced[12];
-  char text[REPLY_TEXT_MAX + 1];
-  int possibly_delivered;
-  /* Decided without a reply to this recipient's own commands: the
-   * connection failed, timed out, or the TLS policy stopped it.  The deliver
-   * driver may try such recipients on another address. */
-  int connection_level;
-};
+struct tls_backend;
 
-struct smtpout_tls_info {
-  int outcome;
-  int used;
-  int verified;
-  int fallback_permitted;
-  int plaintext_fallback;
-  int tlsrpt; /* enum tlsrpt_result */
-  int resumed;
-  char version[16];
-  char cipher[64];
-  char verify_error[256];
-};
+/* Runs the session's TLS on `backend` instead of GnuTLS (the unit tests'
+ * scripted backend, tests/fake_tls.c).  Before smtpout_session_start(). */
+void session_set_tls_backend(smtpout_session *session,
+                             const struct tls_backend *backend);
 
 #endif

@@ -489,18 +489,6 @@ int tls_priority_check(const char *priority, size_t *err_offset)
   return 0;
 }
 
-const char *tlsrpt_result_name(int result)
-{
-  switch (result) {
-  case TLSRPT_STARTTLS_NOT_SUPPORTED: return "starttls-not-supported";
-  case TLSRPT_CERTIFICATE_HOST_MISMATCH: return "certificate-host-mismatch";
-  case TLSRPT_CERTIFICATE_EXPIRED: return "certificate-expired";
-  case TLSRPT_CERTIFICATE_NOT_TRUSTED: return "certificate-not-trusted";
-  case TLSRPT_VALIDATION_FAILURE: return "validation-failure";
-  default: return NULL;
-  }
-}
-
 static ssize_t push_cb(gnutls_transport_ptr_t ptr, const void *data,
                        size_t len)
 {
@@ -548,10 +536,13 @@ static void set_error(struct tls_conn *c, const char *what, int err)
   trim_end(c->error);
 }
 
-int tls_conn_new(struct tls_conn **out, struct tls_creds *creds,
-                 struct tls_cache *cache, const char *priority,
-                 const char *sni, int resume, struct buf *wire_out)
+int tls_conn_new(struct tls_conn **out, const struct tls_conn_params *p,
+                 struct buf *wire_out)
 {
+  struct tls_creds *creds = p->creds;
+  struct tls_cache *cache = p->cache;
+  const char *priority = p->priority;
+  const char *sni = p->sni;
   struct tls_conn *c = calloc(1, sizeof(*c));
   if (c == NULL)
     return SMTPOUT_ERR_NOMEM;
@@ -584,7 +575,7 @@ int tls_conn_new(struct tls_conn **out, struct tls_creds *creds,
   }
   /* A ticket is kept only under the name it was verified for, and only
    * sessions trusting the same anchors (the cache's) share it. */
-  if (resume && cache && sni) {
+  if (p->resume && cache && sni) {
     struct ticket t;
     c->tickets = cache;
     c->ticket_name = sni;
@@ -856,3 +847,19 @@ const char *tls_conn_error_text(struct tls_conn *conn)
 {
   return conn->error[0] ? conn->error : "TLS failure";
 }
+
+const struct tls_backend tls_gnutls_backend = {
+  .conn_new = tls_conn_new,
+  .conn_free = tls_conn_free,
+  .feed_input = tls_conn_feed_input,
+  .feed_eof = tls_conn_feed_eof,
+  .handshake = tls_conn_handshake,
+  .verify = tls_conn_verify,
+  .resumed = tls_conn_resumed,
+  .read = tls_conn_read,
+  .write = tls_conn_write,
+  .close_notify = tls_conn_close_notify,
+  .version = tls_conn_version,
+  .cipher = tls_conn_cipher,
+  .error_text = tls_conn_error_text,
+};

@@ -1,10 +1,19 @@
 /*
- * tls_int.h — the narrow internal interface to the TLS library (GnuTLS).
+ * tls_int.h — the seam between the session and TLS.
  *
- * A tls_conn runs over memory: the session feeds it the ciphertext it
- * received (tls_conn_feed_input), and the ciphertext it produces is
- * appended to a byte buffer the session owns (the wire output).  Nothing
- * here blocks or touches a socket.  No GnuTLS type leaves tls_gnutls.c.
+ * A session drives TLS through a struct tls_backend: a tls_conn runs over
+ * memory, fed the ciphertext the host received (feed_input) and appending
+ * the ciphertext it produces to a byte buffer the session owns (the wire
+ * output).  Nothing here blocks, touches a socket or reads a clock but the
+ * wall clock of certificate validity.  The library's backend is GnuTLS
+ * (tls_gnutls.c; no GnuTLS type leaves that file); the unit tests run the
+ * whole policy table against a scripted one instead (tests/fake_tls.c), as
+ * ngtcp2's connection tests run against its null crypto.
+ *
+ * The rest of this header is the GnuTLS side's own: trust anchors, the
+ * per-configuration cache (session tickets, verified chains, the parsed
+ * priority string), and the tls_conn_* functions its backend is made of,
+ * which its tests call directly.
  */
 #ifndef SMTPOUT_TLS_INT_H
 #define SMTPOUT_TLS_INT_H
@@ -18,20 +27,25 @@ struct tls_creds;
 struct tls_cache;
 struct tls_conn;
 
-/* Certificate trust: the system store (ca_file == NULL) or a PEM file. */
+/* Certificate trust: the system store (ca_file == NULL) or a PEM file,
+ * read now (a path that is not a regular file of a sane size is refused
+ * unread).  Returns 0, SMTPOUT_ERR_TLS_SETUP (unreadable, or a ca-file
+ * without a certificate) or SMTPOUT_ERR_NOMEM.  Reference-counted. */
 int tls_creds_new(struct tls_creds **out, const char *ca_file);
 void tls_creds_ref(struct tls_creds *creds);
 void tls_creds_unref(struct tls_creds *creds);
 
-/* A per-configuration cache holding the credentials for its ca-file,
- * created on first use under a mutex (configurations are shared across
- * threads). */
+/* A per-configuration cache holding the trust anchors of its ca-file (or
+ * of the system store), loaded once, under a mutex (configurations are
+ * shared across threads). */
 int tls_cache_new(struct tls_cache **out);
 void tls_cache_free(struct tls_cache *cache);
-/* Returns a new reference to the cached credentials in *out. */
+/* Returns a new reference to the configuration's trust anchors in *out,
+ * loading them on the first call (tls_creds_new()'s errors); called when
+ * a session starts, never while it reads the network. */
 int tls_cache_get(struct tls_cache *cache, const char *ca_file,
                   struct tls_creds **out);
-/* Stores credentials already built for the configuration's ca-file. */
+/* Stores trust anchors already loaded for the configuration's ca-file. */
 void tls_cache_seed(struct tls_cache *cache, struct tls_creds *creds);
 
 /*
@@ -70,13 +84,12 @@ void tls_set_time_function(time_t (*fn)(time_t *));
  * Checks a GnuTLS priority string without opening a connection, so that a
  * bad `priority` fails when the configuration loads, not at the first
  * STARTTLS.  Returns 0, or SMTPOUT_ERR_TLS_SETUP with the offset of the
- * offending part in *err_offset.  (tls_priority.c)
+ * offending part in *err_offset.
  */
 int tls_priority_check(const char *priority, size_t *err_offset);
 
-/* RFC 8460 result types (section 4.4).  tlsrpt_result_name() names the
- * ones a TLS connection can produce; tlsrpt_type_name() (tlsrpt_int.h) names
- * them all. */
+/* RFC 8460 result types (section 4.4); tlsrpt_type_name() (tlsrpt_int.h)
+ * names them. */
 enum tlsrpt_result {
   TLSRPT_NONE = 0,
   TLSRPT_STARTTLS_NOT_SUPPORTED,
@@ -92,21 +105,62 @@ enum tlsrpt_result {
   TLSRPT_STS_WEBPKI_INVALID
 };
 #define TLSRPT_RESULT_COUNT (TLSRPT_STS_WEBPKI_INVALID + 1)
-const char *tlsrpt_result_name(int result);
+
+/* What a connection is made with. */
+struct tls_conn_params {
+  struct tls_creds *creds; /* the trust anchors */
+  struct tls_cache *cache; /* the configuration's, or NULL */
+  const char *priority;    /* a GnuTLS priority string */
+  /* The SNI and the name tickets are kept under (A-label, no trailing
+   * dot), or NULL for an IP literal; must outlive the connection. */
+  const char *sni;
+  int resume; /* offer and keep session tickets (needs cache and sni) */
+};
+
+/* Results of the handshake and of reads. */
+enum { TLS_OK = 0, TLS_AGAIN = 1, TLS_EOF = 2, TLS_FAILED = -1 };
+
+/* What a session needs of TLS: one connection's life, over memory. */
+struct tls_backend {
+  /* A client connection whose records go to `wire_out`.  Returns 0,
+   * SMTPOUT_ERR_TLS_SETUP or SMTPOUT_ERR_NOMEM. */
+  int (*conn_new)(struct tls_conn **out, const struct tls_conn_params *p,
+                  struct buf *wire_out);
+  void (*conn_free)(struct tls_conn *conn);
+  /* Ciphertext the peer sent (0 or SMTPOUT_ERR_NOMEM); its end. */
+  int (*feed_input)(struct tls_conn *conn, const uint8_t *data, size_t len);
+  void (*feed_eof)(struct tls_conn *conn);
+  /* TLS_OK when done, TLS_AGAIN for more input, TLS_FAILED. */
+  int (*handshake)(struct tls_conn *conn);
+  /* After the handshake: 1 when the certificate verifies for `name`
+   * (NULL: none can); else 0, an enum tlsrpt_result in *tlsrpt and the
+   * reason in `reason`.  Never ends the connection: the policy decides. */
+  int (*verify)(struct tls_conn *conn, const char *name, int *tlsrpt,
+                char *reason, size_t reasonlen);
+  int (*resumed)(struct tls_conn *conn);
+  /* Plaintext: > 0 bytes, TLS_AGAIN, TLS_EOF, TLS_FAILED. */
+  long (*read)(struct tls_conn *conn, uint8_t *buf, size_t len);
+  /* TLS_OK or TLS_FAILED. */
+  int (*write)(struct tls_conn *conn, const uint8_t *data, size_t len);
+  void (*close_notify)(struct tls_conn *conn);
+  const char *(*version)(struct tls_conn *conn);
+  const char *(*cipher)(struct tls_conn *conn);
+  /* The last failure in words; never NULL. */
+  const char *(*error_text)(struct tls_conn *conn);
+};
+
+/* The library's backend: the tls_conn_* functions below. */
+extern const struct tls_backend tls_gnutls_backend;
 
 /*
- * Creates a client TLS connection.  `sni` (A-label, no trailing dot) may be
- * NULL (IP literal: no SNI).  `priority` is a GnuTLS priority string; when
- * `cache` is not NULL it is parsed once per cache and shared.  With
- * `resume` (and a cache and an SNI name), the connection offers a session
- * ticket the cache holds for `sni`, and once its certificate verifies
- * against `sni` (tls_conn_verify) it leaves the server's new ticket there;
- * `sni` must outlive the connection.  Ciphertext to send is appended to
- * `wire_out`.
+ * Creates a client TLS connection on GnuTLS.  The priority string is
+ * parsed once per cache and shared.  With `resume` (and a cache and an SNI
+ * name), the connection offers a session ticket the cache holds for
+ * `sni`, and once its certificate verifies against `sni`
+ * (tls_conn_verify) it leaves the server's new ticket there.
  */
-int tls_conn_new(struct tls_conn **out, struct tls_creds *creds,
-                 struct tls_cache *cache, const char *priority,
-                 const char *sni, int resume, struct buf *wire_out);
+int tls_conn_new(struct tls_conn **out, const struct tls_conn_params *p,
+                 struct buf *wire_out);
 void tls_conn_free(struct tls_conn *conn);
 
 /* Queues ciphertext received from the peer. */
@@ -118,7 +172,6 @@ void tls_conn_feed_eof(struct tls_conn *conn);
 
 /* Advances the handshake: TLS_OK when done, TLS_AGAIN when it needs more
  * input, TLS_FAILED (see tls_conn_error_text()). */
-enum { TLS_OK = 0, TLS_AGAIN = 1, TLS_EOF = 2, TLS_FAILED = -1 };
 int tls_conn_handshake(struct tls_conn *conn);
 
 /*

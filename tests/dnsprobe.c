@@ -317,7 +317,7 @@ int main(int argc, char **argv)
   rv = resolver_query(r, qname, (uint16_t)qtype, buf, sizeof(buf), &len,
                       &verdict, why, sizeof(why));
   printf("{\"rv\": %d, \"error\": ", rv);
-  json_str(rv ? smtpout_strerror(rv) : NULL);
+  json_str(rv ? error_text(rv) : NULL);
   printf(", \"mode\": ");
   json_str(resolver_mode_name(opt.mode));
   printf(", \"servers\": [");

@@ -10,7 +10,6 @@
 #include <cmocka.h>
 
 #include "harness.h"
-#include "session_int.h" /* lib/session_int.h: the result's connection_level */
 
 static const char default_body[] = "Subject: t\r\n\r\nhello\r\n";
 
@@ -67,7 +66,7 @@ static void on_result(smtpout_session *s, const smtpout_result *r, void *ud)
   snprintf(o->enhanced, sizeof(o->enhanced), "%s", smtpout_result_enhanced(r));
   snprintf(o->text, sizeof(o->text), "%s", smtpout_result_text(r));
   o->possibly_delivered = smtpout_result_possibly_delivered(r);
-  o->connection_level = r->connection_level;
+  o->try_another_address = smtpout_result_try_another_address(r);
   /* Every result, in every test: its code and enhanced code agree with
    * its status (a deferral never carries a 2xx or 5xx, a bounce never a
    * 2xx or 4xx), and only a reply delivers. */
@@ -80,6 +79,10 @@ static void on_result(smtpout_session *s, const smtpout_result *r, void *ud)
     assert_int_equal(o->enhanced[0], '0' + klass);
   if (o->possibly_delivered)
     assert_int_equal(o->status, SMTPOUT_STATUS_DEFERRED);
+  /* Only a deferral that cannot have reached the server goes elsewhere. */
+  if (o->try_another_address)
+    assert_true(o->status == SMTPOUT_STATUS_DEFERRED &&
+                !o->possibly_delivered);
 }
 
 static void on_done(smtpout_session *s, int id, void *ud)
@@ -98,6 +101,18 @@ static void on_tls(smtpout_session *s, const smtpout_tls_info *info, void *ud)
   h->tls = info;
 }
 
+/* The built-in defaults, made once for every session of a test program
+ * that passes no configuration: a configuration loads the system trust
+ * store with its first session, and a host running many sessions shares
+ * one, as the tests do.  Never freed: it lives as long as the program. */
+static smtpout_config *defaults(void)
+{
+  static smtpout_config *cfg;
+  if (cfg == NULL)
+    assert_int_equal(smtpout_config_new(&cfg), 0);
+  return cfg;
+}
+
 void h_init(struct h *h, const char *mx, smtpout_config *config)
 {
   memset(h, 0, sizeof(*h));
@@ -109,7 +124,9 @@ void h_init(struct h *h, const char *mx, smtpout_config *config)
   smtpout_callbacks_set_on_result(h->cbs, on_result);
   smtpout_callbacks_set_on_message_done(h->cbs, on_done);
   smtpout_callbacks_set_on_tls(h->cbs, on_tls);
-  assert_int_equal(smtpout_session_new(&h->s, mx, config, h->cbs, h), 0);
+  assert_int_equal(smtpout_session_new(&h->s, mx, config ? config : defaults(),
+                                       h->cbs, h),
+                   0);
   assert_int_equal(smtpout_session_set_helo_name(h->s, "client.example"), 0);
 }
 

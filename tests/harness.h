@@ -22,9 +22,9 @@ struct h_result {
   char enhanced[16];
   char text[1200];
   int possibly_delivered;
-  /* The private flag the deliver driver reads: the recipient may be
-   * tried on another address (lib/session_int.h). */
-  int connection_level;
+  /* smtpout_result_try_another_address(): what a host reads to take the
+   * recipient to the next address. */
+  int try_another_address;
 };
 
 struct h {
@@ -51,7 +51,8 @@ struct h {
   size_t outlen;
 };
 
-/* Creates a session for `mx` (config may be NULL) with EHLO name
+/* Creates a session for `mx` (config may be NULL: the built-in defaults,
+ * one configuration shared by the program's sessions) with EHLO name
  * "client.example"; the body is "Subject: t\r\n\r\nhello\r\n". */
 void h_init(struct h *h, const char *mx, smtpout_config *config);
 void h_free(struct h *h);

@@ -271,8 +271,8 @@ static void test_null_and_empty_arguments_session_api(void **st)
   assert_false(smtpout_session_want_write(NULL));
   assert_false(smtpout_session_is_done(NULL));
   assert_int_equal(smtpout_session_expiry(NULL), SMTPOUT_NO_EXPIRY);
-  assert_int_equal(smtpout_session_error(NULL), INVALID);
-  assert_string_equal(smtpout_session_error_text(NULL), "");
+  assert_int_equal(smtpout_session_close_reason(NULL), SMTPOUT_CLOSE_NONE);
+  assert_string_equal(smtpout_session_close_text(NULL), "");
   assert_null(smtpout_session_tls_info(NULL));
   assert_int_equal(smtpout_session_capabilities(NULL), 0);
   smtpout_session_free(NULL);

@@ -1,6 +1,6 @@
 /*
- * test_policy.c — the rule engine: the resolution order of DESIGN
- * section 4 step by step, per-knob fall-through, wildcard and suffix
+ * test_policy.c — the rule engine: the resolution order of
+ * docs/configuration.md ("Resolution") step by step, per-knob fall-through, wildcard and suffix
  * semantics, IDNA and IP literals in rules, the policy map, several
  * recipient domains, explanations, and concurrent use.
  */

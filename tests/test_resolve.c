@@ -477,7 +477,7 @@ static void test_silence_is_a_timeout_and_indeterminate(void **state)
                                     300);
   int verdict = -1, last;
   char why[200];
-  assert_int_equal(ask(r, &verdict, &last, why), SMTPOUT_ERR_TIMEOUT);
+  assert_int_equal(ask(r, &verdict, &last, why), ERR_TIMEOUT);
   assert_int_equal(verdict, DNSSEC_INDETERMINATE);
   assert_non_null(strstr(why, "no answer"));
   resolver_free(r);

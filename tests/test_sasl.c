@@ -94,7 +94,7 @@ static int has_bytes(const uint8_t *hay, size_t n, const char *needle)
 
 static void expect_cancel(int rv, const uint8_t *line, size_t len)
 {
-  assert_int_equal(rv, SMTPOUT_ERR_PROTOCOL);
+  assert_int_equal(rv, ERR_PROTOCOL);
   expect_line(line, len, "*\r\n");
 }
 
@@ -324,7 +324,7 @@ static void test_plain_refuses_a_challenge_after_its_response(void **state)
   assert_int_equal(sasl_client_step(c, "", 0, &line, &len),
                    SMTPOUT_ERR_INVALID_STATE);
   expect_line(line, len, "*\r\n");
-  assert_int_equal(sasl_client_success(c), SMTPOUT_ERR_PROTOCOL);
+  assert_int_equal(sasl_client_success(c), ERR_PROTOCOL);
   sasl_client_free(c);
 }
 
@@ -344,7 +344,7 @@ static void test_long_initial_response_waits_for_the_empty_challenge(
   /* A 235 now would come before the credentials were sent. */
   struct sasl_client *early = client(SASL_MECH_PLAIN, "tim", pw);
   assert_int_equal(sasl_client_start(early, &line, &len), 0);
-  assert_int_equal(sasl_client_success(early), SMTPOUT_ERR_PROTOCOL);
+  assert_int_equal(sasl_client_success(early), ERR_PROTOCOL);
   sasl_client_free(early);
 
   assert_int_equal(sasl_client_step(c, "", 0, &line, &len), 0);
@@ -403,12 +403,12 @@ static void test_login_success_before_the_password_is_refused(void **state)
   const uint8_t *line;
   size_t len;
   assert_int_equal(sasl_client_start(c, &line, &len), 0);
-  assert_int_equal(sasl_client_success(c), SMTPOUT_ERR_PROTOCOL);
+  assert_int_equal(sasl_client_success(c), ERR_PROTOCOL);
   sasl_client_free(c);
   c = client(SASL_MECH_LOGIN, "tim", "tanstaaf");
   assert_int_equal(sasl_client_start(c, &line, &len), 0);
   assert_int_equal(step_str(c, "Username:", &line, &len), 0);
-  assert_int_equal(sasl_client_success(c), SMTPOUT_ERR_PROTOCOL);
+  assert_int_equal(sasl_client_success(c), ERR_PROTOCOL);
   expect_error_mentions(c, "before the exchange ended");
   sasl_client_free(c);
 }
@@ -747,7 +747,7 @@ static void test_scram_forged_server_signature_is_refused(void **state)
   size_t len;
   EXPECT_CANCEL(step_str(c, sfinal, &line, &len));
   expect_error_mentions(c, "server signature");
-  assert_int_equal(sasl_client_success(c), SMTPOUT_ERR_PROTOCOL);
+  assert_int_equal(sasl_client_success(c), ERR_PROTOCOL);
   sasl_client_free(c);
 
   /* A server signed with another password (a server that does not know
@@ -767,7 +767,7 @@ static void test_scram_forged_server_signature_is_refused(void **state)
   char v[64] = "v=";
   v[2 + base64_encode(sig, 32, v + 2)] = '\0';
   EXPECT_CANCEL(step_str(c, v, &line, &len));
-  assert_int_equal(sasl_client_success(c), SMTPOUT_ERR_PROTOCOL);
+  assert_int_equal(sasl_client_success(c), ERR_PROTOCOL);
   sasl_client_free(c);
 }
 
@@ -783,7 +783,7 @@ static void test_scram_success_without_server_final_is_refused(void **state)
   struct sasl_client *c = scram_to_client_final(&s, &p, cfinal,
                                                 sizeof(cfinal));
   /* The server answers 235 to the client-final: no proof. */
-  assert_int_equal(sasl_client_success(c), SMTPOUT_ERR_PROTOCOL);
+  assert_int_equal(sasl_client_success(c), ERR_PROTOCOL);
   expect_error_mentions(c, "without proving");
   sasl_client_free(c);
 }
@@ -805,7 +805,7 @@ static void test_scram_server_error_is_answered_empty(void **state)
   expect_line(line, len, "\r\n");
   assert_string_equal(sasl_client_server_error(c), "invalid-proof");
   /* The server's 535 follows; a 235 would not be believed. */
-  assert_int_equal(sasl_client_success(c), SMTPOUT_ERR_PROTOCOL);
+  assert_int_equal(sasl_client_success(c), ERR_PROTOCOL);
   sasl_client_free(c);
 }
 

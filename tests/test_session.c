@@ -60,7 +60,7 @@ static void test_delivers_without_pipelining_one_command_at_a_time(void **st)
   assert_string_equal(h_client(&h), "QUIT\r\n");
   h_server(&h, "221 bye\r\n");
   assert_true(smtpout_session_is_done(h.s));
-  assert_int_equal(smtpout_session_error(h.s), 0);
+  assert_int_equal(smtpout_session_close_reason(h.s), 0);
   h_free(&h);
 }
 
@@ -91,7 +91,7 @@ static void test_pipelines_mail_rcpt_data_when_advertised(void **st)
   assert_string_equal(h_client(&h), "");
   h_server(&h, "221 bye\r\n");
   assert_true(smtpout_session_is_done(h.s));
-  assert_int_equal(smtpout_session_error(h.s), 0);
+  assert_int_equal(smtpout_session_close_reason(h.s), 0);
   h_free(&h);
 }
 
@@ -238,8 +238,8 @@ static void test_greeting_421_defers_everything(void **st)
   assert_result(&h, B, SMTPOUT_STATUS_DEFERRED, 421, "4.3.2");
   assert_string_equal(h_client(&h), "");
   assert_true(smtpout_session_is_done(h.s));
-  assert_int_equal(smtpout_session_error(h.s),
-                   SMTPOUT_ERR_SERVICE_UNAVAILABLE);
+  assert_int_equal(smtpout_session_close_reason(h.s),
+                   SMTPOUT_CLOSE_SERVICE_UNAVAILABLE);
   h_free(&h);
 }
 
@@ -263,10 +263,10 @@ static void test_greeting_5xx_defers_for_the_next_address(void **st)
     assert_result(&h, B, SMTPOUT_STATUS_DEFERRED, 0, enhanced[i]);
     assert_non_null(strstr(h_find(&h, A)->text, "554"));
     assert_non_null(strstr(h_find(&h, A)->text, "no service for you"));
-    assert_int_equal(h_find(&h, A)->connection_level, 1);
-    assert_int_equal(h_find(&h, B)->connection_level, 1);
-    assert_int_equal(smtpout_session_error(h.s),
-                     SMTPOUT_ERR_SERVICE_UNAVAILABLE);
+    assert_int_equal(h_find(&h, A)->try_another_address, 1);
+    assert_int_equal(h_find(&h, B)->try_another_address, 1);
+    assert_int_equal(smtpout_session_close_reason(h.s),
+                     SMTPOUT_CLOSE_SERVICE_UNAVAILABLE);
     assert_string_equal(h_client(&h), "QUIT\r\n");
     h_server(&h, "221 bye\r\n");
     assert_true(smtpout_session_is_done(h.s));
@@ -303,7 +303,7 @@ static void test_helo_refused_after_ehlo_refused(void **st)
   h_server(&h, "550 go away\r\n");
   /* Both refused: as a 5xx greeting, the server is skipped. */
   assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.0.0");
-  assert_int_equal(h_find(&h, A)->connection_level, 1);
+  assert_int_equal(h_find(&h, A)->try_another_address, 1);
   assert_non_null(strstr(h_find(&h, A)->text, "550 go away"));
   assert_string_equal(h_client(&h), "QUIT\r\n");
   h_free(&h);
@@ -471,8 +471,8 @@ static void run_malformed(const char *bad, const char *why_fragment)
   assert_string_equal(h_client(&h), "MAIL FROM:<sender@test.example>\r\n");
   h_server(&h, bad);
   assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.5.0");
-  assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_PROTOCOL);
-  assert_non_null(strstr(smtpout_session_error_text(h.s), why_fragment));
+  assert_int_equal(smtpout_session_close_reason(h.s), SMTPOUT_CLOSE_PROTOCOL);
+  assert_non_null(strstr(smtpout_session_close_text(h.s), why_fragment));
   assert_true(smtpout_session_is_done(h.s));
   assert_string_equal(h_client(&h), "");
   h_free(&h);
@@ -516,7 +516,7 @@ static void test_overlong_reply_line_is_bounded(void **st)
   for (int i = 0; i < 16 && !smtpout_session_is_done(h.s); i++)
     h_server_n(&h, line, sizeof(line));
   assert_true(smtpout_session_is_done(h.s));
-  assert_non_null(strstr(smtpout_session_error_text(h.s), "too long"));
+  assert_non_null(strstr(smtpout_session_close_text(h.s), "too long"));
   assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.5.0");
   h_free(&h);
 }
@@ -533,7 +533,7 @@ static void test_endless_multiline_reply_is_bounded(void **st)
   for (int i = 0; i < 1000 && !smtpout_session_is_done(h.s); i++)
     h_server(&h, "250-X-PADDING\r\n");
   assert_true(smtpout_session_is_done(h.s));
-  assert_non_null(strstr(smtpout_session_error_text(h.s), "too long"));
+  assert_non_null(strstr(smtpout_session_close_text(h.s), "too long"));
   assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.5.0");
   h_free(&h);
 }
@@ -566,7 +566,7 @@ static void test_unsolicited_reply_is_protocol_error(void **st)
   /* Idle: no command is outstanding, so any reply is out of turn. */
   h_server(&h, "250 surprise\r\n");
   assert_true(smtpout_session_is_done(h.s));
-  assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_PROTOCOL);
+  assert_int_equal(smtpout_session_close_reason(h.s), SMTPOUT_CLOSE_PROTOCOL);
   assert_int_equal(smtpout_session_submit(h.s, "s@x.example",
                                           (const char *[]){A}, 1, 0, 0),
                    SMTPOUT_ERR_INVALID_STATE);
@@ -581,8 +581,8 @@ static void test_unsolicited_421_when_idle_ends_session(void **st)
   h_open(&h, NULL);
   h_server(&h, "421 4.3.2 shutting down\r\n");
   assert_true(smtpout_session_is_done(h.s));
-  assert_int_equal(smtpout_session_error(h.s),
-                   SMTPOUT_ERR_SERVICE_UNAVAILABLE);
+  assert_int_equal(smtpout_session_close_reason(h.s),
+                   SMTPOUT_CLOSE_SERVICE_UNAVAILABLE);
   h_free(&h);
 }
 
@@ -614,11 +614,11 @@ static void test_reply_during_body_ends_the_connection(void **st)
     const char *enhanced;
     int error;
   } cases[] = {
-    {"554 5.3.4 too big, go away\r\n", 0, "4.5.0", SMTPOUT_ERR_PROTOCOL},
-    {"250 2.0.0 ok, got it\r\n", 0, "4.5.0", SMTPOUT_ERR_PROTOCOL},
-    {"451 4.3.0 later\r\n", 0, "4.5.0", SMTPOUT_ERR_PROTOCOL},
+    {"554 5.3.4 too big, go away\r\n", 0, "4.5.0", SMTPOUT_CLOSE_PROTOCOL},
+    {"250 2.0.0 ok, got it\r\n", 0, "4.5.0", SMTPOUT_CLOSE_PROTOCOL},
+    {"451 4.3.0 later\r\n", 0, "4.5.0", SMTPOUT_CLOSE_PROTOCOL},
     {"421 4.3.2 going down\r\n", 421, "4.3.2",
-     SMTPOUT_ERR_SERVICE_UNAVAILABLE},
+     SMTPOUT_CLOSE_SERVICE_UNAVAILABLE},
   };
   static char big[200000];
   memset(big, 'a', sizeof(big));
@@ -641,7 +641,7 @@ static void test_reply_during_body_ends_the_connection(void **st)
     assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, cases[i].code,
                   cases[i].enhanced);
     assert_int_equal(h_find(&h, A)->possibly_delivered, 0);
-    assert_int_equal(smtpout_session_error(h.s), cases[i].error);
+    assert_int_equal(smtpout_session_close_reason(h.s), cases[i].error);
     h_free(&h);
   }
 }
@@ -666,13 +666,13 @@ static void test_421_to_end_of_data_is_not_possibly_delivered(void **st)
                         quit_behind ? BODY_DOT "QUIT\r\n" : BODY_DOT);
     h_server(&h, "421 4.3.2 shutting down\r\n");
     assert_true(smtpout_session_is_done(h.s));
-    assert_int_equal(smtpout_session_error(h.s),
-                     SMTPOUT_ERR_SERVICE_UNAVAILABLE);
+    assert_int_equal(smtpout_session_close_reason(h.s),
+                     SMTPOUT_CLOSE_SERVICE_UNAVAILABLE);
     assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 421, "4.3.2");
     assert_result(&h, B, SMTPOUT_STATUS_DEFERRED, 421, "4.3.2");
     assert_int_equal(h_find(&h, A)->possibly_delivered, 0);
     assert_int_equal(h_find(&h, B)->possibly_delivered, 0);
-    assert_int_equal(h_find(&h, A)->connection_level, 1);
+    assert_int_equal(h_find(&h, A)->try_another_address, 1);
     h_free(&h);
   }
 }
@@ -705,8 +705,8 @@ static void test_disconnect_at_each_phase_defers(void **st)
     assert_int_equal(smtpout_session_feed_eof(h.s, h.now), 0);
     assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.4.2");
     assert_int_equal(h_find(&h, A)->possibly_delivered, 0);
-    assert_int_equal(smtpout_session_error(h.s),
-                     SMTPOUT_ERR_CONNECTION_CLOSED);
+    assert_int_equal(smtpout_session_close_reason(h.s),
+                     SMTPOUT_CLOSE_CONNECTION_CLOSED);
     assert_true(smtpout_session_is_done(h.s));
     h_free(&h);
   }
@@ -769,8 +769,8 @@ static void test_reply_before_its_command_was_written_is_refused(void **st)
   h_server(&h, "220 mx ESMTP\r\n250 2.0.0 unsolicited reply\r\n");
   assert_true(smtpout_session_is_done(h.s) ||
               !smtpout_session_want_read(h.s));
-  assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_PROTOCOL);
-  assert_non_null(strstr(smtpout_session_error_text(h.s),
+  assert_int_equal(smtpout_session_close_reason(h.s), SMTPOUT_CLOSE_PROTOCOL);
+  assert_non_null(strstr(smtpout_session_close_text(h.s),
                          "replied to EHLO before it was sent"));
   assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.5.0");
   assert_result(&h, B, SMTPOUT_STATUS_DEFERRED, 0, "4.5.0");
@@ -782,7 +782,7 @@ static void test_reply_before_its_command_was_written_is_refused(void **st)
   h_submit(&h, A, NULL);
   h_open(&h, "250 PIPELINING\r\n");
   h_server(&h, "250 2.1.0 ok\r\n"); /* MAIL FROM not written yet */
-  assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_PROTOCOL);
+  assert_int_equal(smtpout_session_close_reason(h.s), SMTPOUT_CLOSE_PROTOCOL);
   assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.5.0");
   h_free(&h);
 }
@@ -810,8 +810,8 @@ static void test_reply_to_dot_not_yet_written_never_delivers(void **st)
     h_server(&h, "250 2.0.0 queued\r\n");
     assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.5.0");
     assert_int_equal(h_find(&h, A)->possibly_delivered, 0);
-    assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_PROTOCOL);
-    assert_non_null(strstr(smtpout_session_error_text(h.s),
+    assert_int_equal(smtpout_session_close_reason(h.s), SMTPOUT_CLOSE_PROTOCOL);
+    assert_non_null(strstr(smtpout_session_close_text(h.s),
                            "before it was sent"));
     h_free(&h);
   }
@@ -901,8 +901,8 @@ static void test_each_timeout_defers_with_its_phase(void **st)
     assert_int_equal(h.nres, 0);
     h_tick(&h, 1);
     assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.4.2");
-    assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_TIMEOUT);
-    assert_non_null(strstr(smtpout_session_error_text(h.s), cases[i].phase));
+    assert_int_equal(smtpout_session_close_reason(h.s), SMTPOUT_CLOSE_TIMEOUT);
+    assert_non_null(strstr(smtpout_session_close_text(h.s), cases[i].phase));
     /* Only a timeout after the whole data left is a possible delivery. */
     assert_int_equal(h_find(&h, A)->possibly_delivered,
                      strcmp(cases[i].phase, "end of data") == 0);
@@ -927,7 +927,7 @@ static void test_dripped_reply_does_not_extend_the_deadline(void **st)
   }
   assert_int_equal(h.nres, 1);
   assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.4.2");
-  assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_TIMEOUT);
+  assert_int_equal(smtpout_session_close_reason(h.s), SMTPOUT_CLOSE_TIMEOUT);
   h_free(&h);
 }
 
@@ -1099,7 +1099,7 @@ static void test_body_empty_read_waits_like_wouldblock(void **st)
   assert_string_equal(h_client(&h), "");
   h_tick(&h, 60000);
   assert_true(smtpout_session_is_done(h.s));
-  assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_TIMEOUT);
+  assert_int_equal(smtpout_session_close_reason(h.s), SMTPOUT_CLOSE_TIMEOUT);
   assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.4.2");
   h_free(&h);
 }
@@ -1116,7 +1116,8 @@ static void test_body_callback_failure_drops_without_dot(void **st)
   h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
   assert_string_equal(h_client(&h), "");
   assert_true(smtpout_session_is_done(h.s));
-  assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_CALLBACK_FAILURE);
+  assert_int_equal(smtpout_session_close_reason(h.s),
+                   SMTPOUT_CLOSE_CALLBACK_FAILURE);
   assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.3.0");
   assert_int_equal(h_find(&h, A)->possibly_delivered, 0);
   h_free(&h);
@@ -1215,7 +1216,7 @@ static void test_unflagged_8bit_body_is_never_sent_raw(void **st)
     assert_true((unsigned char)out[i] < 0x80);
   assert_null(strstr(out, "\r\n.\r\n"));
   assert_true(smtpout_session_is_done(h.s));
-  assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_CONTENT);
+  assert_int_equal(smtpout_session_close_reason(h.s), SMTPOUT_CLOSE_CONTENT);
   assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.6.3");
   assert_int_equal(h_find(&h, A)->possibly_delivered, 0);
   assert_non_null(strstr(h_find(&h, A)->text, "not flagged 8BITMIME"));
@@ -1273,7 +1274,7 @@ static void test_conversion_that_fails_midway_drops_the_connection(void **st)
   for (size_t i = 0; i < h.outlen; i++)
     assert_true((unsigned char)out[i] < 0x80);
   assert_null(strstr(out, "\r\n.\r\n"));
-  assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_CONTENT);
+  assert_int_equal(smtpout_session_close_reason(h.s), SMTPOUT_CLOSE_CONTENT);
   assert_result(&h, A, SMTPOUT_STATUS_DEFERRED, 0, "4.6.3");
   assert_non_null(strstr(h_find(&h, A)->text, "declared 7bit"));
   h_free(&h);
@@ -1402,7 +1403,7 @@ static void test_refused_rset_defers_with_codes_of_a_deferral(void **st)
     h_server(&h, replies[i]);
     assert_result(&h, A, SMTPOUT_STATUS_BOUNCED, 550, "");
     assert_result(&h, B, SMTPOUT_STATUS_DEFERRED, codes[i], enhanced[i]);
-    assert_int_equal(smtpout_session_error(h.s), SMTPOUT_ERR_PROTOCOL);
+    assert_int_equal(smtpout_session_close_reason(h.s), SMTPOUT_CLOSE_PROTOCOL);
     assert_string_equal(h_client(&h), "QUIT\r\n");
     h_free(&h);
   }

@@ -190,7 +190,7 @@ static void open_tls(struct h *h, struct srv *v)
   assert_int_equal(smtpout_session_quit(h->s), 0);
   h_open(h, "250-PIPELINING\r\n250 STARTTLS\r\n");
   assert_string_equal(h_client(h), "STARTTLS\r\n");
-  /* DESIGN 3: nothing is written between STARTTLS and its reply. */
+  /* docs/policy.md: nothing is written between STARTTLS and its reply. */
   assert_string_equal(h_client(h), "");
   h_server(h, "220 2.0.0 Ready to start TLS\r\n");
   h_client(h);

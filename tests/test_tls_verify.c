@@ -155,9 +155,8 @@ static struct outcome connect_once(struct tls_cache *cache,
   struct link l;
   memset(&l, 0, sizeof(l));
   struct tls_conn *conn = NULL;
-  assert_int_equal(tls_conn_new(&conn, creds, cache, client_priority, MX,
-                                resume, &l.c2s),
-                   0);
+  struct tls_conn_params p = {creds, cache, client_priority, MX, resume};
+  assert_int_equal(tls_conn_new(&conn, &p, &l.c2s), 0);
   assert_int_equal(gnutls_init(&l.server, GNUTLS_SERVER | GNUTLS_NONBLOCK),
                    0);
   assert_int_equal(gnutls_priority_set_direct(l.server, srv->priority, NULL),

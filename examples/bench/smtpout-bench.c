@@ -466,9 +466,10 @@ static void slot_flush(struct slot *sl, uint64_t now)
     }
   }
   if (smtpout_session_is_done(sl->s)) {
-    if (smtpout_session_error(sl->s) != 0 && g.reported++ < 5)
+    if (smtpout_session_close_reason(sl->s) != SMTPOUT_CLOSE_NONE &&
+        g.reported++ < 5)
       fprintf(stderr, "smtpout-bench: connection ended: %s\n",
-              smtpout_session_error_text(sl->s));
+              smtpout_session_close_text(sl->s));
     slot_close(sl);
     slot_next(sl, now);
     return;

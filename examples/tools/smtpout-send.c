@@ -1,6 +1,6 @@
 /*
  * smtpout-send — deliver one message to one SMTP server under the
- * configured TLS policy, and say what happened (DESIGN section 5).
+ * configured TLS policy, and say what happened (docs/tools.md).
  *
  *   smtpout-send --server HOST[:PORT] [--mx-name NAME] --from ADDR
  *                --to ADDR [--to ADDR ...] [--data FILE|-] [--config FILE]

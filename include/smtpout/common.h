@@ -22,10 +22,14 @@ extern "C" {
 #endif
 
 /*
- * Library error codes.  Every function that can fail returns 0 (or a
- * non-negative value documented with the function) on success and one of
- * these negative codes on failure.  A server's reply is never an error code:
- * replies are reported as data (code, enhanced code, text) through results.
+ * Library error codes: how a call failed.  Every function that can fail
+ * returns 0 (or a non-negative value documented with it) on success and
+ * one of these negative codes on failure, and its comment lists exactly
+ * the codes it can return.  A server's reply is never an error code:
+ * replies are reported as data (code, enhanced code, text) through
+ * results.  Why a connection ended is not one either: that is a close
+ * reason (enum smtpout_close_reason), which the call that ended it does
+ * not return.
  */
 enum smtpout_error {
   SMTPOUT_OK = 0,
@@ -39,20 +43,9 @@ enum smtpout_error {
   SMTPOUT_ERR_WOULDBLOCK = -504,
   /* Returned by a host callback: the callback failed. */
   SMTPOUT_ERR_CALLBACK_FAILURE = -505,
-  /* The server violated the protocol (malformed or unexpected reply,
-   * clear text injected after STARTTLS, over-long line or reply). */
-  SMTPOUT_ERR_PROTOCOL = -506,
-  /* A reply did not arrive within its timeout. */
-  SMTPOUT_ERR_TIMEOUT = -507,
-  /* The server closed the connection. */
-  SMTPOUT_ERR_CONNECTION_CLOSED = -508,
-  /* The server refused service (421, or a greeting other than 220). */
-  SMTPOUT_ERR_SERVICE_UNAVAILABLE = -509,
-  /* The TLS handshake or a TLS record failed. */
-  SMTPOUT_ERR_TLS = -510,
-  /* The TLS policy could not be met (STARTTLS required but unavailable,
-   * or a certificate that the policy does not accept). */
-  SMTPOUT_ERR_TLS_POLICY = -511,
+  /* -506 to -511, -516, -517, -519 and -522 are retired, never reused:
+   * they named why a connection ended (now enum smtpout_close_reason) or
+   * failures no function returned. */
   /* A configuration file or string is invalid (see the error text). */
   SMTPOUT_ERR_CONFIG = -512,
   /* A host name, domain or pattern is not a valid (internationalised) name. */
@@ -63,31 +56,21 @@ enum smtpout_error {
   /* A message's TLS policy is stricter than the one this connection has
    * already negotiated; deliver it on a new session. */
   SMTPOUT_ERR_POLICY_CONFLICT = -515,
-  /* Name resolution failed (deliver driver). */
-  SMTPOUT_ERR_RESOLVE = -516,
-  /* Could not connect to any address (deliver driver). */
-  SMTPOUT_ERR_CONNECT = -517,
-  /* A local I/O error (socket, file). */
+  /* A local I/O error: a file could not be read. */
   SMTPOUT_ERR_IO = -518,
-  /* The host aborted the session. */
-  SMTPOUT_ERR_ABORTED = -519,
-  /* The TLS library could not be initialised or configured (bad priority
-   * string, unreadable CA file). */
+  /* Trust anchors could not be loaded (an unreadable CA file, one without
+   * a certificate, or not a regular file). */
   SMTPOUT_ERR_TLS_SETUP = -520,
   /* Data that does not follow its syntax: an MTA-STS record or policy, a
    * TLS-RPT record or event (the error text, where the function has one,
    * says what and where). */
-  SMTPOUT_ERR_SYNTAX = -521,
-  /* The message's content contradicts its flags: 8-bit data in a message
-   * not flagged SMTPOUT_MESSAGE_8BITMIME, or 8-bit data the 7-bit
-   * conversion cannot carry, found while sending it to a server without
-   * 8BITMIME.  The connection is dropped before the end of data. */
-  SMTPOUT_ERR_CONTENT = -522
+  SMTPOUT_ERR_SYNTAX = -521
 };
 
 /*
  * Returns a static, human-readable English description of a library error
- * code.  Unknown codes give "unknown error".  Never NULL.
+ * code (enum smtpout_error).  Unknown codes give "unknown error".  Never
+ * NULL.
  */
 SMTPOUT_EXTERN const char *smtpout_strerror(int error);
 
@@ -158,6 +141,58 @@ enum smtpout_mta_sts {
  * any other value.
  */
 SMTPOUT_EXTERN const char *smtpout_mta_sts_name(int mode);
+
+/*
+ * Why a session's connection ended (smtpout_session_close_reason()): a
+ * fact about the connection, kept apart from the errors of calls, as
+ * ngtcp2 keeps its close reasons.  Every reason but NONE leaves the
+ * recipients without a reply deferred; which of them another address may
+ * take, each result says (smtpout_result_try_another_address()).
+ */
+enum smtpout_close_reason {
+  /* Not ended, or ended cleanly: QUIT was answered, or the server closed
+   * or stayed silent after it, once every result was final. */
+  SMTPOUT_CLOSE_NONE = 0,
+  /* The server broke the protocol: a malformed, unexpected or early reply,
+   * an over-long line or reply, clear text after its STARTTLS 220. */
+  SMTPOUT_CLOSE_PROTOCOL = 1,
+  /* A reply, the TLS handshake or a stall while the data was written took
+   * longer than its timeout. */
+  SMTPOUT_CLOSE_TIMEOUT = 2,
+  /* The server closed the connection, or the host reported the socket
+   * failed (smtpout_session_feed_eof()). */
+  SMTPOUT_CLOSE_CONNECTION_CLOSED = 3,
+  /* The server refused service: a 421 at any point, a 4xx or 5xx
+   * greeting, EHLO and HELO refused. */
+  SMTPOUT_CLOSE_SERVICE_UNAVAILABLE = 4,
+  /* The TLS handshake or a TLS record failed. */
+  SMTPOUT_CLOSE_TLS = 5,
+  /* The TLS policy could not be met: STARTTLS required but not offered or
+   * refused, a certificate the policy does not accept, a plaintext
+   * fallback the policy does not permit. */
+  SMTPOUT_CLOSE_TLS_POLICY = 6,
+  /* TLS could not be set up locally: the trust anchors could not be
+   * loaded, or the TLS library refused the settings. */
+  SMTPOUT_CLOSE_TLS_SETUP = 7,
+  /* A body contradicted its flags on its way to a server without
+   * 8BITMIME: dropped before the end of data. */
+  SMTPOUT_CLOSE_CONTENT = 8,
+  /* The read_body callback failed (SMTPOUT_ERR_CALLBACK_FAILURE, or more
+   * bytes than asked for): dropped before the end of data. */
+  SMTPOUT_CLOSE_CALLBACK_FAILURE = 9,
+  /* The host called smtpout_session_abort(). */
+  SMTPOUT_CLOSE_ABORTED = 10,
+  /* A local failure: out of memory. */
+  SMTPOUT_CLOSE_LOCAL = 11
+};
+
+/*
+ * Returns "none", "protocol", "timeout", "connection-closed",
+ * "service-unavailable", "tls", "tls-policy", "tls-setup", "content",
+ * "callback-failure", "aborted" or "local" for a close reason, NULL for
+ * any other value.
+ */
+SMTPOUT_EXTERN const char *smtpout_close_reason_name(int reason);
 
 /*
  * Per-phase timeouts, in Stalwart's vocabulary ([queue.outbound.timeouts]).

@@ -24,6 +24,12 @@
  * do nothing and return SMTPOUT_ERR_INVALID_STATE.  A callback should not
  * free the session; if it does, see smtpout_session_free().
  *
+ * Errors: every function lists the codes it returns.  What the server
+ * does is never an error of a call: it ends the connection, and the
+ * session says why (smtpout_session_close_reason()).  Out of memory inside
+ * an I/O call ends the connection too (close reason "local"), and the call
+ * that ran out returns SMTPOUT_ERR_NOMEM where its list says so.
+ *
  * Typical loop (see examples/eventloop.c and docs/event-loop.md):
  *
  *   smtpout_session_start(s, now);
@@ -112,6 +118,17 @@ SMTPOUT_EXTERN const char *smtpout_result_text(const smtpout_result *result);
 SMTPOUT_EXTERN int
 smtpout_result_possibly_delivered(const smtpout_result *result);
 
+/* 1 when the recipient is deferred for a reason that says nothing about
+ * it, and its message cannot have reached the server: the connection
+ * failed (refused, lost, timed out, a TLS failure or the TLS policy, a
+ * 421 at any point), or the server refused the whole session (a 4xx or
+ * 5xx greeting, EHLO and HELO refused).  Try it on the destination's next
+ * address, or next MX host, now; with none left it stays deferred.  0
+ * for a result a reply to the recipient's own commands decided (or a
+ * local check of it), and for one possibly delivered. */
+SMTPOUT_EXTERN int
+smtpout_result_try_another_address(const smtpout_result *result);
+
 /* ------------------------------------------------------------------ */
 /* TLS outcome                                                          */
 
@@ -156,11 +173,20 @@ smtpout_tls_info_cipher(const smtpout_tls_info *info);
 SMTPOUT_EXTERN int smtpout_tls_info_verified(const smtpout_tls_info *info);
 
 /* Why the server's certificate did not verify, or NULL: it verified, or
- * none was judged (no TLS, STARTTLS refused, the handshake failed).  Why a
- * handshake failed is the session's error text (smtpout_session_error_text(),
- * smtpout_attempt_error()). */
+ * none was judged (no TLS, STARTTLS refused, the handshake failed: see
+ * smtpout_tls_info_failure()). */
 SMTPOUT_EXTERN const char *
 smtpout_tls_info_verify_error(const smtpout_tls_info *info);
+
+/* Why TLS did not come up, or NULL: it did (a certificate problem is
+ * smtpout_tls_info_verify_error()), it was not tried (disabled by policy,
+ * a plaintext fallback), or the connection ended before STARTTLS was
+ * decided.  The outcome says which case: not offered ("host H did not
+ * offer STARTTLS"), refused (the server's answer to STARTTLS, its 421, or
+ * what ended the connection while it was due), handshake failed (why, a
+ * response injection included). */
+SMTPOUT_EXTERN const char *
+smtpout_tls_info_failure(const smtpout_tls_info *info);
 
 /* The RFC 8460 result type of a failed or degraded attempt, or NULL for a
  * clean or TLS-less-by-policy one.  Every attempt that sent STARTTLS and
@@ -262,7 +288,8 @@ typedef void (*smtpout_on_trace_callback)(smtpout_session *session,
 /*
  * Creates an empty callbacks object.  Every callback is optional except
  * read_body when messages are submitted.  One object may serve any number
- * of sessions: sessions copy it.
+ * of sessions: sessions copy it.  The setters below do nothing with a
+ * NULL object.
  * Errors: SMTPOUT_ERR_INVALID_ARGUMENT, SMTPOUT_ERR_NOMEM.
  */
 SMTPOUT_EXTERN int smtpout_callbacks_new(smtpout_callbacks **pcallbacks);
@@ -307,7 +334,7 @@ smtpout_callbacks_set_on_trace(smtpout_callbacks *callbacks,
  * structure kept) when it does not (RFC 6152 3).  A message without this
  * flag must be 7-bit: to a server without 8BITMIME, an 8-bit byte in it
  * drops the connection before the end of data and defers the message
- * 4.6.3 (SMTPOUT_ERR_CONTENT); it is never sent raw. */
+ * 4.6.3 (close reason SMTPOUT_CLOSE_CONTENT); it is never sent raw. */
 #define SMTPOUT_MESSAGE_8BITMIME 0x1u
 /* The message needs SMTPUTF8 (UTF-8 header fields, RFC 6532): bounced
  * 5.6.7 before MAIL by a server that does not offer it.  Implied when an
@@ -351,15 +378,20 @@ SMTPOUT_EXTERN int smtpout_session_new(smtpout_session **psession,
  */
 SMTPOUT_EXTERN void smtpout_session_free(smtpout_session *session);
 
-/* Sets the name sent with EHLO/HELO (U-labels are converted to A-labels).
- * Before smtpout_session_start().  Errors: INVALID_ARGUMENT, INVALID_STATE,
- * BAD_NAME, NOMEM. */
+/* Sets the name sent with EHLO/HELO: a host name (U-labels are converted
+ * to A-labels) or an IP address (sent as an address literal).  Without
+ * it the session sends the configuration's helo-name, else "localhost":
+ * the session never asks the system for its name (the blocking driver
+ * passes the local host name).  Before smtpout_session_start(); a name
+ * that is refused leaves the one set before.  Errors:
+ * SMTPOUT_ERR_INVALID_ARGUMENT, SMTPOUT_ERR_INVALID_STATE,
+ * SMTPOUT_ERR_BAD_NAME, SMTPOUT_ERR_NOMEM. */
 SMTPOUT_EXTERN int smtpout_session_set_helo_name(smtpout_session *session,
                                                  const char *name);
 
 /* Fixes the TLS policy of the session, instead of resolving it from the
- * configuration.  Before the first EHLO reply.  Errors: INVALID_ARGUMENT,
- * INVALID_STATE. */
+ * configuration.  Before the first EHLO reply.  Errors:
+ * SMTPOUT_ERR_INVALID_ARGUMENT, SMTPOUT_ERR_INVALID_STATE. */
 SMTPOUT_EXTERN int smtpout_session_set_tls_policy(smtpout_session *session,
                                                   int starttls,
                                                   int allow_invalid_certs);
@@ -367,15 +399,20 @@ SMTPOUT_EXTERN int smtpout_session_set_tls_policy(smtpout_session *session,
 /* Marks this session as the plaintext retry after a failed handshake: no
  * STARTTLS is sent, and the TLS info says so.  Refused at EHLO time (all
  * recipients deferred 4.7.5) unless the resolved policy is optional.
- * Before smtpout_session_start().  Errors: INVALID_ARGUMENT,
- * INVALID_STATE. */
+ * Before smtpout_session_start().  Errors: SMTPOUT_ERR_INVALID_ARGUMENT,
+ * SMTPOUT_ERR_INVALID_STATE. */
 SMTPOUT_EXTERN int
 smtpout_session_set_plaintext_fallback(smtpout_session *session);
 
 /* Uses the PEM file `path` as the only trust anchors of this session,
- * instead of the configuration's (costly: prefer a configuration's
- * ca-file when many sessions share it).  Before smtpout_session_start().
- * Errors: INVALID_ARGUMENT, INVALID_STATE, NOMEM. */
+ * instead of the configuration's.  The file is read now, by this call
+ * (costly: prefer a configuration's ca-file, read once for every session
+ * that shares it); a path that is not a regular file of at most 64 MiB is
+ * refused unread.  Before smtpout_session_start().  Errors:
+ * SMTPOUT_ERR_INVALID_ARGUMENT, SMTPOUT_ERR_INVALID_STATE,
+ * SMTPOUT_ERR_TLS_SETUP (unreadable, not a regular file, or no
+ * certificate in it: the session keeps the anchors it had),
+ * SMTPOUT_ERR_NOMEM. */
 SMTPOUT_EXTERN int smtpout_session_set_ca_file(smtpout_session *session,
                                                const char *path);
 
@@ -395,23 +432,29 @@ SMTPOUT_EXTERN int smtpout_session_set_ca_file(smtpout_session *session,
  * names (a bounded table: a new name may evict another).  Sessions to an
  * IP literal, or with their own trust anchors
  * (smtpout_session_set_ca_file()), neither take nor keep tickets.  Off by
- * default.  Before smtpout_session_start().  Errors: INVALID_ARGUMENT,
- * INVALID_STATE.
+ * default.  Before smtpout_session_start().  Errors:
+ * SMTPOUT_ERR_INVALID_ARGUMENT, SMTPOUT_ERR_INVALID_STATE.
  */
 SMTPOUT_EXTERN int smtpout_session_set_tls_resumption(smtpout_session *session,
                                                       int enable);
 
-/* Overrides timeout `which` (enum smtpout_timeout) in milliseconds (> 0).
- * Errors: INVALID_ARGUMENT. */
+/* Overrides timeout `which` (enum smtpout_timeout) in milliseconds (> 0),
+ * at any time; a deadline already running keeps its length.  Errors:
+ * SMTPOUT_ERR_INVALID_ARGUMENT. */
 SMTPOUT_EXTERN int smtpout_session_set_timeout(smtpout_session *session,
                                                int which, uint32_t ms);
 
 /*
  * Tells the session the connection is established at time `now`: it now
- * waits for the greeting.  Errors: INVALID_ARGUMENT, INVALID_STATE (started
- * already, or from a callback),
- * TLS_SETUP (unreadable CA file or bad priority string; the session is
- * then done and any submitted recipients are deferred).
+ * waits for the greeting.  Unless the session has trust anchors of its own
+ * (smtpout_session_set_ca_file()) or is a plaintext fallback, it takes
+ * the configuration's now, which the first session of a configuration
+ * loads (the system store when the configuration names no ca-file); if
+ * they cannot be loaded, STARTTLS ends the connection (close reason
+ * tls-setup, recipients deferred 4.7.0), not this call.  Errors:
+ * SMTPOUT_ERR_INVALID_ARGUMENT, SMTPOUT_ERR_INVALID_STATE (started
+ * already, or from a callback), SMTPOUT_ERR_NOMEM (nothing changed: the
+ * session is not started).
  */
 SMTPOUT_EXTERN int smtpout_session_start(smtpout_session *session,
                                          uint64_t now);
@@ -452,49 +495,53 @@ SMTPOUT_EXTERN int smtpout_session_submit(smtpout_session *session,
  * written, QUIT goes out with that end of data (RFC 2920 3.1), saving a
  * round trip; the results are the same.  Without it the session stays
  * connected and idle, waiting for more messages.  No callback runs inside
- * this call.  Errors: INVALID_ARGUMENT.
+ * this call.  Errors: SMTPOUT_ERR_INVALID_ARGUMENT.
  */
 SMTPOUT_EXTERN int smtpout_session_quit(smtpout_session *session);
 
 /*
  * Ends the session now, without sending anything: every recipient without
  * a result is deferred ("aborted by the host"; flagged possibly delivered
- * if its end of data was already sent).  The host then closes the socket.
- * Errors: INVALID_ARGUMENT, INVALID_STATE (called from a callback: the
- * session is not aborted; abort after the call that ran the callback
- * returns).
+ * if its end of data was already sent; close reason "aborted").  The host
+ * then closes the socket.  On a session that is over already it does
+ * nothing.  Errors: SMTPOUT_ERR_INVALID_ARGUMENT,
+ * SMTPOUT_ERR_INVALID_STATE (called from a callback: the session is not
+ * aborted; abort after the call that ran the callback returns).
  */
 SMTPOUT_EXTERN int smtpout_session_abort(smtpout_session *session,
                                          uint64_t now);
 
 /* After read_body returned SMTPOUT_ERR_WOULDBLOCK: the body has data
- * again.  Errors: INVALID_ARGUMENT. */
+ * again.  Errors: SMTPOUT_ERR_INVALID_ARGUMENT. */
 SMTPOUT_EXTERN int smtpout_session_resume_body(smtpout_session *session);
 
 /*
  * Feeds `len` bytes received from the server (ciphertext once TLS is up;
- * the session decrypts).  All bytes are consumed.  Returns 0, or
- * SMTPOUT_ERR_INVALID_ARGUMENT, SMTPOUT_ERR_INVALID_STATE (before
- * smtpout_session_start(), or from a callback: nothing is consumed) or
- * SMTPOUT_ERR_NOMEM.  Server misbehaviour is not an error of this call: it
- * ends the session (see smtpout_session_error()).
+ * the session decrypts).  All bytes are consumed; once the session is
+ * over they are ignored.  Returns 0, or SMTPOUT_ERR_INVALID_ARGUMENT,
+ * SMTPOUT_ERR_INVALID_STATE (before smtpout_session_start(), or from a
+ * callback: nothing is consumed), SMTPOUT_ERR_NOMEM (the connection is
+ * over: close reason "local").  Server misbehaviour is not an error of
+ * this call: it ends the connection (smtpout_session_close_reason()).
  */
 SMTPOUT_EXTERN int smtpout_session_feed(smtpout_session *session,
                                         const uint8_t *data, size_t len,
                                         uint64_t now);
 
 /* Tells the session the server closed the connection (read returned 0 or
- * failed).  Errors: INVALID_ARGUMENT, INVALID_STATE (before start, or from
- * a callback). */
+ * failed).  Errors: SMTPOUT_ERR_INVALID_ARGUMENT, SMTPOUT_ERR_INVALID_STATE
+ * (before start, or from a callback). */
 SMTPOUT_EXTERN int smtpout_session_feed_eof(smtpout_session *session,
                                             uint64_t now);
 
 /*
  * Points *pdata at the bytes to write to the server next and stores their
  * number in *plen (0 when there is nothing to write).  The pointer stays
- * valid until the next call on the session.  May pull more body through
- * read_body.  Returns 0, or SMTPOUT_ERR_INVALID_ARGUMENT,
- * SMTPOUT_ERR_INVALID_STATE (from a callback), SMTPOUT_ERR_NOMEM.
+ * valid until the next call on the session.  May start a transaction and
+ * pull more body through read_body.  Returns 0, or
+ * SMTPOUT_ERR_INVALID_ARGUMENT, SMTPOUT_ERR_INVALID_STATE (from a
+ * callback), SMTPOUT_ERR_NOMEM (the connection is over: close reason
+ * "local"; *plen is 0).
  */
 SMTPOUT_EXTERN int smtpout_session_peek_output(smtpout_session *session,
                                                const uint8_t **pdata,
@@ -504,8 +551,10 @@ SMTPOUT_EXTERN int smtpout_session_peek_output(smtpout_session *session,
  * after the write, before feeding anything: a reply to a command the host
  * has not yet consumed answers nothing the server can have read, and ends
  * the connection as a protocol error (never a delivery).  Errors:
- * SMTPOUT_ERR_INVALID_ARGUMENT (n larger than what was peeked),
- * SMTPOUT_ERR_INVALID_STATE (from a callback). */
+ * SMTPOUT_ERR_INVALID_ARGUMENT (n larger than what was peeked, or any
+ * other call on the session in between), SMTPOUT_ERR_INVALID_STATE (from
+ * a callback), SMTPOUT_ERR_NOMEM (a message submitted since the peek
+ * could not be started: the connection is over, close reason "local"). */
 SMTPOUT_EXTERN int smtpout_session_consume_output(smtpout_session *session,
                                                   size_t n, uint64_t now);
 
@@ -521,8 +570,10 @@ smtpout_session_want_write(const smtpout_session *session);
 SMTPOUT_EXTERN uint64_t smtpout_session_expiry(const smtpout_session *session);
 
 /* Call when `now` has reached the expiry: a timed-out wait ends the
- * session (recipients deferred).  Errors: SMTPOUT_ERR_INVALID_ARGUMENT,
- * SMTPOUT_ERR_INVALID_STATE (from a callback). */
+ * connection (recipients deferred, close reason "timeout"; after QUIT,
+ * cleanly).  Earlier, it does nothing.  Errors:
+ * SMTPOUT_ERR_INVALID_ARGUMENT, SMTPOUT_ERR_INVALID_STATE (from a
+ * callback). */
 SMTPOUT_EXTERN int smtpout_session_handle_expiry(smtpout_session *session,
                                                  uint64_t now);
 
@@ -530,15 +581,18 @@ SMTPOUT_EXTERN int smtpout_session_handle_expiry(smtpout_session *session,
  * recipient has its result; close the connection. */
 SMTPOUT_EXTERN int smtpout_session_is_done(const smtpout_session *session);
 
-/* 0 while running or after a clean end (QUIT answered); otherwise the
- * error that ended the connection (SMTPOUT_ERR_TIMEOUT,
- * SMTPOUT_ERR_PROTOCOL, SMTPOUT_ERR_TLS_POLICY, ...). */
-SMTPOUT_EXTERN int smtpout_session_error(const smtpout_session *session);
+/* Why the connection ended (enum smtpout_close_reason):
+ * SMTPOUT_CLOSE_NONE while it runs and after a clean end (QUIT), or for a
+ * NULL session.  The first cause is kept: what followed from it is not
+ * reported. */
+SMTPOUT_EXTERN int
+smtpout_session_close_reason(const smtpout_session *session);
 
-/* A description of what ended the connection ("" when nothing did).
- * Owned by the session.  Never NULL. */
+/* What ended the connection, in words ("timed out waiting for the reply
+ * to RCPT TO (host mx.example)"; "" when nothing did).  Owned by the
+ * session.  Never NULL. */
 SMTPOUT_EXTERN const char *
-smtpout_session_error_text(const smtpout_session *session);
+smtpout_session_close_text(const smtpout_session *session);
 
 /* The TLS outcome so far.  Owned by the session; never NULL. */
 SMTPOUT_EXTERN const smtpout_tls_info *
@@ -549,7 +603,8 @@ SMTPOUT_EXTERN uint32_t
 smtpout_session_capabilities(const smtpout_session *session);
 
 /* The policy the session applies (or will, once fixed): the starttls mode
- * and whether invalid certificates are allowed. */
+ * and whether invalid certificates are allowed; SMTPOUT_ERR_INVALID_ARGUMENT
+ * for a NULL session. */
 SMTPOUT_EXTERN int
 smtpout_session_policy_starttls(const smtpout_session *session);
 SMTPOUT_EXTERN int
@@ -561,7 +616,7 @@ smtpout_session_policy_allow_invalid_certs(const smtpout_session *session);
  * in the path, an '@' with a non-empty domain, no '<' or '>' (not even
  * escaped with a backslash in a quoted local part, where a backslash may
  * escape only printable ASCII), no unquoted space, quotes balanced.
- * Returns 0, or SMTPOUT_ERR_BAD_ADDRESS / SMTPOUT_ERR_INVALID_ARGUMENT.
+ * Returns 0, or SMTPOUT_ERR_BAD_ADDRESS, SMTPOUT_ERR_INVALID_ARGUMENT (NULL).
  * Non-ASCII is allowed as well-formed UTF-8 only (no overlong form, no
  * surrogate, nothing past U+10FFFF); it needs SMTPUTF8 on the wire.
  */

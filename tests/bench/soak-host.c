@@ -686,7 +686,7 @@ static void conn_finish(struct loop *L, struct conn *c)
             "\"tls\": %s, \"verified\": %s, \"resumed\": %s, \"error\": ",
             c->no, c->submitted, used ? "true" : "false",
             verified ? "true" : "false", resumed ? "true" : "false");
-    json_str(L->out, smtpout_session_error_text(c->session));
+    json_str(L->out, smtpout_session_close_text(c->session));
     fputs("}\n", L->out);
   }
   /* Attempts without on_message_done: the library owed it. */

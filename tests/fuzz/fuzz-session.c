@@ -557,7 +557,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   CHECK(f->results == f->expected);
   for (int m = 0; m < f->nmsgs; m++)
     CHECK(f->done[m]);
-  CHECK(smtpout_session_error_text(f->s) != NULL);
+  CHECK(smtpout_session_close_text(f->s) != NULL);
   smtpout_session_free(f->s);
   smtpout_callbacks_free(cbs);
   return 0;

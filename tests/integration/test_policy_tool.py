@@ -19,7 +19,7 @@ SEED_STARTTLS = '[queue.outbound.tls]\nstarttls = "require"\n'
 SEED_CERTS = '[queue.outbound.tls]\nallow-invalid-certs = false\n'
 
 TRICKY = """\
-; DESIGN section 4's example, plus a map
+; docs/configuration.md's worked example, plus a map
 [queue.outbound.tls]
 starttls = "optional"
 allow-invalid-certs = false

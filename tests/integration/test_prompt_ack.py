@@ -22,12 +22,13 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from testlib import (BUILD, PYTHON, SOURCE, ServerProcess,  # noqa: E402
-                     TempDirTest, cert, certs, main)
+from testlib import (BUILD, PYTHON, SANITIZED, SOURCE,  # noqa: E402
+                     ServerProcess, TempDirTest, cert, certs, main)
 
 STRACE = shutil.which("strace")
 SINK = os.path.join(SOURCE, "tests", "servers", "nagle-sink.py")
 EXAMPLES = os.path.join(BUILD, "examples")
+PYDIR = os.path.join(SOURCE, "examples", "python")
 
 SYSCALL = re.compile(r"^(\w+)\((\d+)?(.*)\)\s+=\s+(-?\d+)")
 WAITS = ("poll", "ppoll", "epoll_wait", "epoll_pwait", "epoll_pwait2",
@@ -88,7 +89,7 @@ class PromptAck(TempDirTest):
         self.ca = os.path.join(certs(), "ca.pem")
         self.target = "127.0.0.1:%d" % self.server.port
 
-    def traced(self, argv, data=None):
+    def traced(self, argv, data=None, extra_env=None):
         fd, log = tempfile.mkstemp(prefix="smtpout-strace-")
         os.close(fd)
         self.addCleanup(os.unlink, log)
@@ -97,6 +98,7 @@ class PromptAck(TempDirTest):
         env = dict(os.environ)
         env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
                                ":detect_leaks=0").lstrip(":")
+        env.update(extra_env or {})
         p = subprocess.run([STRACE, "-qq", "-e", "signal=none", "-e",
                             "trace=connect,recvfrom,read,sendto,write,"
                             "setsockopt,close,%s" % ",".join(WAITS),
@@ -144,6 +146,28 @@ class PromptAck(TempDirTest):
                              "-f", "s@client.example", "-t", "r@test.example",
                              self.target])
         self.check(lines, connections=3)
+
+    # The Python binding is a host too: Session.receive() (the selectors
+    # example) and the asyncio driver (smtpout.aio.send()) read the
+    # socket themselves.  It loads this build's library into an
+    # uninstrumented interpreter, which a sanitizer build's cannot be.
+    def python_host(self, script, *args):
+        return self.traced([PYTHON, os.path.join(PYDIR, script),
+                            "--server", self.target,
+                            "--mx-name", "mx.test.example",
+                            "--ca-file", self.ca,
+                            "--from", "s@client.example",
+                            "--to", "r@test.example"] + list(args),
+                           data=b"Subject: t\r\n\r\nhello\r\n",
+                           extra_env={"PYTHONPATH": PYDIR})
+
+    @unittest.skipIf(SANITIZED, "needs a build without sanitizers")
+    def test_python_session_receive_acknowledges_tickets_at_once(self):
+        self.check(self.python_host("selectors_send.py"))
+
+    @unittest.skipIf(SANITIZED, "needs a build without sanitizers")
+    def test_python_asyncio_driver_acknowledges_tickets_at_once(self):
+        self.check(self.python_host("asyncio_send.py", "--connections", "1"))
 
 
 if __name__ == "__main__":

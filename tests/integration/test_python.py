@@ -412,8 +412,10 @@ class SessionTest(TempDirTest):
                 for s in (s1, s2):
                     s.quit()
                 drive([(connect(p.port), s1), (connect(t.port), s2)])
-                self.assertEqual(s1.error, 0, s1.error_text)
-                self.assertEqual(s2.error, 0, s2.error_text)
+                self.assertEqual(s1.close_reason, smtpout.CloseReason.NONE,
+                                 s1.close_text)
+                self.assertEqual(s2.close_reason, smtpout.CloseReason.NONE,
+                                 s2.close_text)
                 # The EHLO after TLS: capabilities learned in clear are
                 # gone, and STARTTLS is not offered again.
                 self.assertTrue(s2.capabilities & smtpout.Cap.EIGHTBITMIME)
@@ -499,7 +501,8 @@ class SessionTest(TempDirTest):
             with self.assertRaisesRegex(OSError, "disk on fire"):
                 drive([(connect(srv.port), s)])
             self.assertTrue(s.is_done)
-            self.assertEqual(s.error, smtpout.Error.CALLBACK_FAILURE)
+            self.assertEqual(s.close_reason,
+                             smtpout.CloseReason.CALLBACK_FAILURE)
             r, = s.results
             s.close()
         self.assertEqual((r.status, r.enhanced), (Status.DEFERRED, "4.3.0"))
@@ -667,6 +670,9 @@ class NamesAndErrorsTest(unittest.TestCase):
         for o in TLSOutcome:
             self.assertEqual(str(o), smtpout._lib.lib.smtpout_tls_outcome_name(
                 o).decode())
+        for c in smtpout.CloseReason:
+            self.assertEqual(str(c), smtpout._lib.lib.smtpout_close_reason_name(
+                c).decode())
         self.assertEqual(str(smtpout.Timeout.MAIL_FROM), "mail-from")
         # Still the C values, and names are accepted where values are.
         self.assertEqual(Status.DELIVERED, 1)

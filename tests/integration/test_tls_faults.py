@@ -1,4 +1,4 @@
-"""STARTTLS faults and the rules under DESIGN section 3's table, with real
+"""STARTTLS faults and the rules under docs/policy.md's table, with real
 GnuTLS handshakes against tests/faultsrv: every kind of handshake failure,
 response injection, odd STARTTLS replies, STARTTLS re-offered over TLS,
 TLS dropped in the middle of DATA, capabilities that vanish after TLS, SNI

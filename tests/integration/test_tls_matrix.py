@@ -1,4 +1,4 @@
-"""The TLS policy contract (DESIGN section 3, docs/policy.md), cell by
+"""The TLS policy contract (docs/policy.md), cell by
 cell, with real GnuTLS handshakes against tests/faultsrv:
 
   {valid, expired, wrong name, untrusted CA, self-signed, no STARTTLS,
@@ -46,7 +46,7 @@ def server_args(kind):
 
 
 def expected(kind, mode, allow):
-    """What DESIGN section 3 says, as the fields the test checks."""
+    """What docs/policy.md says, as the fields the test checks."""
     plain = {"status": "delivered", "used": False, "verified": False,
              "arrived": True, "arrived_tls": False, "fallback": False}
     if mode == "disable":

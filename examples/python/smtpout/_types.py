@@ -77,6 +77,23 @@ class TLSOutcome(NamedEnum):
     OK = 5
 
 
+class CloseReason(NamedEnum):
+    """enum smtpout_close_reason: why a session's connection ended
+    (Session.close_reason); NONE while it runs and after a clean QUIT."""
+    NONE = 0
+    PROTOCOL = 1
+    TIMEOUT = 2
+    CONNECTION_CLOSED = 3
+    SERVICE_UNAVAILABLE = 4
+    TLS = 5
+    TLS_POLICY = 6
+    TLS_SETUP = 7
+    CONTENT = 8
+    CALLBACK_FAILURE = 9
+    ABORTED = 10
+    LOCAL = 11
+
+
 class Timeout(NamedEnum):
     """enum smtpout_timeout: the phases a timeout applies to (named as
     the keys of [queue.outbound.timeouts])."""
@@ -143,6 +160,10 @@ class Result:
     possibly_delivered: bool
     message_id: int = 0     # the id Session.submit() returned
     index: int = 0          # the recipient's position in its message
+    # Deferred for the connection or the server as a whole, and not
+    # possibly delivered: another address may take it now
+    # (smtpout_result_try_another_address()).
+    try_another_address: bool = False
 
     @property
     def delivered(self) -> bool:
@@ -159,7 +180,9 @@ class Result:
                    possibly_delivered=bool(
                        lib.smtpout_result_possibly_delivered(r)),
                    message_id=lib.smtpout_result_message_id(r),
-                   index=lib.smtpout_result_recipient_index(r))
+                   index=lib.smtpout_result_recipient_index(r),
+                   try_another_address=bool(
+                       lib.smtpout_result_try_another_address(r)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,6 +198,9 @@ class TLSInfo:
     fallback_permitted: bool
     plaintext_fallback: bool
     resumed: bool = False
+    # Why TLS did not come up (the refusal, the handshake failure), or
+    # None (smtpout_tls_info_failure()).
+    failure: Optional[str] = None
 
     @property
     def outcome_name(self) -> str:
@@ -203,7 +229,8 @@ class TLSInfo:
                        lib.smtpout_tls_info_fallback_permitted(i)),
                    plaintext_fallback=bool(
                        lib.smtpout_tls_info_plaintext_fallback(i)),
-                   resumed=bool(lib.smtpout_tls_info_resumed(i)))
+                   resumed=bool(lib.smtpout_tls_info_resumed(i)),
+                   failure=text(lib.smtpout_tls_info_failure(i)))
 
 
 def status_name(status: int) -> Optional[str]:

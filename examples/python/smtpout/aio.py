@@ -22,7 +22,9 @@ the socket closed).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
+import os
 import socket
 from typing import Any, Callable, List, Optional, Tuple
 
@@ -34,7 +36,7 @@ from .connection import (_BAD_SYNTAX, Link, _ConnectionCore, _Envelope,
                          check_sender, connect_error, connect_failure_text,
                          format_address, local_result, resolve_policy)
 from .deliver import Attempt, SendResult
-from .errors import Error, error_for
+from .errors import Error, SmtpoutError, error_for
 from .session import address_check
 
 __all__ = ["send", "Connection", "connect"]
@@ -174,23 +176,19 @@ class _Delivery:
             opts, sender, recipients, msg
         n = len(recipients)
         self.slots: List[Optional[Result]] = [None] * n
-        self.connection_level = [False] * n
         self.attempts: List[Attempt] = []
         self.exc: Optional[BaseException] = None
 
     def wants_retry(self, i: int) -> bool:
-        """Never tried, or deferred by a failed connection (not by a reply
-        to its own commands) and not possibly delivered already."""
+        """Never tried, or its last result lets another address take it
+        (smtpout_result_try_another_address(), as the C driver asks)."""
         r = self.slots[i]
-        return r is None or (r.status == Status.DEFERRED and
-                             self.connection_level[i] and
-                             not r.possibly_delivered)
+        return r is None or r.try_another_address
 
     def decide(self, i: int, status: Status, enhanced: str, text: str,
-               connection_level: bool) -> None:
+               try_another_address: bool) -> None:
         self.slots[i] = local_result(self.recipients[i], status, enhanced,
-                                     text, i)
-        self.connection_level[i] = connection_level
+                                     text, i, try_another_address)
 
     async def run(self) -> SendResult:
         loop = asyncio.get_running_loop()
@@ -250,7 +248,22 @@ class _Delivery:
             for i in todo:
                 self.decide(i, Status.DEFERRED, "4.4.1", text, True)
             return False
-        link = Link(sock, address, self.opts, plaintext_fallback=fallback)
+        try:
+            link = Link(sock, address, self.opts, plaintext_fallback=fallback)
+        except SmtpoutError as e:
+            sock.close()
+            if e.code != Error.TLS_SETUP:
+                raise
+            # The session's own trust anchors could not be read: a local
+            # problem no other address would fix (as the C driver says).
+            text = "TLS setup failed: cannot use the CA file %s" % (
+                os.fsdecode(self.opts.ca_file),)
+            self.attempts.append(Attempt(address, fallback,
+                                         TLSInfo._no_connection(fallback),
+                                         text))
+            for i in todo:
+                self.decide(i, Status.DEFERRED, "4.7.0", text, False)
+            return False
         driver = _Driver(loop, link)
         try:
             mid = link.submit(self.sender, [self.recipients[i] for i in todo],
@@ -268,12 +281,7 @@ class _Delivery:
                 self.decide(i, Status.DEFERRED, "4.3.0",
                             "no result: the session ended", True)
                 continue
-            self.slots[i] = Result(
-                recipient=r.recipient, status=r.status, code=r.code,
-                enhanced=r.enhanced, text=r.text,
-                possibly_delivered=r.possibly_delivered, message_id=1,
-                index=i)
-            self.connection_level[i] = link.connection_level[(mid, k)]
+            self.slots[i] = dataclasses.replace(r, message_id=1, index=i)
         if self.exc is None:
             self.exc = link.exc
         assert link.tls is not None

@@ -28,7 +28,7 @@ from ._types import Cap, Result, StartTLS, Status, TLSInfo, starttls_name
 from .config import Config, Policy
 from .deliver import Attempt, SendResult
 from .errors import BadName, Error, check, describe, error_for
-from .session import Session, address_check, now_ms
+from .session import Session, ack_if_idle, address_check, now_ms
 
 __all__ = ["Connection", "connect"]
 
@@ -48,12 +48,15 @@ def as_text(address: StrOrBytes) -> str:
 
 
 def local_result(address: StrOrBytes, status: Status, enhanced: str,
-                 text: str, index: int) -> Result:
+                 text: str, index: int,
+                 try_another_address: bool = False) -> Result:
     """A result decided without a server reply (message 1, like the
-    results of send())."""
+    results of send()); `try_another_address` when it says nothing about
+    the recipient (a connection that failed), as the C driver's do."""
     return Result(recipient=as_text(address), status=status, code=0,
                   enhanced=enhanced, text=text, possibly_delivered=False,
-                  message_id=1, index=index)
+                  message_id=1, index=index,
+                  try_another_address=try_another_address)
 
 
 def check_sender(sender: StrOrBytes) -> None:
@@ -156,13 +159,6 @@ class Link:
         self.address = address
         self.exc: Optional[BaseException] = None
         self.results: Dict[int, List[Optional[Result]]] = {}
-        # Whether a failed connection decided the result, not a reply to
-        # the recipient's own commands: only those may be tried again
-        # elsewhere.  The C result keeps this (connection_level) but has
-        # no getter; the session records its error before it reports
-        # such results (fail(), give_up() in lib/session.c), so an error
-        # at the time of the callback says the same.
-        self.connection_level: Dict[Tuple[int, int], bool] = {}
         self.done: set = set()
         self.tls: Optional[TLSInfo] = None
         self.error: Optional[str] = None
@@ -176,8 +172,6 @@ class Link:
         while len(slots) <= r.index:
             slots.append(None)
         slots[r.index] = r
-        self.connection_level[(r.message_id, r.index)] = \
-            self.session.error != 0
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -206,6 +200,7 @@ class Link:
             data = b""
         if data:
             self._call(self.session.feed, data, now)
+            ack_if_idle(self.session, self.sock)
         else:
             self._call(self.session.feed_eof, now)
 
@@ -238,15 +233,14 @@ class Link:
             if not s.is_done:
                 self._call(s.abort, now)
             self.tls = s.tls_info
-            self.error = s.error_text if s.error else None
+            self.error = s.close_text or None
             s.close()
         self.sock.close()
 
     def attempt(self, plaintext_fallback: bool = False) -> Attempt:
         s = self.session
         tls = s.tls_info if not s.closed else self.tls
-        error = (s.error_text if s.error else None) if not s.closed \
-            else self.error
+        error = (s.close_text or None) if not s.closed else self.error
         assert tls is not None
         return Attempt(address=self.address,
                        plaintext_fallback=plaintext_fallback, tls=tls,
@@ -331,7 +325,7 @@ class _ConnectionCore:
         if link.session.is_done:
             raise error_for(Error.CONNECTION_CLOSED, "the connection to %s "
                             "is over: %s" % (link.address,
-                                             link.session.error_text or
+                                             link.session.close_text or
                                              "QUIT"))
         return link
 
@@ -401,8 +395,7 @@ class _ConnectionCore:
         """What ended the connection badly, or None."""
         link = self._link
         if link is not None and not link.session.closed:
-            s = link.session
-            return s.error_text if s.error else None
+            return link.session.close_text or None
         return self._error
 
     @property

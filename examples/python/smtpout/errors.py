@@ -17,19 +17,18 @@ from ._lib import lib
 
 
 class Error(enum.IntEnum):
-    """enum smtpout_error (include/smtpout/common.h)."""
+    """enum smtpout_error (include/smtpout/common.h), and three codes of
+    this binding's own drivers, from numbers the library retired: RESOLVE,
+    CONNECT and CONNECTION_CLOSED (ResolveError, ConnectError,
+    ConnectionClosed).  Why a session's connection ended is not an error:
+    see CloseReason."""
     OK = 0
     INVALID_ARGUMENT = -501
     NOMEM = -502
     INVALID_STATE = -503
     WOULDBLOCK = -504
     CALLBACK_FAILURE = -505
-    PROTOCOL = -506
-    TIMEOUT = -507
     CONNECTION_CLOSED = -508
-    SERVICE_UNAVAILABLE = -509
-    TLS = -510
-    TLS_POLICY = -511
     CONFIG = -512
     BAD_NAME = -513
     BAD_ADDRESS = -514
@@ -37,10 +36,8 @@ class Error(enum.IntEnum):
     RESOLVE = -516
     CONNECT = -517
     IO = -518
-    ABORTED = -519
     TLS_SETUP = -520
     SYNTAX = -521
-    CONTENT = -522
 
     def __str__(self) -> str:
         return self.name
@@ -49,9 +46,18 @@ class Error(enum.IntEnum):
         return format(str(self), spec)
 
 
+# The texts of the codes only this binding raises.
+_OWN_TEXT = {
+    Error.CONNECTION_CLOSED: "connection closed",
+    Error.RESOLVE: "name resolution failed",
+    Error.CONNECT: "could not connect",
+}
+
+
 def strerror(code: int) -> str:
-    """The library's description of an error code."""
-    return lib.smtpout_strerror(int(code)).decode()
+    """The library's description of an error code (this binding's own for
+    RESOLVE, CONNECT and CONNECTION_CLOSED)."""
+    return _OWN_TEXT.get(int(code)) or lib.smtpout_strerror(int(code)).decode()
 
 
 class SmtpoutError(Exception):

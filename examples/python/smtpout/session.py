@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import itertools
+import socket
 import time
 import weakref
 from typing import (Any, Callable, Dict, List, Optional, Sequence, Tuple,
@@ -34,12 +35,12 @@ from ._lib import (ON_MESSAGE_DONE, ON_RESULT, ON_TLS, ON_TRACE, READ_BODY,
 from ._message import scan
 from ._options import timeout_ms
 from ._strings import StrOrBytes, StrPath, encode
-from ._types import (NO_EXPIRY, Cap, MessageFlag, Result, StartTLS,
-                     Timeout, TLSInfo, Trace, text)
+from ._types import (NO_EXPIRY, Cap, CloseReason, MessageFlag, Result,
+                     StartTLS, Timeout, TLSInfo, Trace, text)
 from .config import Config
 from .errors import Error, InvalidState, check, describe
 
-__all__ = ["Session", "now_ms"]
+__all__ = ["Session", "now_ms", "ack_if_idle"]
 
 
 def now_ms() -> int:
@@ -47,6 +48,33 @@ def now_ms() -> int:
     Session call.  Any monotonic millisecond clock works, if it is the same
     one for every call on a session."""
     return time.monotonic_ns() // 1_000_000
+
+
+def _host_name() -> Optional[bytes]:
+    """This machine's name, for EHLO (the session never asks the system:
+    the host says, and this binding is a host), or None."""
+    try:
+        name = socket.gethostname()
+    except OSError:
+        return None
+    return name.encode("utf-8", "surrogateescape") \
+        if name and "\0" not in name else None
+
+
+def ack_if_idle(session: "Session", sock: Any) -> None:
+    """Acknowledges at once what a read just fed the session when it left
+    the session with nothing to send (docs/event-loop.md): the kernel would
+    hold the ACK back (40 ms on Linux once a connection looks interactive)
+    for a reply that is not coming, and a server whose next small write
+    waits for it (Nagle) would wait with it.  Postfix writes its TLS 1.3
+    session tickets so.  With something to send, the ACK rides on it."""
+    quickack = getattr(socket, "TCP_QUICKACK", None)
+    if quickack is None or session.want_write or session.is_done:
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
+    except (OSError, AttributeError):
+        pass  # not a TCP socket: nothing to acknowledge
 
 
 # ---------------------------------------------------------------------
@@ -162,7 +190,9 @@ class Session:
 
     Keyword arguments:
       config            a Config (default: built-in defaults)
-      helo              the EHLO name
+      helo              the EHLO name (default: the config's, else this
+                        machine's name when it is a valid domain name,
+                        else "localhost")
       ca_file           trust anchors for this session only
       starttls          StartTLS mode fixed instead of resolved from config
       allow_invalid_certs   with `starttls`: accept invalid certificates
@@ -226,6 +256,13 @@ class Session:
                 check(lib.smtpout_session_set_helo_name(
                     ptr, encode(helo, "helo", "name")),
                     describe("helo", helo), argument="helo", value=helo)
+            elif lib.smtpout_config_helo_name(config) is None:
+                # Without a name the session says "localhost": tell it
+                # this machine's, as the C delivery driver does.  One the
+                # library refuses (not a domain name) leaves "localhost".
+                name = _host_name()
+                if name is not None:
+                    lib.smtpout_session_set_helo_name(ptr, name)
             if ca_file is not None:
                 check(lib.smtpout_session_set_ca_file(
                     ptr, encode(ca_file, "ca_file", "path")))
@@ -455,8 +492,10 @@ class Session:
     def receive(self, sock: Any, now: Optional[int] = None,
                 bufsize: int = 65536) -> int:
         """Reads once from a non-blocking socket and feeds the session:
-        end of file or a socket error become feed_eof().  Returns the
-        number of bytes fed (0 also when the read would block)."""
+        end of file or a socket error become feed_eof().  A read that
+        leaves the session with nothing to send is acknowledged at once
+        (TCP_QUICKACK, see ack_if_idle()).  Returns the number of bytes
+        fed (0 also when the read would block)."""
         try:
             data = sock.recv(bufsize)
         except (BlockingIOError, InterruptedError):
@@ -466,6 +505,7 @@ class Session:
             return 0
         if data:
             self.feed(data, now)
+            ack_if_idle(self, sock)
         else:
             self.feed_eof(now)
         return len(data)
@@ -523,13 +563,15 @@ class Session:
         return bool(lib.smtpout_session_is_done(self._p()))
 
     @property
-    def error(self) -> int:
-        """0, or the Error code that ended the connection."""
-        return lib.smtpout_session_error(self._p())
+    def close_reason(self) -> CloseReason:
+        """Why the connection ended: CloseReason.NONE while it runs and
+        after a clean QUIT (smtpout_session_close_reason())."""
+        return CloseReason(lib.smtpout_session_close_reason(self._p()))
 
     @property
-    def error_text(self) -> str:
-        return text(lib.smtpout_session_error_text(self._p())) or ""
+    def close_text(self) -> str:
+        """What ended the connection, in words; "" when nothing did."""
+        return text(lib.smtpout_session_close_text(self._p())) or ""
 
     @property
     def tls_info(self) -> TLSInfo:

@@ -1,0 +1,54 @@
+/*
+ * fake_tls.h — a scripted TLS backend for the session's unit tests.
+ *
+ * In the manner of ngtcp2's null crypto: no cryptography at all.  The
+ * ClientHello is the bytes FAKE_CLIENT_HELLO, the server's whole flight
+ * FAKE_SERVER_HELLO; whether the handshake then succeeds, and what the
+ * certificate check says, is what the test put in `fake_tls` before.
+ * Records are the plaintext itself, so after the handshake a test talks
+ * to the session as it did before it, and every row of the policy table
+ * runs in microseconds.  The real backend (GnuTLS) has tests of its own.
+ */
+#ifndef SMTPOUT_TEST_FAKE_TLS_H
+#define SMTPOUT_TEST_FAKE_TLS_H
+
+#include <stddef.h>
+
+#include "tls_int.h"
+
+#define FAKE_CLIENT_HELLO "<client-hello>"
+#define FAKE_SERVER_HELLO "<server-hello>"
+#define FAKE_CLOSE_NOTIFY "<close-notify>"
+
+enum fake_handshake {
+  FAKE_HANDSHAKE_OK,    /* FAKE_SERVER_HELLO completes it */
+  FAKE_HANDSHAKE_ALERT  /* FAKE_SERVER_HELLO is answered by a fatal alert */
+};
+
+enum fake_cert {
+  FAKE_CERT_VALID,
+  FAKE_CERT_EXPIRED,
+  FAKE_CERT_UNTRUSTED,
+  FAKE_CERT_WRONG_NAME
+};
+
+/* What the next connections do, and what the session asked of them. */
+struct fake_tls_script {
+  int conn_new_error; /* what conn_new returns: 0, SMTPOUT_ERR_TLS_SETUP... */
+  int handshake;      /* enum fake_handshake */
+  int cert;           /* enum fake_cert */
+  /* Seen: connections made, the last SNI ("" for none), whether it was
+   * to resume, the name the certificate was checked against. */
+  int conns;
+  char sni[256];
+  int resume;
+  char verified_name[256];
+};
+
+extern struct fake_tls_script fake_tls;
+extern const struct tls_backend fake_tls_backend;
+
+/* Back to a valid certificate and a handshake that succeeds. */
+void fake_tls_reset(void);
+
+#endif
