@@ -21,6 +21,30 @@ struct smtpout_message_scan {
   struct mime7 mime;
 };
 
+static void scan_init(smtpout_message_scan *sc)
+{
+  canon_init(&sc->canon);
+  sc->size = 0;
+  sc->eightbit = 0;
+  sc->ended = 0;
+  mime7_init(&sc->mime, 1);
+}
+
+/* The next `len` bytes of a body whose scan has not ended. */
+static void scan_feed(smtpout_message_scan *sc, const uint8_t *data,
+                      size_t len)
+{
+  if (len == 0)
+    return;
+  sc->size += canon_count(&sc->canon, data, len);
+  if (!sc->eightbit)
+    sc->eightbit = mime7_has_8bit(data, len);
+  /* Once the converter has failed, the flags are known: it fails only on
+   * an 8-bit byte, and the first failure says where the header ended. */
+  if (sc->mime.error == MIME7_OK)
+    mime7_encode(&sc->mime, data, len, NULL);
+}
+
 int smtpout_message_scan_new(smtpout_message_scan **pscan)
 {
   if (pscan == NULL)
@@ -28,11 +52,7 @@ int smtpout_message_scan_new(smtpout_message_scan **pscan)
   smtpout_message_scan *sc = malloc(sizeof(*sc));
   if (sc == NULL)
     return SMTPOUT_ERR_NOMEM;
-  canon_init(&sc->canon);
-  sc->size = 0;
-  sc->eightbit = 0;
-  sc->ended = 0;
-  mime7_init(&sc->mime, 1);
+  scan_init(sc);
   *pscan = sc;
   return 0;
 }
@@ -46,15 +66,7 @@ int smtpout_message_scan_update(smtpout_message_scan *sc, const uint8_t *data,
     return SMTPOUT_ERR_INVALID_ARGUMENT;
   if (sc->ended)
     return SMTPOUT_ERR_INVALID_STATE;
-  if (len == 0)
-    return 0;
-  sc->size += canon_count(&sc->canon, data, len);
-  if (!sc->eightbit)
-    sc->eightbit = mime7_has_8bit(data, len);
-  /* Once the converter has failed, the flags are known: it fails only on
-   * an 8-bit byte, and the first failure says where the header ended. */
-  if (sc->mime.error == MIME7_OK)
-    mime7_encode(&sc->mime, data, len, NULL);
+  scan_feed(sc, data, len);
   return 0;
 }
 
@@ -88,12 +100,9 @@ int smtpout_message_inspect(const uint8_t *data, size_t len, uint64_t *psize,
 {
   if (data == NULL && len > 0)
     return SMTPOUT_ERR_INVALID_ARGUMENT;
-  smtpout_message_scan *sc = NULL;
-  int rv = smtpout_message_scan_new(&sc);
-  if (rv == 0)
-    rv = smtpout_message_scan_update(sc, data, len);
-  if (rv == 0)
-    rv = smtpout_message_scan_end(sc, psize, pflags);
-  smtpout_message_scan_free(sc);
-  return rv;
+  /* On the stack: a body in memory is scanned without an allocation. */
+  smtpout_message_scan sc;
+  scan_init(&sc);
+  scan_feed(&sc, data, len);
+  return smtpout_message_scan_end(&sc, psize, pflags);
 }

@@ -1851,7 +1851,6 @@ int smtpout_session_consume_output(smtpout_session *s, size_t n, uint64_t now)
   if (n == 0)
     return 0;
   size_t left = s->peeked_len - n;
-  s->nomem = 0;
   enter(s, now);
   buf_consume((struct buf *)s->peeked, n);
   if (s->state != ST_BODY)
@@ -1860,10 +1859,8 @@ int smtpout_session_consume_output(smtpout_session *s, size_t n, uint64_t now)
   s->written += n;
   if (s->state == ST_BODY)
     s->deadline = s->now + data_block_timeout(s);
-  /* leave() may start a message submitted since the peek. */
-  int rv;
-  leave(s, &rv);
-  return rv;
+  leave(s, NULL);
+  return 0;
 }
 
 int smtpout_session_want_read(const smtpout_session *s)

@@ -46,7 +46,10 @@ SMTPOUT_EXTERN int smtpout_config_load_file(smtpout_config **pconfig,
  * Like smtpout_config_load_file(), from the NUL-terminated INI text `text`.
  * `name` is used in place of a file name in error messages and policy
  * sources (NULL gives "<string>").  Map files referenced by the text are
- * opened relative to the current directory.
+ * opened relative to the current directory (one that cannot be read is
+ * a problem of the configuration, as in a file).  Returns 0, or
+ * SMTPOUT_ERR_CONFIG (described in `errbuf`), SMTPOUT_ERR_INVALID_ARGUMENT
+ * (NULL `pconfig` or `text`), SMTPOUT_ERR_NOMEM.
  */
 SMTPOUT_EXTERN int smtpout_config_load_string(smtpout_config **pconfig,
                                               const char *text,

@@ -117,6 +117,7 @@ smtpout_delivery_set_trace(smtpout_delivery *delivery,
  * Runs the delivery, blocking.  Returns 0 when every recipient has a
  * result (whatever its status: read them with smtpout_delivery_result()),
  * or a negative error when nothing could be attempted:
+ * SMTPOUT_ERR_INVALID_ARGUMENT (NULL delivery),
  * SMTPOUT_ERR_INVALID_STATE (no server, no sender, no recipients, no body,
  * or run twice), SMTPOUT_ERR_BAD_NAME (the MX name), SMTPOUT_ERR_IO (the
  * body file could not be read whole), SMTPOUT_ERR_NOMEM.

@@ -81,9 +81,9 @@ SMTPOUT_EXTERN int smtpout_message_scan_end(smtpout_message_scan *scan,
                                             uint32_t *pflags);
 
 /*
- * The whole scan in one call, for `len` bytes in memory.  Either output
- * pointer may be NULL.  Errors: SMTPOUT_ERR_INVALID_ARGUMENT (NULL data
- * with len > 0), SMTPOUT_ERR_NOMEM.
+ * The whole scan in one call, for `len` bytes in memory, without an
+ * allocation.  Either output pointer may be NULL.  Errors:
+ * SMTPOUT_ERR_INVALID_ARGUMENT (NULL data with len > 0).
  */
 SMTPOUT_EXTERN int smtpout_message_inspect(const uint8_t *data, size_t len,
                                            uint64_t *psize, uint32_t *pflags);

@@ -552,9 +552,8 @@ SMTPOUT_EXTERN int smtpout_session_peek_output(smtpout_session *session,
  * has not yet consumed answers nothing the server can have read, and ends
  * the connection as a protocol error (never a delivery).  Errors:
  * SMTPOUT_ERR_INVALID_ARGUMENT (n larger than what was peeked, or any
- * other call on the session in between), SMTPOUT_ERR_INVALID_STATE (from
- * a callback), SMTPOUT_ERR_NOMEM (a message submitted since the peek
- * could not be started: the connection is over, close reason "local"). */
+ * other I/O call on the session in between), SMTPOUT_ERR_INVALID_STATE
+ * (from a callback). */
 SMTPOUT_EXTERN int smtpout_session_consume_output(smtpout_session *session,
                                                   size_t n, uint64_t now);
 
@@ -602,9 +601,9 @@ smtpout_session_tls_info(const smtpout_session *session);
 SMTPOUT_EXTERN uint32_t
 smtpout_session_capabilities(const smtpout_session *session);
 
-/* The policy the session applies (or will, once fixed): the starttls mode
- * and whether invalid certificates are allowed; SMTPOUT_ERR_INVALID_ARGUMENT
- * for a NULL session. */
+/* Returns the policy the session applies (or will, once fixed): the
+ * starttls mode, and whether invalid certificates are allowed; or
+ * SMTPOUT_ERR_INVALID_ARGUMENT for a NULL session. */
 SMTPOUT_EXTERN int
 smtpout_session_policy_starttls(const smtpout_session *session);
 SMTPOUT_EXTERN int
