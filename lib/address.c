@@ -10,33 +10,7 @@
 
 #include "address_int.h"
 #include "smtpout/session.h"
-
-/* Length of the well-formed UTF-8 sequence at s, or 0 (RFC 3629 4: no
- * overlong form, no surrogate, nothing past U+10FFFF, no truncation). */
-static size_t utf8_seq(const unsigned char *s)
-{
-  unsigned char c = s[0];
-  size_t n;
-  unsigned min;
-  unsigned cp;
-  if (c >= 0xc2 && c <= 0xdf) {
-    n = 2; cp = c & 0x1f; min = 0x80;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    n = 3; cp = c & 0x0f; min = 0x800;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    n = 4; cp = c & 0x07; min = 0x10000;
-  } else {
-    return 0;
-  }
-  for (size_t i = 1; i < n; i++) {
-    if ((s[i] & 0xc0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (s[i] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-    return 0;
-  return n;
-}
+#include "utf8_int.h"
 
 int smtpout_address_check(const char *address)
 {
@@ -55,7 +29,8 @@ int smtpout_address_check(const char *address)
   for (size_t i = 0; i < len;) {
     unsigned char c = s[i];
     if (c >= 0x80) {
-      size_t n = utf8_seq(s + i);
+      uint32_t cp;
+      size_t n = utf8_multibyte(s + i, len - i, &cp);
       if (n == 0)
         return SMTPOUT_ERR_BAD_ADDRESS;
       i += n;

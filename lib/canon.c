@@ -20,17 +20,32 @@ static const uint8_t *find_eol(const uint8_t *p, const uint8_t *end)
   return cr ? cr : stop;
 }
 
-size_t canon_encode(struct canon *c, const uint8_t *in, size_t n,
-                    uint8_t *out)
+/* Writes `k` bytes at *po and moves it on; nothing when counting (po
+ * NULL). */
+static void emit(uint8_t **po, const void *bytes, size_t k)
 {
-  const uint8_t *p = in, *end = in + n;
-  uint8_t *o = out;
+  if (po) {
+    memcpy(*po, bytes, k);
+    *po += k;
+  }
+}
+
+/*
+ * The one walk of canon_encode() and canon_count(): turns `n` bytes into
+ * canonical data, written at *po (moved past them) unless po is NULL, and
+ * returns their size on the wire as RFC 1870 counts it (every line end a
+ * CRLF, the transparency dots not counted).
+ */
+static uint64_t walk(struct canon *c, const uint8_t *p, size_t n, uint8_t **po)
+{
+  const uint8_t *end = p + n;
+  uint64_t total = 0;
 
   while (p < end) {
     if (c->pending_cr) {
       /* The CR ends a line whether or not an LF follows it. */
-      *o++ = '\r';
-      *o++ = '\n';
+      emit(po, "\r\n", 2);
+      total += 2;
       c->pending_cr = 0;
       c->at_bol = 1;
       if (*p == '\n') {
@@ -44,72 +59,17 @@ size_t canon_encode(struct canon *c, const uint8_t *in, size_t n,
       continue;
     }
     if (*p == '\n') {
-      *o++ = '\r';
-      *o++ = '\n';
+      emit(po, "\r\n", 2);
+      total += 2;
       c->at_bol = 1;
       p++;
       continue;
     }
     /* A run of ordinary bytes up to the next CR or LF. */
     if (c->at_bol && *p == '.')
-      *o++ = '.';
+      emit(po, ".", 1);
     const uint8_t *stop = find_eol(p, end);
-    size_t run = (size_t)(stop - p);
-    memcpy(o, p, run);
-    o += run;
-    p = stop;
-    c->at_bol = 0;
-  }
-  return (size_t)(o - out);
-}
-
-size_t canon_finish(struct canon *c, uint8_t *out)
-{
-  uint8_t *o = out;
-  if (c->pending_cr) {
-    *o++ = '\r';
-    *o++ = '\n';
-    c->pending_cr = 0;
-    c->at_bol = 1;
-  }
-  if (!c->at_bol) {
-    *o++ = '\r';
-    *o++ = '\n';
-  }
-  memcpy(o, ".\r\n", 3);
-  o += 3;
-  c->at_bol = 1;
-  return (size_t)(o - out);
-}
-
-uint64_t canon_count(struct canon *c, const uint8_t *in, size_t n)
-{
-  const uint8_t *p = in, *end = in + n;
-  uint64_t total = 0;
-
-  /* The same walk as canon_encode(), counting instead of copying. */
-  while (p < end) {
-    if (c->pending_cr) {
-      total += 2;
-      c->pending_cr = 0;
-      c->at_bol = 1;
-      if (*p == '\n') {
-        p++;
-        continue;
-      }
-    }
-    if (*p == '\r') {
-      c->pending_cr = 1;
-      p++;
-      continue;
-    }
-    if (*p == '\n') {
-      total += 2;
-      c->at_bol = 1;
-      p++;
-      continue;
-    }
-    const uint8_t *stop = find_eol(p, end);
+    emit(po, p, (size_t)(stop - p));
     total += (uint64_t)(stop - p);
     p = stop;
     c->at_bol = 0;
@@ -117,17 +77,44 @@ uint64_t canon_count(struct canon *c, const uint8_t *in, size_t n)
   return total;
 }
 
-uint64_t canon_count_finish(struct canon *c)
+/* Ends the last line: a pending CR, or a CRLF a last line lacks.
+ * Returns the bytes written (or counted). */
+static uint64_t end_line(struct canon *c, uint8_t **po)
 {
   uint64_t total = 0;
   if (c->pending_cr) {
+    emit(po, "\r\n", 2);
     total += 2;
     c->pending_cr = 0;
     c->at_bol = 1;
   }
   if (!c->at_bol) {
+    emit(po, "\r\n", 2);
     total += 2;
     c->at_bol = 1;
   }
   return total;
 }
+
+size_t canon_encode(struct canon *c, const uint8_t *in, size_t n,
+                    uint8_t *out)
+{
+  uint8_t *o = out;
+  walk(c, in, n, &o);
+  return (size_t)(o - out);
+}
+
+size_t canon_finish(struct canon *c, uint8_t *out)
+{
+  uint8_t *o = out;
+  end_line(c, &o);
+  emit(&o, ".\r\n", 3);
+  return (size_t)(o - out);
+}
+
+uint64_t canon_count(struct canon *c, const uint8_t *in, size_t n)
+{
+  return walk(c, in, n, NULL);
+}
+
+uint64_t canon_count_finish(struct canon *c) { return end_line(c, NULL); }

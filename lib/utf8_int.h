@@ -1,5 +1,6 @@
 /*
- * utf8_int.h — length-bounded UTF-8 validation for the parsers of text that
+ * utf8_int.h — length-bounded UTF-8 validation, the one decoder of the
+ * library: for mail addresses (address.c) and the parsers of text that
  * comes from outside (MTA-STS policies, TLS-RPT events).
  */
 #ifndef SMTPOUT_UTF8_INT_H
