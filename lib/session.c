@@ -32,12 +32,11 @@
 #include <string.h>
 
 #include "address_int.h"
+#include "body_int.h"
 #include "buf_int.h"
 #include "callbacks_int.h"
-#include "canon_int.h"
 #include "command_int.h"
 #include "config_int.h"
-#include "mime7bit_int.h"
 #include "names_int.h"
 #include "recipient_int.h"
 #include "reply_int.h"
@@ -48,9 +47,6 @@
 /* Stop pulling the body while this much output is waiting for the socket:
  * a 100 MB message never sits in memory. */
 #define OUT_HIGH_WATER (64 * 1024)
-/* The body is pulled from the host in chunks of this size; a fourth of
- * it when converting to 7-bit, which may write four bytes for one. */
-#define BODY_CHUNK (16 * 1024)
 /* Once drained outside a body, an output buffer larger than this is
  * released: a large message must not leave ~128 KiB on every cached idle
  * connection, while the few KiB a small message needs stay for the next
@@ -80,13 +76,6 @@ enum state {
 
 /* Where a transaction stands in sending its commands. */
 enum txn_pos { TXN_RSET, TXN_MAIL, TXN_RCPT, TXN_DATA, TXN_WAIT, TXN_END };
-
-/* How a message's body goes on the wire, decided before its MAIL. */
-enum body_mode {
-  BODY_RAW,       /* as it is: the server takes 8-bit data, or needs none */
-  BODY_7BIT_ONLY, /* not flagged 8-bit: any 8-bit byte stops the data */
-  BODY_CONVERT    /* flagged 8-bit, for a server without 8BITMIME */
-};
 
 struct smtpout_session {
   enum state state;
@@ -136,10 +125,8 @@ struct smtpout_session {
   enum txn_pos txn_pos;
   size_t txn_rcpt;       /* the next recipient to send RCPT for */
   int need_rset;
-  struct canon canon;
-  struct mime7 *mime;    /* the 7-bit conversion of a BODY_CONVERT body */
+  struct body body;      /* the data of the message in ST_BODY */
   int body_blocked;
-  uint8_t *body_chunk;
 
   uint64_t now;
   uint64_t deadline;
@@ -837,22 +824,15 @@ static void txn_step(smtpout_session *s)
 }
 
 /* Starts the body: the server said 354 (RFC 5321 4.1.1.4). */
-static void body_start(smtpout_session *s)
+static void data_start(smtpout_session *s)
 {
-  if (s->body_chunk == NULL && (s->body_chunk = malloc(BODY_CHUNK)) == NULL) {
+  if (body_start(&s->body, (enum body_mode)s->cur->body_mode) != 0) {
     out_of_memory(s);
     return;
   }
-  if (s->cur->body_mode == BODY_CONVERT) {
-    if (s->mime == NULL && (s->mime = malloc(sizeof(*s->mime))) == NULL) {
-      out_of_memory(s);
-      return;
-    }
-    mime7_init(s->mime, 0);
+  if (s->cur->body_mode == BODY_CONVERT)
     note(s, "converting message %d to 7-bit: host %s does not offer "
          "8BITMIME", s->cur->id, s->mx);
-  }
-  canon_init(&s->canon);
   s->body_blocked = 0;
   set_state(s, ST_BODY);
 }
@@ -876,50 +856,10 @@ static void body_refused(smtpout_session *s, struct message *m,
   fail(s, 0, "4.6.3");
 }
 
-/* Queues `nread` bytes of body as data (ending it at eof).  Returns 0, or
- * -1 when the connection failed. */
-static int body_encode(smtpout_session *s, struct message *m, size_t nread,
-                       int eof)
-{
-  int convert = m->body_mode == BODY_CONVERT;
-  if (m->body_mode == BODY_7BIT_ONLY &&
-      mime7_has_8bit(s->body_chunk, nread)) {
-    body_refused(s, m, "8-bit data in a message not flagged 8BITMIME");
-    return -1;
-  }
-  uint8_t *o = buf_reserve(&s->out,
-                           convert ? mime7_bound(nread) + MIME7_FINISH_MAX
-                                   : canon_bound(nread) + CANON_FINISH_MAX);
-  if (o == NULL) {
-    out_of_memory(s);
-    return -1;
-  }
-  size_t n;
-  if (convert) {
-    n = mime7_encode(s->mime, s->body_chunk, nread, o);
-    if (eof)
-      n += mime7_finish(s->mime, o + n);
-    if (s->mime->error != MIME7_OK) {
-      body_refused(s, m, mime7_error_text(s->mime->error));
-      return -1; /* nothing of this chunk is committed */
-    }
-  } else {
-    n = canon_encode(&s->canon, s->body_chunk, nread, o);
-    if (eof)
-      n += canon_finish(&s->canon, o + n);
-  }
-  buf_commit(&s->out, n);
-  return 0;
-}
-
 /* The data has ended: the end of data is queued, and its reply due. */
-static void body_end(smtpout_session *s, struct message *m)
+static void data_end(smtpout_session *s, struct message *m)
 {
-  /* An idle connection holds no body buffer. */
-  free(s->body_chunk);
-  s->body_chunk = NULL;
-  free(s->mime);
-  s->mime = NULL;
+  body_end(&s->body); /* an idle connection holds no body buffer */
   m->dot_queued = 1;
   set_state(s, ST_TRANSACTION);
   if (expect(s, CMD_DOT, 0) != 0)
@@ -937,12 +877,12 @@ static void body_end(smtpout_session *s, struct message *m)
 static void body_fill(smtpout_session *s)
 {
   struct message *m = s->cur;
-  size_t chunk = m->body_mode == BODY_CONVERT ? BODY_CHUNK / 4 : BODY_CHUNK;
+  size_t chunk = body_chunk_size(&s->body);
   while (s->state == ST_BODY && !s->body_blocked &&
          buf_len(&s->out) + buf_len(&s->wire) < OUT_HIGH_WATER) {
     size_t nread = 0;
     int eof = 0;
-    int rv = s->cb.read_body ? s->cb.read_body(s, m->id, s->body_chunk,
+    int rv = s->cb.read_body ? s->cb.read_body(s, m->id, body_chunk(&s->body),
                                                chunk, &nread, &eof,
                                                s->user_data)
                              : SMTPOUT_ERR_CALLBACK_FAILURE;
@@ -963,10 +903,18 @@ static void body_fill(smtpout_session *s)
       fail(s, 0, "4.3.0");
       return;
     }
-    if (body_encode(s, m, nread, eof) != 0)
+    const char *why = NULL;
+    enum body_result br = body_write(&s->body, nread, eof, &s->out, &why);
+    if (br == BODY_NOMEM) {
+      out_of_memory(s);
       return;
+    }
+    if (br == BODY_REFUSED) {
+      body_refused(s, m, why);
+      return;
+    }
     if (eof) {
-      body_end(s, m);
+      data_end(s, m);
       return;
     }
     if (nread > 0)
@@ -1154,7 +1102,7 @@ static void on_data(smtpout_session *s, size_t ri, const struct reply *r)
   struct message *m = s->cur;
   if (r->code == 354) {
     if (m->mail_ok && m->naccepted > 0) {
-      body_start(s);
+      data_start(s);
       return;
     }
     /* RFC 2920 3.1: pipelined DATA accepted although every RCPT failed;
@@ -1562,8 +1510,7 @@ static void session_destroy(smtpout_session *session)
   buf_free(&session->out);
   buf_free(&session->wire);
   cmdq_free(&session->cmds);
-  free(session->body_chunk);
-  free(session->mime);
+  body_end(&session->body);
   smtpout_config_unref(session->config);
   free(session);
 }
