@@ -45,7 +45,6 @@ def documented(include_dir, names):
                                               "*.h"))):
         text = open(path).read()
         last = ""
-        pos = 0
         for m in re.finditer(r"/\*.*?\*/|\bSMTPOUT_EXTERN\b[^;(]*?\b"
                              r"(smtpout_\w+)\s*\(", text, re.S):
             if m.group(0).startswith("/*"):
@@ -66,7 +65,6 @@ def documented(include_dir, names):
                                        errors.group(1)))
                 codes |= words & names
             lists[m.group(1)] = codes
-            pos = m.end()
     return lists
 
 

@@ -47,7 +47,7 @@ class Error(enum.IntEnum):
 
 
 # The texts of the codes only this binding raises.
-_OWN_TEXT = {
+_OWN_TEXT: Dict[int, str] = {
     Error.CONNECTION_CLOSED: "connection closed",
     Error.RESOLVE: "name resolution failed",
     Error.CONNECT: "could not connect",
