@@ -10,10 +10,12 @@
  * heap.  Recipients a connection could not deliver and another address
  * may (a failed connect, or a result that says so:
  * smtpout_result_try_another_address()) go on to the server's next
- * address, as an MTA takes them to the next MX.  docs/event-loop.md
- * explains the contract this file follows.
+ * address (the addresses of every --server, in order), as an MTA takes
+ * them to the next MX.  docs/event-loop.md explains the contract this
+ * file follows.
  *
- *   eventloop --server HOST[:PORT] --from ADDR --to ADDR [--to ADDR ...]
+ *   eventloop --server HOST[:PORT] [--server HOST[:PORT] ...]
+ *             --from ADDR --to ADDR [--to ADDR ...]
  *             [--sessions N] [--messages-per-session M] [--size BYTES]
  *             [--mx-name NAME] [--helo NAME] [--config FILE]
  *             [--ca-file FILE] [--starttls disable|optional|require]
@@ -53,9 +55,16 @@ enum {
 /* ------------------------------------------------------------------ */
 /* Options                                                              */
 
-struct options {
+/* One --server: a name (or address) and a port. */
+struct server {
   char *host;
   char port[24];
+};
+
+struct options {
+  struct server *servers; /* in the order given: their addresses in turn */
+  size_t nservers;
+  const char *host;       /* the first server's: the default MX name */
   const char *mx_name;
   const char *helo;
   const char *config;
@@ -714,8 +723,9 @@ static int run(struct loop *L)
 
 static void usage(FILE *f)
 {
-  fputs("usage: eventloop --server HOST[:PORT] --from ADDR --to ADDR "
-        "[--to ADDR ...]\n"
+  fputs("usage: eventloop --server HOST[:PORT] [--server HOST[:PORT] ...] "
+        "--from ADDR\n"
+        "                 --to ADDR [--to ADDR ...]\n"
         "                 [--sessions N] [--messages-per-session M] "
         "[--size BYTES]\n"
         "                 [--mx-name NAME] [--helo NAME] [--config FILE] "
@@ -724,7 +734,10 @@ static void usage(FILE *f)
         "[--allow-invalid-certs]\n"
         "                 [--timeout MS] [--verbose]\n"
         "Delivers N x M messages over N concurrent SMTP sessions from one "
-        "thread.\n",
+        "thread;\n"
+        "what a connection cannot deliver and another address may goes to "
+        "the next\n"
+        "address of the servers, in order.\n",
         f);
 }
 
@@ -739,26 +752,79 @@ static long parse_count(const char *s, long min, long max)
 }
 
 /* "host", "host:port" or "[v6]:port". */
-static int parse_server(const char *arg, struct options *o)
+static int parse_server(const char *arg, struct server *sv)
 {
   const char *colon;
   if (arg[0] == '[') {
     const char *rb = strchr(arg, ']');
     if (rb == NULL || (rb[1] != '\0' && rb[1] != ':'))
       return -1;
-    o->host = strndup(arg + 1, (size_t)(rb - arg - 1));
+    sv->host = strndup(arg + 1, (size_t)(rb - arg - 1));
     colon = rb[1] == ':' ? rb + 1 : NULL;
   } else {
     colon = strchr(arg, ':');
-    o->host = strndup(arg, colon ? (size_t)(colon - arg) : strlen(arg));
+    sv->host = strndup(arg, colon ? (size_t)(colon - arg) : strlen(arg));
   }
-  if (o->host == NULL || o->host[0] == '\0')
+  if (sv->host == NULL || sv->host[0] == '\0')
     return -1;
   long port = colon ? parse_count(colon + 1, 1, 65535) : 25;
   if (port < 0)
     return -1;
-  snprintf(o->port, sizeof(o->port), "%ld", port);
+  snprintf(sv->port, sizeof(sv->port), "%ld", port);
   return 0;
+}
+
+static void free_options(struct options *o)
+{
+  for (size_t i = 0; i < o->nservers; i++)
+    free(o->servers[i].host);
+  free(o->servers);
+  free(o->to);
+}
+
+/* Every address of every server, in order, as one list: the addresses a
+ * recipient a connection could not deliver moves on to.  `heads` keeps
+ * each getaddrinfo() result, to free them one by one. */
+static int resolve_servers(const struct options *o, struct addrinfo **list,
+                           struct addrinfo **heads)
+{
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                           .ai_flags = AI_NUMERICSERV};
+  struct addrinfo *tail = NULL;
+  *list = NULL;
+  for (size_t i = 0; i < o->nservers; i++) {
+    int gai = getaddrinfo(o->servers[i].host, o->servers[i].port, &hints,
+                          &heads[i]);
+    if (gai != 0) {
+      fprintf(stderr, "eventloop: %s: %s\n", o->servers[i].host,
+              gai_strerror(gai));
+      heads[i] = NULL;
+      return -1;
+    }
+    if (tail)
+      tail->ai_next = heads[i];
+    else
+      *list = heads[i];
+    for (tail = heads[i]; tail->ai_next; tail = tail->ai_next)
+      ;
+  }
+  return 0;
+}
+
+/* Undoes the links resolve_servers() made, and frees each result. */
+static void free_servers(const struct options *o, struct addrinfo **heads)
+{
+  for (size_t i = 0; i < o->nservers; i++) {
+    struct addrinfo *a = heads[i];
+    if (a == NULL)
+      continue;
+    while (a->ai_next && (i + 1 == o->nservers || a->ai_next != heads[i + 1]))
+      a = a->ai_next;
+    a->ai_next = NULL;
+  }
+  for (size_t i = 0; i < o->nservers; i++)
+    if (heads[i])
+      freeaddrinfo(heads[i]);
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -787,14 +853,16 @@ static int parse_options(int argc, char **argv, struct options *o)
   o->size = 1024;
   o->starttls = -1;
   o->to = calloc((size_t)argc, sizeof(*o->to));
-  if (o->to == NULL)
+  o->servers = calloc((size_t)argc, sizeof(*o->servers));
+  if (o->to == NULL || o->servers == NULL)
     return -1;
   int ch;
   while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (ch) {
     case 's':
-      if (parse_server(optarg, o) != 0)
+      if (parse_server(optarg, &o->servers[o->nservers++]) != 0)
         return -1;
+      o->host = o->servers[0].host;
       break;
     case 'f': o->from = optarg; break;
     case 't': o->to[o->nto++] = optarg; break;
@@ -929,8 +997,7 @@ int main(int argc, char **argv)
   struct options o;
   if (parse_options(argc, argv, &o) != 0) {
     usage(stderr);
-    free(o.to);
-    free(o.host);
+    free_options(&o);
     return EX_USAGE_;
   }
 
@@ -941,19 +1008,17 @@ int main(int argc, char **argv)
                     : smtpout_config_new(&L.config);
   if (rv != 0) {
     fprintf(stderr, "eventloop: %s\n%s", smtpout_strerror(rv), err);
-    free(o.to);
-    free(o.host);
+    free_options(&o);
     return EX_CONFIG_;
   }
 
-  struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-                           .ai_flags = AI_NUMERICSERV};
-  int gai = getaddrinfo(o.host, o.port, &hints, &L.server);
-  if (gai != 0) {
-    fprintf(stderr, "eventloop: %s: %s\n", o.host, gai_strerror(gai));
+  struct addrinfo **heads = calloc(o.nservers, sizeof(*heads));
+  if (heads == NULL || resolve_servers(&o, &L.server, heads) != 0) {
+    if (heads)
+      free_servers(&o, heads);
+    free(heads);
     smtpout_config_unref(L.config);
-    free(o.to);
-    free(o.host);
+    free_options(&o);
     return EX_UNAVAILABLE_;
   }
 
@@ -999,7 +1064,8 @@ int main(int argc, char **argv)
 
   smtpout_callbacks_free(L.callbacks);
   smtpout_config_unref(L.config);
-  freeaddrinfo(L.server);
+  free_servers(&o, heads);
+  free(heads);
   close(L.epfd);
   free(L.heap);
   free(L.rcpts);
@@ -1007,8 +1073,7 @@ int main(int argc, char **argv)
   free(msgs[0].status);
   free(msgs[0].sent);
   free(msgs);
-  free(o.to);
-  free(o.host);
+  free_options(&o);
   if (L.t.deferred > 0)
     return EX_TEMPFAIL_;
   return L.t.bounced > 0 ? EX_UNAVAILABLE_ : 0;

@@ -10,9 +10,9 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from testlib import (BUILD, EX_OK, EX_TEMPFAIL, SmtpSink,  # noqa: E402
-                     TempDirTest, aiosmtpd, main, make_test_ca,
-                     spool_messages)
+from testlib import (BUILD, EX_OK, EX_TEMPFAIL, EX_UNAVAILABLE,  # noqa: E402
+                     FaultServer, SmtpSink, TempDirTest, aiosmtpd, main,
+                     make_test_ca, spool_messages)
 
 EVENTLOOP = os.path.join(BUILD, "examples", "eventloop")
 
@@ -142,6 +142,42 @@ class EventLoopTest(TempDirTest):
         self.assertEqual(summary["deferred"], 10)
         self.assertIn("4.4.2 timed out waiting for the reply to greeting",
                       err)
+
+    def test_what_a_connection_could_not_deliver_goes_to_the_next_address(
+            self):
+        """The host decides from each result
+        (smtpout_result_try_another_address()): a recipient the first
+        server deferred with a 421 goes to the next address; one it
+        refused in reply to its own RCPT does not."""
+        for d in ("first", "second"):
+            os.makedirs(self.path(d))
+        first = FaultServer(self.path("first"), [
+            "--rcpt-reply", "b@test.example=550 5.1.1 no such user",
+            "--data-reply", "421 4.3.2 going down"])
+        second = FaultServer(self.path("second"))
+        try:
+            rc, summary, err = eventloop([
+                "--server", "127.0.0.1:%d" % first.port,
+                "--server", "127.0.0.1:%d" % second.port,
+                "--mx-name", "mx.test.example", "--starttls", "disable",
+                "--from", "s@test.example",
+                "--to", "a@test.example", "--to", "b@test.example",
+                "--sessions", "3", "--verbose"])
+            got = second.messages()
+        finally:
+            first.stop()
+            second.stop()
+        self.assertEqual(rc, EX_UNAVAILABLE, err)
+        self.assertEqual(summary["connections"], 6)
+        self.assertEqual(summary["next-address"], 3)
+        self.assertEqual(summary["delivered"], 3)
+        self.assertEqual(summary["bounced"], 3)
+        self.assertEqual(summary["deferred"], 0)
+        self.assertEqual(len(got), 3)
+        for meta, _ in got:
+            self.assertEqual(meta["rcpt_to"], ["a@test.example"])
+        self.assertIn("(trying the next address)", err)
+        self.assertEqual(first.messages(), [])
 
     def test_refused_connections_defer_every_recipient(self):
         s = socket.socket()
