@@ -334,8 +334,7 @@ enum smtpout_fetch_outcome {
  * sts-policy-invalid or sts-webpki-invalid (RFC 8460) and keeps the
  * cached policy, if any.  Returns 0.  Errors: SMTPOUT_ERR_INVALID_ARGUMENT
  * (NULL route, NULL body with a non-zero length, an unknown outcome),
- * SMTPOUT_ERR_INVALID_STATE (no HTTPS request `id` is waiting),
- * SMTPOUT_ERR_NOMEM.
+ * SMTPOUT_ERR_INVALID_STATE (no HTTPS request `id` is waiting).
  */
 SMTPOUT_EXTERN int smtpout_route_https_answer(smtpout_route *route, int id,
                                               int outcome, int http_status,
@@ -349,7 +348,7 @@ SMTPOUT_EXTERN int smtpout_route_https_answer(smtpout_route *route, int id,
  * that is corrupt, of another version, or for another policy counts as a
  * miss.  Returns 0.  Errors: SMTPOUT_ERR_INVALID_ARGUMENT (NULL route,
  * NULL value with a non-zero length), SMTPOUT_ERR_INVALID_STATE (no
- * CACHE_GET request `id` is waiting), SMTPOUT_ERR_NOMEM.
+ * CACHE_GET request `id` is waiting).
  */
 SMTPOUT_EXTERN int smtpout_route_cache_answer(smtpout_route *route, int id,
                                               const uint8_t *value,

@@ -24,6 +24,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from publicapi import Tap  # noqa: E402
 
 CODE = re.compile(r"\bSMTPOUT_ERR_([A-Z_]+)\b")
+
+# Where following the source finds a code a function cannot return in
+# fact, and why: each entry is a claim a reader can check.
+CANNOT = {
+    ("smtpout_route_hop_tlsrpt", "BAD_NAME"):
+        "tlsrpt_event_write() refuses a name that is not one, and every "
+        "name it gets here is the route's own, normalised already",
+}
 COMMENT = re.compile(r"/\*.*?\*/", re.S)
 
 
@@ -121,7 +129,14 @@ class Source:
 
     def eval(self, path, body, expr, stack, seen):
         """The codes an expression in `body` (of a function of `path`)
-        can have."""
+        can have: those of its values (the branches of a conditional; a
+        comparison or a logical operation is 0 or 1)."""
+        parts = values(expr)
+        if len(parts) != 1 or parts[0] is not expr:
+            codes = set()
+            for p in parts:
+                codes |= self.eval(path, body, p, stack, seen)
+            return codes
         codes = set(CODE.findall(expr))
         codes |= {"INTERNAL_" + c for c in
                   re.findall(r"(?<![\w])ERR_([A-Z_]+)\b", expr)}
@@ -180,6 +195,41 @@ class Source:
         return None
 
 
+def top_level(expr):
+    """`expr` with every parenthesised part blanked out."""
+    out, depth = [], 0
+    for ch in expr:
+        if ch == "(":
+            depth += 1
+        out.append(ch if depth == 0 else " ")
+        if ch == ")":
+            depth -= 1
+    return "".join(out)
+
+
+def values(expr):
+    """The sub-expressions `expr` takes its value from: the two branches of
+    a top-level conditional, none for a comparison or logical operation
+    (its value is 0 or 1), else `expr` itself."""
+    top = top_level(expr)
+    q = top.find("?")
+    if q >= 0:
+        c = top.find(":", q)
+        if c < 0:
+            return [expr]
+        return values(expr[q + 1:c]) + values(expr[c + 1:])
+    stripped = expr.strip()
+    while stripped.startswith("(") and stripped.endswith(")") and \
+            top_level(stripped).strip() == "":
+        stripped = stripped[1:-1].strip()
+    if stripped != expr.strip():
+        return values(stripped)
+    if re.search(r"==|!=|<=|>=|&&|\|\||(?<![-<])<(?!<)|(?<![->])>(?!>)|"
+                 r"^\s*!", top):
+        return []
+    return [expr]
+
+
 def balanced(text, pos):
     """The text from `pos` (just after an opening parenthesis) to its
     closing one."""
@@ -236,6 +286,8 @@ def main():
         internal = sorted(c for c in can if c not in names)
         listed = docs[fn]
         for c in sorted((can & names) - listed):
+            if (fn, c) in CANNOT:
+                continue
             missing.append("%s can return SMTPOUT_ERR_%s" % (fn, c))
         for c in internal:
             missing.append("%s can return %s, which is no public code"
@@ -246,6 +298,8 @@ def main():
               "lib/ (%d)" % len(docs), undefined)
     tap.check(not missing, "every code a public function can return is in "
               "its header comment", missing)
+    for (fn, c), why in sorted(CANNOT.items()):
+        print("# %s cannot return SMTPOUT_ERR_%s: %s" % (fn, c, why))
     tap.check(not impossible, "no header comment lists a code its function "
               "cannot return", impossible)
 
