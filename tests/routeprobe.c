@@ -45,15 +45,12 @@
 #include "resolve_int.h"
 #include "smtpout/smtpout.h"
 
-static void json_str(const char *s)
+/* `n` bytes as a JSON string (a cache value is not NUL-terminated). */
+static void json_strn(const char *s, size_t n)
 {
-  if (s == NULL) {
-    fputs("null", stdout);
-    return;
-  }
   putchar('"');
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
     if (c == '"' || c == '\\')
       printf("\\%c", c);
     else if (c < 0x20 || c >= 0x7f)
@@ -62,6 +59,14 @@ static void json_str(const char *s)
       putchar(c);
   }
   putchar('"');
+}
+
+static void json_str(const char *s)
+{
+  if (s == NULL)
+    fputs("null", stdout);
+  else
+    json_strn(s, strlen(s));
 }
 
 static uint64_t now_ms(void)
@@ -226,7 +231,10 @@ static void web_request(smtpout_route *r, const smtpout_request *q,
     printf("{\"kind\": \"cache-put\", \"key\": ");
     json_str(smtpout_request_cache_key(q));
     printf(", \"value\": ");
-    json_str((const char *)v); /* the entry is text; NUL-free */
+    if (v == NULL)
+      json_str(NULL);
+    else /* the entry is text, and not NUL-terminated */
+      json_strn((const char *)v, len);
     printf("}");
     return;
   }
