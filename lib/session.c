@@ -2,7 +2,9 @@
  * session.c — the SMTP client state machine, without I/O.
  *
  * The host feeds received bytes in, takes bytes to send out, and passes
- * the time; the session reads no file, no clock and no host name.
+ * the time; the session reads no clock and no host name, and no file
+ * while it runs (trust anchors are read when the session starts, or when
+ * the host gives it its own).
  *
  * The model.  A session joins two queues with a state: the commands sent
  * and the replies they wait for (command_int.h), and the messages queued
@@ -21,10 +23,10 @@
  * reason, kept apart from the errors of the calls.  TLS is reached
  * through a backend (tls_int.h) the tests can replace.
  *
- * Reading order: the structures and set_state(); output and results;
- * the ways out; the negotiation (greeting, EHLO, STARTTLS, handshake);
- * the transaction and the body; the reply handlers; input; advance();
- * the public API.
+ * Reading order: the structures and set_state(); tracing and results;
+ * the ways out; commands; the negotiation (greeting, EHLO, STARTTLS,
+ * handshake); the transaction and the body; the reply handlers; input;
+ * advance(); the public API.
  */
 #include <stdarg.h>
 #include <stdio.h>
