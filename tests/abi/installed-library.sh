@@ -95,5 +95,18 @@ run_static() {
   ! grep -q "libsmtpout.so" "$tmp/out-static"
 }
 check "the static program runs without libsmtpout.so" run_static
+# The manual pages: installed in MANDIR/man1, and man finds and renders
+# them there ("man smtpout-send" after an install).
+man_ok() {
+  local page dir
+  page=$(find "$dest" -path '*/man1/smtpout-send.1' | head -n 1)
+  [ -n "$page" ] || { echo "no man1/smtpout-send.1 under $dest"; return 1; }
+  dir=$(dirname "$(dirname "$page")")
+  for t in smtpout-send smtpout-policy smtpout-tlsrpt smtpout-bench; do
+    MANWIDTH=80 man -M "$dir" "$t" 2>&1 | grep -q "^${t^^}(1)" ||
+      { echo "man -M $dir $t"; return 1; }
+  done
+}
+check "man -M MANDIR smtpout-send (and the others) finds the pages" man_ok
 echo "1..$n"
 [ "$failed" -eq 0 ]
