@@ -129,6 +129,7 @@ PROTOTYPES = {
     "smtpout_config_ref": (ConfigP, [ConfigP]),
     "smtpout_config_unref": (None, [ConfigP]),
     "smtpout_config_timeout": (c_uint32, [ConfigP, c_int]),
+    "smtpout_config_timeout_line": (c_uint32, [ConfigP, c_int]),
     "smtpout_config_helo_name": (_str, [ConfigP]),
     "smtpout_config_ca_file": (_str, [ConfigP]),
     "smtpout_config_relay": (_str, [ConfigP]),
