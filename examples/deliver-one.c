@@ -18,11 +18,14 @@ int main(int argc, char **argv)
   smtpout_delivery_set_sender(d, argv[3]);
   smtpout_delivery_add_recipient(d, argv[4]);
   smtpout_delivery_set_body(d, (const uint8_t *)msg, sizeof msg - 1);
-  smtpout_delivery_run(d);                  /* blocking: connect, TLS, send */
+  int rv = smtpout_delivery_run(d);         /* blocking: connect, TLS, send */
   const smtpout_result *r = smtpout_delivery_result(d, 0);
-  printf("%s: %s %d %s\n", smtpout_result_recipient(r),
-         smtpout_status_name(smtpout_result_status(r)),
-         smtpout_result_code(r), smtpout_result_text(r));
+  if (rv != 0)                              /* nothing could be attempted */
+    fprintf(stderr, "%s\n", smtpout_strerror(rv));
+  else
+    printf("%s: %s %d %s\n", smtpout_result_recipient(r),
+           smtpout_status_name(smtpout_result_status(r)),
+           smtpout_result_code(r), smtpout_result_text(r));
   smtpout_delivery_free(d);
-  return 0;
+  return rv == 0 ? 0 : 70;
 }

@@ -25,6 +25,14 @@
  * delivered, 75 when any was deferred, 69 when the others were bounced;
  * 64 for bad usage, 78 for a bad configuration, 71 for a system error.
  */
+/* POSIX.1-2008 (clock_gettime, getaddrinfo, strndup, ...) and the BSD/Linux
+ * extras (TCP_QUICKACK, SOCK_NONBLOCK) under a strict `cc -std=c11`. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE 1
+#endif
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>

@@ -349,6 +349,13 @@ uint32_t smtpout_config_timeout(const smtpout_config *config, int which)
   return config ? config->timeouts[which] : config_default_timeouts[which];
 }
 
+uint32_t smtpout_config_timeout_line(const smtpout_config *config, int which)
+{
+  if (config == NULL || which < 0 || which >= SMTPOUT_TIMEOUT_COUNT)
+    return 0;
+  return config->timeout_lines[which];
+}
+
 const char *smtpout_config_helo_name(const smtpout_config *config)
 {
   return config ? config->helo_name : NULL;

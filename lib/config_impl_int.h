@@ -28,6 +28,7 @@ struct global_knob {
 struct smtpout_config {
   atomic_int refs;
   uint32_t timeouts[SMTPOUT_TIMEOUT_COUNT];
+  uint32_t timeout_lines[SMTPOUT_TIMEOUT_COUNT]; /* 0: the default */
   char *file;         /* the config file as the user named it (sources) */
   char *helo_name;    /* NULL: the session's default */
   char *ca_file;      /* NULL: the system trust store */

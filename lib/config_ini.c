@@ -368,6 +368,7 @@ static void on_timeout_key(struct ini_parser *p, int key, const char *v,
   value_unquote(&v, &len);
   if (value_duration(v, len, &ms, &why) == 0) {
     p->ld->cfg->timeouts[key] = ms;
+    p->ld->cfg->timeout_lines[key] = p->lineno;
     return;
   }
   value_quote(q, sizeof(q), v, len);

@@ -1868,6 +1868,22 @@ const smtpout_tls_info *smtpout_session_tls_info(const smtpout_session *s)
   return s ? &s->tls_info : NULL;
 }
 
+/* The TLS connection keeps the peer's certificates until the session is
+ * freed; they are described only when asked, so a session costs nothing
+ * more for them. */
+size_t smtpout_session_peer_certificate_count(const smtpout_session *s)
+{
+  return s && s->tls ? s->tls_be->peer_count(s->tls) : 0;
+}
+
+int smtpout_session_peer_certificate(const smtpout_session *s, size_t index,
+                                     smtpout_certificate **pcert)
+{
+  if (s == NULL || pcert == NULL || s->tls == NULL)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  return s->tls_be->peer_certificate(s->tls, index, pcert);
+}
+
 uint32_t smtpout_session_capabilities(const smtpout_session *s)
 {
   return s ? s->caps : 0;

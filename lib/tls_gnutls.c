@@ -24,7 +24,7 @@
 #include <gnutls/x509.h>
 
 #include "buf_int.h"
-#include "smtpout/common.h"
+#include "smtpout/session.h"
 #include "tls_int.h"
 
 /* A trust bundle larger than this is not one (Debian's full system bundle
@@ -833,6 +833,103 @@ void tls_conn_close_notify(struct tls_conn *conn)
     gnutls_bye(conn->session, GNUTLS_SHUT_WR);
 }
 
+/* ------------------------------------------------------------------ */
+/* The peer's certificates, described for the host                      */
+
+struct smtpout_certificate {
+  char *subject;
+  char *issuer;
+  int64_t not_after;
+  char sha256[2 * 32 + 1];
+};
+
+size_t tls_conn_peer_count(struct tls_conn *conn)
+{
+  unsigned n = 0;
+  if (!conn->handshake_done ||
+      gnutls_certificate_get_peers(conn->session, &n) == NULL)
+    return 0;
+  return n;
+}
+
+/* A malloc'd copy of a DN GnuTLS formats (RFC 4514); "" for an empty
+ * one. */
+static char *dn_string(gnutls_x509_crt_t crt, int issuer)
+{
+  gnutls_datum_t dn = {NULL, 0};
+  int rv = issuer ? gnutls_x509_crt_get_issuer_dn3(crt, &dn, 0)
+                  : gnutls_x509_crt_get_dn3(crt, &dn, 0);
+  char *s = rv < 0 ? strdup("")
+                   : strndup(dn.data ? (const char *)dn.data : "", dn.size);
+  gnutls_free(dn.data);
+  return s;
+}
+
+int tls_conn_peer_certificate(struct tls_conn *conn, size_t index,
+                              struct smtpout_certificate **out)
+{
+  unsigned n = 0;
+  const gnutls_datum_t *der =
+      conn->handshake_done ? gnutls_certificate_get_peers(conn->session, &n)
+                           : NULL;
+  if (der == NULL || index >= n)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  uint8_t digest[32];
+  gnutls_x509_crt_t crt;
+  if (gnutls_x509_crt_init(&crt) < 0)
+    return SMTPOUT_ERR_NOMEM;
+  int rv = SMTPOUT_ERR_SYNTAX;
+  struct smtpout_certificate *c = NULL;
+  if (gnutls_x509_crt_import(crt, &der[index], GNUTLS_X509_FMT_DER) < 0 ||
+      gnutls_hash_fast(GNUTLS_DIG_SHA256, der[index].data, der[index].size,
+                       digest) < 0)
+    goto out;
+  rv = SMTPOUT_ERR_NOMEM;
+  if ((c = calloc(1, sizeof(*c))) == NULL ||
+      (c->subject = dn_string(crt, 0)) == NULL ||
+      (c->issuer = dn_string(crt, 1)) == NULL)
+    goto out;
+  c->not_after = (int64_t)gnutls_x509_crt_get_expiration_time(crt);
+  for (size_t i = 0; i < sizeof(digest); i++)
+    snprintf(c->sha256 + 2 * i, 3, "%02x", digest[i]);
+  *out = c;
+  c = NULL;
+  rv = 0;
+out:
+  smtpout_certificate_free(c);
+  gnutls_x509_crt_deinit(crt);
+  return rv;
+}
+
+void smtpout_certificate_free(smtpout_certificate *cert)
+{
+  if (cert == NULL)
+    return;
+  free(cert->subject);
+  free(cert->issuer);
+  free(cert);
+}
+
+const char *smtpout_certificate_subject(const smtpout_certificate *cert)
+{
+  return cert ? cert->subject : "";
+}
+
+const char *smtpout_certificate_issuer(const smtpout_certificate *cert)
+{
+  return cert ? cert->issuer : "";
+}
+
+int64_t smtpout_certificate_not_after(const smtpout_certificate *cert)
+{
+  return cert ? cert->not_after : 0;
+}
+
+const char *smtpout_certificate_sha256(const smtpout_certificate *cert)
+{
+  return cert ? cert->sha256 : "";
+}
+
 const char *tls_conn_version(struct tls_conn *conn)
 {
   return gnutls_protocol_get_name(gnutls_protocol_get_version(conn->session));
@@ -862,4 +959,6 @@ const struct tls_backend tls_gnutls_backend = {
   .version = tls_conn_version,
   .cipher = tls_conn_cipher,
   .error_text = tls_conn_error_text,
+  .peer_count = tls_conn_peer_count,
+  .peer_certificate = tls_conn_peer_certificate,
 };

@@ -23,6 +23,7 @@
 #include <time.h>
 
 struct buf;
+struct smtpout_certificate;
 struct tls_creds;
 struct tls_cache;
 struct tls_conn;
@@ -147,6 +148,11 @@ struct tls_backend {
   const char *(*cipher)(struct tls_conn *conn);
   /* The last failure in words; never NULL. */
   const char *(*error_text)(struct tls_conn *conn);
+  /* The peer's certificates, as tls_conn_peer_count() and
+   * tls_conn_peer_certificate() below describe them. */
+  size_t (*peer_count)(struct tls_conn *conn);
+  int (*peer_certificate)(struct tls_conn *conn, size_t index,
+                          struct smtpout_certificate **out);
 };
 
 /* The library's backend: the tls_conn_* functions below. */
@@ -200,6 +206,17 @@ int tls_conn_write(struct tls_conn *conn, const uint8_t *data, size_t len);
 
 /* Queues a close_notify alert into the wire buffer. */
 void tls_conn_close_notify(struct tls_conn *conn);
+
+/* The number of certificates the peer presented: 0 before the handshake is
+ * complete, and after a resumed one (no certificate is sent then). */
+size_t tls_conn_peer_count(struct tls_conn *conn);
+
+/* Describes certificate `index` of the peer's list (0: its own) as a new
+ * smtpout_certificate (<smtpout/session.h>).  Returns 0,
+ * SMTPOUT_ERR_INVALID_ARGUMENT (no such certificate), SMTPOUT_ERR_SYNTAX (it
+ * cannot be parsed) or SMTPOUT_ERR_NOMEM. */
+int tls_conn_peer_certificate(struct tls_conn *conn, size_t index,
+                              struct smtpout_certificate **out);
 
 /* "TLS1.3", the cipher suite name, and the last error's text. */
 const char *tls_conn_version(struct tls_conn *conn);

@@ -64,6 +64,9 @@ for p in libdb5.3 libicu72 libnsl2 libsasl2-2 libssl3 openssl time; do
     check "the tests install $p" has smtpout_test_packages "$p"
 done
 check "the bench adds msmtp" has smtpout_bench_packages msmtp
+for p in groff-base man-db; do
+    check "the tests install $p (the manual pages)" has smtpout_test_packages "$p"
+done
 
 # ---- smtpout_install_deps against stand-ins --------------------------------
 

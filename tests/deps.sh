@@ -58,6 +58,11 @@ smtpout_demo_packages=("${smtpout_build_packages[@]}" gnutls-bin python3
 #                        type hints checked (test_python_install.py; mypy
 #                        carries the standard library's stubs, so its
 #                        Recommends python3-typeshed is not needed)
+#   groff-base man-db   the manual pages (docs/man.py) rendered and read as
+#                        an operator would: groff -man -Tutf8 -ww for
+#                        warnings, man -l and man -M (test_man_pages.py,
+#                        tests/abi/installed-library.sh); Priority: important
+#                        in Debian, but absent from minimal images
 #   libgsasl-dev dovecot-core
 #                        SMTP AUTH (docs/relay.md): GNU SASL builds SCRAM
 #                        (-Dgsasl=auto); Dovecot is the SASL service of the
@@ -72,7 +77,7 @@ smtpout_test_packages=("${smtpout_build_packages[@]}" gnutls-bin openssl
                        time libdb5.3 libicu72 libnsl2 libsasl2-2 libssl3
                        libunbound-dev libcurl4-gnutls-dev nsd unbound
                        ldnsutils bind9-dnsutils curl strace python3-venv mypy
-                       libgsasl-dev dovecot-core)
+                       libgsasl-dev dovecot-core groff-base man-db)
 
 # tests/bench/run.sh, beyond the tests: msmtp is one of the clients it
 # measures.

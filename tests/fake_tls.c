@@ -170,6 +170,22 @@ static const char *error_text(struct tls_conn *conn)
   return fc(conn)->error[0] ? fc(conn)->error : "TLS failure";
 }
 
+/* The scripted peer presents no certificate anyone could describe. */
+static size_t peer_count(struct tls_conn *conn)
+{
+  (void)conn;
+  return 0;
+}
+
+static int peer_certificate(struct tls_conn *conn, size_t index,
+                            struct smtpout_certificate **out)
+{
+  (void)conn;
+  (void)index;
+  (void)out;
+  return SMTPOUT_ERR_INVALID_ARGUMENT;
+}
+
 const struct tls_backend fake_tls_backend = {
   .conn_new = conn_new,
   .conn_free = conn_free,
@@ -184,4 +200,6 @@ const struct tls_backend fake_tls_backend = {
   .version = version,
   .cipher = cipher,
   .error_text = error_text,
+  .peer_count = peer_count,
+  .peer_certificate = peer_certificate,
 };

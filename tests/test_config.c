@@ -198,6 +198,32 @@ static void test_timeouts_parse_units(void **state)
   smtpout_config_unref(c);
 }
 
+/* A host can tell a timeout the operator chose, even one equal to the
+ * default, from one nobody set (smtpout-send bounds the latter by 30 s). */
+static void test_timeout_line_tells_set_from_default(void **state)
+{
+  (void)state;
+  smtpout_config *c = load_ok("; timeouts\n"
+                              "[queue.outbound.timeouts]\n"
+                              "data = 10m\n"
+                              "\n"
+                              "connect = 30s\n");
+  assert_int_equal(smtpout_config_timeout_line(c, SMTPOUT_TIMEOUT_DATA), 3);
+  assert_int_equal(smtpout_config_timeout(c, SMTPOUT_TIMEOUT_DATA), 600000);
+  assert_int_equal(smtpout_config_timeout_line(c, SMTPOUT_TIMEOUT_CONNECT),
+                   5);
+  assert_int_equal(smtpout_config_timeout_line(c, SMTPOUT_TIMEOUT_GREETING),
+                   0);
+  assert_int_equal(smtpout_config_timeout_line(c, SMTPOUT_TIMEOUT_COUNT), 0);
+  assert_int_equal(smtpout_config_timeout_line(c, -1), 0);
+  assert_int_equal(smtpout_config_timeout_line(NULL, SMTPOUT_TIMEOUT_DATA),
+                   0);
+  smtpout_config_unref(c);
+  assert_int_equal(smtpout_config_new(&c), 0);
+  assert_int_equal(smtpout_config_timeout_line(c, SMTPOUT_TIMEOUT_DATA), 0);
+  smtpout_config_unref(c);
+}
+
 static void test_bad_timeouts_are_refused(void **state)
 {
   (void)state;
@@ -1241,6 +1267,7 @@ int main(void)
     cmocka_unit_test(test_comments_bom_and_crlf),
     cmocka_unit_test(test_new_config_has_builtin_defaults),
     cmocka_unit_test(test_timeouts_parse_units),
+    cmocka_unit_test(test_timeout_line_tells_set_from_default),
     cmocka_unit_test(test_bad_timeouts_are_refused),
     cmocka_unit_test(test_hostname_is_normalised),
     cmocka_unit_test(test_ca_file_and_priority),

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
@@ -36,6 +37,7 @@ struct srv {
   size_t in_len, in_off;
   uint8_t out[1 << 16]; /* ciphertext for the client, not yet delivered */
   size_t out_len;
+  time_t not_after; /* of its certificate */
 };
 
 static ssize_t srv_push(gnutls_transport_ptr_t p, const void *data, size_t len)
@@ -80,7 +82,8 @@ static void srv_credentials(struct srv *v)
   assert_int_equal(gnutls_x509_crt_set_version(crt, 3), 0);
   assert_int_equal(gnutls_x509_crt_set_serial(crt, "\x01", 1), 0);
   assert_int_equal(gnutls_x509_crt_set_activation_time(crt, now - 3600), 0);
-  assert_int_equal(gnutls_x509_crt_set_expiration_time(crt, now + 86400), 0);
+  v->not_after = now + 86400;
+  assert_int_equal(gnutls_x509_crt_set_expiration_time(crt, v->not_after), 0);
   assert_int_equal(gnutls_x509_crt_set_dn_by_oid(
                        crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, sizeof(cn) - 1),
                    0);
@@ -327,6 +330,51 @@ static void test_reply_behind_tickets_in_one_read_is_answered(void **st)
   srv_free(&v);
 }
 
+/* The certificate the server presented, described for the host: none
+ * before the handshake, then the server's own, whose description outlives
+ * the session. */
+static void test_peer_certificate_is_described_after_the_handshake(void **st)
+{
+  (void)st;
+  struct h h;
+  struct srv v;
+  smtpout_certificate *c = NULL;
+  open_tls(&h, &v);
+  assert_int_equal(smtpout_session_peer_certificate_count(h.s), 0);
+  assert_int_equal(smtpout_session_peer_certificate(h.s, 0, &c),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  finish_handshake_expect_ehlo(&h, &v);
+  assert_int_equal(smtpout_session_peer_certificate_count(h.s), 1);
+  assert_int_equal(smtpout_session_peer_certificate(h.s, 1, &c),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  assert_int_equal(smtpout_session_peer_certificate(NULL, 0, &c),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  assert_int_equal(smtpout_session_peer_certificate(h.s, 0, NULL),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  assert_int_equal(smtpout_session_peer_certificate(h.s, 0, &c), 0);
+
+  /* The digest of the DER the server sent, as TLSA 3 0 1 carries it. */
+  const gnutls_datum_t *ours = gnutls_certificate_get_ours(v.tls);
+  assert_non_null(ours);
+  uint8_t digest[32];
+  char hex[65];
+  assert_int_equal(gnutls_hash_fast(GNUTLS_DIG_SHA256, ours->data, ours->size,
+                                    digest),
+                   0);
+  for (size_t i = 0; i < sizeof(digest); i++)
+    snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+  h_free(&h); /* the description does not refer to the session */
+  srv_free(&v);
+  assert_string_equal(smtpout_certificate_sha256(c), hex);
+  assert_string_equal(smtpout_certificate_subject(c), "CN=mx.test.example");
+  assert_string_equal(smtpout_certificate_issuer(c), "CN=mx.test.example");
+  assert_int_equal(smtpout_certificate_not_after(c), (int64_t)v.not_after);
+  smtpout_certificate_free(c);
+  smtpout_certificate_free(NULL);
+  assert_string_equal(smtpout_certificate_sha256(NULL), "");
+  assert_int_equal(smtpout_session_peer_certificate_count(NULL), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -334,6 +382,7 @@ int main(void)
           test_ehlo_goes_with_finished_while_tickets_are_held_back),
       cmocka_unit_test(test_tickets_alone_then_reply),
       cmocka_unit_test(test_reply_behind_tickets_in_one_read_is_answered),
+      cmocka_unit_test(test_peer_certificate_is_described_after_the_handshake),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,14 @@
  * memory per session, and exits 1 if any recipient was not accepted
  * (64 bad usage, 78 bad TLS settings, 71 a local system error).
  */
+/* POSIX.1-2008 (clock_gettime, getaddrinfo, strndup, ...) and the BSD/Linux
+ * extras (TCP_QUICKACK, SOCK_NONBLOCK) under a strict `cc -std=c11`. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE 1
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>

@@ -83,6 +83,16 @@ static void write_string(FILE *f, const char *str)
 {
   fputc('"', f);
   for (const unsigned char *s = (const unsigned char *)str; *s;) {
+    /* Runs of plain ASCII, most of any string, go out in one call. */
+    size_t run = 0;
+    while (s[run] >= 0x20 && s[run] < 0x7f && s[run] != '"' &&
+           s[run] != '\\')
+      run++;
+    if (run > 0) {
+      fwrite(s, 1, run, f);
+      s += run;
+      continue;
+    }
     unsigned char c = *s;
     if (c == '"' || c == '\\') {
       fputc('\\', f);
@@ -96,9 +106,6 @@ static void write_string(FILE *f, const char *str)
       s++;
     } else if (c < 0x20 || c == 0x7f) {
       fprintf(f, "\\u%04x", c);
-      s++;
-    } else if (c < 0x80) {
-      fputc(c, f);
       s++;
     } else {
       /* Each byte that does not start a well-formed sequence becomes

@@ -3,18 +3,35 @@
  * why; or check a configuration file.
  *
  *   smtpout-policy --config FILE --domain D [--domain D ...] [--mx M] [--json]
+ *   smtpout-policy --config FILE -q FILE|-
  *   smtpout-policy --config FILE --check
  *
+ * With -q (as postmap -q -) it reads "DOMAIN [MX]" lines and prints one
+ * JSON line per query, loading the configuration once: auditing many
+ * destinations against a large map costs one load, not one per query.
+ *
  * Exit status (sysexits.h): 0 success; 64 bad usage; 65 a --domain or
- * --mx that is not a valid host name; 78 the configuration cannot be
- * loaded (each problem printed to stderr as FILE:LINE: message).
+ * --mx (or a query) that is not a valid host name; 66 an unreadable query
+ * file; 74 a read error; 78 the configuration cannot be loaded (each
+ * problem printed to stderr as FILE:LINE: message).
  *
  * Uses only the public API.
  */
+/* POSIX.1-2008 (clock_gettime, getaddrinfo, strndup, ...) and the BSD/Linux
+ * extras (TCP_QUICKACK, SOCK_NONBLOCK) under a strict `cc -std=c11`. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE 1
+#endif
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <smtpout/smtpout.h>
 
@@ -23,9 +40,15 @@
 enum {
   EXIT_USAGE = 64,    /* EX_USAGE */
   EXIT_DATAERR = 65,  /* EX_DATAERR */
+  EXIT_NOINPUT = 66,  /* EX_NOINPUT */
   EXIT_SOFTWARE = 70, /* EX_SOFTWARE */
+  EXIT_IOERR = 74,    /* EX_IOERR */
   EXIT_CONFIG = 78    /* EX_CONFIG */
 };
+
+/* The longest query line: two names of at most 253 octets (more in
+ * U-labels), with room to spare. */
+#define QUERY_LINE_MAX 4096
 
 #define MAX_DOMAINS 1000
 
@@ -34,20 +57,36 @@ static void usage(FILE *out)
   fputs("usage: smtpout-policy --config FILE --domain DOMAIN [--domain ...]"
         " [--mx HOST] [--json]\n"
         "       smtpout-policy --config FILE --mx HOST [--json]\n"
+        "       smtpout-policy --config FILE -q FILE|-\n"
         "       smtpout-policy --config FILE --check\n"
         "\n"
-        "Resolves the starttls, allow-invalid-certs and dane policy for\n"
+        "Resolves the starttls, allow-invalid-certs, dane and mta-sts policy for\n"
         "mail to the recipient DOMAIN(s) through the MX HOST, and says\n"
         "which rule set each knob.  With several domains the strictest policy of\n"
-        "them applies.  --check only validates FILE.\n",
+        "them applies.\n"
+        "\n"
+        "  --config FILE     the configuration (docs/configuration.md)\n"
+        "  --domain DOMAIN   a recipient domain; repeat for more\n"
+        "  --mx HOST         the MX host the mail goes through\n"
+        "  --json            one JSON object instead of the explanation\n"
+        "  -q, --query FILE  read \"DOMAIN [MX]\" lines from FILE (\"-\": "
+        "standard\n"
+        "                    input) and print one JSON line for each\n"
+        "  --check           only validate FILE\n"
+        "  --version         print the version and exit\n"
+        "  --help            print this help and exit\n",
         out);
 }
 
+/* The --json object; with -q without "explain", which would make most of
+ * a batch's output and repeats what "source" and "rule" say. */
 static void print_json(const smtpout_policy *p, const char *const *domains,
-                       size_t ndomains, const char *mx)
+                       size_t ndomains, const char *mx, int explain)
 {
-  static const char *const keys[3] = {"starttls", "allow_invalid_certs",
-                                      "dane"};
+  /* Indexed by enum smtpout_knob. */
+  static const char *const keys[] = {"starttls", "allow_invalid_certs",
+                                     "dane", "mta_sts"};
+  const int nkeys = (int)(sizeof(keys) / sizeof(keys[0]));
   struct json j;
   json_init(&j, stdout);
   json_object_begin(&j);
@@ -57,16 +96,18 @@ static void print_json(const smtpout_policy *p, const char *const *domains,
   json_bool(&j, smtpout_policy_allow_invalid_certs(p));
   json_key(&j, "dane");
   json_string(&j, smtpout_dane_name(smtpout_policy_dane(p)));
+  json_key(&j, "mta_sts");
+  json_string(&j, smtpout_mta_sts_name(smtpout_policy_mta_sts(p)));
   json_key(&j, "source");
   json_object_begin(&j);
-  for (int k = 0; k < 3; k++) {
+  for (int k = 0; k < nkeys; k++) {
     json_key(&j, keys[k]);
     json_string(&j, smtpout_policy_source(p, k));
   }
   json_object_end(&j);
   json_key(&j, "rule");
   json_object_begin(&j);
-  for (int k = 0; k < 3; k++) {
+  for (int k = 0; k < nkeys; k++) {
     json_key(&j, keys[k]);
     json_string(&j, smtpout_policy_rule(p, k));
   }
@@ -78,8 +119,10 @@ static void print_json(const smtpout_policy *p, const char *const *domains,
   json_array_end(&j);
   json_key(&j, "mx");
   json_string(&j, mx);
-  json_key(&j, "explain");
-  json_string(&j, smtpout_policy_explain(p));
+  if (explain) {
+    json_key(&j, "explain");
+    json_string(&j, smtpout_policy_explain(p));
+  }
   json_object_end(&j);
   putchar('\n');
 }
@@ -103,6 +146,141 @@ static void report_bad_names(const char *const *domains, size_t ndomains,
   smtpout_policy_free(p);
 }
 
+/* A query that cannot be answered: the line, and why. */
+static void print_query_error(const char *line, const char *why)
+{
+  struct json j;
+  json_init(&j, stdout);
+  json_object_begin(&j);
+  json_key(&j, "query");
+  json_string(&j, line);
+  json_key(&j, "error");
+  json_string(&j, why);
+  json_object_end(&j);
+  putchar('\n');
+}
+
+/* Answers one "DOMAIN [MX]" line ("-" for no domain).  Returns 0, or
+ * EXIT_DATAERR for a line that is not a query or names a bad name. */
+static int query_one(const smtpout_config *config, char *line)
+{
+  char *save = NULL, *copy = strdup(line);
+  if (copy == NULL)
+    return EXIT_SOFTWARE;
+  const char *domain = strtok_r(copy, " \t", &save);
+  const char *mx = strtok_r(NULL, " \t", &save);
+  int ex = 0;
+  if (strtok_r(NULL, " \t", &save) != NULL) {
+    print_query_error(line, "expected DOMAIN [MX]");
+    ex = EXIT_DATAERR;
+  } else {
+    size_t nd = strcmp(domain, "-") != 0;
+    if (!nd && mx == NULL) {
+      print_query_error(line, "\"-\" (no domain) needs an MX");
+      ex = EXIT_DATAERR;
+    } else {
+      smtpout_policy *p = NULL;
+      int rv = smtpout_policy_resolve(&p, config, &domain, nd, mx);
+      if (rv == 0) {
+        print_json(p, &domain, nd, mx, 0);
+      } else if (rv == SMTPOUT_ERR_BAD_NAME) {
+        smtpout_policy *q = NULL;
+        int bad_mx = mx && smtpout_policy_resolve(&q, NULL, NULL, 0, mx) ==
+                               SMTPOUT_ERR_BAD_NAME;
+        smtpout_policy_free(q);
+        print_query_error(line, bad_mx ? "the MX is not a valid host name"
+                                       : "the domain is not a valid "
+                                         "domain name");
+        ex = EXIT_DATAERR;
+      } else {
+        print_query_error(line, smtpout_strerror(rv));
+        ex = EXIT_SOFTWARE;
+      }
+      smtpout_policy_free(p);
+    }
+  }
+  free(copy);
+  return ex;
+}
+
+/*
+ * Reads query lines from `fd`, one JSON line out for each (blank lines and
+ * "#" comments get none), in order.  Standard output is flushed before
+ * every read that may block, never after each line: a batch goes out in
+ * large writes, and a program that writes one query and waits for its
+ * answer (a coprocess) still gets it.  Returns the exit status: the worst
+ * of the queries', or EXIT_IOERR.
+ */
+static int query_lines(const smtpout_config *config, int fd)
+{
+  static char buf[65536];
+  char line[QUERY_LINE_MAX + 1];
+  size_t len = 0, lineno = 0;
+  int too_long = 0, ex = 0, eof = 0;
+  size_t have = 0, pos = 0;
+  while (!eof || pos < have) {
+    if (pos == have) {
+      fflush(stdout);
+      ssize_t n = read(fd, buf, sizeof(buf));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0) {
+        fprintf(stderr, "smtpout-policy: reading queries: %s\n",
+                strerror(errno));
+        return EXIT_IOERR;
+      }
+      have = (size_t)n;
+      pos = 0;
+      if (n == 0) {
+        eof = 1;
+        if (len == 0 && !too_long)
+          break;
+        /* the last line, without its newline */
+      }
+    }
+    int end = eof;
+    while (!end && pos < have) {
+      char c = buf[pos++];
+      if (c == '\n')
+        end = 1;
+      else if (len < QUERY_LINE_MAX)
+        line[len++] = c;
+      else
+        too_long = 1;
+    }
+    if (!end)
+      continue;
+    lineno++;
+    line[len] = '\0';
+    while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' ||
+                       line[len - 1] == '\t'))
+      line[--len] = '\0';
+    char *q = line + strspn(line, " \t");
+    int rv = 0;
+    if (too_long) {
+      fprintf(stderr, "smtpout-policy: query line %zu: longer than %d "
+                      "characters\n", lineno, QUERY_LINE_MAX);
+      print_query_error("", "line too long");
+      rv = EXIT_DATAERR;
+    } else if (memchr(line, '\0', len) != NULL) {
+      print_query_error("", "NUL character in line");
+      rv = EXIT_DATAERR;
+    } else if (*q != '\0' && *q != '#') {
+      rv = query_one(config, q);
+    }
+    if (rv == EXIT_SOFTWARE)
+      return rv;
+    if (rv > ex)
+      ex = rv;
+    len = 0;
+    too_long = 0;
+    if (eof)
+      break;
+  }
+  fflush(stdout);
+  return ex;
+}
+
 int main(int argc, char **argv)
 {
   static const struct option options[] = {
@@ -111,16 +289,20 @@ int main(int argc, char **argv)
     {"mx", required_argument, NULL, 'm'},
     {"json", no_argument, NULL, 'j'},
     {"check", no_argument, NULL, 'k'},
+    {"query", required_argument, NULL, 'q'},
+    {"version", no_argument, NULL, 'V'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
-  const char *config_path = NULL, *mx = NULL;
+  const char *config_path = NULL, *mx = NULL, *queries = NULL;
   static const char *domains[MAX_DOMAINS];
   size_t ndomains = 0;
   int json = 0, check = 0, opt;
 
-  while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, "q:", options, NULL)) != -1) {
     switch (opt) {
+    case 'q': queries = optarg; break;
+    case 'V': printf("smtpout-policy %s\n", smtpout_version()); return 0;
     case 'c': config_path = optarg; break;
     case 'm':
       if (mx != NULL) {
@@ -143,10 +325,17 @@ int main(int argc, char **argv)
     }
   }
   if (optind < argc || config_path == NULL ||
-      (check && (ndomains > 0 || mx != NULL || json)) ||
-      (!check && ndomains == 0 && mx == NULL)) {
+      (check && (ndomains > 0 || mx != NULL || json || queries)) ||
+      (queries && (ndomains > 0 || mx != NULL)) ||
+      (!check && !queries && ndomains == 0 && mx == NULL)) {
     usage(stderr);
     return EXIT_USAGE;
+  }
+  int qfd = STDIN_FILENO;
+  if (queries && strcmp(queries, "-") != 0 &&
+      (qfd = open(queries, O_RDONLY | O_CLOEXEC)) < 0) {
+    fprintf(stderr, "smtpout-policy: -q %s: %s\n", queries, strerror(errno));
+    return EXIT_NOINPUT;
   }
 
   static char errbuf[65536];
@@ -165,6 +354,13 @@ int main(int argc, char **argv)
     smtpout_config_unref(config);
     return 0;
   }
+  if (queries) {
+    rv = query_lines(config, qfd);
+    smtpout_config_unref(config);
+    if (qfd != STDIN_FILENO)
+      close(qfd);
+    return rv;
+  }
 
   smtpout_policy *policy = NULL;
   rv = smtpout_policy_resolve(&policy, config, domains, ndomains, mx);
@@ -178,7 +374,7 @@ int main(int argc, char **argv)
     return EXIT_SOFTWARE;
   }
   if (json)
-    print_json(policy, domains, ndomains, mx);
+    print_json(policy, domains, ndomains, mx, 1);
   else
     fputs(smtpout_policy_explain(policy), stdout);
   smtpout_policy_free(policy);

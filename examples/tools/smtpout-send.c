@@ -1,19 +1,33 @@
 /*
  * smtpout-send — deliver one message to one SMTP server under the
- * configured TLS policy, and say what happened (docs/tools.md).
+ * configured TLS policy, and say what happened (docs/tools.md); or, with
+ * --probe, connect, secure the connection and show the server's TLS
+ * without sending mail (probe.c).
  *
- *   smtpout-send --server HOST[:PORT] [--mx-name NAME] --from ADDR
- *                --to ADDR [--to ADDR ...] [--data FILE|-] [--config FILE]
- *                [--ca-file FILE] [--helo NAME] [--smtputf8] [--json]
- *                [--verbose]
+ *   smtpout-send --server HOST[:PORT] --from ADDR --to ADDR [--to ADDR ...]
+ *                [--data FILE|-] [options]
+ *   smtpout-send --probe --server HOST[:PORT] [--to ADDR ...] [options]
  *
  * The delivery scans the message for what it needs (8BITMIME, SMTPUTF8,
  * its size on the wire); --smtputf8 requires SMTPUTF8 for an ASCII one.
+ * The TLS policy is the configuration's, except for the knobs --starttls
+ * and --allow-invalid-certs set.  Every wait is bounded: by --timeout, else
+ * by the configuration's timeout for that phase when the file sets one,
+ * else by 30 seconds (docs/tools.md).
  *
- * Exit status (sysexits.h): 0 every recipient delivered; 75 any deferred;
- * 69 otherwise any bounced; 64 bad usage; 66 unreadable data; 78 bad
- * configuration; 70 internal error.
+ * Exit status (sysexits.h): 0 every recipient delivered (the probe: the
+ * policy was met); 75 any deferred (the probe: the connection or the policy
+ * failed); 69 otherwise any bounced; 64 bad usage; 66 unreadable data or
+ * --ca-file; 78 bad configuration; 70 internal error.
  */
+/* POSIX.1-2008 (clock_gettime, getaddrinfo, strndup, ...) and the BSD/Linux
+ * extras (TCP_QUICKACK, SOCK_NONBLOCK) under a strict `cc -std=c11`. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE 1
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -23,32 +37,112 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <smtpout/smtpout.h>
-
 #include "json.h"
+#include "send.h"
 
-enum {
-  EX_OK_ = 0,
-  EX_USAGE_ = 64,
-  EX_NOINPUT_ = 66,
-  EX_UNAVAILABLE_ = 69,
-  EX_SOFTWARE_ = 70,
-  EX_TEMPFAIL_ = 75,
-  EX_CONFIG_ = 78
+/* Without --timeout and a configured value, each wait is bounded by this:
+ * an operator at a terminal should not wait RFC 5321's 5 or 10 minutes
+ * for a silent server. */
+#define CLI_DEFAULT_TIMEOUT_MS 30000u
+
+static const char *const timeout_keys[SMTPOUT_TIMEOUT_COUNT] = {
+  "connect", "greeting", "tls", "ehlo", "mail-from", "rcpt-to", "data",
 };
 
 static void usage(FILE *f)
 {
-  fputs("usage: smtpout-send --server HOST[:PORT] [--mx-name NAME] "
-        "--from ADDR --to ADDR [--to ADDR ...]\n"
-        "                    [--data FILE|-] [--config FILE] "
-        "[--ca-file FILE] [--helo NAME] [--smtputf8]\n"
-        "                    [--json] [--verbose]\n"
-        "Delivers one message (read from FILE, or standard input) to one "
-        "SMTP server\nunder the TLS policy of the configuration, and reports "
-        "each recipient's result.\n",
-        f);
+  fputs(
+    "usage: smtpout-send --server HOST[:PORT] --from ADDR --to ADDR "
+    "[--to ADDR ...]\n"
+    "                    [--data FILE|-] [OPTIONS]\n"
+    "       smtpout-send --probe --server HOST[:PORT] [--to ADDR ...] "
+    "[OPTIONS]\n"
+    "\n"
+    "Delivers one message to one SMTP server under the TLS policy and "
+    "reports each\nrecipient's result; --probe connects, secures the "
+    "connection and shows the\nserver's TLS and certificates without "
+    "sending mail.\n"
+    "\n"
+    "  --server HOST[:PORT]   the server (port 25 by default)\n"
+    "  --mx-name NAME         name for the policy, SNI and certificate "
+    "check (default HOST)\n"
+    "  --from ADDR            envelope sender (\"\" for <>)\n"
+    "  --to ADDR              a recipient; repeat for more\n"
+    "  --data FILE|-          the message (standard input with \"-\", or "
+    "when omitted\n"
+    "                         and standard input is not a terminal)\n"
+    "  --probe                EHLO, STARTTLS and QUIT: no mail is sent\n"
+    "  --config FILE          policy and timeouts (docs/configuration.md)\n"
+    "  --starttls MODE        optional, require or disable, whatever the "
+    "policy says\n"
+    "  --allow-invalid-certs  deliver over TLS whose certificate did not "
+    "verify\n"
+    "  --ca-file FILE         PEM trust anchors instead of the system's\n"
+    "  --timeout DUR          bound every wait (30s, 2m, 1500ms; default "
+    "30s)\n"
+    "  --helo NAME            the EHLO name\n"
+    "  --smtputf8             require SMTPUTF8 even for an ASCII message\n"
+    "  --json                 one JSON object instead of text\n"
+    "  --verbose              the SMTP conversation on standard error\n"
+    "  --version              print the version and exit\n"
+    "  --help                 print this help and exit\n",
+    f);
 }
+
+/* ------------------------------------------------------------------ */
+/* Output helpers (shared with probe.c)                                 */
+
+void paint(const struct send_setup *setup, const char *sgr)
+{
+  if (setup->colour)
+    fputs(sgr, stdout);
+}
+
+void paint_end(const struct send_setup *setup)
+{
+  if (setup->colour)
+    fputs(SGR_RESET, stdout);
+}
+
+void print_safe(const char *s)
+{
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p < 0x20 || *p == 0x7f)
+      printf("\\x%02X", *p);
+    else
+      putchar(*p);
+  }
+}
+
+void format_duration(char *out, size_t outlen, uint32_t ms)
+{
+  static const struct {
+    const char *unit;
+    uint32_t ms;
+  } units[] = {{"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}};
+  for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+    if (ms % units[i].ms == 0) {
+      snprintf(out, outlen, "%lu%s", (unsigned long)(ms / units[i].ms),
+               units[i].unit);
+      return;
+    }
+  }
+  snprintf(out, outlen, "%lums", (unsigned long)ms);
+}
+
+void trace_line(smtpout_session *s, int dir, const char *line, size_t len,
+                void *ud)
+{
+  static const char *const prefix[] = {"C: ", "S: ", "-- "};
+  (void)s;
+  (void)ud;
+  fputs(prefix[dir], stderr);
+  fwrite(line, 1, len, stderr);
+  fputc('\n', stderr);
+}
+
+/* ------------------------------------------------------------------ */
+/* Command line                                                         */
 
 /* Splits "host", "host:port", "[v6]:port" or "[v6]". */
 static int parse_server(const char *arg, char **host, uint16_t *port)
@@ -83,6 +177,204 @@ static int parse_server(const char *arg, char **host, uint16_t *port)
   *host = strndup(hs, (size_t)(he - hs));
   return *host ? 0 : -1;
 }
+
+/* A duration as [queue.outbound.timeouts] writes one (docs/
+ * configuration.md): a positive whole number and a unit, ms, s, m, h or
+ * d; at most 2^32 - 1 ms.  The same rules and the same words as the
+ * configuration's (tests/integration/test_send_cli.py holds them
+ * together). */
+static int parse_duration(const char *s, uint32_t *ms, const char **why)
+{
+  static const struct {
+    const char *unit;
+    uint64_t ms;
+  } units[] = {
+    {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000},
+  };
+  uint64_t n = 0;
+  size_t i = 0;
+  while (s[i] >= '0' && s[i] <= '9') {
+    n = n * 10 + (uint64_t)(s[i] - '0');
+    if (n > UINT32_MAX) {
+      *why = "too large (at most 49 days)";
+      return -1;
+    }
+    i++;
+  }
+  if (i == 0) {
+    *why = "not a number followed by a unit (ms, s, m, h, d), e.g. 30s";
+    return -1;
+  }
+  if (s[i] == '\0') {
+    *why = "a unit is required (ms, s, m, h, d), e.g. 30s";
+    return -1;
+  }
+  for (size_t u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+    if (strcmp(s + i, units[u].unit) == 0) {
+      if (n == 0) {
+        *why = "must be greater than zero";
+        return -1;
+      }
+      if (n > UINT32_MAX / units[u].ms) {
+        *why = "too large (at most 49 days)";
+        return -1;
+      }
+      *ms = (uint32_t)(n * units[u].ms);
+      return 0;
+    }
+  }
+  *why = "unknown unit (accepted: ms, s, m, h, d), e.g. 30s";
+  return -1;
+}
+
+static int parse_starttls(const char *arg, int *mode)
+{
+  static const int modes[] = {SMTPOUT_STARTTLS_OPTIONAL,
+                              SMTPOUT_STARTTLS_REQUIRE,
+                              SMTPOUT_STARTTLS_DISABLE};
+  for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+    if (strcmp(arg, smtpout_starttls_name(modes[i])) == 0) {
+      *mode = modes[i];
+      return 0;
+    }
+  }
+  return -1;
+}
+
+/* Checks --ca-file now, naming it, rather than after a connection and a
+ * STARTTLS (where the library reads it).  A device or a FIFO is refused,
+ * as the library refuses it. */
+static int check_ca_file(const char *path)
+{
+  struct stat st;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    fprintf(stderr, "smtpout-send: --ca-file %s: %s\n", path,
+            strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  close(fd);
+  if (!S_ISREG(st.st_mode)) {
+    fprintf(stderr, "smtpout-send: --ca-file %s: not a regular file\n",
+            path);
+    return -1;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The policy and the timeouts in force                                 */
+
+/* Copies the value and source of `knob` from `p` into *v, or, when `p`
+ * is stricter than what *v holds, replaces it. */
+static void knob_merge(struct knob_view *v, int have, const smtpout_policy *p,
+                       int knob)
+{
+  int value = knob == SMTPOUT_KNOB_STARTTLS
+                ? smtpout_policy_starttls(p)
+                : smtpout_policy_allow_invalid_certs(p);
+  /* Stricter: require > optional > disable; certificates refused (0) >
+   * allowed (1). */
+  int stricter = knob == SMTPOUT_KNOB_STARTTLS ? value > v->value
+                                               : value < v->value;
+  if (have && !stricter)
+    return;
+  v->value = value;
+  snprintf(v->source, sizeof(v->source), "%s", smtpout_policy_source(p, knob));
+}
+
+/* Resolves the policy as the delivery does: the strictest over the
+ * recipients' domains through the MX, where a domain that is not a valid
+ * name counts as the MX alone, and recipients the delivery bounces locally
+ * (a bad address) count for nothing.  With no domain, the MX alone.
+ * Returns 0 or SMTPOUT_ERR_BAD_NAME (the MX) or another error. */
+static int resolve_policy(struct send_setup *setup, const char *const *to,
+                          size_t nto)
+{
+  const char **domains = calloc(nto ? nto : 1, sizeof(*domains));
+  if (domains == NULL)
+    return SMTPOUT_ERR_NOMEM;
+  size_t n = 0;
+  int mx_alone = 0, rv = 0;
+  smtpout_policy *p = NULL;
+  for (size_t i = 0; i < nto && rv == 0; i++) {
+    if (smtpout_address_check(to[i]) != 0)
+      continue;
+    const char *dom = strrchr(to[i], '@') + 1;
+    rv = smtpout_policy_resolve(&p, setup->config, &dom, 1, setup->mx);
+    smtpout_policy_free(p);
+    p = NULL;
+    if (rv == SMTPOUT_ERR_BAD_NAME &&
+        smtpout_policy_resolve(&p, setup->config, NULL, 0, setup->mx) == 0) {
+      smtpout_policy_free(p); /* the domain was the bad name, not the MX */
+      p = NULL;
+      mx_alone = 1;
+      rv = 0;
+    } else if (rv == 0) {
+      domains[n++] = dom;
+    }
+  }
+  int have = 0;
+  if (rv == 0 && n > 0 &&
+      (rv = smtpout_policy_resolve(&p, setup->config, domains, n,
+                                   setup->mx)) == 0) {
+    knob_merge(&setup->starttls, have, p, SMTPOUT_KNOB_STARTTLS);
+    knob_merge(&setup->allow_invalid_certs, have, p,
+               SMTPOUT_KNOB_ALLOW_INVALID_CERTS);
+    have = 1;
+    smtpout_policy_free(p);
+    p = NULL;
+  }
+  if (rv == 0 && (n == 0 || mx_alone) &&
+      (rv = smtpout_policy_resolve(&p, setup->config, NULL, 0, setup->mx)) ==
+        0) {
+    knob_merge(&setup->starttls, have, p, SMTPOUT_KNOB_STARTTLS);
+    knob_merge(&setup->allow_invalid_certs, have, p,
+               SMTPOUT_KNOB_ALLOW_INVALID_CERTS);
+    smtpout_policy_free(p);
+  }
+  free(domains);
+  return rv;
+}
+
+/* The timeout of each phase: --timeout, else the configuration's when the
+ * file sets it, else CLI_DEFAULT_TIMEOUT_MS. */
+static void choose_timeouts(struct send_setup *setup, const char *config_path,
+                            uint32_t cli_ms)
+{
+  for (int w = 0; w < SMTPOUT_TIMEOUT_COUNT; w++) {
+    struct timeout_view *t = &setup->timeouts[w];
+    uint32_t line = smtpout_config_timeout_line(setup->config, w);
+    if (cli_ms) {
+      t->ms = cli_ms;
+      snprintf(t->source, sizeof(t->source), "--timeout");
+    } else if (line) {
+      t->ms = smtpout_config_timeout(setup->config, w);
+      snprintf(t->source, sizeof(t->source), "%s:%lu", config_path,
+               (unsigned long)line);
+    } else {
+      t->ms = CLI_DEFAULT_TIMEOUT_MS;
+      snprintf(t->source, sizeof(t->source), "smtpout-send default");
+    }
+  }
+}
+
+static void note_timeouts(const struct send_setup *setup)
+{
+  fputs("-- timeouts:", stderr);
+  for (int w = 0; w < SMTPOUT_TIMEOUT_COUNT; w++) {
+    char d[32];
+    format_duration(d, sizeof(d), setup->timeouts[w].ms);
+    fprintf(stderr, "%s %s %s (%s)", w ? "," : "", timeout_keys[w], d,
+            setup->timeouts[w].source);
+  }
+  fputc('\n', stderr);
+}
+
+/* ------------------------------------------------------------------ */
+/* The message                                                          */
 
 /* Copies everything readable from `in` into a new temporary file. */
 static int spool(int in)
@@ -134,18 +426,10 @@ static int open_body(const char *path)
   return fd;
 }
 
-static void trace(smtpout_session *s, int dir, const char *line, size_t len,
-                  void *ud)
-{
-  static const char *const prefix[] = {"C: ", "S: ", "-- "};
-  (void)s;
-  (void)ud;
-  fputs(prefix[dir], stderr);
-  fwrite(line, 1, len, stderr);
-  fputc('\n', stderr);
-}
+/* ------------------------------------------------------------------ */
+/* Reports                                                              */
 
-static void print_tls(struct json *j, const smtpout_tls_info *ti)
+static void print_tls_json(struct json *j, const smtpout_tls_info *ti)
 {
   json_object_begin(j);
   json_key(j, "used");
@@ -163,30 +447,50 @@ static void print_tls(struct json *j, const smtpout_tls_info *ti)
   json_object_end(j);
 }
 
-static void print_json(const smtpout_delivery *d, const char *mx,
-                       const char *server)
+/* The policy the delivery enforced: its own report, or, when an option
+ * fixed a knob, the tool's (the delivery would call it "host"). */
+static void policy_of(const struct send_setup *setup,
+                      const smtpout_delivery *d, struct knob_view *st,
+                      struct knob_view *ai)
 {
+  const smtpout_policy *p = smtpout_delivery_policy(d);
+  *st = setup->starttls;
+  *ai = setup->allow_invalid_certs;
+  if (setup->fixed || p == NULL)
+    return;
+  st->value = smtpout_policy_starttls(p);
+  snprintf(st->source, sizeof(st->source), "%s",
+           smtpout_policy_source(p, SMTPOUT_KNOB_STARTTLS));
+  ai->value = smtpout_policy_allow_invalid_certs(p);
+  snprintf(ai->source, sizeof(ai->source), "%s",
+           smtpout_policy_source(p, SMTPOUT_KNOB_ALLOW_INVALID_CERTS));
+}
+
+static void print_json(const struct send_setup *setup,
+                       const smtpout_delivery *d)
+{
+  struct knob_view st, ai;
+  policy_of(setup, d, &st, &ai);
   struct json j;
   json_init(&j, stdout);
   json_object_begin(&j);
   json_key(&j, "mx");
-  json_string(&j, mx);
+  json_string(&j, setup->mx);
   json_key(&j, "server");
-  json_string(&j, server);
+  json_string(&j, setup->server);
 
-  const smtpout_policy *p = smtpout_delivery_policy(d);
   json_key(&j, "policy");
   json_object_begin(&j);
   json_key(&j, "starttls");
-  json_string(&j, smtpout_starttls_name(smtpout_policy_starttls(p)));
+  json_string(&j, smtpout_starttls_name(st.value));
   json_key(&j, "allow_invalid_certs");
-  json_bool(&j, smtpout_policy_allow_invalid_certs(p));
+  json_bool(&j, ai.value);
   json_key(&j, "source");
   json_object_begin(&j);
   json_key(&j, "starttls");
-  json_string(&j, smtpout_policy_source(p, SMTPOUT_KNOB_STARTTLS));
+  json_string(&j, st.source);
   json_key(&j, "allow_invalid_certs");
-  json_string(&j, smtpout_policy_source(p, SMTPOUT_KNOB_ALLOW_INVALID_CERTS));
+  json_string(&j, ai.source);
   json_object_end(&j);
   json_object_end(&j);
 
@@ -203,7 +507,7 @@ static void print_json(const smtpout_delivery *d, const char *mx,
     json_key(&j, "plaintext_fallback");
     json_bool(&j, smtpout_attempt_plaintext_fallback(a));
     json_key(&j, "tls");
-    print_tls(&j, ti);
+    print_tls_json(&j, ti);
     json_key(&j, "error");
     json_string(&j, smtpout_attempt_error(a));
     json_object_end(&j);
@@ -238,143 +542,156 @@ static void print_json(const smtpout_delivery *d, const char *mx,
   fputc('\n', stdout);
 }
 
-static void print_text(const smtpout_delivery *d)
+/* "policy  starttls = require (policy.ini:5), allow-invalid-certs = false
+ * (default)" */
+static void print_policy_line(const struct send_setup *setup,
+                              const struct knob_view *st,
+                              const struct knob_view *ai)
 {
-  for (size_t i = 0; i < smtpout_delivery_attempt_count(d); i++) {
-    const smtpout_attempt *a = smtpout_delivery_attempt(d, i);
-    const smtpout_tls_info *ti = smtpout_attempt_tls_info(a);
-    printf("attempt %zu: %s starttls=%s%s", i + 1, smtpout_attempt_address(a),
-           smtpout_tls_outcome_name(smtpout_tls_info_outcome(ti)),
-           smtpout_attempt_plaintext_fallback(a) ? " (plaintext fallback)"
-                                                 : "");
-    if (smtpout_tls_info_used(ti))
-      printf(" %s %s %s", smtpout_tls_info_version(ti),
-             smtpout_tls_info_cipher(ti),
-             smtpout_tls_info_verified(ti) ? "verified" : "unverified");
-    if (smtpout_attempt_error(a))
-      printf(" error: %s", smtpout_attempt_error(a));
-    putchar('\n');
-  }
-  for (size_t i = 0; i < smtpout_delivery_recipient_count(d); i++) {
-    const smtpout_result *r = smtpout_delivery_result(d, i);
-    printf("%s: %s", smtpout_result_recipient(r),
-           smtpout_status_name(smtpout_result_status(r)));
-    if (smtpout_result_code(r))
-      printf(" %d", smtpout_result_code(r));
-    if (smtpout_result_enhanced(r)[0])
-      printf(" %s", smtpout_result_enhanced(r));
-    printf(" %s%s\n", smtpout_result_text(r),
-           smtpout_result_possibly_delivered(r) ? " (possibly delivered)"
-                                                : "");
-  }
+  printf("%-10s starttls = ", "policy");
+  paint(setup, SGR_BOLD);
+  fputs(smtpout_starttls_name(st->value), stdout);
+  paint_end(setup);
+  fputs(" (", stdout);
+  print_safe(st->source);
+  fputs("), allow-invalid-certs = ", stdout);
+  paint(setup, SGR_BOLD);
+  fputs(ai->value ? "true" : "false", stdout);
+  paint_end(setup);
+  fputs(" (", stdout);
+  print_safe(ai->source);
+  fputs(")\n", stdout);
 }
 
-int main(int argc, char **argv)
+/* One line per connection: where, and what TLS it had. */
+static void print_attempt_line(const struct send_setup *setup,
+                               const smtpout_attempt *a)
 {
-  static const struct option opts[] = {
-    {"server", required_argument, NULL, 's'},
-    {"mx-name", required_argument, NULL, 'm'},
-    {"from", required_argument, NULL, 'f'},
-    {"to", required_argument, NULL, 't'},
-    {"data", required_argument, NULL, 'd'},
-    {"config", required_argument, NULL, 'c'},
-    {"ca-file", required_argument, NULL, 'C'},
-    {"helo", required_argument, NULL, 'H'},
-    {"smtputf8", no_argument, NULL, 'U'},
-    {"json", no_argument, NULL, 'j'},
-    {"verbose", no_argument, NULL, 'v'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-  };
-  const char *server = NULL, *mx = NULL, *from = NULL, *data = NULL;
-  const char *config_path = NULL, *ca_file = NULL, *helo = NULL;
-  const char **to = calloc((size_t)argc, sizeof(*to));
-  size_t nto = 0;
-  int json = 0, verbose = 0, smtputf8 = 0, c;
-  /* Everything below is released at `out`, on every path: the tool runs
-   * under valgrind in the tests, leaks on error paths included. */
-  int ex = EX_SOFTWARE_, fd = -1, rv;
-  char *host = NULL;
-  smtpout_config *config = NULL;
+  const smtpout_tls_info *ti = smtpout_attempt_tls_info(a);
+  const char *err = smtpout_attempt_error(a);
+  printf("%-10s ", "tls");
+  print_safe(smtpout_attempt_address(a));
+  fputs("  ", stdout);
+  if (smtpout_tls_info_used(ti)) {
+    int ok = smtpout_tls_info_verified(ti);
+    paint(setup, ok ? SGR_GREEN : SGR_YELLOW);
+    printf("%s %s, certificate %s", smtpout_tls_info_version(ti),
+           smtpout_tls_info_cipher(ti), ok ? "verified" : "NOT verified");
+    if (!ok && smtpout_tls_info_verify_error(ti)) {
+      fputs(": ", stdout);
+      print_safe(smtpout_tls_info_verify_error(ti));
+    }
+    paint_end(setup);
+  } else {
+    static const char *const why[] = {
+      [SMTPOUT_TLS_OUTCOME_NONE] = "the connection ended first",
+      [SMTPOUT_TLS_OUTCOME_DISABLED] = "disabled by the policy",
+      [SMTPOUT_TLS_OUTCOME_NOT_OFFERED] = "STARTTLS not offered",
+      [SMTPOUT_TLS_OUTCOME_REFUSED] = "STARTTLS refused",
+      [SMTPOUT_TLS_OUTCOME_HANDSHAKE_FAILED] = "handshake failed",
+      [SMTPOUT_TLS_OUTCOME_OK] = "",
+    };
+    int o = smtpout_tls_info_outcome(ti);
+    paint(setup, err ? SGR_RED : SGR_YELLOW);
+    printf("no TLS: %s", smtpout_attempt_plaintext_fallback(a)
+                           ? "plaintext fallback after the failed handshake"
+                           : why[o]);
+    paint_end(setup);
+  }
+  if (err) {
+    fputs(" - ", stdout);
+    paint(setup, SGR_RED);
+    print_safe(err);
+    paint_end(setup);
+  }
+  putchar('\n');
+}
+
+static void print_text(const struct send_setup *setup,
+                       const smtpout_delivery *d)
+{
+  struct knob_view st, ai;
+  policy_of(setup, d, &st, &ai);
+  print_policy_line(setup, &st, &ai);
+  for (size_t i = 0; i < smtpout_delivery_attempt_count(d); i++)
+    print_attempt_line(setup, smtpout_delivery_attempt(d, i));
+
+  size_t n = smtpout_delivery_recipient_count(d), width = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t len = strlen(smtpout_result_recipient(smtpout_delivery_result(d, i)));
+    if (len > width)
+      width = len;
+  }
+  if (width > 40)
+    width = 40;
+  size_t count[4] = {0};
+  for (size_t i = 0; i < n; i++) {
+    const smtpout_result *r = smtpout_delivery_result(d, i);
+    int status = smtpout_result_status(r);
+    count[status & 3]++;
+    paint(setup, status == SMTPOUT_STATUS_DELIVERED  ? SGR_GREEN
+                 : status == SMTPOUT_STATUS_DEFERRED ? SGR_YELLOW
+                                                     : SGR_RED);
+    printf("%-10s", smtpout_status_name(status));
+    paint_end(setup);
+    putchar(' ');
+    const char *rcpt = smtpout_result_recipient(r);
+    print_safe(rcpt);
+    printf("%*s  ", (int)(width > strlen(rcpt) ? width - strlen(rcpt) : 0),
+           "");
+    if (smtpout_result_code(r))
+      printf("%d", smtpout_result_code(r));
+    else
+      fputs("---", stdout);
+    printf(" %-7s ",
+           smtpout_result_enhanced(r)[0] ? smtpout_result_enhanced(r) : "-");
+    print_safe(smtpout_result_text(r));
+    if (smtpout_result_possibly_delivered(r))
+      fputs(" (possibly delivered: the end of data was sent, no reply came)",
+            stdout);
+    putchar('\n');
+  }
+  if (n > 1)
+    printf("%zu delivered, %zu deferred, %zu bounced\n",
+           count[SMTPOUT_STATUS_DELIVERED], count[SMTPOUT_STATUS_DEFERRED],
+           count[SMTPOUT_STATUS_BOUNCED]);
+}
+
+/* ------------------------------------------------------------------ */
+
+static int deliver(const struct send_setup *setup, const char *from,
+                   const char *const *to, size_t nto, const char *data,
+                   int smtputf8)
+{
+  int ex = EX_NOINPUT_, rv;
   smtpout_delivery *d = NULL;
-
-  if (to == NULL)
-    return EX_SOFTWARE_;
-  while ((c = getopt_long(argc, argv, "s:m:f:t:d:c:C:H:Ujvh", opts, NULL)) !=
-         -1) {
-    switch (c) {
-    case 's': server = optarg; break;
-    case 'm': mx = optarg; break;
-    case 'f': from = optarg; break;
-    case 't': to[nto++] = optarg; break;
-    case 'd': data = optarg; break;
-    case 'c': config_path = optarg; break;
-    case 'C': ca_file = optarg; break;
-    case 'H': helo = optarg; break;
-    case 'U': smtputf8 = 1; break;
-    case 'j': json = 1; break;
-    case 'v': verbose = 1; break;
-    case 'h': usage(stdout); ex = EX_OK_; goto out;
-    default: usage(stderr); ex = EX_USAGE_; goto out;
-    }
-  }
-  ex = EX_USAGE_;
-  if (optind != argc || server == NULL || from == NULL || nto == 0) {
-    usage(stderr);
-    goto out;
-  }
-  if (from[0] != '\0' && smtpout_address_check(from) != 0) {
-    fprintf(stderr, "smtpout-send: bad sender address\n");
-    goto out;
-  }
-  uint16_t port;
-  if (parse_server(server, &host, &port) != 0) {
-    fprintf(stderr, "smtpout-send: bad --server \"%s\" (HOST[:PORT])\n",
-            server);
-    goto out;
-  }
-
-  if (config_path) {
-    char err[4096];
-    rv = smtpout_config_load_file(&config, config_path, err, sizeof(err));
-    if (rv != 0) {
-      fprintf(stderr, "%s", err);
-      if (err[0] && err[strlen(err) - 1] != '\n')
-        fputc('\n', stderr);
-      ex = EX_CONFIG_;
-      goto out;
-    }
-  } else if ((rv = smtpout_config_new(&config)) != 0) {
-    fprintf(stderr, "smtpout-send: %s\n", smtpout_strerror(rv));
-    ex = EX_SOFTWARE_;
-    goto out;
-  }
-
-  fd = open_body(data);
+  int fd = open_body(data);
   if (fd < 0) {
     fprintf(stderr, "smtpout-send: cannot read message %s: %s\n",
             data ? data : "from standard input", strerror(errno));
-    ex = EX_NOINPUT_;
-    goto out;
+    return ex;
   }
-
   ex = EX_SOFTWARE_;
-  if ((rv = smtpout_delivery_new(&d, config)) != 0) {
+  if ((rv = smtpout_delivery_new(&d, setup->config)) != 0) {
     fprintf(stderr, "smtpout-send: %s\n", smtpout_strerror(rv));
     goto out;
   }
-
-  if (helo && smtpout_delivery_set_helo_name(d, helo) ==
-                  SMTPOUT_ERR_BAD_NAME) {
-    fprintf(stderr, "smtpout-send: bad --helo name \"%s\"\n", helo);
+  if (setup->helo &&
+      smtpout_delivery_set_helo_name(d, setup->helo) == SMTPOUT_ERR_BAD_NAME) {
+    fprintf(stderr, "smtpout-send: bad --helo name \"%s\"\n", setup->helo);
     ex = EX_USAGE_;
     goto out;
   }
-  rv = smtpout_delivery_set_server(d, host, port);
-  if (rv == 0 && mx)
-    rv = smtpout_delivery_set_mx_name(d, mx);
-  if (rv == 0 && ca_file)
-    rv = smtpout_delivery_set_ca_file(d, ca_file);
+  rv = smtpout_delivery_set_server(d, setup->host, setup->port);
+  if (rv == 0)
+    rv = smtpout_delivery_set_mx_name(d, setup->mx);
+  if (rv == 0 && setup->ca_file)
+    rv = smtpout_delivery_set_ca_file(d, setup->ca_file);
+  if (rv == 0 && setup->fixed)
+    rv = smtpout_delivery_set_tls_policy(d, setup->starttls.value,
+                                         setup->allow_invalid_certs.value);
+  for (int w = 0; rv == 0 && w < SMTPOUT_TIMEOUT_COUNT; w++)
+    rv = smtpout_delivery_set_timeout(d, w, setup->timeouts[w].ms);
   if (rv == 0)
     rv = smtpout_delivery_set_sender(d, from);
   for (size_t i = 0; rv == 0 && i < nto; i++)
@@ -383,12 +700,12 @@ int main(int argc, char **argv)
     rv = smtpout_delivery_set_body_fd(d, fd);
   if (rv == 0 && smtputf8)
     rv = smtpout_delivery_set_flags(d, SMTPOUT_MESSAGE_SMTPUTF8);
-  if (rv == 0 && verbose)
-    rv = smtpout_delivery_set_trace(d, trace, NULL);
+  if (rv == 0 && setup->verbose)
+    rv = smtpout_delivery_set_trace(d, trace_line, NULL);
   if (rv == 0)
     rv = smtpout_delivery_run(d);
   if (rv == SMTPOUT_ERR_BAD_NAME) {
-    fprintf(stderr, "smtpout-send: bad MX name \"%s\"\n", mx ? mx : host);
+    fprintf(stderr, "smtpout-send: bad MX name \"%s\"\n", setup->mx);
     ex = EX_USAGE_;
     goto out;
   }
@@ -403,10 +720,10 @@ int main(int argc, char **argv)
     goto out;
   }
 
-  if (json)
-    print_json(d, mx ? mx : host, server);
+  if (setup->json)
+    print_json(setup, d);
   else
-    print_text(d);
+    print_text(setup, d);
 
   int deferred = 0, bounced = 0;
   for (size_t i = 0; i < smtpout_delivery_recipient_count(d); i++) {
@@ -415,13 +732,182 @@ int main(int argc, char **argv)
     bounced |= st == SMTPOUT_STATUS_BOUNCED;
   }
   ex = deferred ? EX_TEMPFAIL_ : bounced ? EX_UNAVAILABLE_ : EX_OK_;
-
 out:
   smtpout_delivery_free(d);
-  smtpout_config_unref(config); /* the delivery held its own reference */
-  if (fd >= 0)
-    close(fd);
-  free(host);
+  close(fd);
+  return ex;
+}
+
+static int use_colour(void)
+{
+  const char *no = getenv("NO_COLOR"), *term = getenv("TERM");
+  return isatty(STDOUT_FILENO) && (no == NULL || no[0] == '\0') &&
+         (term == NULL || strcmp(term, "dumb") != 0);
+}
+
+int main(int argc, char **argv)
+{
+  enum { O_STARTTLS = 256, O_ALLOW_INVALID, O_TIMEOUT, O_PROBE, O_VERSION };
+  static const struct option opts[] = {
+    {"server", required_argument, NULL, 's'},
+    {"mx-name", required_argument, NULL, 'm'},
+    {"from", required_argument, NULL, 'f'},
+    {"to", required_argument, NULL, 't'},
+    {"data", required_argument, NULL, 'd'},
+    {"config", required_argument, NULL, 'c'},
+    {"ca-file", required_argument, NULL, 'C'},
+    {"helo", required_argument, NULL, 'H'},
+    {"smtputf8", no_argument, NULL, 'U'},
+    {"starttls", required_argument, NULL, O_STARTTLS},
+    {"allow-invalid-certs", no_argument, NULL, O_ALLOW_INVALID},
+    {"timeout", required_argument, NULL, O_TIMEOUT},
+    {"probe", no_argument, NULL, O_PROBE},
+    {"json", no_argument, NULL, 'j'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"version", no_argument, NULL, O_VERSION},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+  };
+  struct send_setup setup = {0};
+  const char *from = NULL, *data = NULL, *config_path = NULL;
+  const char *starttls_arg = NULL, *timeout_arg = NULL;
+  const char **to = calloc((size_t)argc, sizeof(*to));
+  size_t nto = 0;
+  int smtputf8 = 0, allow_invalid = 0, probe = 0, c, rv;
+  uint32_t timeout_ms = 0;
+  /* Everything below is released at `out`, on every path: the tool runs
+   * under valgrind in the tests, leaks on error paths included. */
+  int ex = EX_SOFTWARE_;
+
+  if (to == NULL)
+    return EX_SOFTWARE_;
+  while ((c = getopt_long(argc, argv, "s:m:f:t:d:c:C:H:Ujvh", opts, NULL)) !=
+         -1) {
+    switch (c) {
+    case 's': setup.server = optarg; break;
+    case 'm': setup.mx = optarg; break;
+    case 'f': from = optarg; break;
+    case 't': to[nto++] = optarg; break;
+    case 'd': data = optarg; break;
+    case 'c': config_path = optarg; break;
+    case 'C': setup.ca_file = optarg; break;
+    case 'H': setup.helo = optarg; break;
+    case 'U': smtputf8 = 1; break;
+    case O_STARTTLS: starttls_arg = optarg; break;
+    case O_ALLOW_INVALID: allow_invalid = 1; break;
+    case O_TIMEOUT: timeout_arg = optarg; break;
+    case O_PROBE: probe = 1; break;
+    case 'j': setup.json = 1; break;
+    case 'v': setup.verbose = 1; break;
+    case O_VERSION:
+      printf("smtpout-send %s\n", smtpout_version());
+      ex = EX_OK_;
+      goto out;
+    case 'h': usage(stdout); ex = EX_OK_; goto out;
+    default: usage(stderr); ex = EX_USAGE_; goto out;
+    }
+  }
+  ex = EX_USAGE_;
+  if (optind != argc || setup.server == NULL ||
+      (!probe && (from == NULL || nto == 0))) {
+    usage(stderr);
+    goto out;
+  }
+  if (probe && (from || data || smtputf8)) {
+    fputs("smtpout-send: --probe sends no message: --from, --data and "
+          "--smtputf8 do not go with it\n",
+          stderr);
+    goto out;
+  }
+  /* Said at once: waiting silently for a message to be typed, and sending
+   * an empty one at Ctrl-D, helps nobody. */
+  if (!probe && data == NULL && isatty(STDIN_FILENO)) {
+    fputs("smtpout-send: no message: give --data FILE, or --data - to "
+          "type it on the terminal\n",
+          stderr);
+    goto out;
+  }
+  if (from && from[0] != '\0' && smtpout_address_check(from) != 0) {
+    fprintf(stderr, "smtpout-send: bad sender address\n");
+    goto out;
+  }
+  if (parse_server(setup.server, &setup.host, &setup.port) != 0) {
+    fprintf(stderr, "smtpout-send: bad --server \"%s\" (HOST[:PORT])\n",
+            setup.server);
+    goto out;
+  }
+  if (setup.mx == NULL)
+    setup.mx = setup.host;
+  int starttls = -1;
+  if (starttls_arg && parse_starttls(starttls_arg, &starttls) != 0) {
+    fprintf(stderr, "smtpout-send: bad --starttls \"%s\" (accepted: "
+                    "optional, require, disable)\n", starttls_arg);
+    goto out;
+  }
+  const char *why;
+  if (timeout_arg && parse_duration(timeout_arg, &timeout_ms, &why) != 0) {
+    fprintf(stderr, "smtpout-send: bad --timeout \"%s\": %s\n", timeout_arg,
+            why);
+    goto out;
+  }
+  if (setup.ca_file && check_ca_file(setup.ca_file) != 0) {
+    ex = EX_NOINPUT_;
+    goto out;
+  }
+
+  if (config_path) {
+    char err[4096];
+    rv = smtpout_config_load_file(&setup.config, config_path, err,
+                                  sizeof(err));
+    if (rv != 0) {
+      fprintf(stderr, "%s", err);
+      if (err[0] && err[strlen(err) - 1] != '\n')
+        fputc('\n', stderr);
+      ex = EX_CONFIG_;
+      goto out;
+    }
+  } else if ((rv = smtpout_config_new(&setup.config)) != 0) {
+    fprintf(stderr, "smtpout-send: %s\n", smtpout_strerror(rv));
+    ex = EX_SOFTWARE_;
+    goto out;
+  }
+
+  rv = resolve_policy(&setup, to, nto);
+  if (rv == SMTPOUT_ERR_BAD_NAME) {
+    fprintf(stderr, "smtpout-send: bad MX name \"%s\"\n", setup.mx);
+    goto out;
+  }
+  if (rv != 0) {
+    fprintf(stderr, "smtpout-send: %s\n", smtpout_strerror(rv));
+    ex = EX_SOFTWARE_;
+    goto out;
+  }
+  if (starttls >= 0) {
+    setup.starttls.value = starttls;
+    snprintf(setup.starttls.source, sizeof(setup.starttls.source),
+             "--starttls");
+    setup.fixed = 1;
+  }
+  if (allow_invalid) {
+    setup.allow_invalid_certs.value = 1;
+    snprintf(setup.allow_invalid_certs.source,
+             sizeof(setup.allow_invalid_certs.source),
+             "--allow-invalid-certs");
+    setup.fixed = 1;
+  }
+  choose_timeouts(&setup, config_path, timeout_ms);
+  if (setup.verbose)
+    note_timeouts(&setup);
+  setup.colour = !setup.json && use_colour();
+
+  if (probe)
+    ex = probe_run(&setup);
+  else
+    ex = deliver(&setup, from, to, nto, data, smtputf8);
+
+out:
+  smtpout_config_unref(setup.config);
+  free(setup.host);
   free(to);
   return ex;
 }

@@ -48,7 +48,15 @@ static void usage(FILE *out)
         "\n"
         "Merges the TLS-RPT events of the UTC day YYYY-MM-DD from every\n"
         "FILE (\"-\" for standard input) into RFC 8460 aggregate reports,\n"
-        "one JSON object per line for each report domain (DOMAIN only).\n",
+        "one JSON object per line for each report domain (DOMAIN only).\n"
+        "\n"
+        "  --events FILE        an event file; repeat for more\n"
+        "  --organization ORG   the report's organization-name\n"
+        "  --contact EMAIL      the report's contact-info\n"
+        "  --date YYYY-MM-DD    the UTC day reported\n"
+        "  --domain DOMAIN      only the report for this policy domain\n"
+        "  --version            print the version and exit\n"
+        "  --help               print this help and exit\n",
         out);
 }
 
@@ -122,6 +130,7 @@ int main(int argc, char **argv)
     {"contact", required_argument, NULL, 'c'},
     {"date", required_argument, NULL, 't'},
     {"domain", required_argument, NULL, 'd'},
+    {"version", no_argument, NULL, 'V'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
@@ -131,6 +140,7 @@ int main(int argc, char **argv)
   int opt;
   while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
     switch (opt) {
+    case 'V': printf("smtpout-tlsrpt %s\n", smtpout_version()); return 0;
     case 'e':
       if (nfiles == MAX_FILES) {
         fprintf(stderr, "smtpout-tlsrpt: at most %d --events\n", MAX_FILES);

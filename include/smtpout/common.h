@@ -62,8 +62,8 @@ enum smtpout_error {
    * a certificate, or not a regular file). */
   SMTPOUT_ERR_TLS_SETUP = -520,
   /* Data that does not follow its syntax: an MTA-STS record or policy, a
-   * TLS-RPT record or event (the error text, where the function has one,
-   * says what and where). */
+   * TLS-RPT record or event, a certificate that cannot be parsed (the
+   * error text, where the function has one, says what and where). */
   SMTPOUT_ERR_SYNTAX = -521
 };
 

@@ -76,6 +76,16 @@ SMTPOUT_EXTERN uint32_t smtpout_config_timeout(const smtpout_config *config,
                                                int which);
 
 /*
+ * Returns the line of the configuration file (or string) that set timeout
+ * `which` (enum smtpout_timeout), or 0 when it has its built-in default: a
+ * host can then tell a timeout the operator chose from one nobody did (the
+ * tools apply a default of their own to the latter).  0 also for a NULL
+ * config and an unknown `which`.
+ */
+SMTPOUT_EXTERN uint32_t
+smtpout_config_timeout_line(const smtpout_config *config, int which);
+
+/*
  * Returns the configured HELO/EHLO name, or NULL when unset (sessions then
  * use the local host name).  The string is owned by the configuration.
  */

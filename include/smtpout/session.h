@@ -58,6 +58,7 @@ typedef struct smtpout_session smtpout_session;
 typedef struct smtpout_callbacks smtpout_callbacks;
 typedef struct smtpout_result smtpout_result;
 typedef struct smtpout_tls_info smtpout_tls_info;
+typedef struct smtpout_certificate smtpout_certificate;
 
 /* ------------------------------------------------------------------ */
 /* Results                                                              */
@@ -596,6 +597,53 @@ smtpout_session_close_text(const smtpout_session *session);
 /* The TLS outcome so far.  Owned by the session; never NULL. */
 SMTPOUT_EXTERN const smtpout_tls_info *
 smtpout_session_tls_info(const smtpout_session *session);
+
+/*
+ * The number of certificates the server presented in this session's TLS
+ * handshake, in the order it sent them (its own first, then the chain it
+ * sent): 0 before the handshake is complete, without TLS, and after a
+ * resumed handshake (no certificate is sent then).  Readable from the
+ * on_tls callback on, until the session is freed.
+ */
+SMTPOUT_EXTERN size_t
+smtpout_session_peer_certificate_count(const smtpout_session *session);
+
+/*
+ * Describes certificate `index` (0: the server's own) of those counted by
+ * smtpout_session_peer_certificate_count(): stores a new object in *pcert,
+ * which the caller frees with smtpout_certificate_free(); it does not refer
+ * to the session.  Describing costs a parse and a digest, so it is done
+ * only here, never for sessions nobody asks about.
+ * Errors: SMTPOUT_ERR_INVALID_ARGUMENT (NULL pointers, no such
+ * certificate), SMTPOUT_ERR_SYNTAX (it cannot be parsed), SMTPOUT_ERR_NOMEM.
+ */
+SMTPOUT_EXTERN int
+smtpout_session_peer_certificate(const smtpout_session *session, size_t index,
+                                 smtpout_certificate **pcert);
+
+/* Frees a certificate description.  NULL-safe. */
+SMTPOUT_EXTERN void smtpout_certificate_free(smtpout_certificate *cert);
+
+/* The subject's distinguished name as GnuTLS writes it, RFC 4514 order
+ * ("CN=mx.example.net,O=Example"); "" when empty.  It is the server's
+ * data: it may hold any UTF-8.  Never NULL. */
+SMTPOUT_EXTERN const char *
+smtpout_certificate_subject(const smtpout_certificate *cert);
+
+/* The issuer's distinguished name, as the subject's.  Never NULL. */
+SMTPOUT_EXTERN const char *
+smtpout_certificate_issuer(const smtpout_certificate *cert);
+
+/* The end of the validity period, in seconds since 1970-01-01 UTC, or -1
+ * when it cannot be read. */
+SMTPOUT_EXTERN int64_t
+smtpout_certificate_not_after(const smtpout_certificate *cert);
+
+/* The SHA-256 digest of the certificate (its DER encoding) in 64
+ * lower-case hex digits: the association data of a TLSA "3 0 1" or
+ * "2 0 1" record, and what `gnutls-cli` prints.  Never NULL. */
+SMTPOUT_EXTERN const char *
+smtpout_certificate_sha256(const smtpout_certificate *cert);
 
 /* SMTPOUT_CAP_* bits from the last EHLO (0 before it, or after HELO). */
 SMTPOUT_EXTERN uint32_t

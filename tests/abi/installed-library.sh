@@ -70,21 +70,43 @@ static_globals() {
   nm -g --defined-only "$dest$libdir/libsmtpout.a" | grep -q " T smtpout_session_new$"
 }
 check "libsmtpout.a defines only smtpout_* globals" static_globals
-# smtpout linked statically; its dependencies shared: the Requires.private
-# of smtpout.pc (libcurl too when built with it), and the Libs.private of
-# optional ones such as libunbound.
-requires_private=$(pkg-config --print-requires-private smtpout |
-  awk '{print $1}')
-libs_private=$(sed -n 's/^Libs.private: //p' \
-  "$dest$libdir/pkgconfig/smtpout.pc")
-check "build with libsmtpout.a and the shared dependencies" \
+# smtpout linked statically, its dependencies shared: pkg-config --static
+# --libs must name only libraries Debian's -dev packages provide (its
+# Libs.private, never the unistring and the like of their own .pc files),
+# and a program must link libsmtpout.a with them, as docs/building.md says.
+static_libs=$(pkg-config --static --libs smtpout)
+link_each() { # every -lNAME links on its own
+  local flag
+  for flag in "$@"; do
+    case $flag in -l*) ;; *) continue ;; esac
+    [ "$flag" = -lsmtpout ] && continue
+    echo 'int main(void) { return 0; }' |
+      cc -x c - -o "$tmp/link-test" "$flag" ||
+      { echo "cannot link $flag"; return 1; }
+  done
+}
+check "pkg-config --static --libs names only installed libraries" \
+  link_each $static_libs
+check "build with libsmtpout.a and pkg-config --static --libs" \
   cc -std=c11 -Wall -Wextra -Werror -o "$tmp/outside-static" "$src" \
-    $(pkg-config --cflags smtpout) "$dest$libdir/libsmtpout.a" \
-    $(pkg-config --libs $requires_private) $libs_private -pthread -ldl
+    $(pkg-config --cflags smtpout) ${static_libs/-lsmtpout/-l:libsmtpout.a}
 run_static() {
   "$tmp/outside-static" >"$tmp/out-static" || return 1
   ! grep -q "libsmtpout.so" "$tmp/out-static"
 }
 check "the static program runs without libsmtpout.so" run_static
+# The manual pages: installed in MANDIR/man1, and man finds and renders
+# them there ("man smtpout-send" after an install).
+man_ok() {
+  local page dir
+  page=$(find "$dest" -path '*/man1/smtpout-send.1' | head -n 1)
+  [ -n "$page" ] || { echo "no man1/smtpout-send.1 under $dest"; return 1; }
+  dir=$(dirname "$(dirname "$page")")
+  for t in smtpout-send smtpout-policy smtpout-tlsrpt smtpout-bench; do
+    MANWIDTH=80 man -M "$dir" "$t" 2>&1 | grep -q "^${t^^}(1)" ||
+      { echo "man -M $dir $t"; return 1; }
+  done
+}
+check "man -M MANDIR smtpout-send (and the others) finds the pages" man_ok
 echo "1..$n"
 [ "$failed" -eq 0 ]

@@ -30,7 +30,8 @@ check() {
 proj=$tmp/outside
 mkdir -p "$proj/subprojects/smtpout"
 cp -r "$src/meson.build" "$src/meson_options.txt" "$src/include" \
-  "$src/lib" "$src/pkgconfig" "$src/examples" "$proj/subprojects/smtpout/"
+  "$src/lib" "$src/pkgconfig" "$src/examples" "$src/docs" \
+  "$proj/subprojects/smtpout/"
 cp "$outside_c" "$proj/outside.c"
 cat >"$proj/meson.build" <<'MESON'
 project('outside', 'c', default_options: ['c_std=c11', 'warning_level=2'])

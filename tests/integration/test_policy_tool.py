@@ -287,6 +287,107 @@ class PolicyToolTest(unittest.TestCase):
         r = self.run_tool("--help")
         self.assertEqual(r.returncode, 0)
         self.assertIn("--check", r.stdout)
+        self.assertIn("-q", r.stdout)
+
+    def test_version(self):
+        r = self.run_tool("--version")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^smtpout-policy \d+\.\d+\.\d+\n$")
+
+    # ---- -q: batch queries ----
+
+    def batch(self, config, queries, *args):
+        r = subprocess.run([TOOL, "--config", config, "-q", "-", *args],
+                           cwd=self.dir, input=queries, capture_output=True,
+                           text=True, timeout=120)
+        return r, [json.loads(line) for line in r.stdout.splitlines()]
+
+    def test_batch_answers_each_query_as_a_single_query_would(self):
+        self.write("cfg.ini", TRICKY)
+        self.write("maps/policy.map", MAP)
+        queries = [("bank.example", None), ("a.bank.example", "x.example"),
+                   ("BÜCHER.example", "mx.legacy.example"),
+                   ("big.example", "a.hosting.example"), (None, "x.example"),
+                   ("plain.example", None)]
+        text = "# comment\n\n"
+        for d, mx in queries:
+            text += "  %s\t%s \r\n" % (d or "-", mx or "")
+        r, docs = self.batch("cfg.ini", text)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(docs), len(queries))
+        for (d, mx), got in zip(queries, docs):
+            args = (["--domain", d] if d else []) + (["--mx", mx] if mx
+                                                      else [])
+            want = self.query("cfg.ini", *args)
+            del want["explain"]
+            self.assertEqual(got, want, (d, mx))
+
+    def test_batch_reports_bad_lines_in_place_and_exits_65(self):
+        self.write("cfg.ini", SEED_STARTTLS)
+        r, docs = self.batch("cfg.ini", "a.example\nbad..example\n"
+                             "b.example ☃.net\na b c\n-\n"
+                             + "x" * 5000 + "\nlast.example")
+        self.assertEqual(r.returncode, 65)
+        self.assertEqual(docs[0]["domains"], ["a.example"])
+        self.assertEqual(docs[1], {"query": "bad..example", "error":
+                                   "the domain is not a valid domain name"})
+        self.assertEqual(docs[2]["error"], "the MX is not a valid host name")
+        self.assertEqual(docs[3]["error"], "expected DOMAIN [MX]")
+        self.assertIn("needs an MX", docs[4]["error"])
+        self.assertEqual(docs[5]["error"], "line too long")
+        # The last line needs no newline.
+        self.assertEqual(docs[6]["domains"], ["last.example"])
+        self.assertEqual(len(docs), 7)
+
+    def test_batch_loads_the_configuration_once(self):
+        self.write("cfg.ini", "[queue.outbound.tls]\npolicy-map = p.map\n")
+        self.write("p.map", "x.example starttls=require\n")
+        trace = os.path.join(self.dir, "trace")
+        # LeakSanitizer cannot run under ptrace (a sanitizer build).
+        env = dict(os.environ, ASAN_OPTIONS=":".join(
+            filter(None, [os.environ.get("ASAN_OPTIONS"), "detect_leaks=0"])))
+        r = subprocess.run(["strace", "-f", "-e", "trace=openat", "-o",
+                            trace, TOOL, "--config", "cfg.ini", "-q", "-"],
+                           cwd=self.dir, capture_output=True, text=True,
+                           input="x.example\n" * 200, timeout=120, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(r.stdout.splitlines()), 200)
+        with open(trace) as f:
+            opens = f.read()
+        self.assertEqual(opens.count('"cfg.ini"'), 1, opens)
+        self.assertEqual(opens.count('p.map"'), 1, opens)
+
+    def test_batch_answers_before_the_input_ends(self):
+        # A program that writes one query and waits for its answer (a
+        # coprocess) gets it while standard input stays open.
+        self.write("cfg.ini", SEED_STARTTLS)
+        p = subprocess.Popen([TOOL, "--config", "cfg.ini", "-q", "-"],
+                             cwd=self.dir, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+        try:
+            for name in ("one.example", "two.example"):
+                p.stdin.write(name + "\n")
+                p.stdin.flush()
+                doc = json.loads(p.stdout.readline())
+                self.assertEqual(doc["domains"], [name])
+        finally:
+            p.stdin.close()
+            self.assertEqual(p.wait(timeout=60), 0)
+            p.stdout.close()
+
+    def test_batch_from_a_file_and_bad_usage(self):
+        self.write("cfg.ini", SEED_STARTTLS)
+        self.write("q.txt", "a.example\n")
+        r = self.run_tool("--config", "cfg.ini", "-q", "q.txt")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["starttls"], "require")
+        r = self.run_tool("--config", "cfg.ini", "-q", "missing.txt")
+        self.assertEqual(r.returncode, 66)
+        self.assertIn("missing.txt", r.stderr)
+        for extra in (["--domain", "a.example"], ["--mx", "m.example"],
+                      ["--check"]):
+            r = self.run_tool("--config", "cfg.ini", "-q", "-", *extra)
+            self.assertEqual(r.returncode, 64, extra)
 
 
 if __name__ == "__main__":

@@ -303,25 +303,28 @@ def run_measured(argv, data=None, timeout=120):
             os.unlink(rss_file)
 
 
-def _run(argv, data, timeout):
+def _run(argv, data, timeout, env=None, stdin=None, stdout=None):
     start = time.monotonic()
-    p = subprocess.Popen(argv, stdin=subprocess.PIPE if data is not None
-                         else subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
-    out = {}
+    if stdin is None:
+        stdin = subprocess.PIPE if data is not None else subprocess.DEVNULL
+    p = subprocess.Popen(argv, stdin=stdin,
+                         stdout=subprocess.PIPE if stdout is None else stdout,
+                         stderr=subprocess.PIPE, env=env)
+    out = {"stdout": b""}
 
     def drain(name, f):
         out[name] = f.read()
         f.close()
 
     readers = [threading.Thread(target=drain, args=(n, f))
-               for n, f in (("stdout", p.stdout), ("stderr", p.stderr))]
+               for n, f in (("stdout", p.stdout), ("stderr", p.stderr))
+               if f is not None]
     for t in readers:
         t.start()
     killed = []
     timer = threading.Timer(timeout, lambda: (killed.append(1), p.kill()))
     timer.start()
-    if data is not None:
+    if data is not None and p.stdin is not None:
         try:
             p.stdin.write(data)
         except BrokenPipeError:
@@ -348,16 +351,16 @@ class ValgrindError(AssertionError):
 last_run = None
 
 
-def send(args, data=None, timeout=120, wrap=()):
-    """Runs smtpout-send --json; returns (exit status, parsed JSON or None,
-    stderr).  testlib.last_run keeps its Run.  Under SMTPOUT_VALGRIND=1 it
-    runs under memcheck and raises ValgrindError on any error or leak.
-    `wrap` is an argv prefix that runs it inside another program (which
-    must exec its arguments), e.g. unshare."""
+def run_send(args, data=None, timeout=120, wrap=(), env=None, stdin=None,
+             stdout=None):
+    """Runs smtpout-send with `args` as given (no --json added) and returns
+    its Run.  testlib.last_run keeps it.  Under SMTPOUT_VALGRIND=1 it runs
+    under memcheck and raises ValgrindError on any error or leak.  `wrap`
+    is an argv prefix that runs it inside another program (which must exec
+    its arguments), e.g. unshare; `env`, `stdin` and `stdout` (file
+    descriptors, such as a pseudo-terminal's) are passed on."""
     global last_run
     argv = [SEND] + list(args)
-    if "--json" not in argv:
-        argv.append("--json")
     vg_log = None
     if VALGRIND:
         fd, vg_log = tempfile.mkstemp(prefix="smtpout-valgrind-",
@@ -367,7 +370,11 @@ def send(args, data=None, timeout=120, wrap=()):
         timeout *= 5
     argv = list(wrap) + argv
     try:
-        run = run_measured(argv, data, timeout)
+        if env is None and stdin is None and stdout is None:
+            run = run_measured(argv, data, timeout)
+        else:
+            run = _run(argv, data, timeout, env=env, stdin=stdin,
+                       stdout=stdout)
         if vg_log:
             with open(vg_log, errors="replace") as f:
                 report = f.read()
@@ -379,6 +386,16 @@ def send(args, data=None, timeout=120, wrap=()):
         if vg_log:
             os.unlink(vg_log)
     last_run = run
+    return run
+
+
+def send(args, data=None, timeout=120, wrap=()):
+    """Runs smtpout-send --json; returns (exit status, parsed JSON or None,
+    stderr).  As run_send() otherwise."""
+    args = list(args)
+    if "--json" not in args:
+        args.append("--json")
+    run = run_send(args, data, timeout, wrap)
     doc = None
     if run.stdout.strip():
         # Strict UTF-8 first: json.loads(bytes) would let surrogates pass.

@@ -21,7 +21,8 @@ import ctypes
 import importlib
 import os
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_int,
-                    c_size_t, c_uint8, c_uint16, c_uint32, c_uint64, c_void_p)
+                    c_int64, c_size_t, c_uint8, c_uint16, c_uint32, c_uint64,
+                    c_void_p)
 
 SONAME = "libsmtpout.so.0"
 
@@ -84,6 +85,10 @@ class _TlsrptReport(Structure):
     pass
 
 
+class _Certificate(Structure):
+    pass
+
+
 ConfigP = POINTER(_Config)
 PolicyP = POINTER(_Policy)
 CallbacksP = POINTER(_Callbacks)
@@ -98,6 +103,7 @@ RequestP = POINTER(_Request)
 HopP = POINTER(_Hop)
 StsPolicyP = POINTER(_StsPolicy)
 TlsrptReportP = POINTER(_TlsrptReport)
+CertificateP = POINTER(_Certificate)
 
 # Callback prototypes (include/smtpout/session.h).  The trace line is not
 # NUL-terminated, hence POINTER(c_char) and an explicit length.
@@ -129,6 +135,7 @@ PROTOTYPES = {
     "smtpout_config_ref": (ConfigP, [ConfigP]),
     "smtpout_config_unref": (None, [ConfigP]),
     "smtpout_config_timeout": (c_uint32, [ConfigP, c_int]),
+    "smtpout_config_timeout_line": (c_uint32, [ConfigP, c_int]),
     "smtpout_config_helo_name": (_str, [ConfigP]),
     "smtpout_config_ca_file": (_str, [ConfigP]),
     "smtpout_config_relay": (_str, [ConfigP]),
@@ -208,6 +215,14 @@ PROTOTYPES = {
     "smtpout_session_close_reason": (_int, [SessionP]),
     "smtpout_session_close_text": (_str, [SessionP]),
     "smtpout_session_tls_info": (TLSInfoP, [SessionP]),
+    "smtpout_session_peer_certificate_count": (c_size_t, [SessionP]),
+    "smtpout_session_peer_certificate": (_int, [SessionP, c_size_t,
+                                                POINTER(CertificateP)]),
+    "smtpout_certificate_free": (None, [CertificateP]),
+    "smtpout_certificate_subject": (_str, [CertificateP]),
+    "smtpout_certificate_issuer": (_str, [CertificateP]),
+    "smtpout_certificate_not_after": (c_int64, [CertificateP]),
+    "smtpout_certificate_sha256": (_str, [CertificateP]),
     "smtpout_session_capabilities": (c_uint32, [SessionP]),
     "smtpout_session_policy_starttls": (_int, [SessionP]),
     "smtpout_session_policy_allow_invalid_certs": (_int, [SessionP]),
