@@ -878,13 +878,15 @@ int tls_conn_peer_certificate(struct tls_conn *conn, size_t index,
   gnutls_x509_crt_t crt;
   if (gnutls_x509_crt_init(&crt) < 0)
     return SMTPOUT_ERR_NOMEM;
-  int rv = SMTPOUT_ERR_SYNTAX;
+  /* GnuTLS imported every certificate of the peer's list during the
+   * handshake, or the handshake failed: importing one again can fail only
+   * for want of memory. */
+  int rv = SMTPOUT_ERR_NOMEM;
   struct smtpout_certificate *c = NULL;
   if (gnutls_x509_crt_import(crt, &der[index], GNUTLS_X509_FMT_DER) < 0 ||
       gnutls_hash_fast(GNUTLS_DIG_SHA256, der[index].data, der[index].size,
                        digest) < 0)
     goto out;
-  rv = SMTPOUT_ERR_NOMEM;
   if ((c = calloc(1, sizeof(*c))) == NULL ||
       (c->subject = dn_string(crt, 0)) == NULL ||
       (c->issuer = dn_string(crt, 1)) == NULL)

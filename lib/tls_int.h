@@ -213,8 +213,7 @@ size_t tls_conn_peer_count(struct tls_conn *conn);
 
 /* Describes certificate `index` of the peer's list (0: its own) as a new
  * smtpout_certificate (<smtpout/session.h>).  Returns 0,
- * SMTPOUT_ERR_INVALID_ARGUMENT (no such certificate), SMTPOUT_ERR_SYNTAX (it
- * cannot be parsed) or SMTPOUT_ERR_NOMEM. */
+ * SMTPOUT_ERR_INVALID_ARGUMENT (no such certificate), or SMTPOUT_ERR_NOMEM. */
 int tls_conn_peer_certificate(struct tls_conn *conn, size_t index,
                               struct smtpout_certificate **out);
 

@@ -17,6 +17,7 @@
  */
 #define _GNU_SOURCE /* dladdr() */
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,9 +25,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 
 #include "smtpout/smtpout.h"
 
@@ -147,6 +151,7 @@ struct fx {
   int in_callback_rv[8]; /* what the I/O calls returned from a callback */
   int callback_ran;
   int big_body; /* the body fills the first read: the output must grow */
+  int tls;      /* the in-memory TLS server below is up for this session */
 };
 
 static const char body[] = "Subject: t\r\n\r\nhello\r\n";
@@ -200,8 +205,12 @@ static void fx_new(struct fx *f)
   assert_int_equal(smtpout_session_set_helo_name(f->s, "client.example"), 0);
 }
 
+static void srv_free(void);
+
 static void fx_free(struct fx *f)
 {
+  if (f->tls)
+    srv_free();
   smtpout_session_free(f->s);
   smtpout_callbacks_free(f->cbs);
   f->s = NULL;
@@ -246,6 +255,139 @@ static void fx_ready(struct fx *f)
   client(f);
   server(f, "250 mx\r\n");
   client(f);
+}
+
+/* ------------------------------------------------------------------ */
+/* A TLS server in memory, for the functions that need TLS up           */
+
+/* GnuTLS over two buffers: what the session wrote (in) and what the
+ * server wrote for it (out).  One at a time; its allocations are
+ * GnuTLS's, which never fail here (see may_fail()). */
+static struct {
+  gnutls_session_t tls;
+  gnutls_certificate_credentials_t cred;
+  uint8_t in[1 << 16];
+  size_t in_len, in_off;
+  uint8_t out[1 << 16];
+  size_t out_len;
+} srv;
+
+static ssize_t srv_push(gnutls_transport_ptr_t p, const void *data, size_t len)
+{
+  (void)p;
+  assert_true(srv.out_len + len <= sizeof(srv.out));
+  memcpy(srv.out + srv.out_len, data, len);
+  srv.out_len += len;
+  return (ssize_t)len;
+}
+
+static ssize_t srv_pull(gnutls_transport_ptr_t p, void *data, size_t len)
+{
+  (void)p;
+  size_t avail = srv.in_len - srv.in_off;
+  if (avail == 0) {
+    gnutls_transport_set_errno(srv.tls, EAGAIN);
+    return -1;
+  }
+  if (len > avail)
+    len = avail;
+  memcpy(data, srv.in + srv.in_off, len);
+  srv.in_off += len;
+  return (ssize_t)len;
+}
+
+/* A self-signed ECDSA certificate, made here: verification is not what
+ * these tests are about (the session accepts it unverified). */
+static void srv_init(void)
+{
+  gnutls_x509_privkey_t key;
+  gnutls_x509_crt_t crt;
+  static const char cn[] = "mx.test.example";
+  time_t now = time(NULL);
+  memset(&srv, 0, sizeof(srv));
+  assert_int_equal(gnutls_x509_privkey_init(&key), 0);
+  assert_int_equal(gnutls_x509_privkey_generate(
+                       key, GNUTLS_PK_ECDSA,
+                       GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0),
+                   0);
+  assert_int_equal(gnutls_x509_crt_init(&crt), 0);
+  assert_int_equal(gnutls_x509_crt_set_version(crt, 3), 0);
+  assert_int_equal(gnutls_x509_crt_set_serial(crt, "\x01", 1), 0);
+  assert_int_equal(gnutls_x509_crt_set_activation_time(crt, now - 3600), 0);
+  assert_int_equal(gnutls_x509_crt_set_expiration_time(crt, now + 86400), 0);
+  assert_int_equal(gnutls_x509_crt_set_dn_by_oid(
+                       crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, sizeof(cn) - 1),
+                   0);
+  assert_int_equal(gnutls_x509_crt_set_key(crt, key), 0);
+  assert_int_equal(gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0),
+                   0);
+  assert_int_equal(gnutls_certificate_allocate_credentials(&srv.cred), 0);
+  assert_int_equal(gnutls_certificate_set_x509_key(srv.cred, &crt, 1, key), 0);
+  gnutls_x509_crt_deinit(crt);
+  gnutls_x509_privkey_deinit(key);
+  assert_int_equal(gnutls_init(&srv.tls, GNUTLS_SERVER | GNUTLS_NONBLOCK), 0);
+  assert_int_equal(gnutls_set_default_priority(srv.tls), 0);
+  assert_int_equal(
+      gnutls_credentials_set(srv.tls, GNUTLS_CRD_CERTIFICATE, srv.cred), 0);
+  gnutls_transport_set_push_function(srv.tls, srv_push);
+  gnutls_transport_set_pull_function(srv.tls, srv_pull);
+}
+
+static void srv_free(void)
+{
+  gnutls_deinit(srv.tls);
+  gnutls_certificate_free_credentials(srv.cred);
+}
+
+/* Moves what the session wrote to the server. */
+static void client_to_srv(struct fx *f)
+{
+  const uint8_t *p;
+  size_t n;
+  do {
+    assert_int_equal(smtpout_session_peek_output(f->s, &p, &n, f->now), 0);
+    assert_true(srv.in_len + n <= sizeof(srv.in));
+    memcpy(srv.in + srv.in_len, p, n);
+    srv.in_len += n;
+    if (n > 0)
+      assert_int_equal(smtpout_session_consume_output(f->s, n, f->now), 0);
+  } while (n > 0);
+}
+
+/* A session with TLS up: greeted, STARTTLS accepted, the handshake run
+ * to its end on both sides (the certificate accepted unverified). */
+static void fx_tls(struct fx *f)
+{
+  fx_new(f);
+  srv_init();
+  f->tls = 1;
+  assert_int_equal(smtpout_session_set_tls_policy(f->s,
+                                                  SMTPOUT_STARTTLS_REQUIRE, 1),
+                   0);
+  assert_int_equal(smtpout_session_start(f->s, f->now), 0);
+  server(f, "220 mx ESMTP\r\n");
+  client(f);
+  server(f, "250-mx\r\n250 STARTTLS\r\n");
+  client(f);
+  server(f, "220 go ahead\r\n");
+  int rv = GNUTLS_E_AGAIN;
+  for (int round = 0; round < 8 && rv != GNUTLS_E_SUCCESS; round++) {
+    client_to_srv(f);
+    do
+      rv = gnutls_handshake(srv.tls);
+    while (rv == GNUTLS_E_INTERRUPTED);
+    assert_true(rv == GNUTLS_E_SUCCESS || rv == GNUTLS_E_AGAIN);
+    if (srv.out_len > 0) {
+      assert_int_equal(smtpout_session_feed(f->s, srv.out, srv.out_len,
+                                            f->now),
+                       0);
+      srv.out_len = 0;
+    }
+  }
+  assert_int_equal(rv, GNUTLS_E_SUCCESS);
+  client_to_srv(f); /* the client's Finished, if it had not gone yet */
+  assert_true(smtpout_tls_info_used(smtpout_session_tls_info(f->s)));
+  assert_int_equal(smtpout_session_peer_certificate_count(f->s), 1);
 }
 
 /* ------------------------------------------------------------------ */
@@ -463,6 +605,28 @@ static void test_quit_resume_and_null_arguments(void **st)
 
 /* Called from a callback of the same session, every I/O call is
  * refused. */
+static void test_peer_certificate(void **st)
+{
+  struct fx f;
+  smtpout_certificate *c = NULL;
+  (void)st;
+  fx_ready(&f); /* no TLS: no certificate at all */
+  ERR(smtpout_session_peer_certificate, SMTPOUT_ERR_INVALID_ARGUMENT,
+      smtpout_session_peer_certificate(f.s, 0, &c));
+  fx_free(&f);
+  fx_tls(&f);
+  ERR(smtpout_session_peer_certificate, SMTPOUT_ERR_INVALID_ARGUMENT,
+      smtpout_session_peer_certificate(NULL, 0, &c));
+  ERR(smtpout_session_peer_certificate, SMTPOUT_ERR_INVALID_ARGUMENT,
+      smtpout_session_peer_certificate(f.s, 0, NULL));
+  ERR(smtpout_session_peer_certificate, SMTPOUT_ERR_INVALID_ARGUMENT,
+      smtpout_session_peer_certificate(f.s, 1, &c));
+  assert_int_equal(smtpout_session_peer_certificate(f.s, 0, &c), 0);
+  assert_string_equal(smtpout_certificate_subject(c), "CN=mx.test.example");
+  smtpout_certificate_free(c);
+  fx_free(&f);
+}
+
 static void test_io_calls_from_a_callback(void **st)
 {
   struct fx f;
@@ -567,6 +731,13 @@ static int call_feed(struct fx *f)
   return smtpout_session_feed(f->s, (const uint8_t *)"220 mx ESMTP\r\n", 14,
                               f->now);
 }
+static int call_peer_certificate(struct fx *f)
+{
+  smtpout_certificate *c = NULL;
+  int rv = smtpout_session_peer_certificate(f->s, 0, &c);
+  smtpout_certificate_free(c);
+  return rv;
+}
 static int call_peek_output(struct fx *f)
 {
   const uint8_t *p;
@@ -585,6 +756,8 @@ static const struct nomem_case nomem_cases[] = {
   NOMEM_CASE(smtpout_session_submit, setup_started, call_submit, 0),
   NOMEM_CASE(smtpout_session_feed, setup_started, call_feed, 0),
   NOMEM_CASE(smtpout_session_peek_output, setup_data, call_peek_output, 0),
+  NOMEM_CASE(smtpout_session_peer_certificate, fx_tls, call_peer_certificate,
+             0),
 };
 
 static void test_out_of_memory(void **st)
@@ -635,6 +808,7 @@ int main(void)
     cmocka_unit_test(test_submit),
     cmocka_unit_test(test_quit_resume_and_null_arguments),
     cmocka_unit_test(test_io_calls_from_a_callback),
+    cmocka_unit_test(test_peer_certificate),
 #ifdef ERRTEST_FAULTY_MALLOC
     cmocka_unit_test(test_out_of_memory),
 #endif

@@ -615,7 +615,7 @@ smtpout_session_peer_certificate_count(const smtpout_session *session);
  * to the session.  Describing costs a parse and a digest, so it is done
  * only here, never for sessions nobody asks about.
  * Errors: SMTPOUT_ERR_INVALID_ARGUMENT (NULL pointers, no such
- * certificate), SMTPOUT_ERR_SYNTAX (it cannot be parsed), SMTPOUT_ERR_NOMEM.
+ * certificate), SMTPOUT_ERR_NOMEM.
  */
 SMTPOUT_EXTERN int
 smtpout_session_peer_certificate(const smtpout_session *session, size_t index,

@@ -142,6 +142,10 @@ class Source:
                   re.findall(r"(?<![\w])ERR_([A-Z_]+)\b", expr)}
         for callee in re.findall(r"(?<![\w.>])(\w+)\s*\(", expr):
             codes |= self.returns(path, callee, stack)
+        # A call through the TLS seam (s->tls_be->X(), be->X()) runs the
+        # library backend's tls_conn_X() (lib/tls_gnutls.c).
+        for member in re.findall(r"\b(?:tls_be|be)->(\w+)\s*\(", expr):
+            codes |= self.returns(path, "tls_conn_" + member, stack)
         for var in set(re.findall(r"(?<![\w.>])([a-z_]\w*)\b(?!\s*\()",
                                   expr)):
             if var in seen:
