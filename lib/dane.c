@@ -11,6 +11,7 @@
  * host says more than "no match").
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -582,4 +583,70 @@ out:
     if (x.certs[i].crt)
       gnutls_x509_crt_deinit(x.certs[i].crt);
   return rv;
+}
+
+/* ---- the digest of a set ---- */
+
+static int cmp_digest(const void *a, const void *b)
+{
+  return memcmp(a, b, 32);
+}
+
+/* SHA-256 over `n` length-prefixed fields. */
+static int digest_fields(const void *const *data, const size_t *len, size_t n,
+                         uint8_t out[32])
+{
+  gnutls_hash_hd_t h;
+  if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+    return SMTPOUT_ERR_NOMEM;
+  int rv = 0;
+  for (size_t i = 0; i < n && rv == 0; i++) {
+    uint8_t l[4] = {(uint8_t)(len[i] >> 24), (uint8_t)(len[i] >> 16),
+                    (uint8_t)(len[i] >> 8), (uint8_t)len[i]};
+    if (gnutls_hash(h, l, sizeof(l)) < 0 ||
+        (len[i] > 0 && gnutls_hash(h, data[i], len[i]) < 0))
+      rv = SMTPOUT_ERR_NOMEM;
+  }
+  gnutls_hash_deinit(h, out);
+  return rv;
+}
+
+int dane_set_digest(const struct dns_tlsa *records, size_t nrecords,
+                    const char *const *names, size_t nnames,
+                    uint8_t digest[32])
+{
+  /* Each record and each name is digested alone, the digests sorted, and
+   * the sorted list digested: the order of an RRset means nothing (RFC
+   * 2181 5), and a resolver may shuffle it between two answers. */
+  uint8_t parts[DANE_MAX_RECORDS + DANE_MAX_NAMES][32];
+  size_t np = 0;
+  for (size_t i = 0; i < nrecords && i < DANE_MAX_RECORDS; i++) {
+    uint8_t usm[3] = {records[i].usage, records[i].selector,
+                      records[i].mtype};
+    const void *d[2] = {usm, records[i].data};
+    size_t l[2] = {sizeof(usm), records[i].len};
+    if (digest_fields(d, l, 2, parts[np++]) != 0)
+      return SMTPOUT_ERR_NOMEM;
+  }
+  qsort(parts, np, 32, cmp_digest);
+  size_t nrec = np;
+  for (size_t i = 0; i < nnames && i < DANE_MAX_NAMES; i++) {
+    const void *d[1] = {names[i]};
+    size_t l[1] = {strlen(names[i])};
+    if (digest_fields(d, l, 1, parts[np++]) != 0)
+      return SMTPOUT_ERR_NOMEM;
+  }
+  qsort(parts + nrec, np - nrec, 32, cmp_digest);
+  /* The count of records first: no list of names can pass for records. */
+  const void *d[DANE_MAX_RECORDS + DANE_MAX_NAMES + 1];
+  size_t l[DANE_MAX_RECORDS + DANE_MAX_NAMES + 1];
+  uint8_t count[4] = {(uint8_t)(nrec >> 24), (uint8_t)(nrec >> 16),
+                      (uint8_t)(nrec >> 8), (uint8_t)nrec};
+  d[0] = count;
+  l[0] = sizeof(count);
+  for (size_t i = 0; i < np; i++) {
+    d[i + 1] = parts[i];
+    l[i + 1] = 32;
+  }
+  return digest_fields(d, l, np + 1, digest);
 }

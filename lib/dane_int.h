@@ -99,6 +99,19 @@ int dane_verify(const struct dns_tlsa *records, size_t nrecords,
                 const char *const *names, size_t nnames, int64_t now,
                 struct dane_result *res);
 
+/*
+ * A digest of a TLSA set and its reference identifiers: SHA-256 over the
+ * records (usage, selector, matching type, data) and the names, each
+ * taken in sorted order, so the same set gives the same digest whatever
+ * order the DNS answer listed it in.  What a DANE verdict depends on
+ * besides the chain and the time: the key under which verified chains
+ * and session tickets are kept (tls_int.h).  Returns 0, or
+ * SMTPOUT_ERR_NOMEM.
+ */
+int dane_set_digest(const struct dns_tlsa *records, size_t nrecords,
+                    const char *const *names, size_t nnames,
+                    uint8_t digest[32]);
+
 /* "matched", "no-usable-records", ... for logs and JSON. */
 const char *dane_status_name(int status);
 

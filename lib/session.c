@@ -555,7 +555,7 @@ static void tls_start(smtpout_session *s)
     struct tls_conn_params p = {s->trust, config_tls_cache(s->config),
                                 smtpout_config_tls_priority(s->config),
                                 s->mx_is_ip ? NULL : s->mx,
-                                s->tls_resume && !s->own_trust};
+                                s->tls_resume && !s->own_trust, NULL};
     rv = s->tls_be->conn_new(&s->tls, &p, &s->wire);
   }
   if (rv == SMTPOUT_ERR_NOMEM) {

@@ -24,6 +24,7 @@
 #include <gnutls/x509.h>
 
 #include "buf_int.h"
+#include "dane_int.h"
 #include "smtpout/session.h"
 #include "tls_int.h"
 
@@ -37,32 +38,50 @@ struct tls_creds {
 };
 
 /*
- * Session tickets (RFC 8446 2.2, RFC 5077), kept per MX name for the next
- * connection to that name to resume.  A direct-mapped table: a name hashes
- * to one slot, and a different name hashing there evicts it, so memory is
- * bounded (TICKET_SLOTS x TICKETS_PER_NAME tickets of a few KiB) however
- * many destinations a long-running MTA reaches.  Each ticket is used once
- * (RFC 8446 C.4); several per name let parallel connections resume.
+ * Session tickets (RFC 8446 2.2, RFC 5077), kept per SNI name and way of
+ * authenticating the server (its scope: PKIX, or DANE with one TLSA set)
+ * for the next connection with the same name and scope to resume: a
+ * resumed session inherits the authentication of the one that got the
+ * ticket, so a ticket from a PKIX-verified session must never stand for
+ * DANE, nor one from a DANE session for another TLSA set, or for PKIX.
+ * A direct-mapped table: a name and scope hash to one slot, and another
+ * hashing there evicts it, so memory is bounded (TICKET_SLOTS x
+ * TICKETS_PER_NAME tickets of a few KiB) however many destinations a
+ * long-running MTA reaches.  Each ticket is used once (RFC 8446 C.4);
+ * several per name let parallel connections resume.
  */
 #define TICKET_SLOTS 256
 #define TICKETS_PER_NAME 4
+/* The expiry of a verdict that no date can end (DANE-EE, RFC 7672
+ * 3.1.1): only the TLSA set, part of its key, can. */
+#define NEVER INT64_MAX
 struct ticket {
   gnutls_datum_t data; /* gnutls_session_get_data2(); gnutls_malloc'd */
-  time_t not_after;    /* the verified path's earliest expiry */
+  int64_t not_after;   /* the verified path's earliest expiry */
+  char detail[TLS_DETAIL_LEN]; /* DANE: the record that matched */
+};
+
+/* The scope of a ticket: PKIX (all zero), or DANE and its set's digest. */
+struct scope {
+  int dane;
+  uint8_t digest[TLS_CHAIN_KEY_LEN];
 };
 
 struct ticket_slot {
   char name[256];
+  struct scope scope;
   unsigned n;
   struct ticket t[TICKETS_PER_NAME]; /* oldest first */
 };
 
-/* A chain verified for a name (tls_int.h): the key, when it was verified,
- * and the earliest expiry on its verified path, trust anchor included. */
+/* A verified chain (tls_int.h): the key, when it was verified, the
+ * earliest expiry on what was verified (for PKIX its path, trust anchor
+ * included), and the record that matched (DANE). */
 struct verified {
   uint8_t key[TLS_CHAIN_KEY_LEN];
   int64_t verified_at;
   int64_t not_after; /* 0: an empty slot */
+  char detail[TLS_DETAIL_LEN];
 };
 
 struct tls_cache {
@@ -84,16 +103,20 @@ struct tls_conn {
   struct buf *wire_out; /* where GnuTLS's records go */
   int eof;
   int handshake_done;
-  /* Resumption: the cache and MX name tickets are kept under (NULL when
-   * off); whether a ticket was offered; the earliest expiry on the path
-   * verified (0: unknown); whether the certificate verified for
-   * ticket_name, whether that verdict rested on OCSP (then no ticket is
-   * kept: see tls_conn_verify), and whether the server's new ticket was
-   * stored. */
+  /* How the server is to be authenticated: NULL by PKIX, else by DANE
+   * against this set (the session's). */
+  const struct tls_dane *dane;
+  /* Resumption: the cache and SNI name tickets are kept under (NULL when
+   * off), with the scope above; whether a ticket was offered; the
+   * earliest expiry on what was verified (0: unknown); the record that
+   * matched (DANE); whether the server was authenticated in this scope,
+   * whether that verdict rested on OCSP (then no ticket is kept: see
+   * tls_conn_verify), and whether the server's new ticket was stored. */
   struct tls_cache *tickets;
   const char *ticket_name;
   int offered;
-  time_t not_after;
+  int64_t not_after;
+  char detail[TLS_DETAIL_LEN];
   int verified;
   int ocsp;
   int ticket_stored;
@@ -238,7 +261,7 @@ static struct verified *verified_slot(struct tls_cache *cache,
 
 int tls_cache_verified_get(struct tls_cache *cache,
                            const uint8_t key[TLS_CHAIN_KEY_LEN],
-                           int64_t now, int64_t *not_after)
+                           int64_t now, int64_t *not_after, char *detail)
 {
   int found = 0;
   pthread_mutex_lock(&cache->lock);
@@ -249,6 +272,8 @@ int tls_cache_verified_get(struct tls_cache *cache,
     if (v->not_after != 0 && memcmp(v->key, key, TLS_CHAIN_KEY_LEN) == 0 &&
         v->verified_at <= now && now < v->not_after) {
       *not_after = v->not_after;
+      if (detail)
+        memcpy(detail, v->detail, TLS_DETAIL_LEN);
       found = 1;
     }
   }
@@ -258,7 +283,8 @@ int tls_cache_verified_get(struct tls_cache *cache,
 
 void tls_cache_verified_put(struct tls_cache *cache,
                             const uint8_t key[TLS_CHAIN_KEY_LEN],
-                            int64_t now, int64_t not_after)
+                            int64_t now, int64_t not_after,
+                            const char *detail)
 {
   if (not_after <= now)
     return;
@@ -270,6 +296,7 @@ void tls_cache_verified_put(struct tls_cache *cache,
     memcpy(v->key, key, TLS_CHAIN_KEY_LEN);
     v->verified_at = now;
     v->not_after = not_after;
+    snprintf(v->detail, sizeof(v->detail), "%s", detail ? detail : "");
   }
   pthread_mutex_unlock(&cache->lock);
 }
@@ -296,10 +323,15 @@ static int hash_field(gnutls_hash_hd_t h, const void *data, size_t len)
              : 0;
 }
 
-/* The key of the chain the server presented, for `name`: SHA-256 over the
- * name and every certificate.  Returns 0, or -1 when there is no chain or
- * the digest fails. */
-static int chain_key(gnutls_session_t session, const char *name,
+/*
+ * The key of the chain the server presented, verified one way against
+ * one reference: SHA-256 over the mode ("pkix" or "dane"), the reference
+ * (the name for PKIX, the TLSA set's digest for DANE) and every
+ * certificate, each field prefixed with its length.  Returns 0, or -1
+ * when there is no chain or the digest fails.
+ */
+static int chain_key(gnutls_session_t session, const char *mode,
+                     const void *ref, size_t reflen,
                      uint8_t key[TLS_CHAIN_KEY_LEN])
 {
   unsigned n = 0;
@@ -307,26 +339,50 @@ static int chain_key(gnutls_session_t session, const char *name,
   gnutls_hash_hd_t h;
   if (der == NULL || n == 0 || gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
     return -1;
-  int rv = hash_field(h, name, strlen(name));
+  int rv = hash_field(h, mode, strlen(mode));
+  if (rv == 0)
+    rv = hash_field(h, ref, reflen);
   for (unsigned i = 0; i < n && rv == 0; i++)
     rv = hash_field(h, der[i].data, der[i].size);
   gnutls_hash_deinit(h, key);
   return rv;
 }
 
+/* The scope of a connection's tickets. */
+static struct scope scope_of(const struct tls_dane *dane)
+{
+  struct scope sc;
+  memset(&sc, 0, sizeof(sc));
+  if (dane) {
+    sc.dane = 1;
+    memcpy(sc.digest, dane->digest, sizeof(sc.digest));
+  }
+  return sc;
+}
+
+static int same_scope(const struct scope *a, const struct scope *b)
+{
+  return a->dane == b->dane && memcmp(a->digest, b->digest,
+                                      sizeof(a->digest)) == 0;
+}
+
 static struct ticket_slot *ticket_slot(struct tls_cache *cache,
-                                       const char *name)
+                                       const char *name,
+                                       const struct scope *sc)
 {
   uint32_t h = 2166136261u; /* FNV-1a */
   for (const char *p = name; *p; p++)
     h = (h ^ (uint8_t)*p) * 16777619u;
+  h = (h ^ (uint8_t)sc->dane) * 16777619u;
+  for (size_t i = 0; i < sizeof(sc->digest); i++)
+    h = (h ^ sc->digest[i]) * 16777619u;
   return &cache->tickets[h % TICKET_SLOTS];
 }
 
 /* Keeps `t` (its data's ownership passes) as the newest ticket for
- * `name`. */
+ * `name` in scope `sc`. */
 static void ticket_put(struct tls_cache *cache, const char *name,
-                       struct ticket t)
+                       const struct scope *sc, struct ticket t)
 {
   pthread_mutex_lock(&cache->lock);
   if (cache->tickets == NULL)
@@ -336,12 +392,13 @@ static void ticket_put(struct tls_cache *cache, const char *name,
     gnutls_free(t.data.data);
     return;
   }
-  struct ticket_slot *sl = ticket_slot(cache, name);
-  if (strcmp(sl->name, name) != 0) {
+  struct ticket_slot *sl = ticket_slot(cache, name, sc);
+  if (strcmp(sl->name, name) != 0 || !same_scope(&sl->scope, sc)) {
     for (unsigned k = 0; k < sl->n; k++)
       gnutls_free(sl->t[k].data.data);
     sl->n = 0;
     strcpy(sl->name, name);
+    sl->scope = *sc;
   }
   if (sl->n == TICKETS_PER_NAME) {
     gnutls_free(sl->t[0].data.data);
@@ -352,16 +409,17 @@ static void ticket_put(struct tls_cache *cache, const char *name,
   pthread_mutex_unlock(&cache->lock);
 }
 
-/* Takes the newest ticket for `name` into *t; returns 0 when there is
- * none. */
+/* Takes the newest ticket for `name` in scope `sc` into *t; returns 0
+ * when there is none. */
 static int ticket_take(struct tls_cache *cache, const char *name,
-                       struct ticket *t)
+                       const struct scope *sc, struct ticket *t)
 {
   int found = 0;
   pthread_mutex_lock(&cache->lock);
   if (cache->tickets) {
-    struct ticket_slot *sl = ticket_slot(cache, name);
-    if (sl->n > 0 && strcmp(sl->name, name) == 0) {
+    struct ticket_slot *sl = ticket_slot(cache, name, sc);
+    if (sl->n > 0 && strcmp(sl->name, name) == 0 &&
+        same_scope(&sl->scope, sc)) {
       *t = sl->t[--sl->n];
       found = 1;
     }
@@ -371,19 +429,21 @@ static int ticket_take(struct tls_cache *cache, const char *name,
 }
 
 /* Stores the ticket the server sent on this connection, once, and only
- * when the certificate was verified for the ticket's name: a resumed
- * connection inherits the authentication of the one that got the
- * ticket. */
+ * when the server was authenticated in the connection's scope (for PKIX,
+ * verified for the ticket's name): a resumed connection inherits the
+ * authentication of the one that got the ticket. */
 static void maybe_store_ticket(struct tls_conn *c)
 {
   if (c->tickets == NULL || c->ticket_stored || !c->verified || c->ocsp ||
       c->not_after == 0 ||
       !(gnutls_session_get_flags(c->session) & GNUTLS_SFLAGS_SESSION_TICKET))
     return;
-  struct ticket t = {{NULL, 0}, c->not_after};
+  struct ticket t = {{NULL, 0}, c->not_after, ""};
+  memcpy(t.detail, c->detail, sizeof(t.detail));
+  struct scope sc = scope_of(c->dane);
   c->ticket_stored = 1;
   if (gnutls_session_get_data2(c->session, &t.data) == 0)
-    ticket_put(c->tickets, c->ticket_name, t);
+    ticket_put(c->tickets, c->ticket_name, &sc, t);
 }
 
 /* The wall clock of every validity check: GnuTLS's own (time(), unless
@@ -573,21 +633,25 @@ int tls_conn_new(struct tls_conn **out, const struct tls_conn_params *p,
     free(c);
     return SMTPOUT_ERR_TLS_SETUP;
   }
-  /* A ticket is kept only under the name it was verified for, and only
-   * sessions trusting the same anchors (the cache's) share it. */
+  c->dane = p->dane;
+  /* A ticket is kept only under the name and the scope (PKIX, or DANE
+   * with this TLSA set) it was authenticated in, and only sessions
+   * trusting the same anchors (the cache's) share it. */
   if (p->resume && cache && sni) {
     struct ticket t;
+    struct scope sc = scope_of(p->dane);
     c->tickets = cache;
     c->ticket_name = sni;
     /* A ticket whose chain has expired since is of no use; one GnuTLS no
      * longer accepts (too old, another version) only means a full
      * handshake. */
-    if (ticket_take(cache, sni, &t)) {
-      if (wall_clock(NULL) < t.not_after &&
+    if (ticket_take(cache, sni, &sc, &t)) {
+      if ((int64_t)wall_clock(NULL) < t.not_after &&
           gnutls_session_set_data(c->session, t.data.data, t.data.size) ==
               0) {
         c->offered = 1;
         c->not_after = t.not_after;
+        memcpy(c->detail, t.detail, sizeof(c->detail));
       }
       gnutls_free(t.data.data);
     }
@@ -668,7 +732,7 @@ static int classify(unsigned status)
 /* The certificate verified; `not_after` is the earliest expiry on the
  * verified path (0: unknown).  A chain verified for the ticket name lets
  * the server's ticket be kept. */
-static void verified(struct tls_conn *conn, int ticket_name, time_t not_after,
+static void verified(struct tls_conn *conn, int ticket_name, int64_t not_after,
                      int *tlsrpt, char *reason)
 {
   *tlsrpt = TLSRPT_NONE;
@@ -684,7 +748,9 @@ static void verified(struct tls_conn *conn, int ticket_name, time_t not_after,
 int tls_conn_verify(struct tls_conn *conn, const char *name, int *tlsrpt,
                     char *reason, size_t reasonlen)
 {
-  int ticket_name = name && conn->ticket_name &&
+  /* Tickets of a connection made for DANE are DANE's: a PKIX verdict
+   * neither inherits one nor leaves one. */
+  int ticket_name = name && conn->ticket_name && conn->dane == NULL &&
                     strcmp(name, conn->ticket_name) == 0;
   time_t now = wall_clock(NULL);
   /* A resumed session's peer is the chain its ticket was issued under:
@@ -697,7 +763,8 @@ int tls_conn_verify(struct tls_conn *conn, const char *name, int *tlsrpt,
    * session whose verdict rested on OCSP (below): a staple is as fresh as
    * its handshake, and a resumed handshake carries none. */
   if (conn->offered && ticket_name &&
-      gnutls_session_is_resumed(conn->session) && now < conn->not_after) {
+      gnutls_session_is_resumed(conn->session) &&
+      (int64_t)now < conn->not_after) {
     *tlsrpt = TLSRPT_NONE;
     reason[0] = '\0';
     conn->verified = 1;
@@ -715,10 +782,10 @@ int tls_conn_verify(struct tls_conn *conn, const char *name, int *tlsrpt,
   int64_t not_after = 0;
   int keyed = name != NULL && !conn->ocsp && conn->cache != NULL &&
               cache_anchors(conn->cache, conn->creds) &&
-              chain_key(conn->session, name, key) == 0;
+              chain_key(conn->session, "pkix", name, strlen(name), key) == 0;
   if (keyed && tls_cache_verified_get(conn->cache, key, (int64_t)now,
-                                      &not_after)) {
-    verified(conn, ticket_name, (time_t)not_after, tlsrpt, reason);
+                                      &not_after, NULL)) {
+    verified(conn, ticket_name, not_after, tlsrpt, reason);
     return 1;
   }
   unsigned status = 0;
@@ -753,8 +820,126 @@ int tls_conn_verify(struct tls_conn *conn, const char *name, int *tlsrpt,
   }
   not_after = path_not_after == (time_t)-1 ? 0 : (int64_t)path_not_after;
   if (keyed)
-    tls_cache_verified_put(conn->cache, key, (int64_t)now, not_after);
-  verified(conn, ticket_name, (time_t)not_after, tlsrpt, reason);
+    tls_cache_verified_put(conn->cache, key, (int64_t)now, not_after, NULL);
+  verified(conn, ticket_name, not_after, tlsrpt, reason);
+  return 1;
+}
+
+/* A DANE verdict from the record string kept with it ("3 1 1"). */
+static void dane_matched(struct dane_result *res, const char *detail,
+                         const char *how)
+{
+  unsigned u = 0, sel = 0, m = 0;
+  memset(res, 0, sizeof(*res));
+  res->status = DANE_MATCHED;
+  res->record = -1;
+  res->depth = -1;
+  if (sscanf(detail, "%u %u %u", &u, &sel, &m) == 3) {
+    res->usage = (uint8_t)u;
+    res->selector = (uint8_t)sel;
+    res->mtype = (uint8_t)m;
+  }
+  snprintf(res->matched, sizeof(res->matched), "%s", detail);
+  snprintf(res->reason, sizeof(res->reason), "TLSA %s %s", detail, how);
+}
+
+/*
+ * How long a DANE verdict on the presented chain holds: DANE-EE ignores
+ * dates (RFC 7672 3.1.1), so until the TLSA set changes, which changes
+ * the key; DANE-TA checks the dates of the certificates below the anchor
+ * (dane_int.h), so until the earliest expiry among the certificates
+ * presented, a bound that may come sooner than needed, never later.  0
+ * when an expiry cannot be read: nothing is then kept.
+ */
+static int64_t dane_not_after(const gnutls_datum_t *der, unsigned n,
+                              const struct dane_result *res)
+{
+  if (res->usage == 3)
+    return NEVER;
+  int64_t earliest = NEVER;
+  for (unsigned i = 0; i < n && i < DANE_MAX_CHAIN; i++) {
+    gnutls_x509_crt_t crt;
+    if (gnutls_x509_crt_init(&crt) < 0)
+      return 0;
+    time_t t = gnutls_x509_crt_import(crt, &der[i], GNUTLS_X509_FMT_DER) < 0
+                   ? (time_t)-1
+                   : gnutls_x509_crt_get_expiration_time(crt);
+    gnutls_x509_crt_deinit(crt);
+    if (t == (time_t)-1)
+      return 0;
+    if ((int64_t)t < earliest)
+      earliest = (int64_t)t;
+  }
+  return earliest;
+}
+
+int tls_conn_dane_verify(struct tls_conn *conn, const struct tls_dane *dane,
+                         struct dane_result *res)
+{
+  int64_t now = (int64_t)wall_clock(NULL);
+  /* Only a connection made for this very set may use its tickets and
+   * leave one (a verdict against another set says nothing here). */
+  int scoped = conn->dane != NULL &&
+               memcmp(conn->dane->digest, dane->digest,
+                      sizeof(dane->digest)) == 0;
+  /* Resumed from a ticket kept under this set: the session that got it
+   * was authenticated by the record kept with it, and the resumption
+   * secret binds this connection to that session (RFC 8446 2.2).  Only
+   * time can have changed the verdict (DANE-TA), as for PKIX. */
+  if (scoped && conn->offered && gnutls_session_is_resumed(conn->session) &&
+      now < conn->not_after && conn->detail[0] != '\0') {
+    dane_matched(res, conn->detail, "authenticated the resumed session");
+    conn->verified = 1;
+    maybe_store_ticket(conn);
+    return 1;
+  }
+  unsigned n = 0;
+  const gnutls_datum_t *der = gnutls_certificate_get_peers(conn->session, &n);
+  uint8_t key[TLS_CHAIN_KEY_LEN];
+  int64_t not_after = 0;
+  char detail[TLS_DETAIL_LEN];
+  /* The set's digest covers the records and the reference identifiers,
+   * all a DANE verdict depends on besides the chain and the time. */
+  int keyed = scoped && conn->cache != NULL &&
+              chain_key(conn->session, "dane", dane->digest,
+                        sizeof(dane->digest), key) == 0;
+  if (keyed &&
+      tls_cache_verified_get(conn->cache, key, now, &not_after, detail)) {
+    dane_matched(res, detail, "matched (remembered)");
+    conn->verified = 1;
+    conn->not_after = not_after;
+    memcpy(conn->detail, detail, sizeof(conn->detail));
+    maybe_store_ticket(conn);
+    return 1;
+  }
+  struct dane_cert chain[DANE_MAX_CHAIN];
+  size_t nchain = 0;
+  for (unsigned i = 0; der && i < n && nchain < DANE_MAX_CHAIN; i++) {
+    chain[nchain].der = der[i].data;
+    chain[nchain].len = der[i].size;
+    nchain++;
+  }
+  if (dane_verify(dane->records, dane->nrecords, chain, nchain, dane->names,
+                  dane->nnames, now, res) != 0) {
+    memset(res, 0, sizeof(*res));
+    res->status = DANE_NO_MATCH;
+    res->record = -1;
+    res->depth = -1;
+    snprintf(res->reason, sizeof(res->reason),
+             "out of memory while matching the TLSA records");
+    return 0;
+  }
+  if (res->status != DANE_MATCHED)
+    return 0;
+  not_after = dane_not_after(der, n, res);
+  if (keyed)
+    tls_cache_verified_put(conn->cache, key, now, not_after, res->matched);
+  if (scoped) {
+    conn->verified = 1;
+    conn->not_after = not_after;
+    snprintf(conn->detail, sizeof(conn->detail), "%s", res->matched);
+    maybe_store_ticket(conn);
+  }
   return 1;
 }
 
@@ -954,6 +1139,7 @@ const struct tls_backend tls_gnutls_backend = {
   .feed_eof = tls_conn_feed_eof,
   .handshake = tls_conn_handshake,
   .verify = tls_conn_verify,
+  .dane_verify = tls_conn_dane_verify,
   .resumed = tls_conn_resumed,
   .read = tls_conn_read,
   .write = tls_conn_write,

@@ -23,6 +23,8 @@
 #include <time.h>
 
 struct buf;
+struct dane_result;
+struct dns_tlsa;
 struct smtpout_certificate;
 struct tls_creds;
 struct tls_cache;
@@ -52,29 +54,39 @@ void tls_cache_seed(struct tls_cache *cache, struct tls_creds *creds);
 /*
  * Verified chains.  A verification that succeeded without OCSP (no
  * stapled response, no certificate carrying the TLS feature extension) is
- * a function of the chain the server presented, the name it was verified
- * against, the trust anchors and the time, and nothing else: the cache
- * remembers the first two as a SHA-256 key (tls_conn_verify builds it; the
- * anchors are the cache's own) with the time of the verification and the
- * earliest expiry on the verified path, trust anchor included, so the next
- * connection presenting the same chain for the same name skips the
- * signature checks in between.  A handshake involving OCSP is always
- * verified in full, and never remembered: its verdict also depends on the
- * staple.  Failures are never kept.  Bounded: a direct-mapped table of
+ * a function of the chain the server presented, what it was verified
+ * against, and the time, and nothing else.  What it was verified against
+ * is the authentication mode with its reference: PKIX, the name and the
+ * trust anchors (the cache's own); DANE, the TLSA set and its reference
+ * identifiers (their digest, struct tls_dane).  The cache remembers all
+ * but the anchors as a SHA-256 key (tls_conn_verify and
+ * tls_conn_dane_verify build it, each starting with its mode, so that a
+ * chain verified one way never answers for the other) with the time of
+ * the verification, the earliest expiry on what was verified, and for
+ * DANE the record that matched, so the next connection presenting the
+ * same chain against the same reference skips the signature checks in
+ * between.  A PKIX verdict involving OCSP is always verified in full, and
+ * never remembered: it also depends on the staple (DANE consults no
+ * OCSP).  Failures are never kept.  Bounded: a direct-mapped table of
  * TLS_VERIFIED_SLOTS.
  *
- * tls_cache_verified_get() returns 1 and the path's expiry in *not_after
- * when `key` was verified at or before `now` and expires after it;
- * tls_cache_verified_put() records it.  Exposed for the unit tests.
+ * tls_cache_verified_get() returns 1, the expiry in *not_after and, when
+ * `detail` is not NULL, what was stored with the entry (TLS_DETAIL_LEN
+ * bytes, NUL-terminated: the TLSA record that matched, "" for PKIX) when
+ * `key` was verified at or before `now` and expires after it;
+ * tls_cache_verified_put() records it (`detail` NULL: "").  Exposed for
+ * the unit tests.
  */
 #define TLS_CHAIN_KEY_LEN 32
 #define TLS_VERIFIED_SLOTS 1024
+#define TLS_DETAIL_LEN 12
 int tls_cache_verified_get(struct tls_cache *cache,
                            const uint8_t key[TLS_CHAIN_KEY_LEN],
-                           int64_t now, int64_t *not_after);
+                           int64_t now, int64_t *not_after, char *detail);
 void tls_cache_verified_put(struct tls_cache *cache,
                             const uint8_t key[TLS_CHAIN_KEY_LEN],
-                            int64_t now, int64_t not_after);
+                            int64_t now, int64_t not_after,
+                            const char *detail);
 
 /* Replaces the wall clock of every certificate validity check (GnuTLS's
  * and the caches'); NULL restores time().  Process-wide, for the unit
@@ -107,6 +119,22 @@ enum tlsrpt_result {
 };
 #define TLSRPT_RESULT_COUNT (TLSRPT_STS_WEBPKI_INVALID + 1)
 
+/*
+ * What DANE authenticates a server against (RFC 7672 3): the TLSA records
+ * of its hop, the reference identifiers for DANE-TA names, and a digest
+ * of both (dane_set_digest(), dane_int.h), under which the cache keeps
+ * verified chains and session tickets: a verdict or a ticket is only
+ * ever reused for the same set.  The session owns it; it outlives the
+ * connection.
+ */
+struct tls_dane {
+  const struct dns_tlsa *records;
+  size_t nrecords;
+  const char *const *names;
+  size_t nnames;
+  uint8_t digest[TLS_CHAIN_KEY_LEN];
+};
+
 /* What a connection is made with. */
 struct tls_conn_params {
   struct tls_creds *creds; /* the trust anchors */
@@ -116,6 +144,11 @@ struct tls_conn_params {
    * dot), or NULL for an IP literal; must outlive the connection. */
   const char *sni;
   int resume; /* offer and keep session tickets (needs cache and sni) */
+  /* How the server will be authenticated: NULL by PKIX
+   * (tls_conn_verify), else by DANE against this set
+   * (tls_conn_dane_verify).  Tickets are kept and offered per mode, and
+   * under DANE per set; must outlive the connection. */
+  const struct tls_dane *dane;
 };
 
 /* Results of the handshake and of reads. */
@@ -138,6 +171,12 @@ struct tls_backend {
    * reason in `reason`.  Never ends the connection: the policy decides. */
   int (*verify)(struct tls_conn *conn, const char *name, int *tlsrpt,
                 char *reason, size_t reasonlen);
+  /* After the handshake, on a connection made with params->dane: 1 when
+   * a TLSA record authenticates the server's chain; else 0.  `res`
+   * (dane_int.h) says which record matched, or why none did.  Never ends
+   * the connection. */
+  int (*dane_verify)(struct tls_conn *conn, const struct tls_dane *dane,
+                     struct dane_result *res);
   int (*resumed)(struct tls_conn *conn);
   /* Plaintext: > 0 bytes, TLS_AGAIN, TLS_EOF, TLS_FAILED. */
   long (*read)(struct tls_conn *conn, uint8_t *buf, size_t len);
@@ -162,8 +201,10 @@ extern const struct tls_backend tls_gnutls_backend;
  * Creates a client TLS connection on GnuTLS.  The priority string is
  * parsed once per cache and shared.  With `resume` (and a cache and an SNI
  * name), the connection offers a session ticket the cache holds for
- * `sni`, and once its certificate verifies against `sni`
- * (tls_conn_verify) it leaves the server's new ticket there.
+ * `sni` under the same authentication (PKIX, or DANE with the same TLSA
+ * set), and once the server is authenticated that way (tls_conn_verify
+ * against `sni`, or tls_conn_dane_verify) it leaves the server's new
+ * ticket there.
  */
 int tls_conn_new(struct tls_conn **out, const struct tls_conn_params *p,
                  struct buf *wire_out);
@@ -192,6 +233,22 @@ int tls_conn_handshake(struct tls_conn *conn);
  */
 int tls_conn_verify(struct tls_conn *conn, const char *name, int *tlsrpt,
                     char *reason, size_t reasonlen);
+
+/*
+ * Authenticates the peer by DANE (RFC 7672 3) against `dane`, the set the
+ * connection was made with (params->dane): its chain as
+ * gnutls_certificate_get_peers() gives it, matched by lib/dane.c at the
+ * wall clock's time.  Returns 1 with the matching record in `res`, or 0
+ * with the reason (res->status and res->reason; out of memory is a
+ * failure to authenticate).  A chain verified against the same set
+ * earlier (the cache) verifies again without the signature checks; a
+ * session resumed from a ticket kept under the same set counts as the
+ * session that got it did, until the earliest expiry of the certificates
+ * it presented (never, for DANE-EE, which ignores dates).  PKIX verdicts
+ * and tickets never count here, nor these for PKIX.
+ */
+int tls_conn_dane_verify(struct tls_conn *conn, const struct tls_dane *dane,
+                         struct dane_result *res);
 
 /* 1 when the handshake resumed an earlier session (a ticket). */
 int tls_conn_resumed(struct tls_conn *conn);

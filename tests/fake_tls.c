@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "buf_int.h"
+#include "dane_int.h"
 #include "fake_tls.h"
 #include "smtpout/common.h"
 
@@ -33,6 +34,9 @@ static int conn_new(struct tls_conn **out, const struct tls_conn_params *p,
   fake_tls.conns++;
   snprintf(fake_tls.sni, sizeof(fake_tls.sni), "%s", p->sni ? p->sni : "");
   fake_tls.resume = p->resume;
+  fake_tls.dane_conn = p->dane != NULL;
+  fake_tls.dane_records = p->dane ? p->dane->nrecords : 0;
+  fake_tls.dane_names = p->dane ? p->dane->nnames : 0;
   if (fake_tls.conn_new_error != 0)
     return fake_tls.conn_new_error;
   struct fake_conn *c = calloc(1, sizeof(*c));
@@ -94,6 +98,7 @@ static int verify(struct tls_conn *conn, const char *name, int *tlsrpt,
                   char *reason, size_t reasonlen)
 {
   (void)conn;
+  fake_tls.verify_calls++;
   snprintf(fake_tls.verified_name, sizeof(fake_tls.verified_name), "%s",
            name ? name : "");
   int cert = name == NULL ? FAKE_CERT_WRONG_NAME : fake_tls.cert;
@@ -116,6 +121,36 @@ static int verify(struct tls_conn *conn, const char *name, int *tlsrpt,
              "The name in the certificate does not match the expected.");
     return 0;
   }
+}
+
+static int verify_dane(struct tls_conn *conn, const struct tls_dane *dane,
+                       struct dane_result *res)
+{
+  static const struct {
+    int status;
+    const char *matched, *reason;
+  } verdicts[] = {
+    [FAKE_DANE_EE] = {DANE_MATCHED, "3 1 1", "TLSA 3 1 1 matched"},
+    [FAKE_DANE_TA] = {DANE_MATCHED, "2 0 1", "TLSA 2 0 1 matched"},
+    [FAKE_DANE_NO_MATCH] = {DANE_NO_MATCH, "",
+                            "no TLSA record matches the chain"},
+    [FAKE_DANE_NAME_MISMATCH] = {DANE_NAME_MISMATCH, "",
+                                 "the certificate names other.example"},
+    [FAKE_DANE_EXPIRED] = {DANE_EXPIRED, "", "a certificate has expired"},
+  };
+  (void)conn;
+  (void)dane;
+  fake_tls.dane_calls++;
+  memset(res, 0, sizeof(*res));
+  res->status = verdicts[fake_tls.dane].status;
+  res->record = res->status == DANE_MATCHED ? 0 : -1;
+  res->usage = fake_tls.dane == FAKE_DANE_TA ? 2 : 3;
+  res->usable = 1;
+  snprintf(res->matched, sizeof(res->matched), "%s",
+           verdicts[fake_tls.dane].matched);
+  snprintf(res->reason, sizeof(res->reason), "%s",
+           verdicts[fake_tls.dane].reason);
+  return res->status == DANE_MATCHED;
 }
 
 static int resumed(struct tls_conn *conn)
@@ -156,7 +191,7 @@ static void close_notify(struct tls_conn *conn)
 static const char *version(struct tls_conn *conn)
 {
   (void)conn;
-  return "TLS1.3";
+  return fake_tls.version ? fake_tls.version : "TLS1.3";
 }
 
 static const char *cipher(struct tls_conn *conn)
@@ -193,6 +228,7 @@ const struct tls_backend fake_tls_backend = {
   .feed_eof = feed_eof,
   .handshake = handshake,
   .verify = verify,
+  .dane_verify = verify_dane,
   .resumed = resumed,
   .read = read_plain,
   .write = write_plain,

@@ -32,17 +32,33 @@ enum fake_cert {
   FAKE_CERT_WRONG_NAME
 };
 
+/* What the TLSA records of a DANE hop say of the server's chain. */
+enum fake_dane {
+  FAKE_DANE_EE,            /* the DANE-EE record "3 1 1" matches */
+  FAKE_DANE_TA,            /* the DANE-TA record "2 0 1" matches */
+  FAKE_DANE_NO_MATCH,      /* no record matches */
+  FAKE_DANE_NAME_MISMATCH, /* a DANE-TA path naming another host */
+  FAKE_DANE_EXPIRED        /* a DANE-TA path expired below its anchor */
+};
+
 /* What the next connections do, and what the session asked of them. */
 struct fake_tls_script {
   int conn_new_error; /* what conn_new returns: 0, SMTPOUT_ERR_TLS_SETUP... */
   int handshake;      /* enum fake_handshake */
-  int cert;           /* enum fake_cert */
+  int cert;           /* enum fake_cert: the PKIX verdict */
+  int dane;           /* enum fake_dane: the DANE verdict */
+  const char *version; /* the protocol negotiated; NULL: "TLS1.3" */
   /* Seen: connections made, the last SNI ("" for none), whether it was
-   * to resume, the name the certificate was checked against. */
+   * to resume, whether it was made for DANE (and with how many records
+   * and names), the name the certificate was checked against, and how
+   * often each verdict was asked for. */
   int conns;
   char sni[256];
   int resume;
+  int dane_conn;
+  size_t dane_records, dane_names;
   char verified_name[256];
+  int verify_calls, dane_calls;
 };
 
 extern struct fake_tls_script fake_tls;

@@ -48,14 +48,14 @@ static void test_verified_chain_hits_until_it_expires(void **st)
   uint8_t k[TLS_CHAIN_KEY_LEN];
   int64_t na = -1;
   key_of(k, 1);
-  assert_int_equal(tls_cache_verified_get(c, k, 1000, &na), 0);
-  tls_cache_verified_put(c, k, 1000, 5000);
-  assert_int_equal(tls_cache_verified_get(c, k, 1000, &na), 1);
+  assert_int_equal(tls_cache_verified_get(c, k, 1000, &na, NULL), 0);
+  tls_cache_verified_put(c, k, 1000, 5000, NULL);
+  assert_int_equal(tls_cache_verified_get(c, k, 1000, &na, NULL), 1);
   assert_int_equal(na, 5000);
-  assert_int_equal(tls_cache_verified_get(c, k, 4999, &na), 1);
+  assert_int_equal(tls_cache_verified_get(c, k, 4999, &na, NULL), 1);
   /* The chain's earliest expiry ends it. */
-  assert_int_equal(tls_cache_verified_get(c, k, 5000, &na), 0);
-  assert_int_equal(tls_cache_verified_get(c, k, 9000, &na), 0);
+  assert_int_equal(tls_cache_verified_get(c, k, 5000, &na, NULL), 0);
+  assert_int_equal(tls_cache_verified_get(c, k, 9000, &na, NULL), 0);
 }
 
 static void test_clock_set_back_is_a_miss(void **st)
@@ -64,10 +64,10 @@ static void test_clock_set_back_is_a_miss(void **st)
   uint8_t k[TLS_CHAIN_KEY_LEN];
   int64_t na;
   key_of(k, 2);
-  tls_cache_verified_put(c, k, 1000, 5000);
+  tls_cache_verified_put(c, k, 1000, 5000, NULL);
   /* Before the verification the chain may not have been valid yet. */
-  assert_int_equal(tls_cache_verified_get(c, k, 999, &na), 0);
-  assert_int_equal(tls_cache_verified_get(c, k, 1000, &na), 1);
+  assert_int_equal(tls_cache_verified_get(c, k, 999, &na, NULL), 0);
+  assert_int_equal(tls_cache_verified_get(c, k, 1000, &na, NULL), 1);
 }
 
 static void test_expired_or_unknown_expiry_is_not_kept(void **st)
@@ -76,10 +76,10 @@ static void test_expired_or_unknown_expiry_is_not_kept(void **st)
   uint8_t k[TLS_CHAIN_KEY_LEN];
   int64_t na;
   key_of(k, 3);
-  tls_cache_verified_put(c, k, 1000, 0); /* expiry unreadable */
-  assert_int_equal(tls_cache_verified_get(c, k, 1000, &na), 0);
-  tls_cache_verified_put(c, k, 1000, 1000); /* expires now */
-  assert_int_equal(tls_cache_verified_get(c, k, 1000, &na), 0);
+  tls_cache_verified_put(c, k, 1000, 0, NULL); /* expiry unreadable */
+  assert_int_equal(tls_cache_verified_get(c, k, 1000, &na, NULL), 0);
+  tls_cache_verified_put(c, k, 1000, 1000, NULL); /* expires now */
+  assert_int_equal(tls_cache_verified_get(c, k, 1000, &na, NULL), 0);
 }
 
 static void test_only_the_exact_key_hits(void **st)
@@ -88,16 +88,16 @@ static void test_only_the_exact_key_hits(void **st)
   uint8_t k[TLS_CHAIN_KEY_LEN], other[TLS_CHAIN_KEY_LEN];
   int64_t na;
   key_of(k, 4);
-  tls_cache_verified_put(c, k, 1000, 5000);
+  tls_cache_verified_put(c, k, 1000, 5000, NULL);
   /* Same slot (same first bytes), one bit different at the end. */
   memcpy(other, k, sizeof(other));
   other[TLS_CHAIN_KEY_LEN - 1] ^= 1;
-  assert_int_equal(tls_cache_verified_get(c, other, 1000, &na), 0);
+  assert_int_equal(tls_cache_verified_get(c, other, 1000, &na, NULL), 0);
   /* A key that takes the slot evicts the first. */
-  tls_cache_verified_put(c, other, 1000, 6000);
-  assert_int_equal(tls_cache_verified_get(c, other, 1000, &na), 1);
+  tls_cache_verified_put(c, other, 1000, 6000, NULL);
+  assert_int_equal(tls_cache_verified_get(c, other, 1000, &na, NULL), 1);
   assert_int_equal(na, 6000);
-  assert_int_equal(tls_cache_verified_get(c, k, 1000, &na), 0);
+  assert_int_equal(tls_cache_verified_get(c, k, 1000, &na, NULL), 0);
 }
 
 static void test_many_chains_stay_bounded_and_recent_ones_hit(void **st)
@@ -109,12 +109,12 @@ static void test_many_chains_stay_bounded_and_recent_ones_hit(void **st)
    * the table never grows, and the last one put is always there. */
   for (unsigned i = 0; i < 50 * TLS_VERIFIED_SLOTS; i++) {
     key_of(k, i);
-    tls_cache_verified_put(c, k, 1000, 5000);
-    assert_int_equal(tls_cache_verified_get(c, k, 1000, &na), 1);
+    tls_cache_verified_put(c, k, 1000, 5000, NULL);
+    assert_int_equal(tls_cache_verified_get(c, k, 1000, &na, NULL), 1);
   }
   /* A key never put is not found, however full the table. */
   memset(k, 0xee, sizeof(k));
-  assert_int_equal(tls_cache_verified_get(c, k, 1000, &na), 0);
+  assert_int_equal(tls_cache_verified_get(c, k, 1000, &na, NULL), 0);
 }
 
 #define WITH_CACHE(t) cmocka_unit_test_setup_teardown(t, new_cache, free_cache)

@@ -155,7 +155,8 @@ static struct outcome connect_once(struct tls_cache *cache,
   struct link l;
   memset(&l, 0, sizeof(l));
   struct tls_conn *conn = NULL;
-  struct tls_conn_params p = {creds, cache, client_priority, MX, resume};
+  struct tls_conn_params p = {creds, cache, client_priority, MX, resume,
+                              NULL};
   assert_int_equal(tls_conn_new(&conn, &p, &l.c2s), 0);
   assert_int_equal(gnutls_init(&l.server, GNUTLS_SERVER | GNUTLS_NONBLOCK),
                    0);
@@ -227,10 +228,11 @@ static void hash_field(gnutls_hash_hd_t h, const void *data, size_t len)
   assert_int_equal(gnutls_hash(h, data, len), 0);
 }
 
-/* Whether the cache holds a verdict on the chain in FILE (as a server
- * loaded from it presents it) for MX at the test's clock, and until
- * when.  The key is tls_gnutls.c's chain_key(): SHA-256 over the name and
- * each certificate, each prefixed with its length. */
+/* Whether the cache holds a PKIX verdict on the chain in FILE (as a
+ * server loaded from it presents it) for MX at the test's clock, and
+ * until when.  The key is tls_gnutls.c's chain_key(): SHA-256 over the
+ * mode "pkix", the name and each certificate, each prefixed with its
+ * length. */
 static int cached(struct tls_cache *cache, const char *file, int64_t *until)
 {
   char p[512];
@@ -245,6 +247,7 @@ static int cached(struct tls_cache *cache, const char *file, int64_t *until)
                                                 GNUTLS_X509_FMT_PEM, 0),
                    0);
   assert_int_equal(gnutls_hash_init(&h, GNUTLS_DIG_SHA256), 0);
+  hash_field(h, "pkix", 4);
   hash_field(h, MX, strlen(MX));
   for (unsigned i = 0; i < n; i++) {
     gnutls_datum_t der;
@@ -258,7 +261,7 @@ static int cached(struct tls_cache *cache, const char *file, int64_t *until)
   gnutls_hash_deinit(h, key);
   gnutls_free(crts);
   gnutls_free(pem.data);
-  return tls_cache_verified_get(cache, key, (int64_t)clock_now, until);
+  return tls_cache_verified_get(cache, key, (int64_t)clock_now, until, NULL);
 }
 
 /* ---- fixtures ---- */

@@ -154,7 +154,7 @@ class Source:
             for rhs in re.findall(r"(?<![\w.>*])%s\s*=(?!=)([^;]*);" %
                                   re.escape(var), body):
                 codes |= self.eval(path, body, rhs, stack, seen)
-            codes |= self.out_params(path, body, var, stack)
+            codes |= self.out_params(path, body, var, stack, seen)
         for field in set(re.findall(r"(?:\.|->)(\w+)\b(?!\s*\()", expr)):
             if ("field", field) in seen:
                 continue
@@ -168,8 +168,11 @@ class Source:
                                        set(seen))
         return codes
 
-    def out_params(self, path, body, var, stack):
-        """What called functions store through &var."""
+    def out_params(self, path, body, var, stack, seen):
+        """What called functions store through &var.  The fields already
+        followed stay followed (a field assigned from a variable that a
+        call fills from the same field is a cycle, not more codes)."""
+        fields = {k for k in seen if isinstance(k, tuple)}
         codes = set()
         for m in re.finditer(r"(?<![\w.>])(\w+)\s*\(", body):
             f = self.lookup(path, m.group(1))
@@ -187,7 +190,8 @@ class Source:
                     continue
                 for rhs in re.findall(r"\*%s\s*=(?!=)([^;]*);" %
                                       re.escape(pname[0]), f[2]):
-                    codes |= self.eval(f[0], f[2], rhs, stack, set())
+                    codes |= self.eval(f[0], f[2], rhs, stack,
+                                       set(fields))
         return codes
 
     def enclosing(self, path, pos):
