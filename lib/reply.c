@@ -188,6 +188,7 @@ uint32_t reply_ehlo_keyword(const uint8_t *t, size_t n, uint64_t *size)
     {"CHUNKING", SMTPOUT_CAP_CHUNKING},
     {"DSN", SMTPOUT_CAP_DSN},
     {"AUTH", SMTPOUT_CAP_AUTH},
+    {"REQUIRETLS", SMTPOUT_CAP_REQUIRETLS},
   };
   size_t kl = 0;
   while (kl < n && t[kl] != ' ' && t[kl] != '=')

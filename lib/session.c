@@ -23,6 +23,13 @@
  * reason, kept apart from the errors of the calls.  TLS is reached
  * through a backend (tls_int.h) the tests can replace.
  *
+ * A session made for a route's hop (smtpout_session_new_for_hop())
+ * carries a copy of what the hop requires (hop_tls_int.h) and enforces it
+ * at the three places TLS is decided: STARTTLS (greeted(), on_starttls()),
+ * the handshake's failure (handshake_failed()) and the verdict on the
+ * server (judge_server()); REQUIRETLS is checked once the EHLO over TLS
+ * is answered, and again for each message (message_precheck()).
+ *
  * Reading order: the structures and set_state(); tracing and results;
  * the ways out; commands; the negotiation (greeting, EHLO, STARTTLS,
  * handshake); the transaction and the body; the reply handlers; input;
@@ -39,6 +46,8 @@
 #include "callbacks_int.h"
 #include "command_int.h"
 #include "config_int.h"
+#include "dane_int.h"
+#include "hop_tls_int.h"
 #include "names_int.h"
 #include "recipient_int.h"
 #include "reply_int.h"
@@ -91,12 +100,16 @@ struct smtpout_session {
   int tls_resume;           /* smtpout_session_set_tls_resumption() */
   uint32_t timeouts[SMTPOUT_TIMEOUT_COUNT];
 
-  /* Policy: fixed at the first EHLO reply, or by the host. */
+  /* Policy: fixed at the first EHLO reply, by the host, or by the hop. */
   int policy_fixed;
   int policy_override;
   int starttls;
   int allow_invalid_certs;
   int plaintext_fallback;
+  /* The hop the session was made for (smtpout_session_new_for_hop()):
+   * what it requires, enforced whatever the knobs say. */
+  int for_hop;
+  struct hop_tls hop;
 
   uint32_t caps;
   uint32_t caps_pending; /* collected while an EHLO reply is parsed */
@@ -144,6 +157,12 @@ struct smtpout_session {
   int nomem;
   int close_reason; /* enum smtpout_close_reason */
   char close_text[REPLY_TEXT_MAX + 320];
+  /* How the connection went, for smtpout_session_hop_outcome(): the SMTP
+   * handshake was complete (ST_READY reached, TLS up where required);
+   * results another address may take; what REQUIRETLS found wanting. */
+  int smtp_ready;
+  uint32_t retry_elsewhere;
+  enum { RT_OK, RT_NOT_OFFERED, RT_UNAUTHENTICATED } requiretls_failed;
 };
 
 static void advance(smtpout_session *s);
@@ -166,6 +185,9 @@ static void set_state(smtpout_session *s, enum state st)
 {
   s->state = st;
   switch (st) {
+  case ST_READY:
+    s->smtp_ready = 1;
+    break;
   case ST_HANDSHAKE:
     s->deadline = s->now + s->timeouts[SMTPOUT_TIMEOUT_TLS];
     break;
@@ -210,6 +232,16 @@ static void note(smtpout_session *s, const char *fmt, ...)
 /* ------------------------------------------------------------------ */
 /* Results                                                              */
 
+/* A result is made: count what another address may take, and tell the
+ * host. */
+static void report(smtpout_session *s, const struct smtpout_result *res)
+{
+  if (smtpout_result_try_another_address(res))
+    s->retry_elsewhere++;
+  if (s->cb.on_result)
+    s->cb.on_result(s, res, s->user_data);
+}
+
 /* Settles every recipient of `m` in `which` with `v`, and reports each
  * result to the host. */
 static void settle(smtpout_session *s, struct message *m,
@@ -217,16 +249,16 @@ static void settle(smtpout_session *s, struct message *m,
 {
   struct smtpout_result res;
   for (size_t i = 0; i < m->nrcpts; i++)
-    if (rcpt_settle(m, i, which, v, &res) && s->cb.on_result)
-      s->cb.on_result(s, &res, s->user_data);
+    if (rcpt_settle(m, i, which, v, &res))
+      report(s, &res);
 }
 
 static void settle_one(smtpout_session *s, struct message *m, size_t i,
                        const struct verdict *v)
 {
   struct smtpout_result res;
-  if (rcpt_settle(m, i, RCPT_UNDECIDED, v, &res) && s->cb.on_result)
-    s->cb.on_result(s, &res, s->user_data);
+  if (rcpt_settle(m, i, RCPT_UNDECIDED, v, &res))
+    report(s, &res);
 }
 
 /* The head message is over (every recipient has its result): tell the
@@ -423,6 +455,40 @@ static void give_up(smtpout_session *s, int code, const char *enhanced)
 /* ------------------------------------------------------------------ */
 /* Negotiation                                                          */
 
+/* TLS is mandatory because the hop's DANE, ENCRYPT or PKIX says so, not
+ * because of a local knob: its failures are 4.7.5 (docs/routing.md). */
+static int hop_mandates_tls(const smtpout_session *s)
+{
+  return s->for_hop && hop_tls_mandatory(s->hop.requirement);
+}
+
+/* The enhanced code when STARTTLS is required and not to be had: 4.7.4
+ * under the local starttls = require (DESIGN 3), 4.7.5 for a hop whose
+ * DANE or MTA-STS requires it. */
+static const char *tls_unavailable_code(const smtpout_session *s)
+{
+  return hop_mandates_tls(s) ? "4.7.5" : "4.7.4";
+}
+
+/* " by DANE": what requires TLS, for texts; "" for the local knob. */
+static const char *required_by(const smtpout_session *s, char *buf,
+                               size_t len)
+{
+  if (!hop_mandates_tls(s))
+    return "";
+  snprintf(buf, len, " by %s", hop_tls_mandated_by(s->hop.requirement));
+  return buf;
+}
+
+/* A plaintext retry of this destination is permitted after a failed
+ * handshake: under optional, or as the hop says (never under DANE,
+ * ENCRYPT or PKIX, nor where credentials would be sent). */
+static int fallback_allowed(const smtpout_session *s)
+{
+  return s->for_hop ? s->hop.fallback
+                    : s->starttls == SMTPOUT_STARTTLS_OPTIONAL;
+}
+
 /* Fixes the session's policy before STARTTLS is decided: the strictest of
  * the queued messages' policies (or the MX's, with none queued). */
 static void policy_fix(smtpout_session *s)
@@ -487,14 +553,83 @@ static void send_ehlo(smtpout_session *s)
   send_cmd(s, CMD_EHLO, 0, "EHLO %s", s->helo);
 }
 
+/* The server is authenticated as RFC 8689 4.2.1 wants it for REQUIRETLS:
+ * by DANE on a DANE hop, by PKIX for the MX name on an MTA-STS (PKIX) hop;
+ * on a session not made for a hop, by PKIX (the host vouches for the
+ * name). */
+static int requiretls_authenticated(const smtpout_session *s)
+{
+  int auth = s->tls_info.auth;
+  if (!s->tls_active)
+    return 0;
+  if (!s->for_hop)
+    return auth == SMTPOUT_TLS_AUTH_PKIX;
+  if (s->hop.requirement == SMTPOUT_TLS_REQUIREMENT_DANE)
+    return auth == SMTPOUT_TLS_AUTH_DANE_EE ||
+           auth == SMTPOUT_TLS_AUTH_DANE_TA;
+  return s->hop.requirement == SMTPOUT_TLS_REQUIREMENT_PKIX &&
+         auth == SMTPOUT_TLS_AUTH_PKIX;
+}
+
+/*
+ * Whether REQUIRETLS mail may go on this connection (RFC 8689 4.2.1):
+ * returns the enhanced code of the deferral when it may not, 4.7.10 for
+ * a server not authenticated as REQUIRETLS needs, 4.7.30 for REQUIRETLS
+ * not offered after STARTTLS (the EHLO before TLS counts for nothing:
+ * every capability learned in clear is forgotten), with the reason in
+ * `text`; NULL when it may.  The route turns the last such deferral into
+ * the 5.7.10 or 5.7.30 bounce.
+ */
+static const char *requiretls_refusal(smtpout_session *s, char *text,
+                                      size_t len)
+{
+  if (!requiretls_authenticated(s)) {
+    s->requiretls_failed = RT_UNAUTHENTICATED;
+    snprintf(text, len,
+             "REQUIRETLS needs TLS that authenticates host %s (DANE, or "
+             "PKIX under MTA-STS), which this connection %s",
+             s->mx, s->tls_active ? "did not" : "lacks (no TLS)");
+    return "4.7.10";
+  }
+  if (!(s->caps & SMTPOUT_CAP_REQUIRETLS)) {
+    s->requiretls_failed = RT_NOT_OFFERED;
+    snprintf(text, len,
+             "REQUIRETLS support required, but host %s did not offer "
+             "REQUIRETLS after STARTTLS",
+             s->mx);
+    return "4.7.30";
+  }
+  return NULL;
+}
+
+/* The message's MAIL FROM carries REQUIRETLS: it asks for it, or the hop
+ * does for every message. */
+static int needs_requiretls(const smtpout_session *s, const struct message *m)
+{
+  return (m->flags & SMTPOUT_MESSAGE_REQUIRETLS) ||
+         (s->for_hop && s->hop.requiretls);
+}
+
 /* The server is greeted (EHLO or HELO answered 2xx).  Before TLS this is
  * where the policy is fixed and STARTTLS decided (docs/policy.md, "What
  * the session does"). */
 static void greeted(smtpout_session *s, uint32_t caps, uint64_t max_size)
 {
+  char by[64];
   s->caps = caps;
   s->max_size = max_size;
   if (s->tls_active) {
+    /* A REQUIRETLS hop carries nothing without REQUIRETLS: none of its
+     * messages could go (RFC 8689 4.2.1), so the connection ends. */
+    if (s->for_hop && s->hop.requiretls) {
+      char text[NAME_MAX_LEN + 160];
+      const char *code = requiretls_refusal(s, text, sizeof(text));
+      if (code) {
+        set_close(s, SMTPOUT_CLOSE_TLS_POLICY, "%s", text);
+        give_up(s, 0, code);
+        return;
+      }
+    }
     /* A STARTTLS advertised again after TLS is ignored: the state is
      * ST_READY, and only the path below ever sends STARTTLS. */
     set_state(s, ST_READY);
@@ -503,11 +638,17 @@ static void greeted(smtpout_session *s, uint32_t caps, uint64_t max_size)
   policy_fix(s);
   if (s->plaintext_fallback) {
     s->tls_info.plaintext_fallback = 1;
-    if (s->starttls != SMTPOUT_STARTTLS_OPTIONAL) {
-      set_close(s, SMTPOUT_CLOSE_TLS_POLICY,
-                "plaintext fallback refused: the policy for %s is not "
-                "optional",
-                s->mx);
+    if (!fallback_allowed(s)) {
+      if (hop_mandates_tls(s))
+        set_close(s, SMTPOUT_CLOSE_TLS_POLICY,
+                  "plaintext fallback refused: TLS to host %s is required "
+                  "by %s",
+                  s->mx, hop_tls_mandated_by(s->hop.requirement));
+      else
+        set_close(s, SMTPOUT_CLOSE_TLS_POLICY,
+                  "plaintext fallback refused: the policy for %s is not "
+                  "optional",
+                  s->mx);
       tls_decided(s, SMTPOUT_TLS_OUTCOME_DISABLED, TLSRPT_NONE);
       give_up(s, 0, "4.7.5");
       return;
@@ -535,10 +676,29 @@ static void greeted(smtpout_session *s, uint32_t caps, uint64_t max_size)
     return;
   }
   set_close(s, SMTPOUT_CLOSE_TLS_POLICY,
-            "TLS is required, but was not offered by host %s", s->mx);
+            "TLS is required%s, but was not offered by host %s",
+            required_by(s, by, sizeof(by)), s->mx);
   tls_decided(s, SMTPOUT_TLS_OUTCOME_NOT_OFFERED,
               TLSRPT_STARTTLS_NOT_SUPPORTED);
-  give_up(s, 0, "4.7.4");
+  give_up(s, 0, tls_unavailable_code(s));
+}
+
+/* The SNI (RFC 6066 3): the MX host name, or under DANE the TLSA base
+ * domain (RFC 7672 8.1); NULL for an address. */
+static const char *sni(const smtpout_session *s)
+{
+  if (s->for_hop)
+    return s->hop.sni[0] ? s->hop.sni : NULL;
+  return s->mx_is_ip ? NULL : s->mx;
+}
+
+/* The TLSA set the server is to be authenticated against, or NULL: it is
+ * authenticated by PKIX (or not judged). */
+static const struct tls_dane *dane_set(const smtpout_session *s)
+{
+  return s->for_hop && s->hop.requirement == SMTPOUT_TLS_REQUIREMENT_DANE
+             ? s->hop.dane
+             : NULL;
 }
 
 /* The server said 220 to STARTTLS: start the handshake. */
@@ -554,8 +714,8 @@ static void tls_start(smtpout_session *s)
      * own takes none and gives none. */
     struct tls_conn_params p = {s->trust, config_tls_cache(s->config),
                                 smtpout_config_tls_priority(s->config),
-                                s->mx_is_ip ? NULL : s->mx,
-                                s->tls_resume && !s->own_trust, NULL};
+                                sni(s), s->tls_resume && !s->own_trust,
+                                dane_set(s)};
     rv = s->tls_be->conn_new(&s->tls, &p, &s->wire);
   }
   if (rv == SMTPOUT_ERR_NOMEM) {
@@ -583,7 +743,7 @@ static void tls_start(smtpout_session *s)
   s->caps = 0;
   s->max_size = 0;
   set_state(s, ST_HANDSHAKE);
-  note(s, "starting TLS (SNI %s)", s->mx_is_ip ? "none" : s->mx);
+  note(s, "starting TLS (SNI %s)", sni(s) ? sni(s) : "none");
 }
 
 /*
@@ -599,8 +759,7 @@ static void tls_start(smtpout_session *s)
 static void handshake_failed(smtpout_session *s, int reason, int fallback_ok,
                              const char *text)
 {
-  s->tls_info.fallback_permitted =
-      fallback_ok && s->starttls == SMTPOUT_STARTTLS_OPTIONAL;
+  s->tls_info.fallback_permitted = fallback_ok && fallback_allowed(s);
   set_close(s, reason, "%s", text);
   tls_failure_text(s, "%s", text);
   /* The negotiation failed after the go-ahead: RFC 8460 4.3.1 has no
@@ -618,7 +777,89 @@ static void handshake_error(smtpout_session *s, int reason, const char *why)
   handshake_failed(s, reason, 1, text);
 }
 
-/* The handshake is complete: judge the certificate, then EHLO again. */
+/* A DANE hop: the chain must match one of the hop's TLSA records (RFC
+ * 7672 3); PKIX is not consulted, and nothing tolerates a mismatch.
+ * Returns 1 when it does. */
+static int judge_dane(smtpout_session *s, int *tlsrpt)
+{
+  struct smtpout_tls_info *ti = &s->tls_info;
+  struct dane_result res;
+  ti->verified = s->tls_be->dane_verify(s->tls, s->hop.dane, &res);
+  note(s, "TLS established%s: %s %s, %s", ti->resumed ? " (resumed)" : "",
+       ti->version, ti->cipher, res.reason);
+  if (ti->verified) {
+    ti->auth = hop_tls_dane_auth(&res);
+    snprintf(ti->tlsa_matched, sizeof(ti->tlsa_matched), "%s", res.matched);
+    return 1;
+  }
+  *tlsrpt = hop_tls_dane_tlsrpt(&res);
+  snprintf(ti->verify_error, sizeof(ti->verify_error), "%s", res.reason);
+  set_close(s, SMTPOUT_CLOSE_TLS_POLICY,
+            "server certificate not authenticated by DANE: %s",
+            ti->verify_error);
+  return 0;
+}
+
+/*
+ * Judges the server once the handshake is complete, as the session's
+ * requirement says (docs/policy.md): fills the TLS info's verdict and
+ * RFC 8460 result type, and returns 1 when the connection may carry mail
+ * (else the close reason is set).
+ */
+static int judge_server(smtpout_session *s, int *tlsrpt)
+{
+  struct smtpout_tls_info *ti = &s->tls_info;
+  int req = s->for_hop ? s->hop.requirement : SMTPOUT_TLS_REQUIREMENT_LOCAL;
+  if (req == SMTPOUT_TLS_REQUIREMENT_DANE)
+    return judge_dane(s, tlsrpt);
+  /* PKIX.  The reference identity is the MX host name, never the
+   * recipient domain and never an IP literal. */
+  ti->verified = s->tls_be->verify(s->tls, s->mx_is_ip ? NULL : s->mx,
+                                   tlsrpt, ti->verify_error,
+                                   sizeof(ti->verify_error));
+  if (ti->verified)
+    ti->auth = SMTPOUT_TLS_AUTH_PKIX;
+  note(s, "TLS established%s: %s %s, certificate %s%s%s",
+       ti->resumed ? " (resumed)" : "", ti->version, ti->cipher,
+       ti->verified ? "verified" : "NOT verified", ti->verified ? "" : ": ",
+       ti->verified ? "" : ti->verify_error);
+  switch (req) {
+  case SMTPOUT_TLS_REQUIREMENT_PKIX:
+    /* RFC 8461 4.2: TLS 1.2 or later, and a certificate that verifies
+     * for the MX name, whatever allow-invalid-certs says.  A failure is
+     * the policy's (RFC 8460 4.3.2.2), not a negotiation failure. */
+    if (!hop_tls_version_ok(ti->version)) {
+      *tlsrpt = TLSRPT_VALIDATION_FAILURE;
+      set_close(s, SMTPOUT_CLOSE_TLS_POLICY,
+                "MTA-STS requires TLS 1.2 or later, host %s negotiated %s",
+                s->mx, ti->version[0] ? ti->version : "an unknown version");
+      return 0;
+    }
+    if (!ti->verified) {
+      *tlsrpt = TLSRPT_STS_WEBPKI_INVALID;
+      set_close(s, SMTPOUT_CLOSE_TLS_POLICY,
+                "server certificate not verified (required by MTA-STS): %s",
+                ti->verify_error);
+      return 0;
+    }
+    return 1;
+  case SMTPOUT_TLS_REQUIREMENT_ENCRYPT:
+    /* RFC 7672 3: a TLSA set without a usable record still makes TLS
+     * mandatory, but authenticates nothing: the certificate is not
+     * judged, and the attempt is degraded (RFC 8460 4.3.2.1). */
+    *tlsrpt = TLSRPT_TLSA_INVALID;
+    return 1;
+  default:
+    if (!ti->verified && !s->allow_invalid_certs) {
+      set_close(s, SMTPOUT_CLOSE_TLS_POLICY,
+                "server certificate not verified: %s", ti->verify_error);
+      return 0;
+    }
+    return 1;
+  }
+}
+
+/* The handshake is complete: judge the server, then EHLO again. */
 static void handshake_done(smtpout_session *s)
 {
   struct smtpout_tls_info *ti = &s->tls_info;
@@ -631,23 +872,12 @@ static void handshake_done(smtpout_session *s)
   snprintf(ti->cipher, sizeof(ti->cipher), "%s",
            be->cipher(s->tls) ? be->cipher(s->tls) : "");
   int tlsrpt = TLSRPT_NONE;
-  /* The reference identity is the MX host name, never the recipient
-   * domain and never an IP literal. */
-  ti->verified = be->verify(s->tls, s->mx_is_ip ? NULL : s->mx, &tlsrpt,
-                            ti->verify_error, sizeof(ti->verify_error));
-  note(s, "TLS established%s: %s %s, certificate %s%s%s",
-       ti->resumed ? " (resumed)" : "", ti->version, ti->cipher,
-       ti->verified ? "verified" : "NOT verified", ti->verified ? "" : ": ",
-       ti->verified ? "" : ti->verify_error);
-  int refused = !ti->verified && !s->allow_invalid_certs;
-  if (refused)
-    set_close(s, SMTPOUT_CLOSE_TLS_POLICY,
-              "server certificate not verified: %s", ti->verify_error);
+  int ok = judge_server(s, &tlsrpt);
   tls_decided(s, SMTPOUT_TLS_OUTCOME_OK, tlsrpt);
-  if (refused)
-    give_up(s, 0, "4.7.5");
-  else
+  if (ok)
     send_ehlo(s);
+  else
+    give_up(s, 0, "4.7.5");
 }
 
 /* ------------------------------------------------------------------ */
@@ -696,6 +926,16 @@ static void bounce_locally(smtpout_session *s, struct message *m,
 static int message_precheck(smtpout_session *s, struct message *m)
 {
   char text[512];
+  /* Deferred before anything else: without REQUIRETLS the message must
+   * not go at all, and another address may take it. */
+  const char *code;
+  if (needs_requiretls(s, m) &&
+      (code = requiretls_refusal(s, text, sizeof(text))) != NULL) {
+    struct verdict v = {SMTPOUT_STATUS_DEFERRED, 0, code, text,
+                        SCOPE_CONNECTION, 0};
+    settle(s, m, RCPT_UNDECIDED, &v);
+    return 0;
+  }
   /* Most servers lack SMTPUTF8 and most messages do not need it: the text
    * is made only for a message that does. */
   if (!(s->caps & SMTPOUT_CAP_SMTPUTF8) && message_needs_smtputf8(m)) {
@@ -744,7 +984,13 @@ static void send_mail(smtpout_session *s, struct message *m)
       (m->flags & SMTPOUT_MESSAGE_8BITMIME))
     n += (size_t)snprintf(params + n, sizeof(params) - n, " BODY=8BITMIME");
   if (uses_smtputf8(s, m))
-    snprintf(params + n, sizeof(params) - n, " SMTPUTF8");
+    n += (size_t)snprintf(params + n, sizeof(params) - n, " SMTPUTF8");
+  /* RFC 8689 4.2.1: message_precheck() let it through only over TLS that
+   * authenticated the server and offered REQUIRETLS. */
+  if (needs_requiretls(s, m)) {
+    snprintf(params + n, sizeof(params) - n, " REQUIRETLS");
+    s->tls_info.requiretls = 1;
+  }
   send_cmd(s, CMD_MAIL, 0, "MAIL FROM:<%s>%s", m->sender, params);
 }
 
@@ -1035,11 +1281,12 @@ static void on_starttls(smtpout_session *s, size_t ri, const struct reply *r)
     starttls_refused(s, r);
     return;
   }
+  char by[64];
   set_close(s, SMTPOUT_CLOSE_TLS_POLICY,
-            "TLS is required, but host %s refused to start TLS: %d %s", s->mx,
-            r->code, r->text);
+            "TLS is required%s, but host %s refused to start TLS: %d %s",
+            required_by(s, by, sizeof(by)), s->mx, r->code, r->text);
   starttls_refused(s, r);
-  give_up(s, 0, "4.7.4");
+  give_up(s, 0, tls_unavailable_code(s));
 }
 
 static void on_rset(smtpout_session *s, size_t ri, const struct reply *r)
@@ -1488,6 +1735,46 @@ int smtpout_session_new(smtpout_session **psession, const char *mx_host,
   return 0;
 }
 
+int smtpout_session_new_for_hop(smtpout_session **psession,
+                                const smtpout_hop *hop,
+                                smtpout_config *config,
+                                const smtpout_callbacks *callbacks,
+                                void *user_data)
+{
+  if (psession == NULL || hop == NULL || callbacks == NULL)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  /* A relay's implicit TLS, AUTH and client certificate are the
+   * session's to apply, through its setters, right after the TLS
+   * requirement below, once it has them.  Until then such a hop is
+   * refused: a session that cannot start TLS before the greeting or
+   * authenticate would only have its mail refused, or bounced. */
+  if (smtpout_hop_implicit_tls(hop) || smtpout_hop_auth_username(hop) ||
+      smtpout_hop_client_cert(hop))
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  smtpout_session *s;
+  int rv = smtpout_session_new(&s, smtpout_hop_mx(hop), config, callbacks,
+                               user_data);
+  if (rv != 0)
+    return rv;
+  rv = hop_tls_copy(&s->hop, hop, s->mx, s->mx_is_ip);
+  if (rv != 0) {
+    session_destroy(s);
+    return rv;
+  }
+  /* The route resolved the policy for this domain and MX host, with the
+   * precedence applied: the session looks nothing up, and no host call
+   * changes it (smtpout_session_set_tls_policy() is refused). */
+  s->for_hop = 1;
+  s->policy_fixed = 1;
+  s->policy_override = 1;
+  s->starttls = s->hop.starttls;
+  s->allow_invalid_certs = s->hop.allow_invalid_certs;
+  s->tls_info.requirement = s->hop.requirement;
+  s->tls_info.tlsa_records = s->hop.ntlsa;
+  *psession = s;
+  return 0;
+}
+
 void smtpout_session_free(smtpout_session *session)
 {
   if (session == NULL)
@@ -1505,6 +1792,7 @@ void smtpout_session_free(smtpout_session *session)
 
 static void session_destroy(smtpout_session *session)
 {
+  hop_tls_clear(&session->hop);
   msgq_free(&session->msgs);
   if (session->tls)
     session->tls_be->conn_free(session->tls);
@@ -1634,7 +1922,8 @@ int smtpout_session_submit(smtpout_session *s, const char *sender,
 {
   if (s == NULL || sender == NULL || recipients == NULL || nrecipients == 0 ||
       (flags & ~(SMTPOUT_MESSAGE_8BITMIME | SMTPOUT_MESSAGE_SMTPUTF8 |
-                 SMTPOUT_MESSAGE_NO_7BIT_CONVERSION)))
+                 SMTPOUT_MESSAGE_NO_7BIT_CONVERSION |
+                 SMTPOUT_MESSAGE_REQUIRETLS)))
     return SMTPOUT_ERR_INVALID_ARGUMENT;
   if (s->state == ST_QUIT || s->state == ST_DONE || s->quit_requested)
     return SMTPOUT_ERR_INVALID_STATE;
@@ -1642,8 +1931,20 @@ int smtpout_session_submit(smtpout_session *s, const char *sender,
   int rv = message_new(&m, sender, recipients, nrecipients, size, flags);
   if (rv != 0)
     return rv;
-  if (!s->policy_override)
+  /* A REQUIRETLS message belongs to a route made for it: only its hops
+   * are authenticated as RFC 8689 asks, and only its verdict bounces. */
+  if ((flags & SMTPOUT_MESSAGE_REQUIRETLS) && s->for_hop &&
+      !s->hop.requiretls) {
+    message_free(m);
+    return SMTPOUT_ERR_POLICY_CONFLICT;
+  }
+  if (!s->policy_override) {
     message_policy(m, s->config, s->mx);
+    /* REQUIRETLS cannot go in clear or to an unverified server. */
+    if (flags & SMTPOUT_MESSAGE_REQUIRETLS)
+      policy_tighten(&m->starttls, &m->allow_invalid_certs,
+                     SMTPOUT_STARTTLS_REQUIRE, 0);
+  }
   /* Once the connection has settled its TLS, a message wanting more than
    * it got must go elsewhere; one wanting less rides along. */
   if (s->policy_fixed && !s->policy_override &&
@@ -1851,6 +2152,30 @@ int smtpout_session_is_done(const smtpout_session *s)
 {
   return s != NULL && s->state == ST_DONE && buf_len(&s->out) == 0 &&
          buf_len(&s->wire) == 0;
+}
+
+int smtpout_session_hop_outcome(const smtpout_session *s)
+{
+  if (s == NULL)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  if (s->state != ST_DONE)
+    return SMTPOUT_ERR_INVALID_STATE;
+  if (s->requiretls_failed == RT_NOT_OFFERED)
+    return SMTPOUT_HOP_REQUIRETLS_NOT_OFFERED;
+  if (s->requiretls_failed == RT_UNAUTHENTICATED)
+    return SMTPOUT_HOP_TLS_FAILED;
+  if (!s->smtp_ready) {
+    /* It ended before any mail transaction could start: TLS failed, or
+     * the server did (Postfix's smtp_skip_5xx_greeting reasoning). */
+    int r = s->close_reason;
+    if (r == SMTPOUT_CLOSE_TLS || r == SMTPOUT_CLOSE_TLS_POLICY ||
+        r == SMTPOUT_CLOSE_TLS_SETUP ||
+        s->tls_info.outcome == SMTPOUT_TLS_OUTCOME_HANDSHAKE_FAILED)
+      return SMTPOUT_HOP_TLS_FAILED;
+    return SMTPOUT_HOP_HOST_FAILED;
+  }
+  return s->retry_elsewhere > 0 ? SMTPOUT_HOP_SESSION_FAILED
+                                : SMTPOUT_HOP_DONE;
 }
 
 int smtpout_session_close_reason(const smtpout_session *s)

@@ -56,3 +56,39 @@ int smtpout_tls_info_plaintext_fallback(const smtpout_tls_info *i)
 {
   return i ? i->plaintext_fallback : 0;
 }
+
+const char *smtpout_tls_auth_name(int auth)
+{
+  switch (auth) {
+  case SMTPOUT_TLS_AUTH_NONE: return "none";
+  case SMTPOUT_TLS_AUTH_PKIX: return "pkix";
+  case SMTPOUT_TLS_AUTH_DANE_EE: return "dane-ee";
+  case SMTPOUT_TLS_AUTH_DANE_TA: return "dane-ta";
+  default: return NULL;
+  }
+}
+
+int smtpout_tls_info_auth(const smtpout_tls_info *i)
+{
+  return i ? i->auth : SMTPOUT_TLS_AUTH_NONE;
+}
+
+const char *smtpout_tls_info_tlsa_matched(const smtpout_tls_info *i)
+{
+  return i && i->tlsa_matched[0] ? i->tlsa_matched : NULL;
+}
+
+size_t smtpout_tls_info_tlsa_records(const smtpout_tls_info *i)
+{
+  return i ? i->tlsa_records : 0;
+}
+
+int smtpout_tls_info_requirement(const smtpout_tls_info *i)
+{
+  return i ? i->requirement : 0;
+}
+
+int smtpout_tls_info_requiretls(const smtpout_tls_info *i)
+{
+  return i ? i->requiretls : 0;
+}

@@ -19,6 +19,11 @@ struct smtpout_tls_info {
   int plaintext_fallback;
   int tlsrpt; /* enum tlsrpt_result (tls_int.h) */
   int resumed;
+  int auth;        /* enum smtpout_tls_auth */
+  int requirement; /* enum smtpout_tls_requirement the session enforced */
+  int requiretls;  /* a MAIL FROM carried REQUIRETLS */
+  size_t tlsa_records;
+  char tlsa_matched[12]; /* "3 1 1", or "" */
   char version[16];
   char cipher[64];
   /* Why the certificate did not verify; "" when it did or none was

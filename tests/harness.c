@@ -113,7 +113,7 @@ static smtpout_config *defaults(void)
   return cfg;
 }
 
-void h_init(struct h *h, const char *mx, smtpout_config *config)
+static void h_prepare(struct h *h)
 {
   memset(h, 0, sizeof(*h));
   h->now = 1000000;
@@ -124,8 +124,23 @@ void h_init(struct h *h, const char *mx, smtpout_config *config)
   smtpout_callbacks_set_on_result(h->cbs, on_result);
   smtpout_callbacks_set_on_message_done(h->cbs, on_done);
   smtpout_callbacks_set_on_tls(h->cbs, on_tls);
+}
+
+void h_init(struct h *h, const char *mx, smtpout_config *config)
+{
+  h_prepare(h);
   assert_int_equal(smtpout_session_new(&h->s, mx, config ? config : defaults(),
                                        h->cbs, h),
+                   0);
+  assert_int_equal(smtpout_session_set_helo_name(h->s, "client.example"), 0);
+}
+
+void h_init_hop(struct h *h, const smtpout_hop *hop, smtpout_config *config)
+{
+  h_prepare(h);
+  assert_int_equal(smtpout_session_new_for_hop(&h->s, hop,
+                                               config ? config : defaults(),
+                                               h->cbs, h),
                    0);
   assert_int_equal(smtpout_session_set_helo_name(h->s, "client.example"), 0);
 }

@@ -55,6 +55,8 @@ struct h {
  * one configuration shared by the program's sessions) with EHLO name
  * "client.example"; the body is "Subject: t\r\n\r\nhello\r\n". */
 void h_init(struct h *h, const char *mx, smtpout_config *config);
+/* The same for a session made for `hop` (smtpout_session_new_for_hop()). */
+void h_init_hop(struct h *h, const smtpout_hop *hop, smtpout_config *config);
 void h_free(struct h *h);
 void h_body(struct h *h, const char *body, size_t len);
 void h_start(struct h *h);

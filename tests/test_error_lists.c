@@ -152,6 +152,8 @@ struct fx {
   int callback_ran;
   int big_body; /* the body fills the first read: the output must grow */
   int tls;      /* the in-memory TLS server below is up for this session */
+  smtpout_route *route; /* the route of a session made for a hop */
+  const smtpout_hop *hop; /* its hop */
 };
 
 static const char body[] = "Subject: t\r\n\r\nhello\r\n";
@@ -213,8 +215,23 @@ static void fx_free(struct fx *f)
     srv_free();
   smtpout_session_free(f->s);
   smtpout_callbacks_free(f->cbs);
+  smtpout_route_free(f->route);
   f->s = NULL;
   f->cbs = NULL;
+  f->route = NULL;
+  f->hop = NULL;
+}
+
+/* A route to an address literal: its one hop, without DNS. */
+static const smtpout_hop *literal_hop(struct fx *f)
+{
+  const smtpout_hop *hop;
+  assert_int_equal(smtpout_route_new(&f->route, NULL, "[192.0.2.1]", 0,
+                                     f->now, 0),
+                   0);
+  assert_int_equal(smtpout_route_next_hop(f->route, &hop, f->now), 1);
+  f->hop = hop;
+  return hop;
 }
 
 static void server(struct fx *f, const char *text)
@@ -417,6 +434,47 @@ static void test_session_new(void **st)
   ERR(smtpout_session_new, SMTPOUT_ERR_BAD_NAME,
       smtpout_session_new(&s, "127.1", NULL, cbs, NULL));
   smtpout_callbacks_free(cbs);
+}
+
+static void test_session_new_for_hop(void **st)
+{
+  struct fx f;
+  smtpout_session *s;
+  (void)st;
+  memset(&f, 0, sizeof(f));
+  assert_int_equal(smtpout_callbacks_new(&f.cbs), 0);
+  const smtpout_hop *hop = literal_hop(&f);
+  ERR(smtpout_session_new_for_hop, SMTPOUT_ERR_INVALID_ARGUMENT,
+      smtpout_session_new_for_hop(NULL, hop, NULL, f.cbs, NULL));
+  ERR(smtpout_session_new_for_hop, SMTPOUT_ERR_INVALID_ARGUMENT,
+      smtpout_session_new_for_hop(&s, NULL, NULL, f.cbs, NULL));
+  ERR(smtpout_session_new_for_hop, SMTPOUT_ERR_INVALID_ARGUMENT,
+      smtpout_session_new_for_hop(&s, hop, NULL, NULL, NULL));
+  assert_int_equal(smtpout_session_new_for_hop(&f.s, hop, NULL, f.cbs, &f), 0);
+  /* The hop's policy is the session's. */
+  ERR(smtpout_session_set_tls_policy, SMTPOUT_ERR_INVALID_STATE,
+      smtpout_session_set_tls_policy(f.s, SMTPOUT_STARTTLS_DISABLE, 0));
+  fx_free(&f);
+}
+
+static void test_hop_outcome(void **st)
+{
+  struct fx f;
+  (void)st;
+  ERR(smtpout_session_hop_outcome, SMTPOUT_ERR_INVALID_ARGUMENT,
+      smtpout_session_hop_outcome(NULL));
+  fx_new(&f);
+  ERR(smtpout_session_hop_outcome, SMTPOUT_ERR_INVALID_STATE,
+      smtpout_session_hop_outcome(f.s));
+  assert_int_equal(smtpout_session_start(f.s, f.now), 0);
+  ERR(smtpout_session_hop_outcome, SMTPOUT_ERR_INVALID_STATE,
+      smtpout_session_hop_outcome(f.s));
+  /* Over: a 554 greeting is the server's refusal. */
+  server(&f, "554 go away\r\n");
+  client(&f);
+  server(&f, "221 bye\r\n");
+  assert_int_equal(smtpout_session_hop_outcome(f.s), SMTPOUT_HOP_HOST_FAILED);
+  fx_free(&f);
 }
 
 static void test_setters(void **st)
@@ -711,6 +769,15 @@ static int call_session_new(struct fx *f)
 {
   return smtpout_session_new(&f->s, "mx.test.example", NULL, f->cbs, f);
 }
+static void setup_hop(struct fx *f)
+{
+  setup_callbacks(f);
+  literal_hop(f);
+}
+static int call_session_new_for_hop(struct fx *f)
+{
+  return smtpout_session_new_for_hop(&f->s, f->hop, NULL, f->cbs, f);
+}
 /* An internationalised name goes through libidn2, which allocates. */
 static int call_set_helo_name(struct fx *f)
 {
@@ -748,6 +815,8 @@ static int call_peek_output(struct fx *f)
 static const struct nomem_case nomem_cases[] = {
   NOMEM_CASE(smtpout_callbacks_new, setup_nothing, call_callbacks_new, 0),
   NOMEM_CASE(smtpout_session_new, setup_callbacks, call_session_new, 0),
+  NOMEM_CASE(smtpout_session_new_for_hop, setup_hop, call_session_new_for_hop,
+             0),
   NOMEM_CASE(smtpout_session_set_helo_name, setup_new, call_set_helo_name,
              SMTPOUT_ERR_BAD_NAME),
   NOMEM_CASE(smtpout_session_set_ca_file, setup_new, call_set_ca_file,
@@ -802,6 +871,8 @@ int main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_callbacks_new),
     cmocka_unit_test(test_session_new),
+    cmocka_unit_test(test_session_new_for_hop),
+    cmocka_unit_test(test_hop_outcome),
     cmocka_unit_test(test_setters),
     cmocka_unit_test(test_ca_file_without_certificate),
     cmocka_unit_test(test_start),

@@ -6,17 +6,29 @@
  * row, the certificate rows included, runs in microseconds.  The same
  * table runs against real handshakes in tests/integration/
  * test_tls_matrix.py and test_tls_faults.py.
+ *
+ * Then the same rows for sessions made for a route's hop
+ * (smtpout_session_new_for_hop()), one per TLS requirement (DANE,
+ * ENCRYPT, PKIX, RELAXED, LOCAL), the hops coming from scripted routes
+ * (hopkit.h): what each requirement makes of each row
+ * (docs/policy.md, "Sessions made for a hop"), that starttls = disable
+ * and allow-invalid-certs = true relax none of DANE and PKIX, and
+ * REQUIRETLS.  Real handshakes against TLSA records are in
+ * tests/test_session_dane.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "fake_tls.h"
 #include "harness.h"
+#include "hopkit.h"
 #include "session_int.h"
 
 static const char *const A = "a@test.example";
@@ -470,6 +482,613 @@ static void test_plaintext_fallback_session(void **st)
   }
 }
 
+/* ------------------------------------------------------------------ */
+/* Sessions made for a hop                                              */
+
+/* What the server does, row by row (docs/policy.md). */
+enum row { ROW_OK, ROW_NOT_OFFERED, ROW_REFUSED, ROW_HANDSHAKE, ROW_BAD_CERT, NROWS };
+
+/* What the client does about it. */
+enum act {
+  TLS_DELIVERED,   /* delivered over TLS */
+  PLAIN_DELIVERED, /* delivered in plaintext on the same connection */
+  QUIT_CLEAR,      /* QUIT in clear, recipients deferred */
+  QUIT_TLS,        /* QUIT over TLS, recipients deferred */
+  DROPPED          /* the connection dropped, recipients deferred */
+};
+
+struct cell {
+  int act;          /* enum act */
+  const char *tlsrpt;
+  int auth;         /* enum smtpout_tls_auth */
+  int fallback;     /* smtpout_tls_info_fallback_permitted() */
+};
+
+#define SNS "starttls-not-supported"
+#define VF "validation-failure"
+#define NONE SMTPOUT_TLS_AUTH_NONE
+#define PKIX SMTPOUT_TLS_AUTH_PKIX
+
+static const struct {
+  int kind; /* enum hk_kind */
+  const char *mx;
+  struct cell rows[NROWS];
+} table[] = {
+  {HK_DANE, "mx.dane.test",
+   {{TLS_DELIVERED, NULL, SMTPOUT_TLS_AUTH_DANE_EE, 0},
+    {QUIT_CLEAR, SNS, NONE, 0},
+    {QUIT_CLEAR, SNS, NONE, 0},
+    {DROPPED, VF, NONE, 0},
+    {QUIT_TLS, VF, NONE, 0}}},
+  {HK_ENCRYPT, "mx.encrypt.test",
+   {{TLS_DELIVERED, "tlsa-invalid", PKIX, 0},
+    {QUIT_CLEAR, SNS, NONE, 0},
+    {QUIT_CLEAR, SNS, NONE, 0},
+    {DROPPED, VF, NONE, 0},
+    /* Not judged: the TLSA set authenticates nothing (RFC 7672 3). */
+    {TLS_DELIVERED, "tlsa-invalid", NONE, 0}}},
+  {HK_PKIX, "mx.sts.test",
+   {{TLS_DELIVERED, NULL, PKIX, 0},
+    {QUIT_CLEAR, SNS, NONE, 0},
+    {QUIT_CLEAR, SNS, NONE, 0},
+    {DROPPED, VF, NONE, 0},
+    {QUIT_TLS, "sts-webpki-invalid", NONE, 0}}},
+  /* TLS-Required: No: STARTTLS when offered, any certificate, the
+   * plaintext fallback allowed (RFC 8689 5). */
+  {HK_RELAXED, "mx.plain.test",
+   {{TLS_DELIVERED, NULL, PKIX, 0},
+    {PLAIN_DELIVERED, SNS, NONE, 0},
+    {PLAIN_DELIVERED, SNS, NONE, 0},
+    {DROPPED, VF, NONE, 1},
+    {TLS_DELIVERED, "certificate-not-trusted", NONE, 0}}},
+  /* The local policy: the built-in optional, invalid certificates
+   * refused. */
+  {HK_LOCAL, "mx.plain.test",
+   {{TLS_DELIVERED, NULL, PKIX, 0},
+    {PLAIN_DELIVERED, SNS, NONE, 0},
+    {PLAIN_DELIVERED, SNS, NONE, 0},
+    {DROPPED, VF, NONE, 1},
+    {QUIT_TLS, "certificate-not-trusted", NONE, 0}}},
+};
+
+/* A session on the fake backend for a hop of `kind`, one message to A,
+ * QUIT when done, greeted with `caps`. */
+static void open_hop(struct h *h, struct hopkit *k, smtpout_config *cfg,
+                     int kind, uint32_t flags, const char *caps)
+{
+  const smtpout_hop *hop = hk_hop(k, cfg, kind, flags);
+  h_init_hop(h, hop, cfg);
+  session_set_tls_backend(h->s, &fake_tls_backend);
+  h_submit(h, A, NULL);
+  assert_int_equal(smtpout_session_quit(h->s), 0);
+  h_open(h, caps);
+}
+
+/* Plays row `row` against a hop session of `kind` under `cfg`, and checks
+ * what the cell says, down to the hop's outcome. */
+static void play(smtpout_config *cfg, size_t t, int row)
+{
+  const struct cell *c = &table[t].rows[row];
+  struct h h;
+  struct hopkit k;
+  fake_tls_reset();
+  if (row == ROW_HANDSHAKE)
+    fake_tls.handshake = FAKE_HANDSHAKE_ALERT;
+  if (row == ROW_BAD_CERT) {
+    fake_tls.cert = FAKE_CERT_UNTRUSTED;
+    fake_tls.dane = FAKE_DANE_NO_MATCH;
+  }
+  open_hop(&h, &k, cfg, table[t].kind, 0,
+           row == ROW_NOT_OFFERED ? EHLO_PLAIN : EHLO_TLS);
+  if (row == ROW_REFUSED) {
+    assert_string_equal(h_client(&h), "STARTTLS\r\n");
+    h_server(&h, "454 4.7.0 TLS not available\r\n");
+  } else if (row != ROW_NOT_OFFERED) {
+    go_ahead(&h);
+    server_hello(&h);
+  }
+  switch (c->act) {
+  case TLS_DELIVERED:
+    deliver(&h, "250-mx\r\n250 PIPELINING\r\n");
+    break;
+  case PLAIN_DELIVERED:
+    deliver(&h, NULL);
+    break;
+  case QUIT_CLEAR:
+  case QUIT_TLS:
+    assert_string_equal(h_client(&h), "QUIT\r\n");
+    h_server(&h, "221 bye\r\n");
+    assert_string_equal(h_client(&h),
+                        c->act == QUIT_TLS ? FAKE_CLOSE_NOTIFY : "");
+    break;
+  default:
+    assert_string_equal(h_client(&h), "");
+  }
+  assert_true(smtpout_session_is_done(h.s));
+  int delivered = c->act == TLS_DELIVERED || c->act == PLAIN_DELIVERED;
+  if (delivered) {
+    assert_result(&h, SMTPOUT_STATUS_DELIVERED, 250, "2.0.0");
+  } else {
+    /* Every TLS failure on a hop is 4.7.5, and another address may take
+     * the recipient. */
+    assert_result(&h, SMTPOUT_STATUS_DEFERRED, 0, "4.7.5");
+    assert_int_equal(result(&h)->try_another_address, 1);
+  }
+  static const int outcomes[] = {
+    [ROW_OK] = SMTPOUT_TLS_OUTCOME_OK,
+    [ROW_NOT_OFFERED] = SMTPOUT_TLS_OUTCOME_NOT_OFFERED,
+    [ROW_REFUSED] = SMTPOUT_TLS_OUTCOME_REFUSED,
+    [ROW_HANDSHAKE] = SMTPOUT_TLS_OUTCOME_HANDSHAKE_FAILED,
+    [ROW_BAD_CERT] = SMTPOUT_TLS_OUTCOME_OK};
+  assert_tls(&h, outcomes[row], c->tlsrpt);
+  assert_int_equal(smtpout_tls_info_auth(h.tls), c->auth);
+  assert_int_equal(smtpout_tls_info_fallback_permitted(h.tls), c->fallback);
+  assert_int_equal(smtpout_tls_info_requirement(h.tls),
+                   smtpout_hop_tls_requirement(k.hop));
+  /* The certificate carries the MX host name; under DANE nothing is
+   * judged by PKIX, elsewhere nothing by DANE. */
+  int dane = table[t].kind == HK_DANE;
+  int judged = row == ROW_OK || row == ROW_BAD_CERT;
+  assert_int_equal(fake_tls.dane_calls, dane && judged);
+  assert_int_equal(fake_tls.verify_calls, !dane && judged);
+  if (!dane && judged)
+    assert_string_equal(fake_tls.verified_name, table[t].mx);
+  if (fake_tls.conns > 0) {
+    assert_string_equal(fake_tls.sni, table[t].mx);
+    assert_int_equal(fake_tls.dane_conn, dane);
+    if (dane)
+      assert_int_equal(fake_tls.dane_records, 1);
+  }
+  assert_int_equal(smtpout_session_hop_outcome(h.s),
+                   delivered ? SMTPOUT_HOP_DONE : SMTPOUT_HOP_TLS_FAILED);
+  h_free(&h);
+  hk_free(&k);
+}
+
+/* The five rows under each requirement, with the built-in defaults. */
+static void test_hop_requirements_row_by_row(void **st)
+{
+  (void)st;
+  for (size_t t = 0; t < sizeof(table) / sizeof(table[0]); t++)
+    for (int row = 0; row < NROWS; row++)
+      play(NULL, t, row);
+}
+
+/* starttls = disable and allow-invalid-certs = true, everywhere: DANE and
+ * PKIX (and ENCRYPT) do not move; only the local hop follows the knobs. */
+static void test_disable_and_allow_invalid_never_relax_dane_or_pkix(void **st)
+{
+  (void)st;
+  char err[256];
+  smtpout_config *cfg;
+  assert_int_equal(smtpout_config_load_string(&cfg,
+                                              "[queue.outbound.tls]\n"
+                                              "starttls = disable\n"
+                                              "allow-invalid-certs = true\n",
+                                              "t.ini", err, sizeof(err)),
+                   0);
+  for (size_t t = 0; t < 3; t++)
+    for (int row = 0; row < NROWS; row++)
+      play(cfg, t, row);
+  /* The local hop takes the knobs: no STARTTLS at all. */
+  struct h h;
+  struct hopkit k;
+  fake_tls_reset();
+  open_hop(&h, &k, cfg, HK_LOCAL, 0, EHLO_TLS);
+  deliver(&h, NULL);
+  assert_tls(&h, SMTPOUT_TLS_OUTCOME_DISABLED, NULL);
+  assert_int_equal(fake_tls.conns, 0);
+  assert_int_equal(smtpout_session_policy_starttls(h.s),
+                   SMTPOUT_STARTTLS_DISABLE);
+  h_free(&h);
+  hk_free(&k);
+  smtpout_config_unref(cfg);
+}
+
+/* DANE's texts name what requires TLS; its failures are reported to the
+ * route as TLS failures, and defer (4.7.5) after the last MX. */
+static void test_dane_failure_texts_and_the_route_verdict(void **st)
+{
+  (void)st;
+  struct h h;
+  struct hopkit k;
+  fake_tls_reset();
+  open_hop(&h, &k, NULL, HK_DANE, 0, EHLO_PLAIN);
+  assert_string_equal(h_client(&h), "QUIT\r\n");
+  assert_string_equal(result(&h)->text,
+                      "TLS is required by DANE, but was not offered by "
+                      "host mx.dane.test");
+  assert_int_equal(smtpout_session_close_reason(h.s),
+                   SMTPOUT_CLOSE_TLS_POLICY);
+  h_server(&h, "221 bye\r\n");
+  h_client(&h);
+  int outcome = smtpout_session_hop_outcome(h.s);
+  assert_int_equal(outcome, SMTPOUT_HOP_TLS_FAILED);
+  assert_int_equal(smtpout_route_hop_done(k.route, k.hop, outcome,
+                                          smtpout_session_close_text(h.s), 0),
+                   0);
+  assert_int_equal(smtpout_route_want(k.route), SMTPOUT_ROUTE_DONE);
+  assert_int_equal(smtpout_route_status(k.route), SMTPOUT_STATUS_DEFERRED);
+  assert_string_equal(smtpout_route_enhanced(k.route), "4.7.5");
+  h_free(&h);
+  hk_free(&k);
+
+  /* A refusal names DANE too; a mismatch says why no record matched. */
+  fake_tls_reset();
+  open_hop(&h, &k, NULL, HK_DANE, 0, EHLO_TLS);
+  h_client(&h);
+  h_server(&h, "554 5.7.0 no\r\n");
+  assert_string_equal(h_client(&h), "QUIT\r\n");
+  assert_non_null(strstr(result(&h)->text, "TLS is required by DANE, but "
+                                           "host mx.dane.test refused"));
+  h_free(&h);
+  hk_free(&k);
+  for (int v = FAKE_DANE_NO_MATCH; v <= FAKE_DANE_EXPIRED; v++) {
+    static const char *const types[] = {
+      [FAKE_DANE_NO_MATCH] = VF,
+      [FAKE_DANE_NAME_MISMATCH] = "certificate-host-mismatch",
+      [FAKE_DANE_EXPIRED] = "certificate-expired"};
+    fake_tls_reset();
+    fake_tls.dane = v;
+    open_hop(&h, &k, NULL, HK_DANE, 0, EHLO_TLS);
+    go_ahead(&h);
+    server_hello(&h);
+    assert_string_equal(h_client(&h), "QUIT\r\n");
+    assert_tls(&h, SMTPOUT_TLS_OUTCOME_OK, types[v]);
+    assert_int_equal(smtpout_tls_info_verified(h.tls), 0);
+    assert_null(smtpout_tls_info_tlsa_matched(h.tls));
+    assert_non_null(smtpout_tls_info_verify_error(h.tls));
+    assert_non_null(strstr(result(&h)->text,
+                           "server certificate not authenticated by DANE"));
+    h_free(&h);
+    hk_free(&k);
+  }
+}
+
+/* DANE-TA reported as such, with the record that matched and the size of
+ * the set. */
+static void test_dane_ta_is_reported_with_its_record(void **st)
+{
+  (void)st;
+  struct h h;
+  struct hopkit k;
+  fake_tls_reset();
+  fake_tls.dane = FAKE_DANE_TA;
+  open_hop(&h, &k, NULL, HK_DANE, 0, EHLO_TLS);
+  go_ahead(&h);
+  server_hello(&h);
+  deliver(&h, "250-mx\r\n250 PIPELINING\r\n");
+  assert_int_equal(smtpout_tls_info_verified(h.tls), 1);
+  assert_int_equal(smtpout_tls_info_auth(h.tls), SMTPOUT_TLS_AUTH_DANE_TA);
+  assert_string_equal(smtpout_tls_auth_name(smtpout_tls_info_auth(h.tls)),
+                      "dane-ta");
+  assert_string_equal(smtpout_tls_info_tlsa_matched(h.tls), "2 0 1");
+  assert_int_equal(smtpout_tls_info_tlsa_records(h.tls), 1);
+  assert_int_equal(smtpout_tls_info_requiretls(h.tls), 0);
+  assert_null(smtpout_tls_info_verify_error(h.tls));
+  h_free(&h);
+  hk_free(&k);
+}
+
+/* RFC 7672 8.1: under DANE the SNI is the TLSA base domain (here the
+ * CNAME-expanded MX name), while texts and results keep the MX name. */
+static void test_dane_sni_is_the_tlsa_base_domain(void **st)
+{
+  (void)st;
+  static const char *const secure[] = {"dane.test", "hosting.test", NULL};
+  static const struct hk_rec recs[] = {
+    {"dane.test", "MX", "10 mx.dane.test"},
+    {"mx.dane.test", "CNAME", "mail.hosting.test"},
+    {"mail.hosting.test", "A", "192.0.2.9"},
+    {"_25._tcp.mail.hosting.test", "TLSA",
+     "3 1 1 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+    {NULL, NULL, NULL},
+  };
+  static const struct hk_zone zone = {recs, secure, NULL};
+  struct h h;
+  struct hopkit k;
+  fake_tls_reset();
+  const smtpout_hop *hop = hk_route(&k, NULL, "dane.test", 0, &zone);
+  assert_int_equal(smtpout_hop_tls_requirement(hop),
+                   SMTPOUT_TLS_REQUIREMENT_DANE);
+  assert_string_equal(smtpout_hop_tlsa_base(hop), "mail.hosting.test");
+  h_init_hop(&h, hop, NULL);
+  session_set_tls_backend(h.s, &fake_tls_backend);
+  h_submit(&h, A, NULL);
+  smtpout_session_quit(h.s);
+  /* The route's hop may go: the session keeps what it needs. */
+  assert_int_equal(smtpout_route_hop_done(k.route, hop, SMTPOUT_HOP_DONE,
+                                          NULL, 0),
+                   0);
+  h_open(&h, EHLO_TLS);
+  go_ahead(&h);
+  server_hello(&h);
+  deliver(&h, "250-mx\r\n250 PIPELINING\r\n");
+  assert_string_equal(fake_tls.sni, "mail.hosting.test");
+  assert_int_equal(fake_tls.dane_records, 1);
+  /* The reference identifiers: the base domain, the MX name, the
+   * recipient domain. */
+  assert_int_equal(fake_tls.dane_names, 3);
+  h_free(&h);
+  hk_free(&k);
+}
+
+/* A handshake failure under DANE permits no plaintext retry, and a
+ * plaintext fallback session for a DANE hop refuses to run. */
+static void test_no_plaintext_fallback_on_a_dane_hop(void **st)
+{
+  (void)st;
+  for (int kind = HK_LOCAL; kind <= HK_RELAXED; kind++) {
+    struct h h;
+    struct hopkit k;
+    fake_tls_reset();
+    const smtpout_hop *hop = hk_hop(&k, NULL, kind, 0);
+    h_init_hop(&h, hop, NULL);
+    session_set_tls_backend(h.s, &fake_tls_backend);
+    assert_int_equal(smtpout_session_set_plaintext_fallback(h.s), 0);
+    h_submit(&h, A, NULL);
+    smtpout_session_quit(h.s);
+    h_open(&h, EHLO_TLS);
+    if (smtpout_hop_plaintext_fallback(hop)) {
+      deliver(&h, NULL);
+    } else {
+      assert_string_equal(h_client(&h), "QUIT\r\n");
+      assert_result(&h, SMTPOUT_STATUS_DEFERRED, 0, "4.7.5");
+      assert_int_equal(smtpout_session_close_reason(h.s),
+                       SMTPOUT_CLOSE_TLS_POLICY);
+    }
+    assert_int_equal(smtpout_hop_plaintext_fallback(hop),
+                     kind == HK_LOCAL || kind == HK_RELAXED);
+    assert_int_equal(fake_tls.conns, 0);
+    h_free(&h);
+    hk_free(&k);
+  }
+}
+
+/* TLS below 1.2 fails MTA-STS (RFC 8461 4.2), whatever the certificate. */
+static void test_pkix_hop_refuses_tls_below_1_2(void **st)
+{
+  (void)st;
+  struct h h;
+  struct hopkit k;
+  fake_tls_reset();
+  fake_tls.version = "TLS1.1";
+  open_hop(&h, &k, NULL, HK_PKIX, 0, EHLO_TLS);
+  go_ahead(&h);
+  server_hello(&h);
+  assert_string_equal(h_client(&h), "QUIT\r\n");
+  assert_result(&h, SMTPOUT_STATUS_DEFERRED, 0, "4.7.5");
+  assert_tls(&h, SMTPOUT_TLS_OUTCOME_OK, VF);
+  assert_non_null(strstr(result(&h)->text, "TLS 1.2 or later"));
+  h_free(&h);
+  hk_free(&k);
+  /* The same version is fine where MTA-STS does not apply. */
+  fake_tls_reset();
+  fake_tls.version = "TLS1.1";
+  open_hop(&h, &k, NULL, HK_LOCAL, 0, EHLO_TLS);
+  go_ahead(&h);
+  server_hello(&h);
+  deliver(&h, "250-mx\r\n250 PIPELINING\r\n");
+  h_free(&h);
+  hk_free(&k);
+}
+
+/* The hop's policy is the session's: no lookup, no conflict for any
+ * message, the host cannot change it. */
+static void test_hop_policy_is_fixed(void **st)
+{
+  (void)st;
+  struct h h;
+  struct hopkit k;
+  fake_tls_reset();
+  const smtpout_hop *hop = hk_hop(&k, NULL, HK_DANE, 0);
+  h_init_hop(&h, hop, NULL);
+  assert_int_equal(smtpout_session_policy_starttls(h.s),
+                   SMTPOUT_STARTTLS_REQUIRE);
+  assert_int_equal(smtpout_session_policy_allow_invalid_certs(h.s), 0);
+  assert_int_equal(smtpout_session_set_tls_policy(
+                       h.s, SMTPOUT_STARTTLS_OPTIONAL, 1),
+                   SMTPOUT_ERR_INVALID_STATE);
+  const char *rcpt = "x@elsewhere.example";
+  assert_true(smtpout_session_submit(h.s, "s@test.example", &rcpt, 1, 0, 0) >
+              0);
+  /* A REQUIRETLS message belongs to a route made for REQUIRETLS. */
+  assert_int_equal(smtpout_session_submit(h.s, "s@test.example", &rcpt, 1, 0,
+                                          SMTPOUT_MESSAGE_REQUIRETLS),
+                   SMTPOUT_ERR_POLICY_CONFLICT);
+  h_free(&h);
+  hk_free(&k);
+}
+
+/* A relay hop needing what the session does not do yet (implicit TLS,
+ * AUTH) is refused, rather than sent mail it could only lose. */
+static void test_relay_hop_with_auth_or_implicit_tls_is_refused(void **st)
+{
+  (void)st;
+  char secret[] = "/tmp/smtpout-fake-tls-secret-XXXXXX";
+  int fd = mkstemp(secret);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, "s3cret\n", 7), 7);
+  close(fd);
+  char auth[512];
+  snprintf(auth, sizeof(auth),
+           "[relay \"r\"]\nhost = 192.0.2.7\nport = 587\n"
+           "auth-username = u\nauth-password-file = %s\n", secret);
+  const char *const configs[] = {
+    "[relay \"r\"]\nhost = 192.0.2.7\nimplicit-tls = true\n", auth,
+  };
+  for (size_t i = 0; i < sizeof(configs) / sizeof(configs[0]); i++) {
+    char err[256];
+    smtpout_config *cfg;
+    smtpout_route *r;
+    smtpout_callbacks *cbs;
+    smtpout_session *s = NULL;
+    const smtpout_hop *hop;
+    if (smtpout_config_load_string(&cfg, configs[i], "t.ini", err,
+                                   sizeof(err)) != 0)
+      fail_msg("%s", err);
+    assert_int_equal(smtpout_route_new_relay(&r, cfg, "r", 0, 0, 0), 0);
+    assert_int_equal(smtpout_route_next_hop(r, &hop, 0), 1);
+    assert_int_equal(smtpout_callbacks_new(&cbs), 0);
+    assert_int_equal(smtpout_session_new_for_hop(&s, hop, cfg, cbs, NULL),
+                     SMTPOUT_ERR_INVALID_ARGUMENT);
+    assert_null(s);
+    smtpout_callbacks_free(cbs);
+    smtpout_route_free(r);
+    smtpout_config_unref(cfg);
+  }
+  unlink(secret);
+}
+
+/* ---- REQUIRETLS (RFC 8689) ---- */
+
+#define EHLO_REQUIRETLS "250-mx\r\n250-PIPELINING\r\n250 REQUIRETLS\r\n"
+
+/* An authenticated hop (DANE, PKIX) whose post-TLS EHLO offers
+ * REQUIRETLS: MAIL FROM carries it. */
+static void test_requiretls_sent_over_authenticated_tls(void **st)
+{
+  (void)st;
+  for (int kind = HK_DANE; kind <= HK_PKIX; kind += HK_PKIX - HK_DANE) {
+    struct h h;
+    struct hopkit k;
+    fake_tls_reset();
+    open_hop(&h, &k, NULL, kind, SMTPOUT_ROUTE_REQUIRETLS, EHLO_TLS);
+    go_ahead(&h);
+    server_hello(&h);
+    assert_string_equal(h_client(&h), "EHLO client.example\r\n");
+    h_server(&h, EHLO_REQUIRETLS);
+    assert_string_equal(h_client(&h),
+                        "MAIL FROM:<sender@test.example> REQUIRETLS\r\n"
+                        "RCPT TO:<a@test.example>\r\nDATA\r\n");
+    h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+    h_client(&h);
+    h_server(&h, "250 2.0.0 queued\r\n221 bye\r\n");
+    h_client(&h);
+    assert_result(&h, SMTPOUT_STATUS_DELIVERED, 250, "2.0.0");
+    assert_int_equal(smtpout_tls_info_requiretls(h.tls), 1);
+    assert_true(smtpout_session_capabilities(h.s) & SMTPOUT_CAP_REQUIRETLS);
+    assert_int_equal(smtpout_session_hop_outcome(h.s), SMTPOUT_HOP_DONE);
+    h_free(&h);
+    hk_free(&k);
+  }
+}
+
+/* REQUIRETLS offered only before STARTTLS counts for nothing: nothing is
+ * sent, the recipients are deferred 4.7.30, and the route bounces 5.7.30
+ * after the last MX. */
+static void test_requiretls_not_offered_after_tls_sends_nothing(void **st)
+{
+  (void)st;
+  struct h h;
+  struct hopkit k;
+  fake_tls_reset();
+  open_hop(&h, &k, NULL, HK_DANE, SMTPOUT_ROUTE_REQUIRETLS,
+           "250-STARTTLS\r\n250 REQUIRETLS\r\n");
+  go_ahead(&h);
+  server_hello(&h);
+  assert_string_equal(h_client(&h), "EHLO client.example\r\n");
+  h_server(&h, "250-mx\r\n250 PIPELINING\r\n");
+  assert_string_equal(h_client(&h), "QUIT\r\n");
+  h_server(&h, "221 bye\r\n");
+  h_client(&h);
+  assert_result(&h, SMTPOUT_STATUS_DEFERRED, 0, "4.7.30");
+  assert_int_equal(result(&h)->try_another_address, 1);
+  assert_non_null(strstr(result(&h)->text, "did not offer REQUIRETLS"));
+  assert_int_equal(smtpout_tls_info_requiretls(h.tls), 0);
+  int outcome = smtpout_session_hop_outcome(h.s);
+  assert_int_equal(outcome, SMTPOUT_HOP_REQUIRETLS_NOT_OFFERED);
+  assert_int_equal(smtpout_route_hop_done(k.route, k.hop, outcome, NULL, 0),
+                   0);
+  assert_int_equal(smtpout_route_status(k.route), SMTPOUT_STATUS_BOUNCED);
+  assert_string_equal(smtpout_route_enhanced(k.route), "5.7.30");
+  h_free(&h);
+  hk_free(&k);
+}
+
+/* A REQUIRETLS hop whose TLS fails defers 4.7.5; the route bounces
+ * 5.7.10 (RFC 8689 5, Postfix's mapping) after the last MX. */
+static void test_requiretls_hop_with_failed_tls_bounces_5_7_10(void **st)
+{
+  (void)st;
+  struct h h;
+  struct hopkit k;
+  fake_tls_reset();
+  fake_tls.dane = FAKE_DANE_NO_MATCH;
+  open_hop(&h, &k, NULL, HK_DANE, SMTPOUT_ROUTE_REQUIRETLS, EHLO_TLS);
+  go_ahead(&h);
+  server_hello(&h);
+  assert_string_equal(h_client(&h), "QUIT\r\n");
+  assert_result(&h, SMTPOUT_STATUS_DEFERRED, 0, "4.7.5");
+  h_server(&h, "221 bye\r\n");
+  h_client(&h);
+  int outcome = smtpout_session_hop_outcome(h.s);
+  assert_int_equal(outcome, SMTPOUT_HOP_TLS_FAILED);
+  assert_int_equal(smtpout_route_hop_done(k.route, k.hop, outcome, NULL, 0),
+                   0);
+  assert_string_equal(smtpout_route_enhanced(k.route), "5.7.10");
+  h_free(&h);
+  hk_free(&k);
+}
+
+/* The message flag on a session made without a hop: sent over TLS whose
+ * certificate verified, offered REQUIRETLS; else deferred before MAIL
+ * (4.7.10 unverified, 4.7.30 not offered), other messages unaffected. */
+static void test_requiretls_message_flag_on_a_plain_session(void **st)
+{
+  (void)st;
+  for (int c = 0; c < 3; c++) {
+    struct h h;
+    fake_tls_reset();
+    if (c == 1)
+      fake_tls.cert = FAKE_CERT_EXPIRED;
+    h_init(&h, "mx.test.example", NULL);
+    session_set_tls_backend(h.s, &fake_tls_backend);
+    /* allow-invalid-certs, so that an unverified session goes on. */
+    assert_int_equal(smtpout_session_set_tls_policy(
+                         h.s, SMTPOUT_STARTTLS_REQUIRE, 1),
+                     0);
+    const char *rcpt = A;
+    assert_true(smtpout_session_submit(h.s, "sender@test.example", &rcpt, 1,
+                                       0, SMTPOUT_MESSAGE_REQUIRETLS) > 0);
+    smtpout_session_quit(h.s);
+    h_open(&h, EHLO_TLS);
+    go_ahead(&h);
+    server_hello(&h);
+    assert_string_equal(h_client(&h), "EHLO client.example\r\n");
+    h_server(&h, c == 2 ? "250-mx\r\n250 PIPELINING\r\n" : EHLO_REQUIRETLS);
+    if (c == 0) {
+      assert_string_equal(h_client(&h),
+                          "MAIL FROM:<sender@test.example> REQUIRETLS\r\n"
+                          "RCPT TO:<a@test.example>\r\nDATA\r\n");
+      h_free(&h);
+      continue;
+    }
+    /* Nothing for the message: straight to QUIT. */
+    assert_string_equal(h_client(&h), "QUIT\r\n");
+    assert_result(&h, SMTPOUT_STATUS_DEFERRED, 0, c == 1 ? "4.7.10" : "4.7.30");
+    h_server(&h, "221 bye\r\n");
+    h_client(&h);
+    assert_int_equal(smtpout_session_hop_outcome(h.s),
+                     c == 1 ? SMTPOUT_HOP_TLS_FAILED
+                            : SMTPOUT_HOP_REQUIRETLS_NOT_OFFERED);
+    h_free(&h);
+  }
+  /* Without a fixed policy, the flag makes the message's policy require
+   * verified TLS: a session fixed at optional cannot take it. */
+  struct h h;
+  fake_tls_reset();
+  h_init(&h, "mx.test.example", NULL);
+  session_set_tls_backend(h.s, &fake_tls_backend);
+  h_submit(&h, A, NULL);
+  h_open(&h, EHLO_PLAIN);
+  const char *rcpt = "b@test.example";
+  assert_int_equal(smtpout_session_submit(h.s, "sender@test.example", &rcpt,
+                                          1, 0, SMTPOUT_MESSAGE_REQUIRETLS),
+                   SMTPOUT_ERR_POLICY_CONFLICT);
+  h_free(&h);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -484,6 +1103,19 @@ int main(void)
     cmocka_unit_test(test_invalid_certificate),
     cmocka_unit_test(test_trust_anchors_that_cannot_be_loaded_defer_4_7_0),
     cmocka_unit_test(test_plaintext_fallback_session),
+    cmocka_unit_test(test_hop_requirements_row_by_row),
+    cmocka_unit_test(test_disable_and_allow_invalid_never_relax_dane_or_pkix),
+    cmocka_unit_test(test_dane_failure_texts_and_the_route_verdict),
+    cmocka_unit_test(test_dane_ta_is_reported_with_its_record),
+    cmocka_unit_test(test_dane_sni_is_the_tlsa_base_domain),
+    cmocka_unit_test(test_no_plaintext_fallback_on_a_dane_hop),
+    cmocka_unit_test(test_pkix_hop_refuses_tls_below_1_2),
+    cmocka_unit_test(test_hop_policy_is_fixed),
+    cmocka_unit_test(test_relay_hop_with_auth_or_implicit_tls_is_refused),
+    cmocka_unit_test(test_requiretls_sent_over_authenticated_tls),
+    cmocka_unit_test(test_requiretls_not_offered_after_tls_sends_nothing),
+    cmocka_unit_test(test_requiretls_hop_with_failed_tls_bounces_5_7_10),
+    cmocka_unit_test(test_requiretls_message_flag_on_a_plain_session),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,6 +59,8 @@ typedef struct smtpout_callbacks smtpout_callbacks;
 typedef struct smtpout_result smtpout_result;
 typedef struct smtpout_tls_info smtpout_tls_info;
 typedef struct smtpout_certificate smtpout_certificate;
+/* A route's hop (<smtpout/route.h>), for smtpout_session_new_for_hop(). */
+typedef struct smtpout_hop smtpout_hop;
 
 /* ------------------------------------------------------------------ */
 /* Results                                                              */
@@ -169,15 +171,66 @@ smtpout_tls_info_version(const smtpout_tls_info *info);
 SMTPOUT_EXTERN const char *
 smtpout_tls_info_cipher(const smtpout_tls_info *info);
 
-/* 1 when the certificate chains to a trust anchor, is current and names
- * the MX host. */
+/* 1 when the server is authenticated: its certificate chains to a trust
+ * anchor, is current and names the MX host (PKIX), or, on a DANE hop, one
+ * of the hop's TLSA records matches its chain (smtpout_tls_info_auth()
+ * says which). */
 SMTPOUT_EXTERN int smtpout_tls_info_verified(const smtpout_tls_info *info);
 
 /* Why the server's certificate did not verify, or NULL: it verified, or
  * none was judged (no TLS, STARTTLS refused, the handshake failed: see
- * smtpout_tls_info_failure()). */
+ * smtpout_tls_info_failure()).  On a DANE hop, why no TLSA record
+ * matched. */
 SMTPOUT_EXTERN const char *
 smtpout_tls_info_verify_error(const smtpout_tls_info *info);
+
+/* How the server was authenticated, from smtpout_tls_info_auth(). */
+enum smtpout_tls_auth {
+  /* Not at all: no TLS, or a certificate that did not verify (delivered
+   * anyway where the policy allows it), or none judged. */
+  SMTPOUT_TLS_AUTH_NONE = 0,
+  /* PKIX: the chain reaches a trust anchor and names the MX host. */
+  SMTPOUT_TLS_AUTH_PKIX = 1,
+  /* DANE-EE (RFC 7672 3.1.1): a usage-3 TLSA record matched the server's
+   * certificate or key; no name, no dates. */
+  SMTPOUT_TLS_AUTH_DANE_EE = 2,
+  /* DANE-TA (RFC 7672 3.1.2): a usage-2 TLSA record matched a trust
+   * anchor the verified path ends in, and the certificate names the
+   * host. */
+  SMTPOUT_TLS_AUTH_DANE_TA = 3
+};
+
+/* Returns "none", "pkix", "dane-ee" or "dane-ta"; NULL for other
+ * values. */
+SMTPOUT_EXTERN const char *smtpout_tls_auth_name(int auth);
+
+/* enum smtpout_tls_auth: how the server was authenticated.  On a session
+ * of a DANE hop (smtpout_session_new_for_hop()) only DANE counts, on any
+ * other only PKIX.  A resumed session counts as the one that got its
+ * ticket did. */
+SMTPOUT_EXTERN int smtpout_tls_info_auth(const smtpout_tls_info *info);
+
+/* The TLSA record that authenticated the server, as "3 1 1" (usage,
+ * selector, matching type), or NULL: not a DANE hop, or none matched. */
+SMTPOUT_EXTERN const char *
+smtpout_tls_info_tlsa_matched(const smtpout_tls_info *info);
+
+/* The number of TLSA records of the session's hop (usable or not), 0
+ * without any (and for a session not made for a hop). */
+SMTPOUT_EXTERN size_t
+smtpout_tls_info_tlsa_records(const smtpout_tls_info *info);
+
+/* The TLS requirement (enum smtpout_tls_requirement, <smtpout/route.h>)
+ * the session enforced: its hop's; SMTPOUT_TLS_REQUIREMENT_LOCAL (0) for
+ * a session not made for a hop. */
+SMTPOUT_EXTERN int
+smtpout_tls_info_requirement(const smtpout_tls_info *info);
+
+/* 1 when a MAIL FROM of this connection carried REQUIRETLS (RFC 8689):
+ * the connection was authenticated (DANE, or PKIX under MTA-STS) and its
+ * EHLO after STARTTLS offered REQUIRETLS. */
+SMTPOUT_EXTERN int
+smtpout_tls_info_requiretls(const smtpout_tls_info *info);
 
 /* Why TLS did not come up, or NULL: it did (a certificate problem is
  * smtpout_tls_info_verify_error()), it was not tried (disabled by policy,
@@ -196,13 +249,21 @@ smtpout_tls_info_failure(const smtpout_tls_info *info);
  * when the negotiation failed after the 220 (handshake failure or timeout,
  * response injection); "certificate-expired", "certificate-host-mismatch",
  * "certificate-not-trusted" or "validation-failure" for a certificate that
- * did not verify (docs/policy.md). */
+ * did not verify.  On a hop: under DANE, "validation-failure" when no TLSA
+ * record matched, "certificate-host-mismatch" or "certificate-expired"
+ * for a DANE-TA path that names another host or expired; under PKIX
+ * (MTA-STS) "sts-webpki-invalid" for a certificate that did not verify,
+ * "validation-failure" for a TLS version below 1.2; under ENCRYPT
+ * "tlsa-invalid" once TLS is up (the TLSA set had no usable record)
+ * (docs/policy.md). */
 SMTPOUT_EXTERN const char *
 smtpout_tls_info_tlsrpt_result(const smtpout_tls_info *info);
 
 /* 1 when the policy permits delivering the undecided recipients again over
- * a NEW connection without STARTTLS: the policy is optional, the handshake
- * (not the certificate) failed, and no credentials would be sent. */
+ * a NEW connection without STARTTLS: the policy is optional (for a
+ * session made for a hop: smtpout_hop_plaintext_fallback(), never under
+ * DANE, ENCRYPT or PKIX), the handshake (not the certificate) failed, and
+ * no credentials would be sent. */
 SMTPOUT_EXTERN int
 smtpout_tls_info_fallback_permitted(const smtpout_tls_info *info);
 
@@ -327,6 +388,9 @@ smtpout_callbacks_set_on_trace(smtpout_callbacks *callbacks,
 #define SMTPOUT_CAP_CHUNKING 0x0040u
 #define SMTPOUT_CAP_DSN 0x0080u
 #define SMTPOUT_CAP_AUTH 0x0100u
+/* RFC 8689 2; counted only from the EHLO after STARTTLS (before it every
+ * capability is forgotten anyway). */
+#define SMTPOUT_CAP_REQUIRETLS 0x0200u
 
 /* Message flags for smtpout_session_submit(); smtpout_message_scan_end()
  * (<smtpout/message.h>) says which a body needs. */
@@ -346,6 +410,19 @@ smtpout_callbacks_set_on_trace(smtpout_callbacks *callbacks,
  * message that uses it) SMTPUTF8.  Without SMTPOUT_MESSAGE_8BITMIME it
  * means nothing. */
 #define SMTPOUT_MESSAGE_NO_7BIT_CONVERSION 0x4u
+/* The message asks for REQUIRETLS (RFC 8689): its MAIL FROM carries
+ * REQUIRETLS, and it is sent only over TLS that authenticated the server
+ * and whose EHLO offered REQUIRETLS; otherwise its recipients are
+ * deferred before MAIL (4.7.10: not authenticated; 4.7.30: REQUIRETLS not
+ * offered), and may be tried on another address.  On a session made
+ * with smtpout_session_new() the library cannot know how the MX host was
+ * found: a certificate that verifies by PKIX for the MX name counts as
+ * authenticated (the host vouches for the name), and the message's
+ * policy is starttls = require with invalid certificates refused.  A
+ * domain's mail wants a route instead (SMTPOUT_ROUTE_REQUIRETLS), whose
+ * hops DANE or MTA-STS authenticate and whose verdict bounces 5.7.30 or
+ * 5.7.10 after the last MX (docs/routing.md, "REQUIRETLS"). */
+#define SMTPOUT_MESSAGE_REQUIRETLS 0x8u
 
 /*
  * Creates a session for one connection to the MX host `mx_host` (a domain
@@ -367,6 +444,100 @@ SMTPOUT_EXTERN int smtpout_session_new(smtpout_session **psession,
                                        smtpout_config *config,
                                        const smtpout_callbacks *callbacks,
                                        void *user_data);
+
+/*
+ * Creates a session for one connection to `hop` (<smtpout/route.h>), one
+ * address of one MX host a route handed out, and makes it enforce what the
+ * route decided for that hop (docs/routing.md, "Precedence"), with no
+ * policy lookup of its own.  What the session needs is copied: the hop
+ * may be reported done (smtpout_route_hop_done(), which invalidates it)
+ * while the session lives.  `config`, `callbacks` and `user_data` as for
+ * smtpout_session_new(); pass the route's configuration.
+ *
+ * From the hop the session takes:
+ *   - the MX host name (smtpout_hop_mx()): the name the certificate must
+ *     carry, the name in texts and results;
+ *   - the SNI: the TLSA base domain under DANE (RFC 7672 8.1), the MX
+ *     host name otherwise, none for an address;
+ *   - the TLS requirement (smtpout_hop_tls_requirement()) and what it
+ *     allows:
+ *       DANE     STARTTLS mandatory: not offered, refused, or a failed
+ *                handshake defers 4.7.5, never in plaintext; after the
+ *                handshake the server's chain must match a TLSA record
+ *                of the hop (RFC 7672 3; PKIX is not consulted), else
+ *                QUIT over TLS, deferred 4.7.5;
+ *       ENCRYPT  STARTTLS mandatory, as DANE; the certificate is not
+ *                judged (RFC 7672 3: the TLSA set has no usable record);
+ *       PKIX     STARTTLS mandatory, as DANE; TLS 1.2 or later, and a
+ *                certificate that verifies by PKIX for the MX host name
+ *                (RFC 8461 4.2), whatever allow-invalid-certs says;
+ *       RELAXED, LOCAL  the hop's starttls and allow-invalid-certs
+ *                (smtpout_hop_starttls(), _allow_invalid_certs()), as a
+ *                session with smtpout_session_set_tls_policy();
+ *     under DANE, ENCRYPT and PKIX the knobs are the requirement's
+ *     (starttls = disable and allow-invalid-certs = true relax nothing);
+ *   - whether a plaintext fallback is permitted after a failed handshake
+ *     (smtpout_hop_plaintext_fallback(): then
+ *     smtpout_tls_info_fallback_permitted() can say 1, and a second
+ *     session for the same hop with smtpout_session_set_plaintext_fallback()
+ *     runs; never under DANE, ENCRYPT or PKIX);
+ *   - REQUIRETLS (smtpout_hop_requiretls()): every MAIL FROM carries
+ *     REQUIRETLS, and the EHLO after STARTTLS must offer it; when it does
+ *     not, nothing is sent, the recipients are deferred 4.7.30 and
+ *     smtpout_session_hop_outcome() says
+ *     SMTPOUT_HOP_REQUIRETLS_NOT_OFFERED.
+ *
+ * The hop's policy is the session's: smtpout_session_set_tls_policy() is
+ * refused, and messages submitted to it are delivered under it without a
+ * policy lookup of their own (the route already resolved the knobs of
+ * this domain and MX host): smtpout_session_submit() refuses none of them
+ * as a policy conflict, but a message flagged SMTPOUT_MESSAGE_REQUIRETLS
+ * on a hop that is not smtpout_hop_requiretls() (its route was not made
+ * for REQUIRETLS, so its verdict could not bounce it as RFC 8689 asks).
+ *
+ * A relay hop's implicit TLS, AUTH and client certificate
+ * (smtpout_hop_implicit_tls(), _auth_username(), _client_cert()) are
+ * applied here once the session supports them; until then a hop that
+ * needs one of them is refused with SMTPOUT_ERR_INVALID_ARGUMENT, since a
+ * session without them could only have its mail refused.
+ *
+ * Returns 0 and the session in *psession, or: SMTPOUT_ERR_INVALID_ARGUMENT
+ * (NULL pointers, a relay hop needing what the session lacks),
+ * SMTPOUT_ERR_NOMEM.
+ */
+SMTPOUT_EXTERN int smtpout_session_new_for_hop(
+    smtpout_session **psession, const smtpout_hop *hop,
+    smtpout_config *config, const smtpout_callbacks *callbacks,
+    void *user_data);
+
+/*
+ * How the connection went, as its route wants it reported
+ * (smtpout_route_hop_done(); enum smtpout_hop_outcome): once the session
+ * is over (smtpout_session_is_done()), for any session:
+ *   SMTPOUT_HOP_REQUIRETLS_NOT_OFFERED  REQUIRETLS was needed and the EHLO
+ *       after STARTTLS did not offer it (nothing was sent for it);
+ *   SMTPOUT_HOP_TLS_FAILED  the connection ended before the mail
+ *       transactions for want of the TLS required: STARTTLS not offered
+ *       or refused under require (or a hop's requirement), a failed
+ *       handshake (also a response injection), a certificate or TLSA
+ *       verdict the policy refused, TLS that could not be set up, a
+ *       plaintext fallback the policy refused; or REQUIRETLS asked for a
+ *       server that was not authenticated;
+ *   SMTPOUT_HOP_HOST_FAILED  it ended before the mail transactions for
+ *       another reason (a 4xx/5xx greeting, EHLO and HELO refused, a 421,
+ *       lost, timed out, a protocol error, aborted);
+ *   SMTPOUT_HOP_SESSION_FAILED  it got that far, then left recipients
+ *       deferred that another address may take
+ *       (smtpout_result_try_another_address());
+ *   SMTPOUT_HOP_DONE  otherwise: every recipient has its final result
+ *       from this server (or a local decision about it, or is possibly
+ *       delivered), and a retry elsewhere would not help now.
+ * SMTPOUT_HOP_CONNECT_FAILED is the host's: no session ran.  Returns the
+ * outcome, or SMTPOUT_ERR_INVALID_ARGUMENT (NULL session),
+ * SMTPOUT_ERR_INVALID_STATE (the session is not over).
+ */
+SMTPOUT_EXTERN int
+smtpout_session_hop_outcome(const smtpout_session *session);
 
 /*
  * Frees the session and everything it owns.  Recipients without a result
@@ -391,7 +562,8 @@ SMTPOUT_EXTERN int smtpout_session_set_helo_name(smtpout_session *session,
                                                  const char *name);
 
 /* Fixes the TLS policy of the session, instead of resolving it from the
- * configuration.  Before the first EHLO reply.  Errors:
+ * configuration.  Before the first EHLO reply; never on a session made for
+ * a hop, whose policy is the hop's.  Errors:
  * SMTPOUT_ERR_INVALID_ARGUMENT, SMTPOUT_ERR_INVALID_STATE. */
 SMTPOUT_EXTERN int smtpout_session_set_tls_policy(smtpout_session *session,
                                                   int starttls,
@@ -399,7 +571,8 @@ SMTPOUT_EXTERN int smtpout_session_set_tls_policy(smtpout_session *session,
 
 /* Marks this session as the plaintext retry after a failed handshake: no
  * STARTTLS is sent, and the TLS info says so.  Refused at EHLO time (all
- * recipients deferred 4.7.5) unless the resolved policy is optional.
+ * recipients deferred 4.7.5) unless the resolved policy is optional (for
+ * a session made for a hop: unless smtpout_hop_plaintext_fallback()).
  * Before smtpout_session_start().  Errors: SMTPOUT_ERR_INVALID_ARGUMENT,
  * SMTPOUT_ERR_INVALID_STATE. */
 SMTPOUT_EXTERN int
@@ -479,8 +652,10 @@ SMTPOUT_EXTERN int smtpout_session_start(smtpout_session *session,
  * pointers, no recipients, unknown flags), SMTPOUT_ERR_BAD_ADDRESS (an
  * address that cannot be sent safely: nothing is queued),
  * SMTPOUT_ERR_POLICY_CONFLICT (the message's TLS policy is stricter than
- * the one this connection already applied), SMTPOUT_ERR_INVALID_STATE (the
- * session is closing or done), SMTPOUT_ERR_NOMEM.
+ * the one this connection already applied; on a session made for a hop,
+ * only a REQUIRETLS message on a hop without REQUIRETLS),
+ * SMTPOUT_ERR_INVALID_STATE (the session is closing or done),
+ * SMTPOUT_ERR_NOMEM.
  */
 SMTPOUT_EXTERN int smtpout_session_submit(smtpout_session *session,
                                           const char *sender,

@@ -31,6 +31,11 @@ CANNOT = {
     ("smtpout_route_hop_tlsrpt", "BAD_NAME"):
         "tlsrpt_event_write() refuses a name that is not one, and every "
         "name it gets here is the route's own, normalised already",
+    ("smtpout_session_new_for_hop", "BAD_NAME"):
+        "smtpout_session_new() normalises the hop's MX name, which the "
+        "route normalised already (route.c host_name(), the domain, a "
+        "relay host from the configuration) or is an address in "
+        "canonical form: normalising it again cannot fail",
 }
 COMMENT = re.compile(r"/\*.*?\*/", re.S)
 

@@ -175,6 +175,12 @@ PROTOTYPES = {
     "smtpout_tls_info_fallback_permitted": (_int, [TLSInfoP]),
     "smtpout_tls_info_plaintext_fallback": (_int, [TLSInfoP]),
     "smtpout_tls_info_resumed": (_int, [TLSInfoP]),
+    "smtpout_tls_auth_name": (_str, [c_int]),
+    "smtpout_tls_info_auth": (_int, [TLSInfoP]),
+    "smtpout_tls_info_tlsa_matched": (_str, [TLSInfoP]),
+    "smtpout_tls_info_tlsa_records": (c_size_t, [TLSInfoP]),
+    "smtpout_tls_info_requirement": (_int, [TLSInfoP]),
+    "smtpout_tls_info_requiretls": (_int, [TLSInfoP]),
     # session.h: callbacks
     "smtpout_callbacks_new": (_int, [POINTER(CallbacksP)]),
     "smtpout_callbacks_free": (None, [CallbacksP]),
@@ -187,6 +193,9 @@ PROTOTYPES = {
     # session.h: the session
     "smtpout_session_new": (_int, [POINTER(SessionP), c_char_p, ConfigP,
                                    CallbacksP, c_void_p]),
+    "smtpout_session_new_for_hop": (_int, [POINTER(SessionP), HopP, ConfigP,
+                                           CallbacksP, c_void_p]),
+    "smtpout_session_hop_outcome": (_int, [SessionP]),
     "smtpout_session_free": (None, [SessionP]),
     "smtpout_session_set_helo_name": (_int, [SessionP, c_char_p]),
     "smtpout_session_set_tls_policy": (_int, [SessionP, c_int, c_int]),

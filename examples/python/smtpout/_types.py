@@ -130,6 +130,7 @@ class Cap(enum.IntFlag):
     CHUNKING = 0x0040
     DSN = 0x0080
     AUTH = 0x0100
+    REQUIRETLS = 0x0200
 
 
 class MessageFlag(enum.IntFlag):
@@ -138,6 +139,7 @@ class MessageFlag(enum.IntFlag):
     EIGHTBITMIME = 0x1
     SMTPUTF8 = 0x2
     NO_7BIT_CONVERSION = 0x4
+    REQUIRETLS = 0x8
 
 
 NO_EXPIRY = 2**64 - 1
