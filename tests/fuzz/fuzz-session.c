@@ -10,7 +10,11 @@
  *   byte 1  bits 0-1: messages queued before start - 1; bits 2-3:
  *           recipients per message - 1; bit 4: an IP-literal MX; bits 5-7
  *           the timeouts (100 ms << n)
- *   bytes 2-3  the seed of the schedule
+ *   bytes 2-3  the seed of the schedule; bits 5-7 of byte 2 also choose
+ *           the session: 5 a DANE hop, 6 an ENCRYPT hop (TLSA records
+ *           without a usable one), 7 a DANE hop of a REQUIRETLS route,
+ *           anything else a session of smtpout_session_new() (the hops
+ *           come from a route answered from canned DNS records)
  * The schedule (a xorshift generator) chops the server bytes into chunks
  * of random size and interleaves them with what a host does: drain the
  * output (all of it, or a random part), let time pass and fire the
@@ -38,7 +42,12 @@
  *  - memory stays bounded: peeked output under 256 KiB, and (under
  *    AddressSanitizer) the heap never grows by more than 4 MiB;
  *  - a deadline is never further away than the longest timeout, a session
- *    asked to QUIT always has one, and firing the deadlines alone ends it.
+ *    asked to QUIT always has one, and firing the deadlines alone ends it;
+ *  - REQUIRETLS never goes in clear: no MAIL FROM written in clear carries
+ *    it, no message flagged SMTPOUT_MESSAGE_REQUIRETLS is delivered (the
+ *    fuzzed server cannot complete a TLS handshake), and on a hop whose
+ *    DANE requires TLS no MAIL FROM is written in clear at all: the hop's
+ *    outcome is then a TLS or host failure, never done.
  *
  * Build and run: see docs/security.md ("Fuzzing").
  */
@@ -112,6 +121,9 @@ struct fuzz {
   size_t body_off[MAX_MSGS];
   int blocked;         /* read_body said WOULDBLOCK: resume later */
   int tls_calls;
+  int hop;             /* 0, or the hop kind (byte 2, bits 5-7) */
+  int tls_mandatory;   /* a DANE or ENCRYPT hop: no MAIL in clear */
+  int requiretls[MAX_MSGS]; /* flagged SMTPOUT_MESSAGE_REQUIRETLS */
 };
 
 /* FUZZ_SESSION_TRACE=1 in the environment prints what the host does, to
@@ -222,6 +234,7 @@ static void result_cb(smtpout_session *s, const smtpout_result *r, void *ud)
     /* Only the reply to a dot the host has written can deliver, and the
      * client writes nothing after the dot before that reply. */
     CHECK(f->clear && ends_with_dot(f));
+    CHECK(!f->requiretls[m]); /* REQUIRETLS only over TLS */
     f->delivered[m] = 1;
   }
   if (smtpout_result_possibly_delivered(r))
@@ -299,6 +312,8 @@ static int is_command(const char *l)
         p += 14;
       } else if (strncmp(p, " SMTPUTF8", 9) == 0) {
         p += 9;
+      } else if (strncmp(p, " REQUIRETLS", 11) == 0) {
+        p += 11;
       } else {
         return 0;
       }
@@ -342,6 +357,12 @@ static void written(struct fuzz *f, const uint8_t *p, size_t n)
             f->line[f->line_len - 1] == '\r');
       f->line[f->line_len - 1] = '\0';
       CHECK(is_command(f->line) || is_body_line(f->line));
+      /* Every line so far is clear text: no MAIL FROM with REQUIRETLS,
+       * and none at all where the hop requires TLS. */
+      if (strncmp(f->line, "MAIL FROM:<", 11) == 0) {
+        CHECK(strstr(f->line, " REQUIRETLS") == NULL);
+        CHECK(!f->tls_mandatory);
+      }
       f->after_starttls = strcmp(f->line, "STARTTLS") == 0;
       f->line_len = 0;
       continue;
@@ -394,9 +415,12 @@ static void submit(struct fuzz *f, const uint8_t *hdr, size_t nrcpts)
   const char *sender = (hdr[0] & 0x20) ? "" : "s@client.example";
   uint64_t size = (hdr[0] & 0x80) ? sizeof(body) - 1 : 0;
   uint32_t flags = next(f) % 4 == 0 ? SMTPOUT_MESSAGE_8BITMIME : 0;
+  if (next(f) % 8 == 0)
+    flags |= SMTPOUT_MESSAGE_REQUIRETLS;
   int id = smtpout_session_submit(f->s, sender, rcpts, nrcpts, size, flags);
   if (id < 0)
     return; /* refused (closing, policy conflict): no results owed */
+  f->requiretls[f->nmsgs] = (flags & SMTPOUT_MESSAGE_REQUIRETLS) != 0;
   f->ids[f->nmsgs] = id;
   f->nrcpts[f->nmsgs] = nrcpts;
   f->nmsgs++;
@@ -418,6 +442,112 @@ static smtpout_config *config(void)
       abort();
   }
   return cfg;
+}
+
+/* ---- hops: a route answered from canned DNS records ---- */
+
+enum { HOP_DANE = 5, HOP_ENCRYPT = 6, HOP_REQUIRETLS = 7 };
+
+static size_t put_name(uint8_t *p, const char *name)
+{
+  size_t n = 0;
+  for (const char *s = name; *s;) {
+    size_t l = strcspn(s, ".");
+    p[n++] = (uint8_t)l;
+    memcpy(p + n, s, l);
+    n += l;
+    s += l;
+    if (*s == '.')
+      s++;
+  }
+  p[n++] = 0;
+  return n;
+}
+
+/*
+ * The answer to (qname, qtype), every one DNSSEC-secure: dane.test's MX
+ * is mx.dane.test, whose A record is 192.0.2.1 and whose TLSA record is
+ * a DANE-EE one (or, for ENCRYPT, a PKIX-EE one: unusable for SMTP);
+ * anything else is NXDOMAIN.
+ */
+static size_t canned(uint8_t *p, const char *qname, int qtype, int usage)
+{
+  static const uint8_t a[4] = {192, 0, 2, 1};
+  uint8_t rdata[64];
+  size_t rdlen = 0;
+  int found = 1;
+  if (qtype == 15 && strcmp(qname, "dane.test.") == 0) {
+    rdata[0] = 0;
+    rdata[1] = 10;
+    rdlen = 2 + put_name(rdata + 2, "mx.dane.test");
+  } else if (qtype == 1 && strcmp(qname, "mx.dane.test.") == 0) {
+    memcpy(rdata, a, 4);
+    rdlen = 4;
+  } else if (qtype == 52 && strcmp(qname, "_25._tcp.mx.dane.test.") == 0) {
+    rdata[0] = (uint8_t)usage;
+    rdata[1] = 1;
+    rdata[2] = 1;
+    memset(rdata + 3, 0xab, 32);
+    rdlen = 35;
+  } else {
+    /* NODATA for the names that exist, NXDOMAIN for the others. */
+    found = strcmp(qname, "dane.test.") == 0 ||
+            strcmp(qname, "mx.dane.test.") == 0 ? 0 : -1;
+  }
+  static const uint8_t head[] = {0x42, 0x42, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0,
+                                 0};
+  size_t n = sizeof(head);
+  memcpy(p, head, n);
+  p[3] = found < 0 ? 0x83 : 0x80;
+  p[7] = found > 0;
+  n += put_name(p + n, qname);
+  p[n++] = 0;
+  p[n++] = (uint8_t)qtype;
+  p[n++] = 0;
+  p[n++] = 1;
+  if (found > 0) {
+    n += put_name(p + n, qname);
+    uint8_t rr[] = {0, (uint8_t)qtype, 0, 1, 0, 0, 1, 0,
+                    (uint8_t)(rdlen >> 8), (uint8_t)rdlen};
+    memcpy(p + n, rr, sizeof(rr));
+    n += sizeof(rr);
+    memcpy(p + n, rdata, rdlen);
+    n += rdlen;
+  }
+  return n;
+}
+
+/* A route to dane.test run to its first hop; NULL if it hands out none
+ * (which would be a bug of the route, not of the input). */
+static const smtpout_hop *canned_hop(smtpout_route **pr, int kind)
+{
+  uint32_t flags = kind == HOP_REQUIRETLS ? SMTPOUT_ROUTE_REQUIRETLS : 0;
+  if (smtpout_route_new(pr, NULL, "dane.test", flags, 0, 0) != 0)
+    return NULL;
+  for (int i = 0; i < 64; i++) {
+    int want = smtpout_route_want(*pr);
+    const smtpout_request *q;
+    const smtpout_hop *hop;
+    if (want == SMTPOUT_ROUTE_WANT_HOP &&
+        smtpout_route_next_hop(*pr, &hop, 0) == 1)
+      return hop;
+    if (want != SMTPOUT_ROUTE_WANT_REQUEST ||
+        smtpout_route_next_request(*pr, &q, 0) != 1)
+      return NULL;
+    int id = smtpout_request_id(q);
+    if (smtpout_request_kind(q) == SMTPOUT_REQUEST_DNS) {
+      uint8_t pkt[512];
+      size_t n = canned(pkt, smtpout_request_qname(q),
+                        smtpout_request_qtype(q), kind == HOP_ENCRYPT ? 1 : 3);
+      smtpout_route_dns_answer(*pr, id, SMTPOUT_DNSSEC_SECURE, pkt, n, 0);
+    } else if (smtpout_request_kind(q) == SMTPOUT_REQUEST_CACHE_GET) {
+      smtpout_route_cache_answer(*pr, id, NULL, 0, 0);
+    } else if (smtpout_request_kind(q) == SMTPOUT_REQUEST_HTTPS) {
+      smtpout_route_https_answer(*pr, id, SMTPOUT_FETCH_CONNECT_FAILED, 0,
+                                 NULL, NULL, 0, 0);
+    }
+  }
+  return NULL;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -449,7 +579,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   smtpout_callbacks_set_on_trace(cbs, trace_cb);
   smtpout_callbacks_set_on_tls(cbs, tls_cb);
   const char *mx = (hdr[1] & 0x10) ? "[192.0.2.1]" : "mx.test.example";
-  if (smtpout_session_new(&f->s, mx, config(), cbs, f) != 0) {
+  smtpout_route *route = NULL;
+  f->hop = hdr[2] >> 5 >= HOP_DANE ? hdr[2] >> 5 : 0;
+  if (f->hop) {
+    const smtpout_hop *hop = canned_hop(&route, f->hop);
+    CHECK(hop != NULL);
+    int req = smtpout_hop_tls_requirement(hop);
+    CHECK(req == (f->hop == HOP_ENCRYPT ? SMTPOUT_TLS_REQUIREMENT_ENCRYPT
+                                        : SMTPOUT_TLS_REQUIREMENT_DANE));
+    f->tls_mandatory = 1;
+    CHECK(smtpout_session_new_for_hop(&f->s, hop, config(), cbs, f) == 0);
+    /* The session copied what it needs: the route may go now. */
+    smtpout_route_free(route);
+  } else if (smtpout_session_new(&f->s, mx, config(), cbs, f) != 0) {
     smtpout_callbacks_free(cbs);
     return 0;
   }
@@ -558,6 +700,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   for (int m = 0; m < f->nmsgs; m++)
     CHECK(f->done[m]);
   CHECK(smtpout_session_close_text(f->s) != NULL);
+  int outcome = smtpout_session_hop_outcome(f->s);
+  CHECK(smtpout_hop_outcome_name(outcome) != NULL &&
+        outcome != SMTPOUT_HOP_CONNECT_FAILED);
+  if (f->tls_mandatory)
+    CHECK(outcome == SMTPOUT_HOP_TLS_FAILED ||
+          outcome == SMTPOUT_HOP_HOST_FAILED);
   smtpout_session_free(f->s);
   smtpout_callbacks_free(cbs);
   return 0;

@@ -73,6 +73,19 @@ SESSION = {
     + b"451 4.3.0 try later\r\n" + BYE,
     "config-policy": hdr(0x01, msgs=2, rcpts=3) + GREET + EHLO_TLS
     + b"220 go\r\n",
+    # Sessions made for a hop (byte 2, bits 5-7: 5 DANE, 6 ENCRYPT, 7 DANE
+    # with REQUIRETLS): TLS is mandatory, whatever the knobs say.  The rest
+    # of each seed picks a schedule that reaches the decision named.
+    "dane-not-offered": hdr(DISABLE, msgs=2, seed=0xA000) + GREET + EHLO
+    + OK + OK + GO + OK + BYE,
+    "dane-refused": hdr(OPTIONAL, seed=0xA143) + GREET + EHLO_TLS
+    + b"554 5.7.0 no TLS here\r\n" + OK + OK + GO + OK + BYE,
+    "dane-handshake": hdr(0x14, seed=0xA24C) + GREET + EHLO_TLS
+    + b"220 2.0.0 go\r\n" + b"\x16\x03\x03\x00\x05hello",
+    "dane-fallback": hdr(0x19, seed=0xA143) + GREET + EHLO_TLS + BYE,
+    "encrypt-not-offered": hdr(OPTIONAL, seed=0xC0EE) + GREET + EHLO + BYE,
+    "requiretls-hop": hdr(OPTIONAL, msgs=2, seed=0xE055) + GREET
+    + b"250-mx\r\n250-REQUIRETLS\r\n250 STARTTLS\r\n" + b"220 go\r\n",
 }
 
 CONFIG = {
