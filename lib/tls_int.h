@@ -265,7 +265,8 @@ int tls_conn_write(struct tls_conn *conn, const uint8_t *data, size_t len);
 void tls_conn_close_notify(struct tls_conn *conn);
 
 /* The number of certificates the peer presented: 0 before the handshake is
- * complete, and after a resumed one (no certificate is sent then). */
+ * complete; after a resumed one, those of the session the ticket came from
+ * (GnuTLS keeps them with the ticket; none is sent on the wire). */
 size_t tls_conn_peer_count(struct tls_conn *conn);
 
 /* Describes certificate `index` of the peer's list (0: its own) as a new

@@ -776,9 +776,10 @@ smtpout_session_tls_info(const smtpout_session *session);
 /*
  * The number of certificates the server presented in this session's TLS
  * handshake, in the order it sent them (its own first, then the chain it
- * sent): 0 before the handshake is complete, without TLS, and after a
- * resumed handshake (no certificate is sent then).  Readable from the
- * on_tls callback on, until the session is freed.
+ * sent): 0 before the handshake is complete and without TLS.  A resumed
+ * handshake carries no certificate: GnuTLS then reports those of the
+ * session the ticket was issued in, which it keeps with the ticket.
+ * Readable from the on_tls callback on, until the session is freed.
  */
 SMTPOUT_EXTERN size_t
 smtpout_session_peer_certificate_count(const smtpout_session *session);
