@@ -94,6 +94,7 @@ void smtpout_config_unref(smtpout_config *config)
   free(config->dns_trust_anchor);
   free(config->sts_cache_file);
   free(config->sts_ca_file);
+  free(config->tlsrpt_events);
   config_relays_free(config->relays, config->nrelays);
   free(config->relay);
   free(config);
@@ -210,6 +211,22 @@ static void check_sts_settings(struct config_load *ld)
   cfg->sts.ca_file = cfg->sts_ca_file;
 }
 
+/* [queue.outbound.tls-rpt] events: the file may not exist yet (the first
+ * event makes it), but must not be a directory, a FIFO or a device. */
+static void check_rpt_settings(struct config_load *ld)
+{
+  smtpout_config *cfg = ld->cfg;
+  char q[QUOTE_MAX + 16];
+  struct stat st;
+  if (cfg->tlsrpt_events != NULL && stat(cfg->tlsrpt_events, &st) == 0 &&
+      !S_ISREG(st.st_mode)) {
+    value_quote(q, sizeof(q), cfg->tlsrpt_events,
+                strlen(cfg->tlsrpt_events));
+    diag_add(&ld->diag, ld->file, ld->rpt_events_line,
+             "events %s is not a regular file", q);
+  }
+}
+
 static int load(smtpout_config **pconfig, const char *text, size_t len,
                 const char *name, const char *dir, char *errbuf,
                 size_t errlen)
@@ -242,6 +259,8 @@ static int load(smtpout_config **pconfig, const char *text, size_t len,
     check_dns_settings(&ld);
   if (!ld.fatal)
     check_sts_settings(&ld);
+  if (!ld.fatal)
+    check_rpt_settings(&ld);
   if (!ld.fatal)
     config_ini_build_relays(&ld);
 
@@ -374,6 +393,11 @@ const char *smtpout_config_relay(const smtpout_config *config)
 const struct config_sts *config_sts(const smtpout_config *config)
 {
   return config ? &config->sts : &default_sts;
+}
+
+const char *config_tlsrpt_events(const smtpout_config *config)
+{
+  return config ? config->tlsrpt_events : NULL;
 }
 
 const struct config_relay *config_relay_find(const smtpout_config *config,

@@ -42,6 +42,8 @@ struct smtpout_config {
   /* [queue.outbound.mta-sts] */
   struct config_sts sts;
   char *sts_cache_file, *sts_ca_file; /* what sts points to */
+  /* [queue.outbound.tls-rpt] events: NULL when not set */
+  char *tlsrpt_events;
   /* [relay "label"] sections, and [queue.outbound] relay */
   struct config_relay *relays;
   size_t nrelays;
@@ -147,6 +149,7 @@ struct config_load {
   struct ini_dest *dests; /* [destination] sections (config_ini.c) */
   uint32_t relay_line;    /* [queue.outbound] relay */
   uint32_t sts_cache_line, sts_ca_line;
+  uint32_t rpt_events_line;
   struct ini_relay *relays; /* [relay] sections (config_ini.c) */
   size_t nrelays, relays_cap;
   size_t ndests, dests_cap;

@@ -46,6 +46,7 @@ enum section {
   SEC_TIMEOUTS, /* [queue.outbound.timeouts] */
   SEC_DNS,      /* [queue.outbound.dns] */
   SEC_STS,      /* [queue.outbound.mta-sts] */
+  SEC_RPT,      /* [queue.outbound.tls-rpt] */
   SEC_DEST,     /* [destination "label"] */
   SEC_RELAY     /* [relay "label"] */
 };
@@ -69,6 +70,11 @@ static const char *const sts_keys[] = {
 };
 enum { SKEY_CACHE, SKEY_CA_FILE, SKEY_FETCH_TIMEOUT, SKEY_MAX_SIZE,
        SKEY_BACKOFF };
+
+static const char *const rpt_keys[] = {
+  "events",
+};
+enum { TKEY_EVENTS };
 
 static const char *const relay_keys[] = {
   "host", "port", "implicit-tls", "auth-mechanisms", "auth-username",
@@ -143,6 +149,7 @@ struct ini_parser {
   uint32_t seen_timeouts[SMTPOUT_TIMEOUT_COUNT];
   uint32_t seen_dns[NKEYS(dns_keys)];
   uint32_t seen_sts[NKEYS(sts_keys)];
+  uint32_t seen_rpt[NKEYS(rpt_keys)];
 };
 
 #define ERR(p, ...) diag_add(&(p)->ld->diag, (p)->ld->file, (p)->lineno, \
@@ -184,6 +191,7 @@ static const char *section_title(const struct ini_parser *p, char *buf,
   case SEC_TIMEOUTS: return "[queue.outbound.timeouts]";
   case SEC_DNS: return "[queue.outbound.dns]";
   case SEC_STS: return "[queue.outbound.mta-sts]";
+  case SEC_RPT: return "[queue.outbound.tls-rpt]";
   case SEC_DEST:
     snprintf(buf, len, "[destination \"%s\"]", p->ld->dests[p->dest].label);
     return buf;
@@ -485,6 +493,20 @@ static void on_dns_key(struct ini_parser *p, int key, const char *v,
       cfg->routing.dns_timeout_ms = ms;
     else
       ERR(p, "bad value %s for timeout: %s", q, why);
+    return;
+  }
+}
+
+/* [queue.outbound.tls-rpt]: where the blocking driver and the tools
+ * append TLS-RPT event lines (docs/tlsrpt.md). */
+static void on_rpt_key(struct ini_parser *p, int key, const char *v,
+                       size_t len)
+{
+  value_unquote(&v, &len);
+  switch (key) {
+  case TKEY_EVENTS:
+    set_string(p, &p->ld->cfg->tlsrpt_events, v, len, "events", true);
+    p->ld->rpt_events_line = p->lineno;
     return;
   }
 }
@@ -804,6 +826,11 @@ static void on_value(struct ini_parser *p, const char *key, const char *value,
     nkeys = NKEYS(sts_keys);
     seen = p->seen_sts;
     break;
+  case SEC_RPT:
+    keys = rpt_keys;
+    nkeys = NKEYS(rpt_keys);
+    seen = p->seen_rpt;
+    break;
   case SEC_DEST:
     keys = dest_keys;
     nkeys = NKEYS(dest_keys);
@@ -850,6 +877,7 @@ static void on_value(struct ini_parser *p, const char *key, const char *value,
   case SEC_TIMEOUTS: on_timeout_key(p, k, v, len); break;
   case SEC_DNS: on_dns_key(p, k, v, len); break;
   case SEC_STS: on_sts_key(p, k, v, len); break;
+  case SEC_RPT: on_rpt_key(p, k, v, len); break;
   case SEC_DEST: on_dest_key(p, k, v, len); break;
   case SEC_RELAY: on_relay_key(p, k, v, len); break;
   default: break;
@@ -972,6 +1000,8 @@ static void open_section(struct ini_parser *p, const char *name, size_t len)
     p->sec = SEC_DNS;
   } else if (len == 22 && memcmp(name, "queue.outbound.mta-sts", 22) == 0) {
     p->sec = SEC_STS;
+  } else if (len == 22 && memcmp(name, "queue.outbound.tls-rpt", 22) == 0) {
+    p->sec = SEC_RPT;
   } else if (labelled(name, len, "destination") ||
              labelled(name, len, "relay")) {
     const char *prefix = labelled(name, len, "relay") ? "relay"
@@ -1001,7 +1031,8 @@ static void open_section(struct ini_parser *p, const char *name, size_t len)
     ERR(p, "unknown section %s (accepted: [queue.outbound], "
            "[queue.outbound.tls], [queue.outbound.timeouts], "
            "[queue.outbound.dns], [queue.outbound.mta-sts], "
-           "[destination \"LABEL\"], [relay \"LABEL\"])", q);
+           "[queue.outbound.tls-rpt], [destination \"LABEL\"], "
+           "[relay \"LABEL\"])", q);
   }
 }
 

@@ -73,6 +73,11 @@ struct config_sts {
 /* The MTA-STS settings of `config` (NULL: the built-in defaults). */
 const struct config_sts *config_sts(const smtpout_config *config);
 
+/* [queue.outbound.tls-rpt] events: the file the blocking driver and the
+ * tools append TLS-RPT event lines to, or NULL.  Owned by the
+ * configuration. */
+const char *config_tlsrpt_events(const smtpout_config *config);
+
 /* auth-tls of a relay: what TLS AUTH needs (docs/relay.md). */
 enum config_auth_tls {
   AUTH_TLS_VERIFIED = 0, /* a certificate that verified (or DANE) */

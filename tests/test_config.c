@@ -419,8 +419,8 @@ static void test_unknown_section_and_key(void **state)
                   "t.ini:4: unknown section \"queue.outbound.dane\" "
                   "(accepted: [queue.outbound], [queue.outbound.tls], "
                   "[queue.outbound.timeouts], [queue.outbound.dns], "
-                  "[queue.outbound.mta-sts], [destination \"LABEL\"], "
-                  "[relay \"LABEL\"])",
+                  "[queue.outbound.mta-sts], [queue.outbound.tls-rpt], "
+                  "[destination \"LABEL\"], [relay \"LABEL\"])",
                   "t.ini:6: [destination \"x\"] has no domains or mx "
                   "patterns",
                   "t.ini:7: unknown key \"domain\" in [destination \"x\"] "
@@ -1098,6 +1098,51 @@ static void test_mta_sts_knob_and_section(void **state)
   scratch_remove(dir);
 }
 
+/* [queue.outbound.tls-rpt] events: a path, relative to the file's
+ * directory; a directory is refused, a file that does not exist yet is
+ * fine (the first event makes it). */
+static void test_tlsrpt_events_section(void **state)
+{
+  (void)state;
+  char *dir = scratch_new();
+  char ini[1024];
+  snprintf(ini, sizeof(ini), "[queue.outbound.tls-rpt]\nevents = %s/ev\n",
+           dir);
+  smtpout_config *c = load_ok(ini);
+  char want_path[512];
+  snprintf(want_path, sizeof(want_path), "%s/ev", dir);
+  assert_string_equal(config_tlsrpt_events(c), want_path);
+  smtpout_config_unref(c);
+  c = load_ok("[queue.outbound]\nsmtp-port = 25\n");
+  assert_null(config_tlsrpt_events(c));
+  smtpout_config_unref(c);
+  assert_null(config_tlsrpt_events(NULL));
+
+  snprintf(ini, sizeof(ini),
+           "[queue.outbound.tls-rpt]\n"
+           "events = %s\n"
+           "organization = x\n"
+           "[queue.outbound.tls-rpt]\n"
+           "events = %s/ev\n",
+           dir, dir);
+  char want2[512];
+  snprintf(want2, sizeof(want2), "t.ini:2: events \"%s\" is not a regular "
+           "file", dir);
+  const char *want[] = {
+    want2,
+    "t.ini:3: unknown key \"organization\" in [queue.outbound.tls-rpt] "
+    "(accepted: events)",
+    "t.ini:5: duplicate key events in [queue.outbound.tls-rpt] (first set "
+    "at t.ini:2)",
+    NULL,
+  };
+  char err[4096];
+  c = NULL;
+  int rv = smtpout_config_load_string(&c, ini, "t.ini", err, sizeof(err));
+  check_problems(c, rv, err, want);
+  scratch_remove(dir);
+}
+
 static void test_relay_sections(void **state)
 {
   (void)state;
@@ -1301,6 +1346,7 @@ int main(void)
     cmocka_unit_test(test_dane_require_with_dnssec_off_is_refused),
     cmocka_unit_test(test_dane_knob_is_resolved_like_the_others),
     cmocka_unit_test(test_mta_sts_knob_and_section),
+    cmocka_unit_test(test_tlsrpt_events_section),
     cmocka_unit_test(test_relay_sections),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
