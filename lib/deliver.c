@@ -1,5 +1,7 @@
 /*
- * deliver.c — the blocking driver: one message, one server, one call.
+ * deliver.c — the blocking driver: one message, one call; the delivery
+ * object, its sessions and sockets, and delivery to one server.  Route
+ * mode (a recipient domain) is deliver_route.c, on the same sessions.
  *
  * It owns what the session must not: name resolution, sockets, poll(),
  * the clock, the local host name.  For each address of the server in
@@ -32,60 +34,11 @@
 
 #include "address_int.h"
 #include "config_int.h"
+#include "deliver_int.h"
 #include "names_int.h"
-#include "recipient_int.h"
-#include "smtpout/deliver.h"
 #include "smtpout/message.h"
-#include "tls_info_int.h"
 
-struct smtpout_attempt {
-  char address[80];
-  int plaintext_fallback;
-  struct smtpout_tls_info tls;
-  int has_error;
-  char error[REPLY_TEXT_MAX + 160];
-};
-
-struct slot {
-  char *addr;
-  int has_result;
-  struct smtpout_result res;
-};
-
-struct smtpout_delivery {
-  smtpout_config *config;
-  char *host;
-  uint16_t port;
-  char *mx_name;
-  char *helo;
-  char *ca_file;
-  int policy_override;
-  int starttls;
-  int allow_invalid_certs;
-  uint32_t timeouts[SMTPOUT_TIMEOUT_COUNT]; /* 0: the configuration's */
-  char *sender;
-  struct slot *rcpts;
-  size_t nrcpts, rcpts_cap;
-  const uint8_t *body;
-  size_t body_len;
-  int body_fd;
-  uint32_t flags;     /* the host's */
-  uint64_t wire_size; /* the scan's */
-  uint32_t scan_flags;
-  smtpout_on_trace_callback trace;
-  void *trace_ud;
-  smtpout_policy *policy;
-  struct smtpout_attempt *attempts;
-  size_t nattempts;
-  int ran;
-
-  /* The attempt in progress. */
-  uint64_t body_off;
-  size_t *map;        /* session recipient index -> slot index */
-  const char **names; /* the recipients (or domains) handed on */
-};
-
-static uint64_t now_ms(void)
+uint64_t deliver_now(void)
 {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -116,6 +69,8 @@ int smtpout_delivery_new(smtpout_delivery **pdelivery, smtpout_config *config)
     return SMTPOUT_ERR_NOMEM;
   }
   d->body_fd = -1;
+  d->dnssec_mode = -1;
+  d->events_fd = -1;
   *pdelivery = d;
   return 0;
 }
@@ -127,7 +82,14 @@ void smtpout_delivery_free(smtpout_delivery *d)
   for (size_t i = 0; i < d->nrcpts; i++)
     free(d->rcpts[i].addr);
   free(d->rcpts);
+  for (size_t i = 0; i < d->nattempts; i++) {
+    free(d->attempts[i].explain);
+    free(d->attempts[i].tlsrpt_event);
+  }
   free(d->attempts);
+  deliver_route_free(d);
+  free(d->domain);
+  free(d->nameservers);
   free(d->map);
   free(d->names);
   free(d->host);
@@ -145,8 +107,13 @@ int smtpout_delivery_set_server(smtpout_delivery *d, const char *host,
 {
   if (d == NULL || host == NULL || host[0] == '\0')
     return SMTPOUT_ERR_INVALID_ARGUMENT;
+  int rv = set_string(&d->host, host);
+  if (rv != 0)
+    return rv;
   d->port = port ? port : 25;
-  return set_string(&d->host, host);
+  free(d->domain);
+  d->domain = NULL;
+  return 0;
 }
 
 int smtpout_delivery_set_mx_name(smtpout_delivery *d, const char *name)
@@ -197,8 +164,7 @@ int smtpout_delivery_set_timeout(smtpout_delivery *d, int which, uint32_t ms)
   return 0;
 }
 
-/* The timeout in force: the delivery's own, else the configuration's. */
-static uint32_t timeout_of(const smtpout_delivery *d, int which)
+uint32_t deliver_timeout(const smtpout_delivery *d, int which)
 {
   return d->timeouts[which] ? d->timeouts[which]
                             : smtpout_config_timeout(d->config, which);
@@ -278,22 +244,29 @@ int smtpout_delivery_set_trace(smtpout_delivery *d,
 
 /* ------------------------------------------------------------------ */
 
-/* A result the driver decides itself, without a session: recipient
- * `i` deferred or bounced with `enhanced` and `text`; `scope` says
- * whether another address may still take it (enum verdict_scope). */
-static void set_result(smtpout_delivery *d, size_t i, int status,
-                       const char *enhanced, const char *text, int scope)
+void deliver_set_result(smtpout_delivery *d, size_t i, int status,
+                        const char *enhanced, const char *text, int scope)
 {
   struct verdict v = {status, 0, enhanced, text, scope, 0};
   d->rcpts[i].has_result = 1;
   result_set(&d->rcpts[i].res, 1, i, d->rcpts[i].addr, &v, 0);
 }
 
-/* A recipient another connection may still help: never tried, or what
- * the last one said lets another address take it. */
-static int wants_retry(const struct slot *s)
+bool deliver_wants_retry(const smtpout_delivery *d, size_t i)
 {
+  const struct slot *s = &d->rcpts[i];
   return !s->has_result || smtpout_result_try_another_address(&s->res);
+}
+
+size_t deliver_pending(smtpout_delivery *d)
+{
+  size_t n = 0;
+  for (size_t i = 0; i < d->nrcpts; i++)
+    if (deliver_wants_retry(d, i)) {
+      d->map[n] = i;
+      d->names[n++] = d->rcpts[i].addr;
+    }
+  return n;
 }
 
 static int read_body(smtpout_session *s, int id, uint8_t *buf, size_t len,
@@ -360,15 +333,13 @@ static void format_address(const struct sockaddr *sa, char *out, size_t len)
            port);
 }
 
-/* Connects without blocking past the connect timeout.  Returns the socket,
- * or -1 with errno set. */
-static int connect_timed(const struct addrinfo *ai, uint32_t timeout_ms)
+int deliver_connect(const struct sockaddr *sa, socklen_t salen, int family,
+                    uint32_t timeout_ms)
 {
-  int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                  ai->ai_protocol);
+  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return -1;
-  if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+  if (connect(fd, sa, salen) == 0)
     return fd;
   if (errno != EINPROGRESS) {
     int e = errno;
@@ -376,9 +347,9 @@ static int connect_timed(const struct addrinfo *ai, uint32_t timeout_ms)
     errno = e;
     return -1;
   }
-  uint64_t deadline = now_ms() + timeout_ms;
+  uint64_t deadline = deliver_now() + timeout_ms;
   for (;;) {
-    uint64_t now = now_ms();
+    uint64_t now = deliver_now();
     if (now >= deadline) {
       close(fd);
       errno = ETIMEDOUT;
@@ -432,12 +403,13 @@ static void ack_if_idle(int fd, const smtpout_session *s)
 #endif
 }
 
-/* Runs one session over a connected socket until it is done. */
-static void run_session(smtpout_session *s, int fd)
+void deliver_run_session(smtpout_session *s, int fd)
 {
   uint8_t buf[65536];
-  if (smtpout_session_start(s, now_ms()) != 0)
+  if (smtpout_session_start(s, deliver_now()) != 0) {
+    smtpout_session_abort(s, deliver_now());
     return;
+  }
   while (!smtpout_session_is_done(s)) {
     short events = 0;
     if (smtpout_session_want_read(s))
@@ -446,14 +418,14 @@ static void run_session(smtpout_session *s, int fd)
       events |= POLLOUT;
     if (events == 0)
       break; /* nothing left to do: the session is over */
-    uint64_t now = now_ms();
+    uint64_t now = deliver_now();
     uint64_t exp = smtpout_session_expiry(s);
     int wait = -1;
     if (exp != SMTPOUT_NO_EXPIRY)
       wait = exp <= now ? 0 : (exp - now > 60000 ? 60000 : (int)(exp - now));
     struct pollfd p = {.fd = fd, .events = events};
     int n = poll(&p, 1, wait);
-    now = now_ms();
+    now = deliver_now();
     if (n < 0 && errno != EINTR) {
       smtpout_session_feed_eof(s, now);
       break;
@@ -480,12 +452,16 @@ static void run_session(smtpout_session *s, int fd)
           smtpout_session_feed_eof(s, now);
       }
     }
-    smtpout_session_handle_expiry(s, now_ms());
+    smtpout_session_handle_expiry(s, deliver_now());
   }
+  /* A session that stopped without finishing (out of memory) still owes
+   * every recipient a result. */
+  if (!smtpout_session_is_done(s))
+    smtpout_session_abort(s, deliver_now());
 }
 
-static struct smtpout_attempt *new_attempt(smtpout_delivery *d,
-                                           const char *address)
+struct smtpout_attempt *deliver_new_attempt(smtpout_delivery *d,
+                                            const char *address)
 {
   struct smtpout_attempt *a =
       realloc(d->attempts, (d->nattempts + 1) * sizeof(*a));
@@ -495,6 +471,8 @@ static struct smtpout_attempt *new_attempt(smtpout_delivery *d,
   a = &d->attempts[d->nattempts++];
   memset(a, 0, sizeof(*a));
   snprintf(a->address, sizeof(a->address), "%s", address);
+  a->hop_outcome = -1;
+  a->dane_status = -1;
   return a;
 }
 
@@ -513,36 +491,34 @@ static void default_helo(const smtpout_delivery *d, char *out, size_t len)
     out[0] = '\0';
 }
 
-/* A session for one attempt, set up as the delivery says, with the
- * recipients still wanting a result submitted.  Returns 0 or an error of
- * the setters (the session is then freed). */
-static int new_session(smtpout_delivery *d, smtpout_session **ps,
-                       smtpout_callbacks **pcbs, const char **rcpts,
-                       size_t n, int plaintext_fallback)
+int deliver_callbacks(smtpout_delivery *d, smtpout_callbacks **pcbs)
 {
   smtpout_callbacks *cbs = NULL;
-  smtpout_session *s = NULL;
-  char helo[NAME_MAX_LEN];
   int rv = smtpout_callbacks_new(&cbs);
-  if (rv == 0) {
-    smtpout_callbacks_set_read_body(cbs, read_body);
-    smtpout_callbacks_set_on_result(cbs, on_result);
-    if (d->trace)
-      smtpout_callbacks_set_on_trace(cbs, on_trace);
-    rv = smtpout_session_new(&s, d->mx_name ? d->mx_name : d->host,
-                             d->config, cbs, d);
-  }
-  if (rv == 0 && d->helo) {
+  if (rv != 0)
+    return rv;
+  smtpout_callbacks_set_read_body(cbs, read_body);
+  smtpout_callbacks_set_on_result(cbs, on_result);
+  if (d->trace)
+    smtpout_callbacks_set_on_trace(cbs, on_trace);
+  *pcbs = cbs;
+  return 0;
+}
+
+int deliver_session_setup(smtpout_delivery *d, smtpout_session *s, size_t n,
+                          int plaintext_fallback)
+{
+  char helo[NAME_MAX_LEN];
+  int rv = 0;
+  if (d->helo) {
     rv = smtpout_session_set_helo_name(s, d->helo);
-  } else if (rv == 0) {
+  } else {
     default_helo(d, helo, sizeof(helo));
     if (helo[0])
       rv = smtpout_session_set_helo_name(s, helo);
   }
   if (rv == 0 && d->ca_file)
     rv = smtpout_session_set_ca_file(s, d->ca_file);
-  if (rv == 0 && d->policy_override)
-    rv = smtpout_session_set_tls_policy(s, d->starttls, d->allow_invalid_certs);
   if (rv == 0 && plaintext_fallback)
     rv = smtpout_session_set_plaintext_fallback(s);
   for (int t = 0; rv == 0 && t < SMTPOUT_TIMEOUT_COUNT; t++)
@@ -550,19 +526,38 @@ static int new_session(smtpout_delivery *d, smtpout_session **ps,
       rv = smtpout_session_set_timeout(s, t, d->timeouts[t]);
   if (rv == 0) {
     d->body_off = 0;
-    int id = smtpout_session_submit(s, d->sender, rcpts, n, d->wire_size,
+    int id = smtpout_session_submit(s, d->sender, d->names, n, d->wire_size,
                                     d->flags | d->scan_flags);
     rv = id < 0 ? id : 0;
   }
   if (rv == 0)
     rv = smtpout_session_quit(s);
+  return rv;
+}
+
+/* A session to the server for one attempt, set up as the delivery says,
+ * with the `n` pending recipients submitted.  Returns 0 or an error of the
+ * setters (nothing is left allocated then). */
+static int new_session(smtpout_delivery *d, smtpout_session **ps, size_t n,
+                       int plaintext_fallback)
+{
+  smtpout_callbacks *cbs = NULL;
+  smtpout_session *s = NULL;
+  int rv = deliver_callbacks(d, &cbs);
+  if (rv == 0)
+    rv = smtpout_session_new(&s, d->mx_name ? d->mx_name : d->host,
+                             d->config, cbs, d);
+  /* The session copied the callbacks. */
+  smtpout_callbacks_free(cbs);
+  if (rv == 0 && d->policy_override)
+    rv = smtpout_session_set_tls_policy(s, d->starttls, d->allow_invalid_certs);
+  if (rv == 0)
+    rv = deliver_session_setup(d, s, n, plaintext_fallback);
   if (rv != 0) {
     smtpout_session_free(s);
-    smtpout_callbacks_free(cbs);
     return rv;
   }
   *ps = s;
-  *pcbs = cbs;
   return 0;
 }
 
@@ -573,27 +568,21 @@ static int attempt(smtpout_delivery *d, const struct addrinfo *ai,
 {
   char address[80];
   format_address(ai->ai_addr, address, sizeof(address));
-  struct smtpout_attempt *a = new_attempt(d, address);
+  struct smtpout_attempt *a = deliver_new_attempt(d, address);
   if (a == NULL)
     return 0;
   a->plaintext_fallback = plaintext_fallback;
   a->tls.plaintext_fallback = plaintext_fallback;
+  snprintf(a->mx, sizeof(a->mx), "%s", d->mx_name ? d->mx_name : d->host);
 
-  const char **rcpts = d->names;
-  size_t n = 0;
-  for (size_t i = 0; i < d->nrcpts; i++)
-    if (wants_retry(&d->rcpts[i])) {
-      d->map[n] = i;
-      rcpts[n++] = d->rcpts[i].addr;
-    }
+  size_t n = deliver_pending(d);
   if (n == 0)
     return 0;
 
   /* The session first: what it is given (its trust anchors above all) is
    * checked before a connection is opened for nothing. */
-  smtpout_callbacks *cbs;
   smtpout_session *s;
-  int rv = new_session(d, &s, &cbs, rcpts, n, plaintext_fallback);
+  int rv = new_session(d, &s, n, plaintext_fallback);
   if (rv != 0) {
     /* A local problem: no other address would fare better. */
     a->has_error = 1;
@@ -604,32 +593,27 @@ static int attempt(smtpout_delivery *d, const struct addrinfo *ai,
       snprintf(a->error, sizeof(a->error), "local error: %s",
                smtpout_strerror(rv));
     for (size_t i = 0; i < n; i++)
-      set_result(d, d->map[i], SMTPOUT_STATUS_DEFERRED,
-                 rv == SMTPOUT_ERR_TLS_SETUP ? "4.7.0" : "4.3.0", a->error,
-                 SCOPE_RECIPIENT);
+      deliver_set_result(d, d->map[i], SMTPOUT_STATUS_DEFERRED,
+                         rv == SMTPOUT_ERR_TLS_SETUP ? "4.7.0" : "4.3.0",
+                         a->error, SCOPE_RECIPIENT);
     return 0;
   }
 
-  int fd = connect_timed(ai, timeout_of(d, SMTPOUT_TIMEOUT_CONNECT));
+  int fd = deliver_connect(ai->ai_addr, ai->ai_addrlen, ai->ai_family,
+                           deliver_timeout(d, SMTPOUT_TIMEOUT_CONNECT));
   if (fd < 0) {
     a->has_error = 1;
     snprintf(a->error, sizeof(a->error), "connect to %s: %s", address,
              strerror(errno));
     for (size_t i = 0; i < n; i++)
-      set_result(d, d->map[i], SMTPOUT_STATUS_DEFERRED, "4.4.1", a->error,
-                 SCOPE_CONNECTION);
+      deliver_set_result(d, d->map[i], SMTPOUT_STATUS_DEFERRED, "4.4.1",
+                         a->error, SCOPE_CONNECTION);
     smtpout_session_free(s);
-    smtpout_callbacks_free(cbs);
     return 0;
   }
 
-  run_session(s, fd);
+  deliver_run_session(s, fd);
   close(fd);
-  /* A session that stopped without finishing (it could not start, out of
-   * memory) still owes every recipient a result. */
-  if (!smtpout_session_is_done(s))
-    smtpout_session_abort(s, now_ms());
-
   a->tls = *smtpout_session_tls_info(s);
   if (smtpout_session_close_reason(s) != SMTPOUT_CLOSE_NONE) {
     a->has_error = 1;
@@ -637,7 +621,6 @@ static int attempt(smtpout_delivery *d, const struct addrinfo *ai,
   }
   int fallback = smtpout_tls_info_fallback_permitted(&a->tls);
   smtpout_session_free(s);
-  smtpout_callbacks_free(cbs);
   return fallback;
 }
 
@@ -696,8 +679,14 @@ int smtpout_delivery_run(smtpout_delivery *d)
 {
   if (d == NULL)
     return SMTPOUT_ERR_INVALID_ARGUMENT;
-  if (d->ran || d->host == NULL || d->sender == NULL || d->nrcpts == 0 ||
-      (d->body == NULL && d->body_fd < 0))
+  if (d->ran || (d->host == NULL && d->domain == NULL) || d->sender == NULL ||
+      d->nrcpts == 0 || (d->body == NULL && d->body_fd < 0))
+    return SMTPOUT_ERR_INVALID_STATE;
+  /* A route gives every hop its MX name and its TLS requirement: a name or
+   * a policy fixed for all of them would contradict it. */
+  if (d->domain && (d->mx_name || d->policy_override))
+    return SMTPOUT_ERR_INVALID_STATE;
+  if (!d->domain && d->route_flags)
     return SMTPOUT_ERR_INVALID_STATE;
   d->ran = 1;
   d->map = calloc(d->nrcpts, sizeof(*d->map));
@@ -708,12 +697,16 @@ int smtpout_delivery_run(smtpout_delivery *d)
   /* Addresses that cannot be sent safely never reach a server. */
   for (size_t i = 0; i < d->nrcpts; i++)
     if (smtpout_address_check(d->rcpts[i].addr) != 0)
-      set_result(d, i, SMTPOUT_STATUS_BOUNCED, "5.1.3",
-                 "bad recipient address syntax", SCOPE_RECIPIENT);
+      deliver_set_result(d, i, SMTPOUT_STATUS_BOUNCED, "5.1.3",
+                         "bad recipient address syntax", SCOPE_RECIPIENT);
 
   int rv = scan_body(d);
   if (rv != 0)
     return rv;
+  if (d->domain) {
+    bool no_resolver;
+    return deliver_route_run(d, false, &no_resolver);
+  }
 
   const char *mx = d->mx_name ? d->mx_name : d->host;
   rv = resolve_policy(d, mx);
@@ -730,14 +723,14 @@ int smtpout_delivery_run(smtpout_delivery *d)
     char text[256];
     snprintf(text, sizeof(text), "cannot resolve %s: %s", d->host,
              gai_strerror(gai));
-    struct smtpout_attempt *a = new_attempt(d, d->host);
+    struct smtpout_attempt *a = deliver_new_attempt(d, d->host);
     if (a) {
       a->has_error = 1;
       snprintf(a->error, sizeof(a->error), "%s", text);
     }
     for (size_t i = 0; i < d->nrcpts; i++)
-      if (wants_retry(&d->rcpts[i]))
-        set_result(d, i, SMTPOUT_STATUS_DEFERRED, "4.4.4", text,
+      if (deliver_wants_retry(d, i))
+        deliver_set_result(d, i, SMTPOUT_STATUS_DEFERRED, "4.4.4", text,
                    SCOPE_CONNECTION);
     return 0;
   }
@@ -745,7 +738,7 @@ int smtpout_delivery_run(smtpout_delivery *d)
   for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
     int more = 0;
     for (size_t i = 0; i < d->nrcpts; i++)
-      more |= wants_retry(&d->rcpts[i]);
+      more |= deliver_wants_retry(d, i);
     if (!more)
       break;
     if (attempt(d, ai, 0)) {
@@ -759,7 +752,7 @@ int smtpout_delivery_run(smtpout_delivery *d)
    * be recorded (out of memory): hosts read them without a NULL check. */
   for (size_t i = 0; i < d->nrcpts; i++)
     if (!d->rcpts[i].has_result)
-      set_result(d, i, SMTPOUT_STATUS_DEFERRED, "4.3.0",
+      deliver_set_result(d, i, SMTPOUT_STATUS_DEFERRED, "4.3.0",
                  "no connection attempt could be made", SCOPE_CONNECTION);
   return 0;
 }
@@ -795,6 +788,28 @@ const smtpout_policy *smtpout_delivery_policy(const smtpout_delivery *d)
   return d ? d->policy : NULL;
 }
 
+int smtpout_delivery_resolve(smtpout_delivery *d)
+{
+  if (d == NULL)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  if (d->ran || d->domain == NULL)
+    return SMTPOUT_ERR_INVALID_STATE;
+  d->ran = 1;
+  bool no_resolver;
+  int rv = deliver_route_run(d, true, &no_resolver);
+  return rv == 0 && no_resolver ? SMTPOUT_ERR_CONFIG : rv;
+}
+
+const smtpout_route *smtpout_delivery_route(const smtpout_delivery *d)
+{
+  return d ? d->route : NULL;
+}
+
+uint32_t smtpout_delivery_tlsrpt_events_lost(const smtpout_delivery *d)
+{
+  return d ? d->events_lost : 0;
+}
+
 /* NULL-safe, like every getter. */
 const char *smtpout_attempt_address(const smtpout_attempt *a)
 {
@@ -815,4 +830,49 @@ const smtpout_tls_info *smtpout_attempt_tls_info(const smtpout_attempt *a)
 const char *smtpout_attempt_error(const smtpout_attempt *a)
 {
   return a && a->has_error ? a->error : NULL;
+}
+
+const char *smtpout_attempt_mx(const smtpout_attempt *a)
+{
+  return a ? a->mx : "";
+}
+
+int smtpout_attempt_hop_outcome(const smtpout_attempt *a)
+{
+  return a ? a->hop_outcome : -1;
+}
+
+int smtpout_attempt_tls_requirement(const smtpout_attempt *a)
+{
+  return a ? a->requirement : SMTPOUT_TLS_REQUIREMENT_LOCAL;
+}
+
+int smtpout_attempt_tls_source(const smtpout_attempt *a)
+{
+  return a ? a->source : SMTPOUT_TLS_SOURCE_LOCAL;
+}
+
+int smtpout_attempt_dane_status(const smtpout_attempt *a)
+{
+  return a ? a->dane_status : -1;
+}
+
+size_t smtpout_attempt_tlsa_count(const smtpout_attempt *a)
+{
+  return a ? a->tlsa_count : 0;
+}
+
+int smtpout_attempt_sts_mode(const smtpout_attempt *a)
+{
+  return a ? a->sts_mode : 0;
+}
+
+const char *smtpout_attempt_explain(const smtpout_attempt *a)
+{
+  return a ? a->explain : NULL;
+}
+
+const char *smtpout_attempt_tlsrpt_event(const smtpout_attempt *a)
+{
+  return a ? a->tlsrpt_event : NULL;
 }

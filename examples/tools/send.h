@@ -36,6 +36,11 @@ struct timeout_view {
 /* Everything the command line decided, for either mode. */
 struct send_setup {
   const char *server; /* as given: HOST[:PORT] */
+  /* --domain: route mode (the MX hosts of DOMAIN) instead of --server. */
+  const char *domain;
+  const char *resolvers; /* --resolver, space-separated; NULL: config */
+  int dnssec;            /* --dnssec, enum smtpout_dnssec_mode; -1 */
+  uint32_t route_flags;  /* --requiretls, --tls-required-no */
   char *host;
   uint16_t port;
   const char *mx; /* --mx-name, else the host */

@@ -3,8 +3,16 @@
  * why; or check a configuration file.
  *
  *   smtpout-policy --config FILE --domain D [--domain D ...] [--mx M] [--json]
+ *   smtpout-policy --config FILE --domain D --resolve [--resolver H:P]
+ *                  [--dnssec MODE] [--json]
  *   smtpout-policy --config FILE -q FILE|-
  *   smtpout-policy --config FILE --check
+ *
+ * With --resolve it asks the DNS (and the MTA-STS policy host) as a
+ * delivery to D would, without connecting to any MX host
+ * (smtpout_delivery_resolve()), and shows the MX hosts, the DNSSEC state,
+ * the MTA-STS policy, and each hop with its TLS requirement and the rule
+ * or record that decided it.
  *
  * With -q (as postmap -q -) it reads "DOMAIN [MX]" lines and prints one
  * JSON line per query, loading the configuration once: auditing many
@@ -13,7 +21,8 @@
  * Exit status (sysexits.h): 0 success; 64 bad usage; 65 a --domain or
  * --mx (or a query) that is not a valid host name; 66 an unreadable query
  * file; 74 a read error; 78 the configuration cannot be loaded (each
- * problem printed to stderr as FILE:LINE: message).
+ * problem printed to stderr as FILE:LINE: message), or its resolver
+ * cannot be set up.
  *
  * Uses only the public API.
  */
@@ -57,6 +66,9 @@ static void usage(FILE *out)
   fputs("usage: smtpout-policy --config FILE --domain DOMAIN [--domain ...]"
         " [--mx HOST] [--json]\n"
         "       smtpout-policy --config FILE --mx HOST [--json]\n"
+        "       smtpout-policy --config FILE --domain DOMAIN --resolve "
+        "[--resolver HOST:PORT]\n"
+        "                      [--dnssec MODE] [--json]\n"
         "       smtpout-policy --config FILE -q FILE|-\n"
         "       smtpout-policy --config FILE --check\n"
         "\n"
@@ -68,6 +80,12 @@ static void usage(FILE *out)
         "  --config FILE     the configuration (docs/configuration.md)\n"
         "  --domain DOMAIN   a recipient domain; repeat for more\n"
         "  --mx HOST         the MX host the mail goes through\n"
+        "  --resolve         ask the DNS: MX hosts, DNSSEC, DANE, MTA-STS "
+        "and each hop's\n"
+        "                    TLS requirement (no connection to any MX)\n"
+        "  --resolver H:P    with --resolve: a nameserver instead of the "
+        "configuration's\n"
+        "  --dnssec MODE     with --resolve: trust-ad, validate or off\n"
         "  --json            one JSON object instead of the explanation\n"
         "  -q, --query FILE  read \"DOMAIN [MX]\" lines from FILE (\"-\": "
         "standard\n"
@@ -281,6 +299,156 @@ static int query_lines(const smtpout_config *config, int fd)
   return ex;
 }
 
+/* --resolve: a delivery's route, resolved without connecting. */
+static int resolve(smtpout_config *config, const char *domain,
+                   const char *resolvers, int dnssec, int json)
+{
+  smtpout_delivery *d = NULL;
+  int rv = smtpout_delivery_new(&d, config);
+  if (rv == 0)
+    rv = smtpout_delivery_set_domain(d, domain);
+  if (rv == 0 && resolvers)
+    rv = smtpout_delivery_set_resolver(d, resolvers);
+  if (rv == 0 && dnssec >= 0)
+    rv = smtpout_delivery_set_dnssec_mode(d, dnssec);
+  if (rv == SMTPOUT_ERR_INVALID_ARGUMENT) {
+    fprintf(stderr, "smtpout-policy: bad %s\n",
+            dnssec >= 0 ? "--resolver or --dnssec (validate needs a build "
+                          "with libunbound)"
+                        : "--resolver");
+    smtpout_delivery_free(d);
+    return EXIT_USAGE;
+  }
+  if (rv == 0)
+    rv = smtpout_delivery_resolve(d);
+  if (rv != 0) {
+    smtpout_delivery_free(d);
+    if (rv == SMTPOUT_ERR_BAD_NAME) {
+      fprintf(stderr, "smtpout-policy: --domain %s: not a valid domain "
+                      "name\n", domain);
+      return EXIT_DATAERR;
+    }
+    fprintf(stderr, "smtpout-policy: %s\n",
+            rv == SMTPOUT_ERR_CONFIG ? "the DNS resolver could not be set up"
+                                     : smtpout_strerror(rv));
+    return rv == SMTPOUT_ERR_CONFIG ? EXIT_CONFIG : EXIT_SOFTWARE;
+  }
+  const smtpout_route *r = smtpout_delivery_route(d);
+  size_t nmx = smtpout_route_mx_count(r), nhops = 0;
+  const char *dnssec_name = smtpout_dnssec_name(smtpout_route_dnssec(r));
+  if (json) {
+    struct json j;
+    json_init(&j, stdout);
+    json_object_begin(&j);
+    json_key(&j, "domain");
+    json_string(&j, smtpout_route_domain(r));
+    json_key(&j, "dnssec");
+    json_string(&j, dnssec_name);
+    json_key(&j, "implicit_mx");
+    json_bool(&j, smtpout_route_implicit_mx(r));
+    json_key(&j, "mx");
+    json_array_begin(&j);
+    for (size_t i = 0; i < nmx; i++) {
+      json_object_begin(&j);
+      json_key(&j, "name");
+      json_string(&j, smtpout_route_mx_name(r, i));
+      json_key(&j, "preference");
+      json_int(&j, smtpout_route_mx_preference(r, i));
+      json_object_end(&j);
+    }
+    json_array_end(&j);
+    json_key(&j, "sts");
+    json_object_begin(&j);
+    json_key(&j, "mode");
+    json_string(&j, smtpout_sts_mode_name(smtpout_route_sts_mode(r)));
+    json_key(&j, "id");
+    json_string(&j, smtpout_route_sts_id(r)[0] ? smtpout_route_sts_id(r)
+                                               : NULL);
+    json_key(&j, "explain");
+    json_string(&j, smtpout_route_sts_explain(r));
+    json_object_end(&j);
+    json_key(&j, "hops");
+    json_array_begin(&j);
+    for (size_t i = 0; i < smtpout_delivery_attempt_count(d); i++) {
+      const smtpout_attempt *a = smtpout_delivery_attempt(d, i);
+      json_object_begin(&j);
+      json_key(&j, "mx");
+      json_string(&j, smtpout_attempt_mx(a));
+      json_key(&j, "address");
+      json_string(&j, smtpout_attempt_address(a));
+      json_key(&j, "tls_requirement");
+      json_string(&j, smtpout_tls_requirement_name(
+                          smtpout_attempt_tls_requirement(a)));
+      json_key(&j, "tls_source");
+      json_string(&j,
+                  smtpout_tls_source_name(smtpout_attempt_tls_source(a)));
+      json_key(&j, "dane");
+      json_string(&j,
+                  smtpout_dane_status_name(smtpout_attempt_dane_status(a)));
+      json_key(&j, "tlsa_records");
+      json_int(&j, (long long)smtpout_attempt_tlsa_count(a));
+      json_key(&j, "sts_mode");
+      json_string(&j, smtpout_sts_mode_name(smtpout_attempt_sts_mode(a)));
+      json_key(&j, "explain");
+      json_string(&j, smtpout_attempt_explain(a));
+      json_object_end(&j);
+    }
+    json_array_end(&j);
+    /* Without a hop the route's verdict says why: a null MX, no such
+     * domain, a DNS failure, DANE or MTA-STS that no host satisfies. */
+    json_key(&j, "verdict");
+    if (smtpout_delivery_attempt_count(d) == 0 && smtpout_route_status(r)) {
+      json_object_begin(&j);
+      json_key(&j, "status");
+      json_string(&j, smtpout_status_name(smtpout_route_status(r)));
+      json_key(&j, "enhanced");
+      json_string(&j, smtpout_route_enhanced(r));
+      json_key(&j, "text");
+      json_string(&j, smtpout_route_text(r));
+      json_object_end(&j);
+    } else {
+      json_null(&j);
+    }
+    json_object_end(&j);
+    putchar('\n');
+  } else {
+    printf("recipient domain: %s\n", smtpout_route_domain(r));
+    if (smtpout_route_implicit_mx(r))
+      printf("MX: none; the domain itself (implicit MX)");
+    else
+      printf("MX:%s", nmx ? "" : " none");
+    for (size_t i = 0; i < nmx && !smtpout_route_implicit_mx(r); i++)
+      printf("%s %s (%d)", i ? "," : "", smtpout_route_mx_name(r, i),
+             smtpout_route_mx_preference(r, i));
+    printf("\nDNSSEC: %s (the MX answer)\n",
+           dnssec_name ? dnssec_name : "no answer");
+    printf("MTA-STS: %s%s%s\n",
+           smtpout_sts_mode_name(smtpout_route_sts_mode(r)),
+           smtpout_route_sts_id(r)[0] ? ", id " : "", smtpout_route_sts_id(r));
+    if (smtpout_route_sts_explain(r)[0])
+      printf("  %s\n", smtpout_route_sts_explain(r));
+    for (size_t i = 0; i < smtpout_delivery_attempt_count(d); i++) {
+      const smtpout_attempt *a = smtpout_delivery_attempt(d, i);
+      printf("\nhop %zu: %s %s: %s\n", ++nhops, smtpout_attempt_mx(a),
+             smtpout_attempt_address(a),
+             smtpout_tls_requirement_name(smtpout_attempt_tls_requirement(a)));
+      /* The explanation, indented. */
+      const char *e = smtpout_attempt_explain(a);
+      while (e && *e) {
+        size_t n = strcspn(e, "\n");
+        printf("  %.*s\n", (int)n, e);
+        e += n + (e[n] == '\n');
+      }
+    }
+    if (nhops == 0 && smtpout_route_status(r))
+      printf("\nno hop: %s %s %s\n",
+             smtpout_status_name(smtpout_route_status(r)),
+             smtpout_route_enhanced(r), smtpout_route_text(r));
+  }
+  smtpout_delivery_free(d);
+  return 0;
+}
+
 int main(int argc, char **argv)
 {
   static const struct option options[] = {
@@ -290,6 +458,9 @@ int main(int argc, char **argv)
     {"json", no_argument, NULL, 'j'},
     {"check", no_argument, NULL, 'k'},
     {"query", required_argument, NULL, 'q'},
+    {"resolve", no_argument, NULL, 'r'},
+    {"resolver", required_argument, NULL, 'R'},
+    {"dnssec", required_argument, NULL, 'S'},
     {"version", no_argument, NULL, 'V'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -297,7 +468,8 @@ int main(int argc, char **argv)
   const char *config_path = NULL, *mx = NULL, *queries = NULL;
   static const char *domains[MAX_DOMAINS];
   size_t ndomains = 0;
-  int json = 0, check = 0, opt;
+  int json = 0, check = 0, do_resolve = 0, dnssec = -1, opt;
+  static char resolvers[4096];
 
   while ((opt = getopt_long(argc, argv, "q:", options, NULL)) != -1) {
     switch (opt) {
@@ -320,6 +492,28 @@ int main(int argc, char **argv)
       break;
     case 'j': json = 1; break;
     case 'k': check = 1; break;
+    case 'r': do_resolve = 1; break;
+    case 'R': {
+      size_t l = strlen(resolvers);
+      if (l + strlen(optarg) + 2 > sizeof(resolvers)) {
+        fputs("smtpout-policy: too many --resolver options\n", stderr);
+        return EXIT_USAGE;
+      }
+      snprintf(resolvers + l, sizeof(resolvers) - l, "%s%s", l ? " " : "",
+               optarg);
+      break;
+    }
+    case 'S':
+      dnssec = strcmp(optarg, "trust-ad") == 0   ? 0
+               : strcmp(optarg, "validate") == 0 ? 1
+               : strcmp(optarg, "off") == 0      ? 2
+                                                 : -2;
+      if (dnssec == -2) {
+        fprintf(stderr, "smtpout-policy: bad --dnssec \"%s\" (accepted: "
+                        "trust-ad, validate, off)\n", optarg);
+        return EXIT_USAGE;
+      }
+      break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return EXIT_USAGE;
     }
@@ -327,7 +521,9 @@ int main(int argc, char **argv)
   if (optind < argc || config_path == NULL ||
       (check && (ndomains > 0 || mx != NULL || json || queries)) ||
       (queries && (ndomains > 0 || mx != NULL)) ||
-      (!check && !queries && ndomains == 0 && mx == NULL)) {
+      (!check && !queries && ndomains == 0 && mx == NULL) ||
+      (do_resolve && (ndomains != 1 || mx != NULL || check || queries)) ||
+      (!do_resolve && (resolvers[0] || dnssec >= 0))) {
     usage(stderr);
     return EXIT_USAGE;
   }
@@ -353,6 +549,12 @@ int main(int argc, char **argv)
     printf("%s: OK\n", config_path);
     smtpout_config_unref(config);
     return 0;
+  }
+  if (do_resolve) {
+    rv = resolve(config, domains[0], resolvers[0] ? resolvers : NULL, dnssec,
+                 json);
+    smtpout_config_unref(config);
+    return rv;
   }
   if (queries) {
     rv = query_lines(config, qfd);

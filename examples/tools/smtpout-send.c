@@ -1,12 +1,21 @@
 /*
- * smtpout-send — deliver one message to one SMTP server under the
- * configured TLS policy, and say what happened (docs/tools.md); or, with
- * --probe, connect, secure the connection and show the server's TLS
- * without sending mail (probe.c).
+ * smtpout-send — deliver one message to one SMTP server, or to the MX
+ * hosts of a domain, under the configured TLS policy, and say what
+ * happened (docs/tools.md); or, with --probe, connect, secure the
+ * connection and show the server's TLS without sending mail (probe.c).
  *
  *   smtpout-send --server HOST[:PORT] --from ADDR --to ADDR [--to ADDR ...]
  *                [--data FILE|-] [options]
+ *   smtpout-send --domain DOMAIN --from ADDR --to ADDR [--to ADDR ...]
+ *                [--data FILE|-] [--resolver HOST:PORT] [--dnssec MODE]
+ *                [--requiretls] [--tls-required-no] [options]
  *   smtpout-send --probe --server HOST[:PORT] [--to ADDR ...] [options]
+ *
+ * With --domain the delivery runs a route (docs/routing.md): MX hosts,
+ * DNSSEC, DANE, MTA-STS and REQUIRETLS decide each hop's TLS, the
+ * configuration's [queue.outbound.dns], [queue.outbound.mta-sts] and
+ * [queue.outbound.tls-rpt] say how to resolve, where policies are cached
+ * and where TLS-RPT events go.
  *
  * The delivery scans the message for what it needs (8BITMIME, SMTPUTF8,
  * its size on the wire); --smtputf8 requires SMTPUTF8 for an ASCII one.
@@ -34,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,15 +65,32 @@ static void usage(FILE *f)
     "usage: smtpout-send --server HOST[:PORT] --from ADDR --to ADDR "
     "[--to ADDR ...]\n"
     "                    [--data FILE|-] [OPTIONS]\n"
+    "       smtpout-send --domain DOMAIN --from ADDR --to ADDR "
+    "[--to ADDR ...]\n"
+    "                    [--data FILE|-] [OPTIONS]\n"
     "       smtpout-send --probe --server HOST[:PORT] [--to ADDR ...] "
     "[OPTIONS]\n"
     "\n"
-    "Delivers one message to one SMTP server under the TLS policy and "
-    "reports each\nrecipient's result; --probe connects, secures the "
-    "connection and shows the\nserver's TLS and certificates without "
-    "sending mail.\n"
+    "Delivers one message to one SMTP server, or to the MX hosts of a "
+    "domain, under\nthe TLS policy and reports each recipient's result; "
+    "--probe connects, secures\nthe connection and shows the server's TLS "
+    "and certificates without sending mail.\n"
     "\n"
     "  --server HOST[:PORT]   the server (port 25 by default)\n"
+    "  --domain DOMAIN        the recipients' domain: its MX hosts, with "
+    "DNSSEC, DANE,\n"
+    "                         MTA-STS (port: the configuration's "
+    "smtp-port)\n"
+    "  --resolver HOST:PORT   with --domain: a nameserver instead of the "
+    "configuration's;\n"
+    "                         repeat for more\n"
+    "  --dnssec MODE          with --domain: trust-ad, validate or off\n"
+    "  --requiretls           with --domain: REQUIRETLS (RFC 8689): DANE or "
+    "MTA-STS\n"
+    "                         authenticated hops only, bounced when none "
+    "qualifies\n"
+    "  --tls-required-no      with --domain: the message says "
+    "\"TLS-Required: No\"\n"
     "  --mx-name NAME         name for the policy, SNI and certificate "
     "check (default HOST)\n"
     "  --from ADDR            envelope sender (\"\" for <>)\n"
@@ -466,6 +493,127 @@ static void policy_of(const struct send_setup *setup,
            smtpout_policy_source(p, SMTPOUT_KNOB_ALLOW_INVALID_CERTS));
 }
 
+/* ------------------------------------------------------------------ */
+/*
+ * SHIM(enforce) — TEMPORARY, NOT FOR MAIN.  What a session learns about
+ * the authentication of a hop comes from branch enforce's tls_info
+ * getters; until that branch lands these stand-ins say what can be said
+ * without it (PKIX verified or not; no DANE match; REQUIRETLS never sent).
+ * Removed when this branch is rebased on a main that has the real ones.
+ */
+static const char *shim_tls_info_auth(const smtpout_tls_info *ti)
+{
+  return smtpout_tls_info_verified(ti) ? "pkix" : "none";
+}
+
+static const char *shim_tls_info_dane_matched(const smtpout_tls_info *ti)
+{
+  (void)ti;
+  return NULL;
+}
+
+static int shim_tls_info_requiretls(const smtpout_tls_info *ti)
+{
+  (void)ti;
+  return 0;
+}
+/* END SHIM(enforce) */
+/* ------------------------------------------------------------------ */
+
+/* "route": what the route found (docs/tools.md, JSON OUTPUT). */
+static void print_route_json(struct json *j, const smtpout_route *r)
+{
+  if (r == NULL) { /* the resolver could not be set up */
+    json_null(j);
+    return;
+  }
+  json_object_begin(j);
+  json_key(j, "domain");
+  json_string(j, smtpout_route_domain(r));
+  json_key(j, "mx");
+  json_array_begin(j);
+  for (size_t i = 0; i < smtpout_route_mx_count(r); i++) {
+    json_object_begin(j);
+    json_key(j, "name");
+    json_string(j, smtpout_route_mx_name(r, i));
+    json_key(j, "preference");
+    json_int(j, smtpout_route_mx_preference(r, i));
+    json_object_end(j);
+  }
+  json_array_end(j);
+  json_key(j, "implicit_mx");
+  json_bool(j, smtpout_route_implicit_mx(r));
+  json_key(j, "dnssec");
+  json_string(j, smtpout_dnssec_name(smtpout_route_dnssec(r)));
+  json_key(j, "sts");
+  json_object_begin(j);
+  json_key(j, "mode");
+  json_string(j, smtpout_sts_mode_name(smtpout_route_sts_mode(r)));
+  json_key(j, "id");
+  json_string(j, smtpout_route_sts_id(r)[0] ? smtpout_route_sts_id(r) : NULL);
+  json_object_end(j);
+  json_key(j, "verdict");
+  if (smtpout_route_status(r)) {
+    json_object_begin(j);
+    json_key(j, "status");
+    json_string(j, smtpout_status_name(smtpout_route_status(r)));
+    json_key(j, "enhanced");
+    json_string(j, smtpout_route_enhanced(r));
+    json_key(j, "text");
+    json_string(j, smtpout_route_text(r));
+    json_object_end(j);
+  } else {
+    json_null(j);
+  }
+  json_object_end(j);
+}
+
+/* One attempt of route mode: the hop and what its session proved. */
+static void print_route_attempt_json(struct json *j, const smtpout_attempt *a)
+{
+  const smtpout_tls_info *ti = smtpout_attempt_tls_info(a);
+  int requirement = smtpout_attempt_tls_requirement(a);
+  json_object_begin(j);
+  json_key(j, "address");
+  json_string(j, smtpout_attempt_address(a));
+  json_key(j, "mx");
+  json_string(j, smtpout_attempt_mx(a));
+  json_key(j, "outcome");
+  json_string(j, smtpout_hop_outcome_name(smtpout_attempt_hop_outcome(a)));
+  json_key(j, "tls_requirement");
+  json_string(j, smtpout_tls_requirement_name(requirement));
+  json_key(j, "tls_source");
+  json_string(j, smtpout_tls_source_name(smtpout_attempt_tls_source(a)));
+  json_key(j, "starttls");
+  json_string(j, smtpout_tls_outcome_name(smtpout_tls_info_outcome(ti)));
+  json_key(j, "plaintext_fallback");
+  json_bool(j, smtpout_attempt_plaintext_fallback(a));
+  json_key(j, "tls");
+  print_tls_json(j, ti);
+  json_key(j, "dane");
+  json_object_begin(j);
+  json_key(j, "status");
+  json_string(j, smtpout_dane_status_name(smtpout_attempt_dane_status(a)));
+  json_key(j, "used");
+  json_bool(j, requirement == SMTPOUT_TLS_REQUIREMENT_DANE);
+  json_key(j, "records");
+  json_int(j, (long long)smtpout_attempt_tlsa_count(a));
+  json_key(j, "matched");
+  json_string(j, shim_tls_info_dane_matched(ti));
+  json_object_end(j);
+  json_key(j, "sts_mode");
+  json_string(j, smtpout_sts_mode_name(smtpout_attempt_sts_mode(a)));
+  json_key(j, "auth");
+  json_string(j, shim_tls_info_auth(ti));
+  json_key(j, "requiretls");
+  json_bool(j, shim_tls_info_requiretls(ti));
+  json_key(j, "tlsrpt_result");
+  json_string(j, smtpout_attempt_tlsrpt_result(a));
+  json_key(j, "error");
+  json_string(j, smtpout_attempt_error(a));
+  json_object_end(j);
+}
+
 static void print_json(const struct send_setup *setup,
                        const smtpout_delivery *d)
 {
@@ -474,10 +622,17 @@ static void print_json(const struct send_setup *setup,
   struct json j;
   json_init(&j, stdout);
   json_object_begin(&j);
-  json_key(&j, "mx");
-  json_string(&j, setup->mx);
-  json_key(&j, "server");
-  json_string(&j, setup->server);
+  if (setup->domain) {
+    json_key(&j, "domain");
+    json_string(&j, setup->domain);
+    json_key(&j, "route");
+    print_route_json(&j, smtpout_delivery_route(d));
+  } else {
+    json_key(&j, "mx");
+    json_string(&j, setup->mx);
+    json_key(&j, "server");
+    json_string(&j, setup->server);
+  }
 
   json_key(&j, "policy");
   json_object_begin(&j);
@@ -499,6 +654,10 @@ static void print_json(const struct send_setup *setup,
   for (size_t i = 0; i < smtpout_delivery_attempt_count(d); i++) {
     const smtpout_attempt *a = smtpout_delivery_attempt(d, i);
     const smtpout_tls_info *ti = smtpout_attempt_tls_info(a);
+    if (setup->domain) {
+      print_route_attempt_json(&j, a);
+      continue;
+    }
     json_object_begin(&j);
     json_key(&j, "address");
     json_string(&j, smtpout_attempt_address(a));
@@ -538,8 +697,50 @@ static void print_json(const struct send_setup *setup,
     json_object_end(&j);
   }
   json_array_end(&j);
+  if (setup->domain) {
+    json_key(&j, "tlsrpt_events_lost");
+    json_int(&j, smtpout_delivery_tlsrpt_events_lost(d));
+  }
   json_object_end(&j);
   fputc('\n', stdout);
+}
+
+/* "route      secure.test: MX mx1.secure.test (10), mx2.secure.test (20);
+ * DNSSEC secure; MTA-STS enforce (id 2024)" */
+static void print_route_line(const struct send_setup *setup,
+                             const smtpout_route *r)
+{
+  printf("%-10s ", "route");
+  if (r == NULL) {
+    print_safe(setup->domain);
+    fputs(": not resolved\n", stdout);
+    return;
+  }
+  print_safe(smtpout_route_domain(r));
+  fputs(": ", stdout);
+  size_t n = smtpout_route_mx_count(r);
+  if (smtpout_route_implicit_mx(r))
+    fputs("no MX records, the domain itself (implicit MX)", stdout);
+  else if (n == 0)
+    fputs("no MX host", stdout);
+  else
+    fputs("MX ", stdout);
+  for (size_t i = 0; i < n && !smtpout_route_implicit_mx(r); i++) {
+    printf("%s", i ? ", " : "");
+    print_safe(smtpout_route_mx_name(r, i));
+    printf(" (%d)", smtpout_route_mx_preference(r, i));
+  }
+  const char *dnssec = smtpout_dnssec_name(smtpout_route_dnssec(r));
+  printf("; DNSSEC %s; MTA-STS ", dnssec ? dnssec : "unknown");
+  paint(setup, SGR_BOLD);
+  fputs(smtpout_sts_mode_name(smtpout_route_sts_mode(r)), stdout);
+  paint_end(setup);
+  if (smtpout_route_sts_id(r)[0]) {
+    fputs(" (id ", stdout);
+    print_safe(smtpout_route_sts_id(r));
+    putchar(')');
+  }
+  putchar('\n');
 }
 
 /* "policy  starttls = require (policy.ini:5), allow-invalid-certs = false
@@ -570,13 +771,24 @@ static void print_attempt_line(const struct send_setup *setup,
   const smtpout_tls_info *ti = smtpout_attempt_tls_info(a);
   const char *err = smtpout_attempt_error(a);
   printf("%-10s ", "tls");
-  print_safe(smtpout_attempt_address(a));
+  if (setup->domain) {
+    /* mx1.example.org[192.0.2.1:25] (dane) */
+    print_safe(smtpout_attempt_mx(a));
+    putchar('[');
+    print_safe(smtpout_attempt_address(a));
+    printf("] (%s)", smtpout_tls_requirement_name(
+                         smtpout_attempt_tls_requirement(a)));
+  } else {
+    print_safe(smtpout_attempt_address(a));
+  }
   fputs("  ", stdout);
   if (smtpout_tls_info_used(ti)) {
     int ok = smtpout_tls_info_verified(ti);
     paint(setup, ok ? SGR_GREEN : SGR_YELLOW);
     printf("%s %s, certificate %s", smtpout_tls_info_version(ti),
            smtpout_tls_info_cipher(ti), ok ? "verified" : "NOT verified");
+    if (setup->domain)
+      printf(" (%s)", shim_tls_info_auth(ti));
     if (!ok && smtpout_tls_info_verify_error(ti)) {
       fputs(": ", stdout);
       print_safe(smtpout_tls_info_verify_error(ti));
@@ -612,6 +824,8 @@ static void print_text(const struct send_setup *setup,
 {
   struct knob_view st, ai;
   policy_of(setup, d, &st, &ai);
+  if (setup->domain)
+    print_route_line(setup, smtpout_delivery_route(d));
   print_policy_line(setup, &st, &ai);
   for (size_t i = 0; i < smtpout_delivery_attempt_count(d); i++)
     print_attempt_line(setup, smtpout_delivery_attempt(d, i));
@@ -682,14 +896,24 @@ static int deliver(const struct send_setup *setup, const char *from,
     ex = EX_USAGE_;
     goto out;
   }
-  rv = smtpout_delivery_set_server(d, setup->host, setup->port);
-  if (rv == 0)
-    rv = smtpout_delivery_set_mx_name(d, setup->mx);
+  if (setup->domain) {
+    rv = smtpout_delivery_set_domain(d, setup->domain);
+    if (rv == 0 && setup->resolvers)
+      rv = smtpout_delivery_set_resolver(d, setup->resolvers);
+    if (rv == 0 && setup->dnssec >= 0)
+      rv = smtpout_delivery_set_dnssec_mode(d, setup->dnssec);
+    if (rv == 0)
+      rv = smtpout_delivery_set_route_flags(d, setup->route_flags);
+  } else {
+    rv = smtpout_delivery_set_server(d, setup->host, setup->port);
+    if (rv == 0)
+      rv = smtpout_delivery_set_mx_name(d, setup->mx);
+    if (rv == 0 && setup->fixed)
+      rv = smtpout_delivery_set_tls_policy(d, setup->starttls.value,
+                                           setup->allow_invalid_certs.value);
+  }
   if (rv == 0 && setup->ca_file)
     rv = smtpout_delivery_set_ca_file(d, setup->ca_file);
-  if (rv == 0 && setup->fixed)
-    rv = smtpout_delivery_set_tls_policy(d, setup->starttls.value,
-                                         setup->allow_invalid_certs.value);
   for (int w = 0; rv == 0 && w < SMTPOUT_TIMEOUT_COUNT; w++)
     rv = smtpout_delivery_set_timeout(d, w, setup->timeouts[w].ms);
   if (rv == 0)
@@ -705,7 +929,10 @@ static int deliver(const struct send_setup *setup, const char *from,
   if (rv == 0)
     rv = smtpout_delivery_run(d);
   if (rv == SMTPOUT_ERR_BAD_NAME) {
-    fprintf(stderr, "smtpout-send: bad MX name \"%s\"\n", setup->mx);
+    if (setup->domain)
+      fprintf(stderr, "smtpout-send: bad --domain \"%s\"\n", setup->domain);
+    else
+      fprintf(stderr, "smtpout-send: bad MX name \"%s\"\n", setup->mx);
     ex = EX_USAGE_;
     goto out;
   }
@@ -747,9 +974,15 @@ static int use_colour(void)
 
 int main(int argc, char **argv)
 {
-  enum { O_STARTTLS = 256, O_ALLOW_INVALID, O_TIMEOUT, O_PROBE, O_VERSION };
+  enum { O_STARTTLS = 256, O_ALLOW_INVALID, O_TIMEOUT, O_PROBE, O_VERSION,
+         O_DOMAIN, O_RESOLVER, O_DNSSEC, O_REQUIRETLS, O_TLS_REQUIRED_NO };
   static const struct option opts[] = {
     {"server", required_argument, NULL, 's'},
+    {"domain", required_argument, NULL, O_DOMAIN},
+    {"resolver", required_argument, NULL, O_RESOLVER},
+    {"dnssec", required_argument, NULL, O_DNSSEC},
+    {"requiretls", no_argument, NULL, O_REQUIRETLS},
+    {"tls-required-no", no_argument, NULL, O_TLS_REQUIRED_NO},
     {"mx-name", required_argument, NULL, 'm'},
     {"from", required_argument, NULL, 'f'},
     {"to", required_argument, NULL, 't'},
@@ -768,10 +1001,16 @@ int main(int argc, char **argv)
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
-  struct send_setup setup = {0};
+  struct send_setup setup = {.dnssec = -1};
   const char *from = NULL, *data = NULL, *config_path = NULL;
-  const char *starttls_arg = NULL, *timeout_arg = NULL;
+  const char *starttls_arg = NULL, *timeout_arg = NULL, *dnssec_arg = NULL;
   const char **to = calloc((size_t)argc, sizeof(*to));
+  /* --resolver values, joined by spaces (at most argc of them). */
+  size_t resolvers_len = 1;
+  for (int i = 1; i < argc; i++)
+    resolvers_len += strlen(argv[i]) + 1;
+  char *resolvers = calloc(resolvers_len, 1);
+  int route_options = 0;
   size_t nto = 0;
   int smtputf8 = 0, allow_invalid = 0, probe = 0, c, rv;
   uint32_t timeout_ms = 0;
@@ -779,12 +1018,31 @@ int main(int argc, char **argv)
    * under valgrind in the tests, leaks on error paths included. */
   int ex = EX_SOFTWARE_;
 
-  if (to == NULL)
+  if (to == NULL || resolvers == NULL) {
+    free(to);
+    free(resolvers);
     return EX_SOFTWARE_;
+  }
   while ((c = getopt_long(argc, argv, "s:m:f:t:d:c:C:H:Ujvh", opts, NULL)) !=
          -1) {
     switch (c) {
     case 's': setup.server = optarg; break;
+    case O_DOMAIN: setup.domain = optarg; break;
+    case O_RESOLVER:
+      if (resolvers[0])
+        strcat(resolvers, " ");
+      strcat(resolvers, optarg);
+      route_options = 1;
+      break;
+    case O_DNSSEC: dnssec_arg = optarg; route_options = 1; break;
+    case O_REQUIRETLS:
+      setup.route_flags |= SMTPOUT_ROUTE_REQUIRETLS;
+      route_options = 1;
+      break;
+    case O_TLS_REQUIRED_NO:
+      setup.route_flags |= SMTPOUT_ROUTE_TLS_REQUIRED_NO;
+      route_options = 1;
+      break;
     case 'm': setup.mx = optarg; break;
     case 'f': from = optarg; break;
     case 't': to[nto++] = optarg; break;
@@ -808,10 +1066,51 @@ int main(int argc, char **argv)
     }
   }
   ex = EX_USAGE_;
-  if (optind != argc || setup.server == NULL ||
+  if (optind != argc || (setup.server == NULL) == (setup.domain == NULL) ||
       (!probe && (from == NULL || nto == 0))) {
     usage(stderr);
     goto out;
+  }
+  if (setup.domain &&
+      (probe || setup.mx || starttls_arg || allow_invalid)) {
+    /* A route gives each hop its MX name and its TLS requirement (DANE,
+     * MTA-STS, the configuration's rules for that MX): one name or policy
+     * for all of them would contradict it. */
+    fputs("smtpout-send: --domain does not go with --probe, --mx-name, "
+          "--starttls or --allow-invalid-certs: the policy comes from "
+          "--config and the DNS\n", stderr);
+    goto out;
+  }
+  if (!setup.domain && route_options) {
+    fputs("smtpout-send: --resolver, --dnssec, --requiretls and "
+          "--tls-required-no need --domain\n", stderr);
+    goto out;
+  }
+  if (dnssec_arg) {
+    static const char *const modes[] = {"trust-ad", "validate", "off"};
+    for (int m = 0; m < 3; m++)
+      if (strcmp(dnssec_arg, modes[m]) == 0)
+        setup.dnssec = m; /* enum smtpout_dnssec_mode's order */
+    if (setup.dnssec < 0) {
+      fprintf(stderr, "smtpout-send: bad --dnssec \"%s\" (accepted: "
+                      "trust-ad, validate, off)\n", dnssec_arg);
+      goto out;
+    }
+  }
+  setup.resolvers = resolvers[0] ? resolvers : NULL;
+  for (size_t i = 0; setup.domain && i < nto; i++) {
+    /* Each recipient goes through the route's MX hosts: one of another
+     * domain would be sent to the wrong ones. */
+    const char *at = strrchr(to[i], '@');
+    size_t dl = strlen(setup.domain);
+    if (dl > 1 && setup.domain[dl - 1] == '.')
+      dl--;
+    if (at && smtpout_address_check(to[i]) == 0 &&
+        (strlen(at + 1) != dl || strncasecmp(at + 1, setup.domain, dl) != 0)) {
+      fprintf(stderr, "smtpout-send: --to %s is not in --domain %s\n", to[i],
+              setup.domain);
+      goto out;
+    }
   }
   if (probe && (from || data || smtputf8)) {
     fputs("smtpout-send: --probe sends no message: --from, --data and "
@@ -831,12 +1130,13 @@ int main(int argc, char **argv)
     fprintf(stderr, "smtpout-send: bad sender address\n");
     goto out;
   }
-  if (parse_server(setup.server, &setup.host, &setup.port) != 0) {
+  if (setup.server &&
+      parse_server(setup.server, &setup.host, &setup.port) != 0) {
     fprintf(stderr, "smtpout-send: bad --server \"%s\" (HOST[:PORT])\n",
             setup.server);
     goto out;
   }
-  if (setup.mx == NULL)
+  if (setup.mx == NULL && setup.server)
     setup.mx = setup.host;
   int starttls = -1;
   if (starttls_arg && parse_starttls(starttls_arg, &starttls) != 0) {
@@ -872,7 +1172,8 @@ int main(int argc, char **argv)
     goto out;
   }
 
-  rv = resolve_policy(&setup, to, nto);
+  /* In route mode the delivery reports the policy it resolved. */
+  rv = setup.domain ? 0 : resolve_policy(&setup, to, nto);
   if (rv == SMTPOUT_ERR_BAD_NAME) {
     fprintf(stderr, "smtpout-send: bad MX name \"%s\"\n", setup.mx);
     goto out;
@@ -909,5 +1210,6 @@ out:
   smtpout_config_unref(setup.config);
   free(setup.host);
   free(to);
+  free(resolvers);
   return ex;
 }

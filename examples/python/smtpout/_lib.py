@@ -114,6 +114,12 @@ ON_MESSAGE_DONE = CFUNCTYPE(None, SessionP, c_int, c_void_p)
 ON_TLS = CFUNCTYPE(None, SessionP, TLSInfoP, c_void_p)
 ON_TRACE = CFUNCTYPE(None, SessionP, c_int, POINTER(c_char), c_size_t,
                      c_void_p)
+# The delivery's store and TLS-RPT callbacks (include/smtpout/deliver.h).
+STORE_GET = CFUNCTYPE(c_int, c_char_p, POINTER(c_uint8), c_size_t,
+                      POINTER(c_size_t), c_void_p)
+STORE_PUT = CFUNCTYPE(c_int, c_char_p, POINTER(c_uint8), c_size_t, c_uint64,
+                      c_void_p)
+TLSRPT_EVENT = CFUNCTYPE(c_int, POINTER(c_char), c_size_t, c_void_p)
 
 _str = c_char_p
 _int = c_int
@@ -249,6 +255,14 @@ PROTOTYPES = {
     "smtpout_delivery_new": (_int, [POINTER(DeliveryP), ConfigP]),
     "smtpout_delivery_free": (None, [DeliveryP]),
     "smtpout_delivery_set_server": (_int, [DeliveryP, c_char_p, c_uint16]),
+    "smtpout_delivery_set_domain": (_int, [DeliveryP, c_char_p]),
+    "smtpout_delivery_set_route_flags": (_int, [DeliveryP, c_uint32]),
+    "smtpout_delivery_set_resolver": (_int, [DeliveryP, c_char_p]),
+    "smtpout_delivery_set_dnssec_mode": (_int, [DeliveryP, c_int]),
+    "smtpout_delivery_set_store": (_int, [DeliveryP, STORE_GET, STORE_PUT,
+                                          c_void_p]),
+    "smtpout_delivery_set_tlsrpt_events": (_int, [DeliveryP, TLSRPT_EVENT,
+                                                  c_void_p]),
     "smtpout_delivery_set_mx_name": (_int, [DeliveryP, c_char_p]),
     "smtpout_delivery_set_helo_name": (_int, [DeliveryP, c_char_p]),
     "smtpout_delivery_set_ca_file": (_int, [DeliveryP, c_char_p]),
@@ -262,6 +276,9 @@ PROTOTYPES = {
     "smtpout_delivery_set_flags": (_int, [DeliveryP, c_uint32]),
     "smtpout_delivery_set_trace": (_int, [DeliveryP, ON_TRACE, c_void_p]),
     "smtpout_delivery_run": (_int, [DeliveryP]),
+    "smtpout_delivery_resolve": (_int, [DeliveryP]),
+    "smtpout_delivery_route": (RouteP, [DeliveryP]),
+    "smtpout_delivery_tlsrpt_events_lost": (c_uint32, [DeliveryP]),
     "smtpout_delivery_recipient_count": (c_size_t, [DeliveryP]),
     "smtpout_delivery_result": (ResultP, [DeliveryP, c_size_t]),
     "smtpout_delivery_attempt_count": (c_size_t, [DeliveryP]),
@@ -271,6 +288,16 @@ PROTOTYPES = {
     "smtpout_attempt_plaintext_fallback": (_int, [AttemptP]),
     "smtpout_attempt_tls_info": (TLSInfoP, [AttemptP]),
     "smtpout_attempt_error": (_str, [AttemptP]),
+    "smtpout_attempt_mx": (_str, [AttemptP]),
+    "smtpout_attempt_hop_outcome": (_int, [AttemptP]),
+    "smtpout_attempt_tls_requirement": (_int, [AttemptP]),
+    "smtpout_attempt_tls_source": (_int, [AttemptP]),
+    "smtpout_attempt_dane_status": (_int, [AttemptP]),
+    "smtpout_attempt_tlsa_count": (c_size_t, [AttemptP]),
+    "smtpout_attempt_sts_mode": (_int, [AttemptP]),
+    "smtpout_attempt_explain": (_str, [AttemptP]),
+    "smtpout_attempt_tlsrpt_event": (_str, [AttemptP]),
+    "smtpout_attempt_tlsrpt_result": (_str, [AttemptP]),
     # route.h
     "smtpout_dnssec_name": (_str, [c_int]),
     "smtpout_route_new": (_int, [POINTER(RouteP), ConfigP, c_char_p,
