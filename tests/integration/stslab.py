@@ -12,6 +12,12 @@ def _certtool(*args):
                    capture_output=True)
 
 
+def leaf(outdir, name, issuer, dns_names):
+    """A TLS server certificate for `dns_names` issued by ISSUER of
+    `outdir` (ISSUER.pem, ISSUER.key): returns (chain, key)."""
+    return _leaf(outdir, name, issuer, dns_names)
+
+
 def _leaf(outdir, name, issuer, dns_names):
     """NAME.pem, NAME.key, NAME-chain.pem: a TLS server leaf for
     `dns_names`, signed by ISSUER (ca or other-ca of mkcerts.sh)."""
@@ -58,7 +64,7 @@ def sts_pki(outdir, dns_names):
 class StsHttps(testlib.ServerProcess):
     """tests/servers/sts-https.py on 127.0.0.1, a free port."""
 
-    def __init__(self, workdir, hosts, cert):
+    def __init__(self, workdir, hosts, cert, bind="127.0.0.1", port=0):
         self.hosts_path = os.path.join(workdir, "sts-hosts.json")
         self.log_path = os.path.join(workdir, "sts-fetches.log")
         self.set_hosts(hosts)
@@ -66,7 +72,8 @@ class StsHttps(testlib.ServerProcess):
                           os.path.join(testlib.SOURCE, "tests", "servers",
                                        "sts-https.py"),
                           "--hosts", self.hosts_path, "--cert", cert[0],
-                          "--key", cert[1], "--log", self.log_path])
+                          "--key", cert[1], "--log", self.log_path,
+                          "--bind", bind, "--port", str(port)])
 
     def set_hosts(self, hosts):
         """Replaces the answers (the server reads the file again)."""

@@ -7,12 +7,16 @@ SPOOL/<n>.eml holds the message data exactly as aiosmtpd handed it over
 (dot-unstuffed, CRLF line ends), SPOOL/<n>.json the envelope and whether
 the message came over TLS.  Recipients can be refused with chosen replies.
 
-    aiosmtpd-sink.py --spool DIR [--port N] [--tls-cert F --tls-key F]
+    aiosmtpd-sink.py --spool DIR [--host ADDR] [--port N]
+                     [--tls-cert F --tls-key F]
                      [--tls-max-version TLSv1_1] [--reject ADDR=REPLY ...]
                      [--smtputf8] [--no-8bitmime] [--size N]
-                     [--implicit-tls]
+                     [--implicit-tls] [--requiretls]
                      [--auth-users FILE [--auth-required]
                       [--auth-cleartext]]
+
+--host is the address to listen on (default 127.0.0.1): the DNS lab gives
+each MX host its own loopback address.
 
 --tls-max-version caps the server's TLS version; below TLS 1.2 the
 handshake with smtpout (TLS 1.2 and 1.3 only) fails: a real handshake
@@ -23,6 +27,13 @@ aiosmtpd checks against SIZE= and against the data it receives (default
 
 --implicit-tls speaks TLS from the first byte (RFC 8314 "submissions",
 port 465 style) with --tls-cert/--tls-key, and offers no STARTTLS.
+
+--requiretls offers REQUIRETLS (RFC 8689) in the EHLO reply after
+STARTTLS, never before it, and accepts MAIL FROM:<...> REQUIRETLS (which
+aiosmtpd alone refuses as an unknown parameter).  Every MAIL command is
+appended to SPOOL/mail.log as one JSON object: the sender, whether it
+carried REQUIRETLS, whether it came over TLS; a stored message's
+SPOOL/<n>.json has "requiretls" too.
 
 --auth-users offers AUTH PLAIN and LOGIN (aiosmtpd's own mechanisms),
 checked against FILE, one "user:password" per line.  As aiosmtpd does by
@@ -107,11 +118,58 @@ class Sink:
             "auth_user": (session.login_data.decode(errors="replace")
                           if session.authenticated and session.login_data
                           else None),
+            "requiretls": getattr(envelope, "requiretls", False),
         }
         with open(base + ".json.tmp", "w") as f:
             json.dump(meta, f)
         os.rename(base + ".json.tmp", base + ".json")
         return "250 2.0.0 OK queued as %d" % self.count
+
+
+class RequireTlsSMTP(SMTP):
+    """aiosmtpd with RFC 8689 REQUIRETLS: the EHLO keyword after TLS only,
+    the MAIL parameter taken off before aiosmtpd checks the others, and
+    every MAIL logged."""
+
+    def __init__(self, *args, spool=None, implicit=False, **kw):
+        super().__init__(*args, **kw)
+        self.mail_log = os.path.join(spool, "mail.log")
+        self.implicit = implicit
+
+    async def smtp_EHLO(self, arg):
+        # aiosmtpd writes its EHLO reply itself: wrap push() to put the
+        # keyword before the last line, only on a TLS connection.
+        if not is_tls(self, self.implicit):
+            return await super().smtp_EHLO(arg)
+        push = self.push
+
+        async def push_with_requiretls(status):
+            if status.startswith("250 "):
+                await push("250-REQUIRETLS")
+            await push(status)
+
+        self.push = push_with_requiretls
+        try:
+            return await super().smtp_EHLO(arg)
+        finally:
+            self.push = push
+
+    async def smtp_MAIL(self, arg):
+        words = (arg or "").split(" ")
+        requiretls = any(w.upper() == "REQUIRETLS" for w in words[1:])
+        if requiretls:
+            arg = " ".join([words[0]] + [w for w in words[1:]
+                                         if w.upper() != "REQUIRETLS"])
+        with open(self.mail_log, "a") as f:
+            f.write(json.dumps({"mail": arg, "requiretls": requiretls,
+                                "tls": is_tls(self, self.implicit)}) + "\n")
+        if requiretls and not is_tls(self, self.implicit):
+            # RFC 8689 section 4.1: only over TLS.
+            await self.push("530 5.7.10 REQUIRETLS needs TLS")
+            return
+        await super().smtp_MAIL(arg)
+        if requiretls and self.envelope.mail_from is not None:
+            self.envelope.requiretls = True
 
 
 class SevenBitSink(Sink):
@@ -126,7 +184,9 @@ class SevenBitSink(Sink):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--spool", required=True)
+    ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--requiretls", action="store_true")
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
     ap.add_argument("--tls-max-version")
@@ -172,14 +232,20 @@ def main():
             # implicit TLS every connection is TLS already.
             auth_require_tls=not (args.auth_cleartext or args.implicit_tls))
 
+    extra = {}
+    cls = SMTP
+    if args.requiretls:
+        cls = RequireTlsSMTP
+        extra = dict(spool=args.spool, implicit=args.implicit_tls)
+
     def factory():
-        return SMTP(handler, hostname="sink.test.example",
-                    tls_context=None if args.implicit_tls else ctx,
-                    data_size_limit=args.size,
-                    enable_SMTPUTF8=args.smtputf8, loop=loop, **auth)
+        return cls(handler, hostname="sink.test.example",
+                   tls_context=None if args.implicit_tls else ctx,
+                   data_size_limit=args.size,
+                   enable_SMTPUTF8=args.smtputf8, loop=loop, **auth, **extra)
 
     server = loop.run_until_complete(
-        loop.create_server(factory, "127.0.0.1", args.port,
+        loop.create_server(factory, args.host, args.port,
                            ssl=ctx if args.implicit_tls else None))
     port = server.sockets[0].getsockname()[1]
     print("PORT %d" % port, flush=True)

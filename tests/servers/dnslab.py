@@ -33,7 +33,9 @@ Zones (everything under the RFC 6761 name "test."):
 
 TLSA records are published for every port in `ports` (_25._tcp and
 _2525._tcp by default).  Addresses come from `addresses` (host label ->
-list of addresses).  Keys, certificates and signatures are made fresh in
+list of addresses).  `extra_records` adds zone-file lines to a zone
+(zone name -> list of lines, signed with the rest); tlsa_records() writes
+TLSA lines for the lab's ports.  Keys, certificates and signatures are made fresh in
 `workdir` every time; nothing here is secret or committed.
 
 Both daemons listen on ports picked at start (other tests run at the same
@@ -155,8 +157,11 @@ def query(server, port, qname, qtype, timeout=5.0, do=True, cd=False):
 
 class DnsLab:
     def __init__(self, workdir, ports=(25, 2525), addresses=None, pki=None,
-                 ede=True):
+                 ede=True, extra_records=None):
         self.dir = os.path.abspath(workdir)
+        # A dict, or a function of the lab returning one (called once the
+        # PKI exists, for records that carry TLSA data).
+        self.extra_records = extra_records or {}
         # unbound's RFC 8914 extended errors on SERVFAIL (tests turn them
         # off to see a client tell bogus without them).
         self.ede = ede
@@ -208,6 +213,12 @@ class DnsLab:
         return ["_%d._tcp.%s TLSA %s" % (p, label, rdata)
                 for p in self.ports]
 
+    def tlsa_records(self, label, cert, usage, selector=1, mtype=1):
+        """Zone lines publishing the TLSA record U S M of `cert` (a name
+        of mkdane.sh's PKI) for host `label`, at every port of the lab."""
+        return self._tlsa_records(label,
+                                  self.tlsa(cert, usage, selector, mtype))
+
     def _write_zone(self, zone, records):
         head = ["$ORIGIN %s." % zone, "$TTL 300",
                 "@ SOA ns.test. hostmaster.%s. 1 3600 600 86400 300" % zone,
@@ -251,6 +262,13 @@ class DnsLab:
                     + self._tlsa_records("mx", ee))
         bogus = (["@ MX 10 mx"] + self._addr_records("mx", "bogus-mx")
                  + self._tlsa_records("mx", ee))
+        extra = self.extra_records
+        if callable(extra):
+            # Records that need the PKI (TLSA data) are made once it exists.
+            extra = extra(self)
+        secure += extra.get("secure.test", [])
+        insecure += extra.get("insecure.test", [])
+        bogus += extra.get("bogus.test", [])
         files = {}
         sec_key, sec_ds = self._keygen("secure.test")
         bog_key, _ = self._keygen("bogus.test")

@@ -20,6 +20,15 @@ that need it are skipped.
         pf.sessions()   # smtpd's per-connection command counters
         pf.messages()   # delivered messages, Postfix's own headers removed
 
+One instance can also listen on several addresses, each its own MX host
+with its own certificate (or without STARTTLS) and its own log name, for
+the DNS lab (tests/integration/test_domain_lab.py):
+
+    Postfix(tmpdir, domains=["secure.test"], listeners=[
+        Listener("mx1", "127.0.71.1", port, tls=("ee-chain.pem", "ee.key")),
+        Listener("notls", "127.0.71.5", port)])
+    pf.sessions(name="mx1")   # that listener's connections only
+
 program("smtp-sink") and environment() run the private copy's other
 programs.
 """
@@ -79,7 +88,7 @@ def environment():
 
 
 MASTER_CF = """\
-{listen} inet n - n - - smtpd
+{listen}
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -111,6 +120,29 @@ def available():
     return os.geteuid() == 0
 
 
+class Listener:
+    """One smtpd listener of an instance: ADDRESS:PORT, its certificate
+    (chain, key) or None for no STARTTLS, and `name`, which its log lines
+    carry (syslog_name postfix-NAME)."""
+
+    def __init__(self, name, address, port, tls=None):
+        self.name = name
+        self.address = address
+        self.port = port
+        self.tls = tls
+
+    def master_line(self):
+        opts = ["-o syslog_name=postfix-%s" % self.name]
+        if self.tls:
+            opts += ["-o smtpd_tls_security_level=may",
+                     "-o smtpd_tls_cert_file=%s" % self.tls[0],
+                     "-o smtpd_tls_key_file=%s" % self.tls[1]]
+        else:
+            opts.append("-o smtpd_tls_security_level=none")
+        return "%s:%d inet n - n - - smtpd\n  %s" % (
+            self.address, self.port, "\n  ".join(opts))
+
+
 def _free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -121,8 +153,12 @@ def _free_port():
 
 class Postfix:
     def __init__(self, root, tls=None, rejects=(), smtputf8=True,
-                 discard_ehlo=(), main_cf=()):
+                 discard_ehlo=(), main_cf=(), listeners=None,
+                 domains=("test.example",)):
         self.root = root
+        # Listeners on addresses of their own instead of 127.0.0.1:PORT.
+        self.listeners = list(listeners or [])
+        self.domains = list(domains)
         self.tls = tls
         self.rejects = rejects
         self.smtputf8 = smtputf8
@@ -163,10 +199,14 @@ class Postfix:
             "default_privs = %s" % DEFAULT_PRIVS,
             "myhostname = pf.test.example",
             "mydestination =",
-            "inet_interfaces = 127.0.0.1",
+            # Postfix refuses an inet_interfaces address no interface
+            # has (127.0.71.1 is loopback, but only 127.0.0.1 is lo's):
+            # listeners name their addresses in master.cf instead.
+            "inet_interfaces = %s" % (
+                "loopback-only" if self.listeners else "127.0.0.1"),
             "inet_protocols = ipv4",
             "mynetworks = 127.0.0.0/8",
-            "virtual_mailbox_domains = test.example",
+            "virtual_mailbox_domains = %s" % " ".join(self.domains),
             "virtual_mailbox_base = %s/mail" % r,
             "virtual_mailbox_maps = static:maildir/",
             "virtual_uid_maps = static:65534",
@@ -193,8 +233,11 @@ class Postfix:
             main.append("smtpd_tls_security_level = none")
         main += self.main_cf
         self._write("main.cf", "\n".join(main) + "\n")
-        self._write("master.cf", MASTER_CF.format(
-            listen="127.0.0.1:%d" % self.port))
+        if self.listeners:
+            listen = "\n".join(l.master_line() for l in self.listeners)
+        else:
+            listen = "127.0.0.1:%d inet n - n - - smtpd" % self.port
+        self._write("master.cf", MASTER_CF.format(listen=listen))
         self._write("access", "".join("%s %s\n" % (a, reply)
                                       for a, reply in self.rejects))
         p = subprocess.run([program("postfix"), "-c",
@@ -204,13 +247,17 @@ class Postfix:
             raise RuntimeError("postfix start failed: %s%s%s" % (
                 p.stdout, p.stderr, self.log()))
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        where = ([(l.address, l.port) for l in self.listeners]
+                 or [("127.0.0.1", self.port)])
+        while where and time.monotonic() < deadline:
             try:
-                socket.create_connection(("127.0.0.1", self.port), 1).close()
-                return self
+                socket.create_connection(where[0], 1).close()
+                where.pop(0)
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError("postfix did not listen on %d" % self.port)
+        if not where:
+            return self
+        raise RuntimeError("postfix did not listen on %s:%d" % where[0])
 
     def master(self):
         """The path of the running master's executable (/proc), which
@@ -237,14 +284,16 @@ class Postfix:
         except FileNotFoundError:
             return ""
 
-    def sessions(self, count=1, timeout=30):
+    def sessions(self, count=1, timeout=30, name=None):
         """The command counters of smtpd's first `count` finished
         connections, e.g. {"ehlo": 2, "starttls": 1, "mail": 1, "data": 1}.
-        A counter "data": "0/1" means one DATA, refused."""
+        A counter "data": "0/1" means one DATA, refused.  With `name`, the
+        connections of that Listener only.  count=0 returns at once."""
         deadline = time.monotonic() + timeout
+        tag = r"postfix-%s/" % re.escape(name) if name else ""
         while True:
-            found = re.findall(r"smtpd\[\d+\]: disconnect from \S+ (.*)",
-                               self.log())
+            found = re.findall(tag + r"smtpd\[\d+\]: disconnect from \S+ "
+                               r"(.*)", self.log())
             real = [f for f in found if "commands=0/0" not in f]
             if len(real) >= count or time.monotonic() > deadline:
                 break
