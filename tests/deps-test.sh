@@ -67,6 +67,10 @@ check "the bench adds msmtp" has smtpout_bench_packages msmtp
 for p in groff-base man-db; do
     check "the tests install $p (the manual pages)" has smtpout_test_packages "$p"
 done
+for p in libhiredis-dev redis-server; do
+    check "the tests install $p (the Redis store example)" has smtpout_test_packages "$p"
+    check "the demo does not install $p" lacks smtpout_demo_packages "$p"
+done
 
 # ---- smtpout_install_deps against stand-ins --------------------------------
 

@@ -71,13 +71,20 @@ smtpout_demo_packages=("${smtpout_build_packages[@]}" gnutls-bin python3
 #                        and removes nothing, and without dovecot-imapd or
 #                        -pop3d the system service it may start serves no
 #                        protocol
+#   libhiredis-dev redis-server
+#                        a sending cluster's shared store: the Redis adapter
+#                        of examples/redis-store/ builds with hiredis, and
+#                        test_redis_store.py runs a private redis-server on
+#                        a unix socket (redis-tools, its Depends, brings
+#                        redis-cli)
 smtpout_test_packages=("${smtpout_build_packages[@]}" gnutls-bin openssl
                        ca-certificates python3 python3-aiosmtpd swaks
                        libnet-ssleay-perl valgrind clang libclang-rt-14-dev
                        time libdb5.3 libicu72 libnsl2 libsasl2-2 libssl3
                        libunbound-dev libcurl4-gnutls-dev nsd unbound
                        ldnsutils bind9-dnsutils curl strace python3-venv mypy
-                       libgsasl-dev dovecot-core groff-base man-db)
+                       libgsasl-dev dovecot-core groff-base man-db
+                       libhiredis-dev redis-server)
 
 # tests/bench/run.sh, beyond the tests: msmtp is one of the clients it
 # measures.

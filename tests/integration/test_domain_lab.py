@@ -59,7 +59,6 @@ import stslab  # noqa: E402
 import testlib  # noqa: E402
 
 NET = "127.0.71."
-STS_ADDRESS = NET + "250"
 TLSRPT = os.path.join(testlib.BUILD, "examples", "tools", "smtpout-tlsrpt")
 POLICY_TOOL = os.path.join(testlib.BUILD, "examples", "tools",
                            "smtpout-policy")
@@ -116,14 +115,15 @@ def free_port(addresses):
     raise RuntimeError("no common free port")
 
 
-def zone_records(lab):
-    """The lab's extra secure.test records (with TLSA data from its PKI)."""
+def zone_records(lab, net=NET):
+    """The lab's extra secure.test records (with TLSA data from its PKI),
+    the hosts on `net`."""
     ee = lambda label: lab.tlsa_records(label, "ee", 3)  # noqa: E731
     ta = lambda label: lab.tlsa_records(label, "ca", 2)  # noqa: E731
     r = []
     for label, octet in HOSTS.items():
         if label not in ("mx1", "mx2", "implicit", "insecure-mx"):
-            r.append("%s A %s%d" % (label, NET, octet))
+            r.append("%s A %s%d" % (label, net, octet))
     r += ["ta MX 10 mx2",
           "tawrong MX 10 mxtawrong"] + ta("mxtawrong")
     r += ["mismatch MX 10 mxmis"] + ee("mxmis")
@@ -140,7 +140,7 @@ def zone_records(lab):
     for d in STS_DOMAINS:
         r.append('_mta-sts.%s TXT "v=STSv1; id=%s1;"' % (
             d, "new" if d == "stsfail" else d))
-        r.append("mta-sts.%s A %s" % (d, STS_ADDRESS))
+        r.append("mta-sts.%s A %s250" % (d, net))
     return {"secure.test": r}
 
 
@@ -165,13 +165,16 @@ _env_error = None
 
 
 class Lab:
-    """DNS, Postfix, aiosmtpd and the policy host, for the whole module."""
+    """DNS, Postfix, aiosmtpd and the policy host, for the whole module;
+    every address on `net` (another test module can run its own lab beside
+    this one on another net: the policy host's port 443 is per address)."""
 
-    def __init__(self):
+    def __init__(self, net=NET):
+        self.net = net
         self.tmp = tempfile.mkdtemp(prefix="smtpout-domainlab-")
         os.chmod(self.tmp, 0o755)
-        addresses = sorted({NET + str(o) for o in HOSTS.values()}
-                           | {STS_ADDRESS})
+        addresses = sorted({net + str(o) for o in HOSTS.values()}
+                           | {net + "250"})
         self.port = free_port(addresses)
         self.dns = self.postfix = self.rt = self.sts = None
         try:
@@ -181,13 +184,14 @@ class Lab:
             raise
 
     def _start(self):
+        net = self.net
         self.dns = dnslab.DnsLab(
             os.path.join(self.tmp, "lab"), ports=(self.port,),
-            addresses={"mx1": [NET + "1"], "mx2": [NET + "2"],
-                       "implicit": [NET + "7"],
-                       "insecure-mx": [NET + "8"],
-                       "mta-sts": [STS_ADDRESS]},
-            extra_records=zone_records).start()
+            addresses={"mx1": [net + "1"], "mx2": [net + "2"],
+                       "implicit": [net + "7"],
+                       "insecure-mx": [net + "8"],
+                       "mta-sts": [net + "250"]},
+            extra_records=lambda lab: zone_records(lab, net)).start()
         pki = self.pki = self.dns.pki
         os.chmod(pki, 0o755)
         leaf = lambda name, *dns: stslab.leaf(pki, name, "ca",  # noqa: E731
@@ -214,9 +218,9 @@ class Lab:
         octets = {"mx1": 1, "mx2": 2, "tawrong": 3, "mis": 4, "insecure": 8,
                   "stsok": 10, "stsbad": 11, "unlisted": 12, "listed": 13,
                   "stsfaila": 15, "stsfailb": 16, "both0": 17, "both1": 18}
-        listeners = [postfix.Listener(n, NET + str(o), self.port, certs[n])
+        listeners = [postfix.Listener(n, net + str(o), self.port, certs[n])
                      for n, o in octets.items()]
-        listeners += [postfix.Listener(n, NET + str(o), self.port)
+        listeners += [postfix.Listener(n, net + str(o), self.port)
                       for n, o in plain.items()]
         self.listener_address = {l.name: l.address for l in listeners}
         self.postfix = postfix.Postfix(
@@ -232,7 +236,7 @@ class Lab:
         self.rt = testlib.ServerProcess([
             testlib.PYTHON, os.path.join(testlib.SOURCE, "tests", "servers",
                                          "aiosmtpd-sink.py"),
-            "--spool", self.rt_spool, "--host", NET + "20", "--port",
+            "--spool", self.rt_spool, "--host", net + "20", "--port",
             str(self.port), "--tls-cert", ee[0], "--tls-key", ee[1],
             "--requiretls"])
         # The policy host, port 443 of its own address (root only, as
@@ -244,7 +248,7 @@ class Lab:
         hosts["mta-sts.stsfail.secure.test"] = {"policy": "down",
                                                 "status": 500}
         self.sts = stslab.StsHttps(self.tmp, hosts, sts_cert,
-                                   bind=STS_ADDRESS, port=443)
+                                   bind=net + "250", port=443)
 
     def stop(self):
         for s in (self.sts, self.rt):
@@ -279,6 +283,23 @@ def tearDownModule():
 
 def available():
     return dnslab.available() and postfix.available()
+
+
+def settled_sessions(L, name):
+    """The finished connections of one Postfix listener of lab `L`, once
+    everything it did before now is in the log: Postfix logs through
+    postlogd, a moment later, so a probe connection's own disconnect line
+    is the barrier (the probe itself, which sends no command, is not
+    counted)."""
+    pat = re.compile(r"postfix-%s/smtpd\[\d+\]: disconnect from"
+                     % re.escape(name))
+    seen = len(pat.findall(L.postfix.log()))
+    socket.create_connection((L.listener_address[name], L.port), 5).close()
+    deadline = time.monotonic() + 30  # a safety net, not a measure
+    while (len(pat.findall(L.postfix.log())) <= seen and
+           time.monotonic() < deadline):
+        time.sleep(0.05)
+    return L.postfix.sessions(count=0, timeout=0, name=name)
 
 
 class DomainTest(testlib.TempDirTest):
@@ -316,22 +337,7 @@ class DomainTest(testlib.TempDirTest):
         return [(r["status"], r["enhanced"]) for r in doc["recipients"]]
 
     def sessions(self, name):
-        """The finished connections of one Postfix listener, once
-        everything it did before now is in the log: Postfix logs through
-        postlogd, a moment later, so a probe connection's own disconnect
-        line is the barrier (the probe itself, which sends no command, is
-        not counted)."""
-        L = lab()
-        pat = re.compile(r"postfix-%s/smtpd\[\d+\]: disconnect from"
-                         % re.escape(name))
-        seen = len(pat.findall(L.postfix.log()))
-        socket.create_connection((L.listener_address[name], L.port),
-                                 5).close()
-        deadline = time.monotonic() + 30  # a safety net, not a measure
-        while (len(pat.findall(L.postfix.log())) <= seen and
-               time.monotonic() < deadline):
-            time.sleep(0.05)
-        return L.postfix.sessions(count=0, timeout=0, name=name)
+        return settled_sessions(lab(), name)
 
 
 @unittest.skipUnless(available(), "needs nsd, unbound, ldnsutils and root "
@@ -362,7 +368,7 @@ class DnsRules(DomainTest):
         self.assertEqual([(x["mx"], x["address"], x["tls_requirement"])
                           for x in a],
                          [("implicit.secure.test",
-                           "%s7:%d" % (NET, lab().port), "local")])
+                           "%s7:%d" % (lab().net, lab().port), "local")])
         self.assertEqual(a[0]["dane"]["status"], "no-tlsa")
         self.assertEqual(len(self.sessions("alive")), before + 1)
 
@@ -420,7 +426,7 @@ class DnsRules(DomainTest):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("DNSSEC: secure", r.stdout)
         self.assertIn("hop 1: mx1.secure.test %s1:%d: dane" % (
-            NET, lab().port), r.stdout)
+            lab().net, lab().port), r.stdout)
         self.assertIn("DANE: TLSA _%d._tcp.mx1.secure.test: secure, "
                       "1 record (3 1 1), 1 usable" % lab().port, r.stdout)
 
