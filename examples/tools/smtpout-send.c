@@ -497,22 +497,28 @@ static void policy_of(const struct send_setup *setup,
 /*
  * SHIM(enforce) — TEMPORARY, NOT FOR MAIN.  What a session learns about
  * the authentication of a hop comes from branch enforce's tls_info
- * getters; until that branch lands these stand-ins say what can be said
- * without it (PKIX verified or not; no DANE match; REQUIRETLS never sent).
- * Removed when this branch is rebased on a main that has the real ones.
+ * getters (these names and types are theirs); until that branch lands
+ * these stand-ins say what can be said without it: PKIX verified or not,
+ * no DANE match, REQUIRETLS never sent.  Removed when this branch is
+ * rebased on a main that has the real ones.
  */
-static const char *shim_tls_info_auth(const smtpout_tls_info *ti)
+static int smtpout_tls_info_auth(const smtpout_tls_info *ti)
 {
-  return smtpout_tls_info_verified(ti) ? "pkix" : "none";
+  return smtpout_tls_info_verified(ti) ? 1 : 0;
 }
 
-static const char *shim_tls_info_dane_matched(const smtpout_tls_info *ti)
+static const char *smtpout_tls_auth_name(int auth)
+{
+  return auth == 1 ? "pkix" : "none";
+}
+
+static const char *smtpout_tls_info_tlsa_matched(const smtpout_tls_info *ti)
 {
   (void)ti;
   return NULL;
 }
 
-static int shim_tls_info_requiretls(const smtpout_tls_info *ti)
+static int smtpout_tls_info_requiretls(const smtpout_tls_info *ti)
 {
   (void)ti;
   return 0;
@@ -599,14 +605,14 @@ static void print_route_attempt_json(struct json *j, const smtpout_attempt *a)
   json_key(j, "records");
   json_int(j, (long long)smtpout_attempt_tlsa_count(a));
   json_key(j, "matched");
-  json_string(j, shim_tls_info_dane_matched(ti));
+  json_string(j, smtpout_tls_info_tlsa_matched(ti));
   json_object_end(j);
   json_key(j, "sts_mode");
   json_string(j, smtpout_sts_mode_name(smtpout_attempt_sts_mode(a)));
   json_key(j, "auth");
-  json_string(j, shim_tls_info_auth(ti));
+  json_string(j, smtpout_tls_auth_name(smtpout_tls_info_auth(ti)));
   json_key(j, "requiretls");
-  json_bool(j, shim_tls_info_requiretls(ti));
+  json_bool(j, smtpout_tls_info_requiretls(ti));
   json_key(j, "tlsrpt_result");
   json_string(j, smtpout_attempt_tlsrpt_result(a));
   json_key(j, "error");
@@ -788,7 +794,7 @@ static void print_attempt_line(const struct send_setup *setup,
     printf("%s %s, certificate %s", smtpout_tls_info_version(ti),
            smtpout_tls_info_cipher(ti), ok ? "verified" : "NOT verified");
     if (setup->domain)
-      printf(" (%s)", shim_tls_info_auth(ti));
+      printf(" (%s)", smtpout_tls_auth_name(smtpout_tls_info_auth(ti)));
     if (!ok && smtpout_tls_info_verify_error(ti)) {
       fputs(": ", stdout);
       print_safe(smtpout_tls_info_verify_error(ti));
