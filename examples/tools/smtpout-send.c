@@ -904,10 +904,21 @@ static int deliver(const struct send_setup *setup, const char *from,
   }
   if (setup->domain) {
     rv = smtpout_delivery_set_domain(d, setup->domain);
-    if (rv == 0 && setup->resolvers)
-      rv = smtpout_delivery_set_resolver(d, setup->resolvers);
-    if (rv == 0 && setup->dnssec >= 0)
-      rv = smtpout_delivery_set_dnssec_mode(d, setup->dnssec);
+    if (rv == 0 && setup->resolvers &&
+        smtpout_delivery_set_resolver(d, setup->resolvers) != 0) {
+      fprintf(stderr, "smtpout-send: bad --resolver \"%s\" (numeric "
+                      "addresses with an optional port: 127.0.0.1:53, "
+                      "[::1]:53)\n", setup->resolvers);
+      ex = EX_USAGE_;
+      goto out;
+    }
+    if (rv == 0 && setup->dnssec >= 0 &&
+        smtpout_delivery_set_dnssec_mode(d, setup->dnssec) != 0) {
+      fputs("smtpout-send: --dnssec validate needs a build with libunbound\n",
+            stderr);
+      ex = EX_USAGE_;
+      goto out;
+    }
     if (rv == 0)
       rv = smtpout_delivery_set_route_flags(d, setup->route_flags);
   } else {
