@@ -76,14 +76,11 @@ STS_DOMAINS = ("stsok", "stsbad", "stsmx", "ststest", "stsfail", "both")
 
 def enforced():
     """Whether this library's sessions enforce a hop's TLS requirement
-    (branch enforce: smtpout_session_new_for_hop())."""
-    try:
-        lib = ctypes.CDLL(os.environ.get(
-            "SMTPOUT_LIBRARY",
-            os.path.join(testlib.BUILD, "lib", "libsmtpout.so")))
-    except OSError:
-        return False
-    return hasattr(lib, "smtpout_session_new_for_hop")
+    (branch enforce: smtpout_session_new_for_hop() in the version script;
+    read there rather than from the library, which a sanitizer build's
+    ctypes cannot load)."""
+    with open(os.path.join(testlib.SOURCE, "lib", "smtpout.map")) as f:
+        return re.search(r"\bsmtpout_session_new_for_hop;", f.read()) is not None
 
 
 ENFORCED = enforced()
@@ -668,6 +665,96 @@ class RequireTls(DomainTest):
         self.assertEqual(self.status(doc), [("bounced", "5.7.10")])
         self.assertEqual(doc["attempts"], [])
         self.assertEqual(len(self.sessions("alive")), before)
+
+
+@unittest.skipUnless(available(), "needs nsd, unbound, ldnsutils and root "
+                                  "(Postfix, port 443)")
+@unittest.skipIf(testlib.SANITIZED, "ctypes cannot load a sanitizer build's "
+                                    "library")
+class HostStoreThroughCtypes(DomainTest):
+    """A host's own store and event sink, in Python through ctypes alone
+    (examples/python/smtpout/_lib.py's prototypes): the callbacks need
+    nothing but plain types."""
+
+    def test_a_python_store_and_event_sink(self):
+        sys.path.insert(0, os.path.join(testlib.SOURCE, "examples", "python"))
+        from smtpout import _lib
+        lib = _lib.lib
+        store, events, calls = {}, [], []
+
+        def get(key, buf, buflen, plen, ud):
+            calls.append(("get", key.decode()))
+            v = store.get(key.decode(), b"")
+            if len(v) > buflen:
+                return -1
+            ctypes.memmove(buf, v, len(v))
+            plen[0] = len(v)
+            return 0
+
+        def put(key, value, length, expires, ud):
+            calls.append(("put", key.decode()))
+            store[key.decode()] = ctypes.string_at(value, length)
+            return 0
+
+        def event(json_line, length, ud):
+            events.append(json.loads(ctypes.string_at(json_line, length)))
+            return 0
+
+        cbs = (_lib.STORE_GET(get), _lib.STORE_PUT(put),
+               _lib.TLSRPT_EVENT(event))
+        # A configuration with neither cache file nor events file.
+        L = lab()
+        cfg_text = ("[queue.outbound]\nsmtp-port = %d\n"
+                    "[queue.outbound.dns]\nresolver = %s\n"
+                    "[queue.outbound.tls]\nca-file = %s\n"
+                    "[queue.outbound.mta-sts]\nca-file = %s\n"
+                    % (L.port, L.dns.resolver, L.ca, L.ca)).encode()
+
+        def deliver():
+            cfg = _lib.ConfigP()
+            err = ctypes.create_string_buffer(4096)
+            self.assertEqual(lib.smtpout_config_load_string(
+                ctypes.byref(cfg), cfg_text, b"py.ini", err, 4096), 0,
+                err.value)
+            d = _lib.DeliveryP()
+            self.assertEqual(lib.smtpout_delivery_new(ctypes.byref(d), cfg),
+                             0)
+            lib.smtpout_config_unref(cfg)
+            body = (ctypes.c_uint8 * len(MESSAGE)).from_buffer_copy(MESSAGE)
+            for rv in (lib.smtpout_delivery_set_domain(d,
+                                                       b"stsok.secure.test"),
+                       lib.smtpout_delivery_set_store(d, cbs[0], cbs[1],
+                                                      None),
+                       lib.smtpout_delivery_set_tlsrpt_events(d, cbs[2],
+                                                              None),
+                       lib.smtpout_delivery_set_sender(d, b"s@sender.test"),
+                       lib.smtpout_delivery_add_recipient(
+                           d, b"py@stsok.secure.test"),
+                       lib.smtpout_delivery_set_body(d, body, len(MESSAGE)),
+                       lib.smtpout_delivery_run(d)):
+                self.assertEqual(rv, 0)
+            r = lib.smtpout_delivery_result(d, 0)
+            status = lib.smtpout_status_name(lib.smtpout_result_status(r))
+            route = lib.smtpout_delivery_route(d)
+            sts = lib.smtpout_sts_mode_name(lib.smtpout_route_sts_mode(route))
+            a = lib.smtpout_delivery_attempt(d, 0)
+            mx = lib.smtpout_attempt_mx(a)
+            lib.smtpout_delivery_free(d)
+            return status, sts, mx
+
+        before = len(lab().sts.fetches("mta-sts.stsok.secure.test"))
+        self.assertEqual(deliver(), (b"delivered", b"enforce",
+                                     b"mx-stsok.secure.test"))
+        self.assertEqual(calls, [("get", "sts:stsok.secure.test"),
+                                 ("put", "sts:stsok.secure.test")])
+        self.assertTrue(store["sts:stsok.secure.test"].startswith(b"v=1; "))
+        # The second delivery reads the Python store: no fetch, no put.
+        self.assertEqual(deliver()[:2], (b"delivered", b"enforce"))
+        self.assertEqual(calls[2:], [("get", "sts:stsok.secure.test")])
+        self.assertEqual(len(lab().sts.fetches("mta-sts.stsok.secure.test")),
+                         before + 1)
+        self.assertEqual([(e["policy-type"], e["result"]) for e in events],
+                         [("sts", "success"), ("sts", "success")])
 
 
 @unittest.skipUnless(available(), "needs nsd, unbound, ldnsutils and root "
