@@ -506,7 +506,7 @@ int deliver_callbacks(smtpout_delivery *d, smtpout_callbacks **pcbs)
 }
 
 int deliver_session_setup(smtpout_delivery *d, smtpout_session *s, size_t n,
-                          int plaintext_fallback)
+                          int plaintext_fallback, uint32_t flags)
 {
   char helo[NAME_MAX_LEN];
   int rv = 0;
@@ -527,7 +527,7 @@ int deliver_session_setup(smtpout_delivery *d, smtpout_session *s, size_t n,
   if (rv == 0) {
     d->body_off = 0;
     int id = smtpout_session_submit(s, d->sender, d->names, n, d->wire_size,
-                                    d->flags | d->scan_flags);
+                                    d->flags | d->scan_flags | flags);
     rv = id < 0 ? id : 0;
   }
   if (rv == 0)
@@ -552,7 +552,7 @@ static int new_session(smtpout_delivery *d, smtpout_session **ps, size_t n,
   if (rv == 0 && d->policy_override)
     rv = smtpout_session_set_tls_policy(s, d->starttls, d->allow_invalid_certs);
   if (rv == 0)
-    rv = deliver_session_setup(d, s, n, plaintext_fallback);
+    rv = deliver_session_setup(d, s, n, plaintext_fallback, 0);
   if (rv != 0) {
     smtpout_session_free(s);
     return rv;

@@ -105,12 +105,12 @@ struct smtpout_attempt *deliver_new_attempt(smtpout_delivery *d,
 size_t deliver_pending(smtpout_delivery *d);
 
 /* Sets a new session up as the delivery says (EHLO name, trust anchors,
- * timeouts, the trace), submits the `n` pending recipients of d->names
- * and asks for QUIT after them; `plaintext_fallback` marks the retry
- * without STARTTLS.  `cbs` are the delivery's callbacks.  Returns 0 or an
- * error of the setters (the session is then freed). */
+ * timeouts), submits the `n` pending recipients of d->names with the
+ * delivery's message flags and `flags`, and asks for QUIT after them;
+ * `plaintext_fallback` marks the retry without STARTTLS.  Returns 0 or an
+ * error of the setters (the caller frees the session). */
 int deliver_session_setup(smtpout_delivery *d, smtpout_session *s,
-                          size_t n, int plaintext_fallback);
+                          size_t n, int plaintext_fallback, uint32_t flags);
 
 /* The callbacks every session of the delivery uses (read_body, on_result,
  * the trace): a new object, freed by the caller. */
