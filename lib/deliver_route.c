@@ -394,7 +394,10 @@ static void answer_cache_put(struct host *h, const smtpout_request *q)
     rv = d->store_put(key, value, len, expires, d->store_ud);
   else if (file)
     rv = store_file_put(file, key, value, len, expires, wall_ms());
-  note(h, "cache put %s: %s", key, rv == 0 ? "stored" : "failed");
+  note(h, "cache put %s: %s", key,
+       !d->store_put && !file ? "not kept (no store)"
+       : rv == 0              ? "stored"
+                              : "failed");
 }
 
 static void answer(struct host *h)
