@@ -460,7 +460,8 @@ static struct smtpout_attempt *hop_attempt(smtpout_delivery *d,
   at->dane_status = smtpout_hop_dane_status(hop);
   at->tlsa_count = smtpout_hop_tlsa_count(hop);
   at->sts_mode = smtpout_hop_sts_mode(hop);
-  at->explain = strdup(smtpout_hop_explain(hop));
+  const char *explain = smtpout_hop_explain(hop);
+  at->explain = explain ? strdup(explain) : NULL;
   return at;
 }
 
