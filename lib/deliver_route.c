@@ -46,7 +46,6 @@
 #include "config_int.h"
 #include "deliver_int.h"
 #include "fetch_int.h"
-#include "names_int.h"
 #include "resolve_int.h"
 #include "store_int.h"
 #include "tlsrpt_int.h"
