@@ -50,54 +50,6 @@
 #include "store_int.h"
 #include "tlsrpt_int.h"
 
-/* ------------------------------------------------------------------ */
-/*
- * SHIM(enforce) — TEMPORARY, NOT FOR MAIN.  Stand-ins for the session side
- * of hops, which branch enforce adds (smtpout_session_new_for_hop(),
- * smtpout_session_hop_outcome()), so that route mode builds and runs
- * before that branch lands.  They apply only the hop's starttls and
- * allow-invalid-certs knobs: they do NOT enforce DANE, PKIX or
- * REQUIRETLS.  They compile out by themselves once <smtpout/session.h>
- * has the real ones (it then defines SMTPOUT_CAP_REQUIRETLS), whichever
- * branch is merged first; delete this block then.
- */
-#ifndef SMTPOUT_CAP_REQUIRETLS
-static int smtpout_session_new_for_hop(smtpout_session **psession,
-                                       const smtpout_hop *hop,
-                                       smtpout_config *config,
-                                       const smtpout_callbacks *callbacks,
-                                       void *user_data)
-{
-  int rv = smtpout_session_new(psession, smtpout_hop_mx(hop), config,
-                               callbacks, user_data);
-  if (rv == 0)
-    rv = smtpout_session_set_tls_policy(*psession, smtpout_hop_starttls(hop),
-                                        smtpout_hop_allow_invalid_certs(hop));
-  if (rv != 0) {
-    smtpout_session_free(*psession);
-    *psession = NULL;
-  }
-  return rv;
-}
-
-static int smtpout_session_hop_outcome(const smtpout_session *session)
-{
-  switch (smtpout_session_close_reason(session)) {
-  case SMTPOUT_CLOSE_NONE:
-    return SMTPOUT_HOP_DONE;
-  case SMTPOUT_CLOSE_TLS:
-  case SMTPOUT_CLOSE_TLS_POLICY:
-    return SMTPOUT_HOP_TLS_FAILED;
-  default:
-    return smtpout_session_capabilities(session) == 0
-               ? SMTPOUT_HOP_HOST_FAILED
-               : SMTPOUT_HOP_SESSION_FAILED;
-  }
-}
-#endif
-/* END SHIM(enforce) */
-/* ------------------------------------------------------------------ */
-
 static int set_string(char **dst, const char *src)
 {
   char *copy = strdup(src);
@@ -557,13 +509,11 @@ static int hop_connect(struct host *h, const smtpout_hop *hop,
   if (rv == 0)
     rv = smtpout_session_new_for_hop(&s, hop, d->config, cbs, d);
   smtpout_callbacks_free(cbs);
-  uint32_t flags = 0;
-#ifdef SMTPOUT_MESSAGE_REQUIRETLS
   /* The hop requires REQUIRETLS already; flagging the message too means
    * the session refuses it on any hop that would not. */
-  if (d->route_flags & SMTPOUT_ROUTE_REQUIRETLS)
-    flags |= SMTPOUT_MESSAGE_REQUIRETLS;
-#endif
+  uint32_t flags = d->route_flags & SMTPOUT_ROUTE_REQUIRETLS
+                       ? SMTPOUT_MESSAGE_REQUIRETLS
+                       : 0;
   if (rv == 0)
     rv = deliver_session_setup(d, s, n, plaintext_fallback, flags);
   if (rv != 0) {

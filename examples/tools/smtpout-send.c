@@ -493,42 +493,6 @@ static void policy_of(const struct send_setup *setup,
            smtpout_policy_source(p, SMTPOUT_KNOB_ALLOW_INVALID_CERTS));
 }
 
-/* ------------------------------------------------------------------ */
-/*
- * SHIM(enforce) — TEMPORARY, NOT FOR MAIN.  What a session learns about
- * the authentication of a hop comes from branch enforce's tls_info
- * getters (these names and types are theirs); until that branch lands
- * these stand-ins say what can be said without it: PKIX verified or not,
- * no DANE match, REQUIRETLS never sent.  They compile out by themselves
- * once <smtpout/session.h> has the real ones (it then defines
- * SMTPOUT_CAP_REQUIRETLS); delete this block then.
- */
-#ifndef SMTPOUT_CAP_REQUIRETLS
-static int smtpout_tls_info_auth(const smtpout_tls_info *ti)
-{
-  return smtpout_tls_info_verified(ti) ? 1 : 0;
-}
-
-static const char *smtpout_tls_auth_name(int auth)
-{
-  return auth == 1 ? "pkix" : "none";
-}
-
-static const char *smtpout_tls_info_tlsa_matched(const smtpout_tls_info *ti)
-{
-  (void)ti;
-  return NULL;
-}
-
-static int smtpout_tls_info_requiretls(const smtpout_tls_info *ti)
-{
-  (void)ti;
-  return 0;
-}
-#endif
-/* END SHIM(enforce) */
-/* ------------------------------------------------------------------ */
-
 /* "route": what the route found (docs/tools.md, JSON OUTPUT). */
 static void print_route_json(struct json *j, const smtpout_route *r)
 {

@@ -33,9 +33,9 @@ and for policy fetches.
                   mx-both1's certificate is self-signed (PKIX would fail)
   rt              DANE host (aiosmtpd) offering REQUIRETLS after STARTTLS
 
-Tests that need the session to enforce a hop's TLS requirement (DANE
-matching, REQUIRETLS) run once the library has smtpout_session_new_for_hop()
-(branch enforce); before that they are skipped, saying so.
+Sessions are made for each hop (smtpout_session_new_for_hop()), so the
+hop's TLS requirement is enforced: DANE matching, PKIX under MTA-STS,
+REQUIRETLS.
 """
 import ctypes
 import datetime
@@ -72,21 +72,6 @@ HOSTS = {
     "mx-both0": 17, "mx-both1": 18, "mx-rt": 20,
 }
 STS_DOMAINS = ("stsok", "stsbad", "stsmx", "ststest", "stsfail", "both")
-
-
-def enforced():
-    """Whether this library's sessions enforce a hop's TLS requirement
-    (branch enforce: smtpout_session_new_for_hop() in the version script;
-    read there rather than from the library, which a sanitizer build's
-    ctypes cannot load)."""
-    with open(os.path.join(testlib.SOURCE, "lib", "smtpout.map")) as f:
-        return re.search(r"\bsmtpout_session_new_for_hop;", f.read()) is not None
-
-
-ENFORCED = enforced()
-needs_enforce = unittest.skipUnless(
-    ENFORCED, "needs the session to enforce hops (branch enforce: "
-              "smtpout_session_new_for_hop)")
 
 
 def free_port(addresses):
@@ -432,7 +417,6 @@ class DnsRules(DomainTest):
                                   "(Postfix, port 443)")
 class Dane(DomainTest):
 
-    @needs_enforce
     def test_secure_zone_delivers_by_dane_ee_to_a_self_signed_host(self):
         rc, doc, err = self.send("secure.test",
                                  extra="[queue.outbound.tls]\n"
@@ -453,9 +437,8 @@ class Dane(DomainTest):
         a = doc["attempts"]
         self.assertEqual([(x["mx"], x["tls_requirement"]) for x in a],
                          [("mx2.secure.test", "dane")])
-        if ENFORCED:
-            self.assertEqual(a[0]["auth"], "dane-ta")
-            self.assertEqual(a[0]["dane"]["matched"], "2 1 1")
+        self.assertEqual(a[0]["auth"], "dane-ta")
+        self.assertEqual(a[0]["dane"]["matched"], "2 1 1")
 
     def test_dane_ta_with_a_wrong_name_defers(self):
         rc, doc, err = self.send("tawrong.secure.test")
@@ -466,7 +449,6 @@ class Dane(DomainTest):
         self.assertFalse(a[0]["plaintext_fallback"])
         self.assertEqual(a[0]["outcome"], "tls-failed")
 
-    @needs_enforce
     def test_tlsa_mismatch_defers_never_plaintext_never_pkix(self):
         # mxmis's certificate is valid for its name under the CA the
         # configuration trusts: PKIX would accept it.  Its TLSA record is
@@ -545,10 +527,9 @@ class MtaSts(DomainTest):
         self.assertEqual(self.status(doc), [("deferred", "4.7.5")])
         a = doc["attempts"]
         self.assertEqual(len(a), 1, a)
-        # A session enforcing the hop reports the MTA-STS type (RFC 8460
-        # sts-webpki-invalid); the local policy alone, the certificate's.
-        want = ("sts-webpki-invalid" if ENFORCED
-                else "certificate-host-mismatch")
+        # The session enforcing the hop reports the MTA-STS type (RFC 8460
+        # sts-webpki-invalid), not the certificate's own.
+        want = "sts-webpki-invalid"
         self.assertEqual((a[0]["tls_requirement"], a[0]["plaintext_fallback"],
                           a[0]["tlsrpt_result"]), ("pkix", False, want))
         self.assertNotIn("mail", self.sessions("stsbad")[-1])
@@ -613,7 +594,6 @@ class MtaSts(DomainTest):
         with open(cache, "rb") as f:
             self.assertIn(b"id=old1", f.read())
 
-    @needs_enforce
     def test_dane_and_mta_sts_on_one_domain(self):
         # mx-both0 has TLSA records but the policy does not list it: never
         # contacted.  mx-both1 is listed; its certificate is self-signed,
@@ -632,7 +612,6 @@ class MtaSts(DomainTest):
                                   "(Postfix, port 443)")
 class RequireTls(DomainTest):
 
-    @needs_enforce
     def test_dane_host_that_offers_it_gets_mail_with_the_parameter(self):
         rc, doc, err = self.send("rt.secure.test", "--requiretls")
         self.assertEqual(rc, 0, err)
@@ -645,7 +624,6 @@ class RequireTls(DomainTest):
         self.assertTrue(mails[-1]["requiretls"])
         self.assertTrue(mails[-1]["tls"])
 
-    @needs_enforce
     def test_pkix_only_host_bounces_5_7_30_and_gets_nothing(self):
         # stsok's MX is authenticated (MTA-STS enforce, PKIX) but Postfix
         # does not offer REQUIRETLS.
