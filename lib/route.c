@@ -2449,6 +2449,12 @@ int smtpout_route_hop_tlsrpt(smtpout_route *route, const smtpout_hop *hop,
       return SMTPOUT_ERR_INVALID_ARGUMENT;
   }
   route->now = now;
+  /* RFC 8460 3: a TLS-RPT report goes out flagged TLS-Required: No, is
+   * delivered despite TLS failures, and its own session is not counted in
+   * the next report (or reports would report on reports).  No policy was
+   * applied to such a route anyway: nothing to record. */
+  if (route->relaxed)
+    return 0;
   const struct host *h = &route->host;
   const char *reason = NULL;
   int kind = EV_NONE;

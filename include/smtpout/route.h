@@ -714,7 +714,10 @@ SMTPOUT_EXTERN int smtpout_route_hop_done(smtpout_route *route,
  * `sending_ip`, `receiving_helo` and `additional` may be NULL.  A hop to
  * an MX host an MTA-STS testing policy does not list is a failure
  * (validation-failure) whatever the connection did.  The event is then
- * pulled with smtpout_route_next_event().  Returns 0.  Errors:
+ * pulled with smtpout_route_next_event().  A route made with
+ * SMTPOUT_ROUTE_TLS_REQUIRED_NO (without REQUIRETLS) records none: that
+ * is how a TLS-RPT report goes out, and a report's own delivery is not
+ * counted in the next report (RFC 8460 3).  Returns 0.  Errors:
  * SMTPOUT_ERR_INVALID_ARGUMENT (NULL route, a hop that is not the one
  * out, an unknown result type, a `sending_ip` that is not an address),
  * SMTPOUT_ERR_NOMEM.
