@@ -67,6 +67,11 @@ check "the bench adds msmtp" has smtpout_bench_packages msmtp
 for p in groff-base man-db; do
     check "the tests install $p (the manual pages)" has smtpout_test_packages "$p"
 done
+# Priority important, yet absent from a minbase system (found by running
+# the test command in a fresh `mmdebstrap --variant=minbase bookworm`).
+for p in iproute2 procps; do
+    check "the tests install $p (ip, pgrep)" has smtpout_test_packages "$p"
+done
 for p in libhiredis-dev redis-server; do
     check "the tests install $p (the Redis store example)" has smtpout_test_packages "$p"
     check "the demo does not install $p" lacks smtpout_demo_packages "$p"

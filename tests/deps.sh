@@ -71,6 +71,12 @@ smtpout_demo_packages=("${smtpout_build_packages[@]}" gnutls-bin python3
 #                        and removes nothing, and without dovecot-imapd or
 #                        -pop3d the system service it may start serves no
 #                        protocol
+#   iproute2 procps      ip and pgrep, Priority: important in Debian but
+#                        absent from minimal images: ip brings up loopback in
+#                        the network namespaces the README example and the
+#                        offline pip install run in (test_doc_examples.py,
+#                        test_python_install.py), pgrep finds the fault
+#                        server under timeout(1) (faultsrv-selftest.sh)
 #   libhiredis-dev redis-server
 #                        a sending cluster's shared store: the Redis adapter
 #                        of examples/redis-store/ builds with hiredis, and
@@ -84,7 +90,7 @@ smtpout_test_packages=("${smtpout_build_packages[@]}" gnutls-bin openssl
                        libunbound-dev libcurl4-gnutls-dev nsd unbound
                        ldnsutils bind9-dnsutils curl strace python3-venv mypy
                        libgsasl-dev dovecot-core groff-base man-db
-                       libhiredis-dev redis-server)
+                       iproute2 procps libhiredis-dev redis-server)
 
 # tests/bench/run.sh, beyond the tests: msmtp is one of the clients it
 # measures.
