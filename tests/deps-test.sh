@@ -69,6 +69,7 @@ for p in groff-base man-db; do
 done
 # Priority important, yet absent from a minbase system (found by running
 # the test command in a fresh `mmdebstrap --variant=minbase bookworm`).
+check "the build installs dpkg-dev (meson's multiarch libdir)" has smtpout_build_packages dpkg-dev
 for p in iproute2 procps; do
     check "the tests install $p (ip, pgrep)" has smtpout_test_packages "$p"
 done

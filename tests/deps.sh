@@ -13,9 +13,12 @@
 # shared libraries are installed.
 
 # Build smtpout: compiler, build system, the libraries it links and the
-# unit-test framework.
-smtpout_build_packages=(meson ninja-build pkg-config gcc libgnutls28-dev
-                        libidn2-dev libinih-dev libcmocka-dev)
+# unit-test framework.  dpkg-dev: meson asks its dpkg-architecture for
+# Debian's multiarch libdir; without it (a minimal system) meson installs
+# into lib64, where the dynamic linker and ldconfig do not look.
+smtpout_build_packages=(meson ninja-build pkg-config gcc dpkg-dev
+                        libgnutls28-dev libidn2-dev libinih-dev
+                        libcmocka-dev)
 
 # examples/demo.sh: certtool (gnutls-bin) makes its certificates, Debian's
 # Python with aiosmtpd is its server.
