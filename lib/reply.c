@@ -1,6 +1,7 @@
 /*
  * reply.c — see reply_int.h.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -9,16 +10,30 @@
 
 void reply_parser_init(struct reply_parser *p)
 {
+  p->partial = NULL;
+  p->partial_len = 0;
+  p->line = NULL;
   p->line_len = 0;
   p->in_reply = 0;
   p->error = NULL;
   memset(&p->reply, 0, sizeof(p->reply));
 }
 
+void reply_parser_release(struct reply_parser *p)
+{
+  /* The line last reported may lie in the buffer. */
+  if (p->line == p->partial) {
+    p->line = NULL;
+    p->line_len = 0;
+  }
+  free(p->partial);
+  p->partial = NULL;
+  p->partial_len = 0;
+}
+
 int reply_parser_busy(const struct reply_parser *p)
 {
-  int partial = p->line_len > 0 && p->line[p->line_len - 1] != '\n';
-  return partial || p->in_reply;
+  return p->partial_len > 0 || p->in_reply;
 }
 
 static int is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
@@ -61,27 +76,32 @@ static void append_text(struct reply *r, const uint8_t *t, size_t n)
 {
   if (r->text_len > 0 && r->text_len < REPLY_TEXT_MAX && n > 0)
     r->text[r->text_len++] = ' ';
-  for (size_t i = 0; i < n && r->text_len < REPLY_TEXT_MAX; i++) {
+  if (n > REPLY_TEXT_MAX - r->text_len)
+    n = REPLY_TEXT_MAX - r->text_len;
+  char *out = r->text + r->text_len;
+  for (size_t i = 0; i < n; i++) {
     uint8_t c = t[i];
-    r->text[r->text_len++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+    out[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
   }
+  r->text_len += n;
   r->text[r->text_len] = '\0';
 }
 
 static enum reply_event fail(struct reply_parser *p, const char *why)
 {
   p->error = why;
+  p->partial_len = 0;
+  p->line = NULL;
   p->line_len = 0;
   p->in_reply = 0;
   return REPLY_ERROR;
 }
 
-/* Interprets the complete line in p->line (CRLF already stripped). */
-static enum reply_event parse_line(struct reply_parser *p)
+/* Interprets the complete line `l` (CRLF already stripped), and makes it
+ * the line last reported. */
+static enum reply_event parse_line(struct reply_parser *p, const uint8_t *l,
+                                   size_t n)
 {
-  const uint8_t *l = p->line;
-  size_t n = p->line_len;
-
   /* Reply-code = %x32-35 %x30-35 %x30-39 (RFC 5321 4.2); a second digit
    * above 5 is tolerated, anything else ("600", "099", "25O") is not. */
   if (n < 3 || l[0] < '2' || l[0] > '5' || !is_digit(l[1]) || !is_digit(l[2]))
@@ -93,8 +113,12 @@ static enum reply_event parse_line(struct reply_parser *p)
 
   struct reply *r = &p->reply;
   if (!p->in_reply) {
-    memset(r, 0, sizeof(*r));
+    /* A new reply: its fields are reset, not the whole text buffer. */
     r->code = code;
+    r->enhanced[0] = '\0';
+    r->text[0] = '\0';
+    r->text_len = 0;
+    r->nlines = 0;
   } else if (code != r->code) {
     /* RFC 5321 4.2.1: every line of a multi-line reply has the same
      * code; disagreement means we no longer know what was answered. */
@@ -111,6 +135,8 @@ static enum reply_event parse_line(struct reply_parser *p)
     memcpy(r->enhanced, enh, sizeof(enh));
   append_text(r, t + skip, tn - skip);
 
+  p->line = l;
+  p->line_len = n;
   if (last) {
     p->in_reply = 0;
     return REPLY_COMPLETE;
@@ -119,46 +145,49 @@ static enum reply_event parse_line(struct reply_parser *p)
   return REPLY_LINE;
 }
 
+/* The length of line `l` of `n` bytes, its LF included, without its line
+ * end: LF, or CRLF (a bare LF is tolerated). */
+static size_t strip_eol(const uint8_t *l, size_t n)
+{
+  n--;
+  if (n > 0 && l[n - 1] == '\r')
+    n--;
+  return n;
+}
+
 enum reply_event reply_parse(struct reply_parser *p, const uint8_t *data,
                              size_t len, size_t *consumed)
 {
-  /* A new line starts after the previous one was reported. */
-  if (p->line_len > 0 && p->line[p->line_len - 1] == '\n')
-    p->line_len = 0;
-
   const uint8_t *nl = memchr(data, '\n', len);
   size_t take = nl ? (size_t)(nl - data) + 1 : len;
-  if (p->line_len + take > REPLY_MAX_LINE) {
-    *consumed = take;
-    return fail(p, "reply line too long");
-  }
-  memcpy(p->line + p->line_len, data, take);
-  p->line_len += take;
   *consumed = take;
+  if (p->partial_len + take > REPLY_MAX_LINE)
+    return fail(p, "reply line too long");
+  /* The usual case: a whole line in this input, read where it lies. */
+  if (nl != NULL && p->partial_len == 0)
+    return parse_line(p, data, strip_eol(data, take));
+  /* A line split across inputs is assembled in a buffer of its own. */
+  if (p->partial == NULL && (p->partial = malloc(REPLY_MAX_LINE)) == NULL) {
+    *consumed = 0;
+    return REPLY_NOMEM;
+  }
+  if (p->line == p->partial) {
+    p->line = NULL; /* about to be overwritten */
+    p->line_len = 0;
+  }
+  memcpy(p->partial + p->partial_len, data, take);
+  p->partial_len += take;
   if (nl == NULL)
     return REPLY_MORE;
-
-  /* Strip LF and an optional CR before it (bare LF is tolerated). */
-  size_t keep = p->line_len - 1;
-  if (keep > 0 && p->line[keep - 1] == '\r')
-    keep--;
-  size_t saved = p->line_len;
-  p->line_len = keep;
-  enum reply_event ev = parse_line(p);
-  if (ev != REPLY_ERROR)
-    p->line_len = saved; /* keeps the '\n' as the "line reported" mark */
-  return ev;
+  size_t n = p->partial_len;
+  p->partial_len = 0;
+  return parse_line(p, p->partial, strip_eol(p->partial, n));
 }
 
 const uint8_t *reply_line_raw(const struct reply_parser *p, size_t *len)
 {
-  size_t n = p->line_len;
-  if (n > 0 && p->line[n - 1] == '\n')
-    n--;
-  if (n > 0 && p->line[n - 1] == '\r')
-    n--;
-  *len = n;
-  return p->line;
+  *len = p->line_len;
+  return p->line ? p->line : (const uint8_t *)"";
 }
 
 const uint8_t *reply_line_text(const struct reply_parser *p, size_t *len)

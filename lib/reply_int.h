@@ -3,8 +3,11 @@
  *
  * Fed raw bytes, it returns one event per line: a continuation line, the
  * final line of a reply (the reply is then complete), or a protocol error.
- * Memory is fixed: a line longer than REPLY_MAX_LINE or a reply of more
- * than REPLY_MAX_LINES lines is an error, never growth.
+ * Memory is bounded: a line longer than REPLY_MAX_LINE or a reply of more
+ * than REPLY_MAX_LINES lines is an error, never growth.  A line that
+ * arrives whole is read where it lies; only one split across inputs is
+ * assembled, in a buffer of REPLY_MAX_LINE bytes allocated for it and
+ * released by reply_parser_release() (an idle session holds none).
  */
 #ifndef SMTPOUT_REPLY_INT_H
 #define SMTPOUT_REPLY_INT_H
@@ -29,7 +32,9 @@ struct reply {
 };
 
 struct reply_parser {
-  uint8_t line[REPLY_MAX_LINE];
+  uint8_t *partial;    /* a line begun in an earlier input, or NULL */
+  size_t partial_len;
+  const uint8_t *line; /* the line last reported, its CRLF stripped */
   size_t line_len;
   int in_reply;        /* a continuation line has been seen */
   struct reply reply;  /* the reply being assembled / just completed */
@@ -40,23 +45,28 @@ enum reply_event {
   REPLY_MORE = 0,      /* all input consumed, no complete line */
   REPLY_LINE = 1,      /* a continuation line ("250-...") was parsed */
   REPLY_COMPLETE = 2,  /* the final line was parsed: reply is ready */
-  REPLY_ERROR = -1     /* malformed input; see parser->error */
+  REPLY_ERROR = -1,    /* malformed input; see parser->error */
+  REPLY_NOMEM = -2     /* no memory to hold a split line; nothing consumed */
 };
 
 void reply_parser_init(struct reply_parser *p);
+/* Frees the buffer of a split line (and any part of a line in it): for a
+ * parser that is not busy, or done.  The parser stays usable. */
+void reply_parser_release(struct reply_parser *p);
 
 /*
  * Consumes bytes up to and including the next line end and reports what
  * that line was.  *consumed says how many of the `len` bytes were used.
- * After REPLY_LINE or REPLY_COMPLETE, reply_last_line() gives the raw line
- * (for traces and EHLO keywords).  After REPLY_COMPLETE the next call
- * starts a new reply.
+ * After REPLY_LINE or REPLY_COMPLETE, reply_line_raw() gives the raw line
+ * (for traces and EHLO keywords); it may point into `data`, so it is
+ * valid while `data` is and until the next call.  After REPLY_COMPLETE
+ * the next call starts a new reply.
  */
 enum reply_event reply_parse(struct reply_parser *p, const uint8_t *data,
                              size_t len, size_t *consumed);
 
 /* The text of the last parsed line after the code and separator (raw
- * bytes, not sanitised), and the whole raw line. */
+ * bytes, not sanitised), and the whole raw line, as reply_parse() says. */
 const uint8_t *reply_line_text(const struct reply_parser *p, size_t *len);
 const uint8_t *reply_line_raw(const struct reply_parser *p, size_t *len);
 

@@ -1496,6 +1496,10 @@ static int input_plain(smtpout_session *s, const uint8_t *p, size_t n)
     n -= used;
     if (ev == REPLY_MORE)
       return 0;
+    if (ev == REPLY_NOMEM) {
+      out_of_memory(s);
+      return 1;
+    }
     if (ev == REPLY_ERROR) {
       set_close(s, SMTPOUT_CLOSE_PROTOCOL, "%s from host %s", s->rp.error,
                 s->mx);
@@ -1800,6 +1804,7 @@ static void session_destroy(smtpout_session *session)
   buf_free(&session->out);
   buf_free(&session->wire);
   cmdq_free(&session->cmds);
+  reply_parser_release(&session->rp);
   body_end(&session->body);
   smtpout_config_unref(session->config);
   free(session);

@@ -805,6 +805,11 @@ static int call_peer_certificate(struct fx *f)
   smtpout_certificate_free(c);
   return rv;
 }
+/* Part of a line: the parser needs a buffer to keep it. */
+static int call_feed_split_line(struct fx *f)
+{
+  return smtpout_session_feed(f->s, (const uint8_t *)"220 mx ES", 9, f->now);
+}
 static int call_peek_output(struct fx *f)
 {
   const uint8_t *p;
@@ -824,6 +829,7 @@ static const struct nomem_case nomem_cases[] = {
   NOMEM_CASE(smtpout_session_start, setup_new, call_start, 0),
   NOMEM_CASE(smtpout_session_submit, setup_started, call_submit, 0),
   NOMEM_CASE(smtpout_session_feed, setup_started, call_feed, 0),
+  NOMEM_CASE(smtpout_session_feed, setup_started, call_feed_split_line, 0),
   NOMEM_CASE(smtpout_session_peek_output, setup_data, call_peek_output, 0),
   NOMEM_CASE(smtpout_session_peer_certificate, fx_tls, call_peer_certificate,
              0),

@@ -162,6 +162,80 @@ static void test_reply_line_count_limit(void **st)
   assert_int_equal(parse_all(&p, "250-x\r\n", 7, &n), REPLY_ERROR);
 }
 
+/* A reply cut at every byte parses as it does whole: the lines read where
+ * they lie and the lines assembled from pieces give the same events, the
+ * same raw lines and the same reply; and the buffer of a split line goes
+ * with reply_parser_release(). */
+static void test_reply_split_at_every_byte_parses_as_whole(void **st)
+{
+  const char *t = "250-mx.example says hi\r\n250-PIPELINING\r\n"
+                  "250 2.0.0 SIZE 10\r\n";
+  size_t len = strlen(t);
+  (void)st;
+  for (size_t cut = 1; cut < len; cut++) {
+    struct reply_parser p;
+    reply_parser_init(&p);
+    char lines[3][64];
+    int nlines = 0;
+    enum reply_event last = REPLY_MORE;
+    size_t parts[2][2] = {{0, cut}, {cut, len - cut}};
+    for (int k = 0; k < 2; k++) {
+      const uint8_t *d = (const uint8_t *)t + parts[k][0];
+      size_t n = parts[k][1];
+      while (n > 0) {
+        size_t used;
+        last = reply_parse(&p, d, n, &used);
+        assert_true(last >= 0);
+        d += used;
+        n -= used;
+        if (last == REPLY_LINE || last == REPLY_COMPLETE) {
+          size_t ln;
+          const uint8_t *l = reply_line_raw(&p, &ln);
+          assert_true(nlines < 3 && ln < sizeof(lines[0]));
+          memcpy(lines[nlines], l, ln);
+          lines[nlines++][ln] = '\0';
+        }
+      }
+    }
+    assert_int_equal(last, REPLY_COMPLETE);
+    assert_int_equal(nlines, 3);
+    assert_string_equal(lines[0], "250-mx.example says hi");
+    assert_string_equal(lines[1], "250-PIPELINING");
+    assert_string_equal(lines[2], "250 2.0.0 SIZE 10");
+    assert_int_equal(p.reply.nlines, 3);
+    /* An enhanced code opens the text of every line but the first's
+     * is the reply's: this one has none. */
+    assert_string_equal(p.reply.text, "mx.example says hi PIPELINING SIZE 10");
+    assert_string_equal(p.reply.enhanced, "");
+    assert_false(reply_parser_busy(&p));
+    reply_parser_release(&p);
+    assert_null(p.partial);
+  }
+}
+
+/* A partial line is busy until its end comes; the limit counts its
+ * pieces together. */
+static void test_reply_split_line_limit_counts_every_piece(void **st)
+{
+  struct reply_parser p;
+  static char line[REPLY_MAX_LINE + 8];
+  size_t used;
+  (void)st;
+  memset(line, 'a', sizeof(line));
+  memcpy(line, "250 ", 4);
+  reply_parser_init(&p);
+  assert_int_equal(reply_parse(&p, (const uint8_t *)line, 1000, &used),
+                   REPLY_MORE);
+  assert_int_equal(used, 1000);
+  assert_true(reply_parser_busy(&p));
+  memcpy(line + REPLY_MAX_LINE - 1, "\r\n", 2);
+  assert_int_equal(reply_parse(&p, (const uint8_t *)line + 1000,
+                               REPLY_MAX_LINE + 1 - 1000, &used),
+                   REPLY_ERROR);
+  assert_false(reply_parser_busy(&p));
+  reply_parser_release(&p);
+}
+
 /* ---- canonicaliser ---- */
 
 /* Encodes `in` in chunks of `chunk` bytes (0: all at once). */
@@ -248,6 +322,8 @@ int main(void)
     cmocka_unit_test(test_reply_malformed_lines),
     cmocka_unit_test(test_reply_line_limit),
     cmocka_unit_test(test_reply_line_count_limit),
+    cmocka_unit_test(test_reply_split_at_every_byte_parses_as_whole),
+    cmocka_unit_test(test_reply_split_line_limit_counts_every_piece),
     cmocka_unit_test(test_canon_properties_on_random_bodies),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
