@@ -8,6 +8,9 @@
 #include "reply_int.h"
 #include "smtpout/session.h"
 
+/* The text of a parser that has none: never written to. */
+static char no_text[1];
+
 void reply_parser_init(struct reply_parser *p)
 {
   p->partial = NULL;
@@ -17,6 +20,7 @@ void reply_parser_init(struct reply_parser *p)
   p->in_reply = 0;
   p->error = NULL;
   memset(&p->reply, 0, sizeof(p->reply));
+  p->reply.text = no_text;
 }
 
 void reply_parser_release(struct reply_parser *p)
@@ -29,11 +33,21 @@ void reply_parser_release(struct reply_parser *p)
   free(p->partial);
   p->partial = NULL;
   p->partial_len = 0;
+  if (p->reply.text != no_text)
+    free(p->reply.text);
+  p->reply.text = no_text;
+  p->reply.text_len = 0;
 }
 
 int reply_parser_busy(const struct reply_parser *p)
 {
   return p->partial_len > 0 || p->in_reply;
+}
+
+size_t reply_parser_held(const struct reply_parser *p)
+{
+  return (p->partial ? REPLY_MAX_LINE : 0) +
+         (p->reply.text != no_text ? REPLY_TEXT_MAX + 1 : 0);
 }
 
 static int is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
@@ -158,6 +172,15 @@ static size_t strip_eol(const uint8_t *l, size_t n)
 enum reply_event reply_parse(struct reply_parser *p, const uint8_t *data,
                              size_t len, size_t *consumed)
 {
+  if (p->reply.text == no_text) {
+    char *t = malloc(REPLY_TEXT_MAX + 1);
+    if (t == NULL) {
+      *consumed = 0;
+      return REPLY_NOMEM;
+    }
+    t[0] = '\0';
+    p->reply.text = t;
+  }
   const uint8_t *nl = memchr(data, '\n', len);
   size_t take = nl ? (size_t)(nl - data) + 1 : len;
   *consumed = take;

@@ -6,8 +6,9 @@
  * Memory is bounded: a line longer than REPLY_MAX_LINE or a reply of more
  * than REPLY_MAX_LINES lines is an error, never growth.  A line that
  * arrives whole is read where it lies; only one split across inputs is
- * assembled, in a buffer of REPLY_MAX_LINE bytes allocated for it and
- * released by reply_parser_release() (an idle session holds none).
+ * assembled, in a buffer of REPLY_MAX_LINE bytes allocated for it.  That
+ * buffer and the reply's text are released by reply_parser_release(): an
+ * idle session holds neither.
  */
 #ifndef SMTPOUT_REPLY_INT_H
 #define SMTPOUT_REPLY_INT_H
@@ -26,7 +27,9 @@
 struct reply {
   int code;             /* 200..599 */
   char enhanced[12];    /* "4.7.5", or "" */
-  char text[REPLY_TEXT_MAX + 1]; /* printable ASCII, lines joined by ' ' */
+  /* Printable ASCII, lines joined by ' ': REPLY_TEXT_MAX + 1 bytes the
+   * parser allocates with its first reply ("" before). */
+  char *text;
   size_t text_len;
   unsigned nlines;
 };
@@ -46,12 +49,14 @@ enum reply_event {
   REPLY_LINE = 1,      /* a continuation line ("250-...") was parsed */
   REPLY_COMPLETE = 2,  /* the final line was parsed: reply is ready */
   REPLY_ERROR = -1,    /* malformed input; see parser->error */
-  REPLY_NOMEM = -2     /* no memory to hold a split line; nothing consumed */
+  REPLY_NOMEM = -2     /* no memory for the text or a split line; nothing
+                          consumed */
 };
 
 void reply_parser_init(struct reply_parser *p);
-/* Frees the buffer of a split line (and any part of a line in it): for a
- * parser that is not busy, or done.  The parser stays usable. */
+/* Frees the reply's text and the buffer of a split line (with any part
+ * of a line in it): for a parser that is not busy, or done.  The parser
+ * stays usable; the reply reads as empty. */
 void reply_parser_release(struct reply_parser *p);
 
 /*
@@ -72,6 +77,8 @@ const uint8_t *reply_line_raw(const struct reply_parser *p, size_t *len);
 
 /* True when the parser holds part of a line or of a multi-line reply. */
 int reply_parser_busy(const struct reply_parser *p);
+/* The bytes of the buffers it holds: 0 after reply_parser_release(). */
+size_t reply_parser_held(const struct reply_parser *p);
 
 /*
  * Reads one line of an EHLO reply after the first (the text after "250-"

@@ -43,6 +43,7 @@ static void test_reply_single_line_with_enhanced_code(void **st)
   assert_int_equal(p.reply.code, 250);
   assert_string_equal(p.reply.enhanced, "2.1.5");
   assert_string_equal(p.reply.text, "Ok");
+  reply_parser_release(&p);
 }
 
 static void test_reply_code_only_and_bare_lf(void **st)
@@ -54,6 +55,7 @@ static void test_reply_code_only_and_bare_lf(void **st)
   assert_int_equal(parse_all(&p, "250\n", 4, &n), REPLY_COMPLETE);
   assert_int_equal(p.reply.code, 250);
   assert_string_equal(p.reply.text, "");
+  reply_parser_release(&p);
 }
 
 static void test_reply_enhanced_code_forms(void **st)
@@ -81,6 +83,7 @@ static void test_reply_enhanced_code_forms(void **st)
                      REPLY_COMPLETE);
     assert_string_equal(p.reply.enhanced, cases[i].enhanced);
     assert_string_equal(p.reply.text, cases[i].text);
+    reply_parser_release(&p);
   }
 }
 
@@ -109,6 +112,7 @@ static void test_reply_multiline_reports_each_line(void **st)
   assert_false(reply_parser_busy(&p));
   assert_int_equal(p.reply.nlines, 3);
   assert_string_equal(p.reply.text, "mx.example PIPELINING SIZE 10");
+  reply_parser_release(&p);
 }
 
 static void test_reply_malformed_lines(void **st)
@@ -123,6 +127,7 @@ static void test_reply_malformed_lines(void **st)
     reply_parser_init(&p);
     assert_int_equal(parse_all(&p, bad[i], strlen(bad[i]), &n), REPLY_ERROR);
     assert_non_null(p.error);
+    reply_parser_release(&p);
   }
 }
 
@@ -139,12 +144,14 @@ static void test_reply_line_limit(void **st)
   reply_parser_init(&p);
   assert_int_equal(parse_all(&p, line, REPLY_MAX_LINE, &n), REPLY_COMPLETE);
   assert_int_equal(p.reply.text_len, REPLY_TEXT_MAX); /* text kept bounded */
+  reply_parser_release(&p);
   /* ...one byte more is not. */
   memset(line, 'a', sizeof(line));
   memcpy(line, "250 ", 4);
   memcpy(line + REPLY_MAX_LINE - 1, "\r\n", 2);
   reply_parser_init(&p);
   assert_int_equal(parse_all(&p, line, REPLY_MAX_LINE + 1, &n), REPLY_ERROR);
+  reply_parser_release(&p);
 }
 
 static void test_reply_line_count_limit(void **st)
@@ -156,10 +163,12 @@ static void test_reply_line_count_limit(void **st)
   for (int i = 0; i < REPLY_MAX_LINES - 1; i++)
     assert_int_equal(parse_all(&p, "250-x\r\n", 7, &n), REPLY_LINE);
   assert_int_equal(parse_all(&p, "250 x\r\n", 7, &n), REPLY_COMPLETE);
+  reply_parser_release(&p);
   reply_parser_init(&p);
   for (int i = 0; i < REPLY_MAX_LINES; i++)
     assert_int_equal(parse_all(&p, "250-x\r\n", 7, &n), REPLY_LINE);
   assert_int_equal(parse_all(&p, "250-x\r\n", 7, &n), REPLY_ERROR);
+  reply_parser_release(&p);
 }
 
 /* A reply cut at every byte parses as it does whole: the lines read where
@@ -210,6 +219,7 @@ static void test_reply_split_at_every_byte_parses_as_whole(void **st)
     assert_false(reply_parser_busy(&p));
     reply_parser_release(&p);
     assert_null(p.partial);
+    assert_string_equal(p.reply.text, "");
   }
 }
 
