@@ -67,6 +67,8 @@
  * min.  The `data` timeout bounds them too, but cannot raise them. */
 #define DATA_INIT_MAX_MS (2u * 60 * 1000)
 #define DATA_BLOCK_MAX_MS (3u * 60 * 1000)
+/* Room for a close text: a server's reply text and what frames it. */
+#define CLOSE_TEXT_MAX (REPLY_TEXT_MAX + 320)
 /* The QUIT command line, as send_cmd() writes it. */
 #define QUIT_LINE "QUIT\r\n"
 
@@ -156,7 +158,10 @@ struct smtpout_session {
    * call that ran it returns SMTPOUT_ERR_NOMEM. */
   int nomem;
   int close_reason; /* enum smtpout_close_reason */
-  char close_text[REPLY_TEXT_MAX + 320];
+  /* Why, in words (CLOSE_TEXT_MAX bytes), allocated by set_close(): a
+   * connection that ends with QUIT never needs it, and an idle one should
+   * not carry 1.3 KiB of empty text.  Read through close_text(). */
+  char *close_text;
   /* How the connection went, for smtpout_session_hop_outcome(): the SMTP
    * handshake was complete (ST_READY reached, TLS up where required);
    * results another address may take; what REQUIRETLS found wanting. */
@@ -167,6 +172,16 @@ struct smtpout_session {
 
 static void advance(smtpout_session *s);
 static void txn_step(smtpout_session *s);
+
+static const char *close_text(const smtpout_session *s)
+{
+  if (s->close_text)
+    return s->close_text;
+  /* set_close() could not allocate it: the reason stands, its words are
+   * lost. */
+  return s->close_reason != SMTPOUT_CLOSE_NONE ? "out of memory for the text"
+                                               : "";
+}
 
 /* The longest stall allowed while the body is written. */
 static uint32_t data_block_timeout(const smtpout_session *s)
@@ -292,7 +307,7 @@ static void defer_undecided(smtpout_session *s, int code, const char *enhanced)
    * may still wait there; under TLS it shares the dot's record, so this
    * errs towards "possibly". */
   size_t behind = quit_behind_dot(s) ? sizeof(QUIT_LINE) - 1 : 0;
-  struct verdict v = {SMTPOUT_STATUS_DEFERRED, code, enhanced, s->close_text,
+  struct verdict v = {SMTPOUT_STATUS_DEFERRED, code, enhanced, close_text(s),
                       SCOPE_CONNECTION,
                       buf_len(&s->out) + buf_len(&s->wire) <= behind};
   while (s->msgs.head) {
@@ -313,11 +328,13 @@ static void set_close(smtpout_session *s, int reason, const char *fmt, ...)
   if (s->close_reason != SMTPOUT_CLOSE_NONE)
     return;
   s->close_reason = reason;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(s->close_text, sizeof(s->close_text), fmt, ap);
-  va_end(ap);
-  note(s, "%s", s->close_text);
+  if ((s->close_text = malloc(CLOSE_TEXT_MAX)) != NULL) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->close_text, CLOSE_TEXT_MAX, fmt, ap);
+    va_end(ap);
+  }
+  note(s, "%s", close_text(s));
 }
 
 /*
@@ -541,7 +558,7 @@ static void starttls_refused(smtpout_session *s, const struct reply *r)
     tls_failure_text(s, "host %s answered STARTTLS with %d %s", s->mx,
                      r->code, r->text);
   else
-    tls_failure_text(s, "%s", s->close_text);
+    tls_failure_text(s, "%s", close_text(s));
   tls_decided(s, SMTPOUT_TLS_OUTCOME_REFUSED, TLSRPT_STARTTLS_NOT_SUPPORTED);
 }
 
@@ -1651,6 +1668,25 @@ static void advance(smtpout_session *s)
 
 static void session_destroy(smtpout_session *s);
 
+/* An idle connection (greeted and secured, nothing queued, nothing in
+ * flight, every byte written) holds no buffer: a host keeping thousands of
+ * connections open for their next message pays for their sessions and TLS
+ * state, not for the few KiB of buffers each message grew.  They come
+ * back with the next message; a session that goes from one message to the
+ * next without a pause (one submitted from on_message_done) never gets
+ * here. */
+static void release_idle(smtpout_session *s)
+{
+  if (s->state != ST_READY || s->msgs.head != NULL || s->quit_requested ||
+      cmdq_head(&s->cmds) != NULL || buf_len(&s->out) > 0 ||
+      buf_len(&s->wire) > 0 || reply_parser_busy(&s->rp))
+    return;
+  buf_free(&s->out);
+  buf_free(&s->wire);
+  cmdq_free(&s->cmds);
+  reply_parser_release(&s->rp);
+}
+
 /* Wraps every public entry point that can run callbacks.  Each of them
  * refuses to run while `busy` says a call is already under way: that is
  * a callback calling back in, and the state it would change is in use up
@@ -1678,8 +1714,10 @@ static int leave(smtpout_session *s, int *rv)
 {
   int gone = 0;
   if (--s->busy == 0) {
-    if (!s->free_requested)
+    if (!s->free_requested) {
       advance(s);
+      release_idle(s);
+    }
     gone = s->free_requested;
   }
   if (rv)
@@ -1806,8 +1844,15 @@ static void session_destroy(smtpout_session *session)
   cmdq_free(&session->cmds);
   reply_parser_release(&session->rp);
   body_end(&session->body);
+  free(session->close_text);
   smtpout_config_unref(session->config);
   free(session);
+}
+
+size_t session_held_bytes(const smtpout_session *s)
+{
+  return s->out.cap + s->wire.cap + s->cmds.cap * sizeof(*s->cmds.e) +
+         reply_parser_held(&s->rp);
 }
 
 void session_set_tls_backend(smtpout_session *s,
@@ -2190,7 +2235,7 @@ int smtpout_session_close_reason(const smtpout_session *s)
 
 const char *smtpout_session_close_text(const smtpout_session *s)
 {
-  return s ? s->close_text : "";
+  return s ? close_text(s) : "";
 }
 
 const smtpout_tls_info *smtpout_session_tls_info(const smtpout_session *s)

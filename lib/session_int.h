@@ -17,4 +17,9 @@ struct tls_backend;
 void session_set_tls_backend(smtpout_session *session,
                              const struct tls_backend *backend);
 
+/* The bytes of the buffers the session holds beside its struct: output,
+ * ciphertext, the command queue, a reply line split across reads.  0 for
+ * an idle session (release_idle() in session.c). */
+size_t session_held_bytes(const smtpout_session *session);
+
 #endif

@@ -574,6 +574,10 @@ static ssize_t pull_cb(gnutls_transport_ptr_t ptr, void *data, size_t len)
     len = avail;
   memcpy(data, buf_head(&c->input), len);
   buf_consume(&c->input, len);
+  /* Drained: GnuTLS holds what it still needs, and an idle connection
+   * keeps no ciphertext buffer (the next input allocates one). */
+  if (len == avail)
+    buf_free(&c->input);
   return (ssize_t)len;
 }
 

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "session_int.h"
 
 #define BODY_DOT "Subject: t\r\n\r\nhello\r\n.\r\n"
 
@@ -1440,6 +1441,39 @@ static void test_idle_session_takes_messages_later(void **st)
   h_free(&h);
 }
 
+/* An idle session keeps no buffer (docs/performance.md, memory per idle
+ * session), and one that is still reading a reply is not idle. */
+static void test_idle_session_releases_its_buffers(void **st)
+{
+  struct h h;
+  (void)st;
+  h_init(&h, "mx.test.example", NULL);
+  h_submit(&h, A, NULL);
+  h_open(&h, "250 PIPELINING\r\n");
+  assert_true(session_held_bytes(h.s) > 0);
+  h_client(&h);
+  h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+  h_client(&h);
+  h_server_n(&h, "250 o", 5);
+  assert_int_equal(h.nres, 0);
+  assert_true(session_held_bytes(h.s) > 0); /* the split line */
+  h_server(&h, "k\r\n");
+  assert_result(&h, A, SMTPOUT_STATUS_DELIVERED, 250, "");
+  assert_int_equal(session_held_bytes(h.s), 0);
+  /* The next message finds its buffers again. */
+  h_submit(&h, B, NULL);
+  assert_string_equal(h_client(&h), "MAIL FROM:<sender@test.example>\r\n"
+                                    "RCPT TO:<b@test.example>\r\n"
+                                    "DATA\r\n");
+  assert_true(session_held_bytes(h.s) > 0);
+  h_server(&h, "250 ok\r\n250 ok\r\n354 go\r\n");
+  assert_string_equal(h_client(&h), BODY_DOT);
+  h_server(&h, "250 ok\r\n");
+  assert_result(&h, B, SMTPOUT_STATUS_DELIVERED, 250, "");
+  assert_int_equal(session_held_bytes(h.s), 0);
+  h_free(&h);
+}
+
 /* Found by fuzz-session: a message submitted to an idle session was
  * started inside submit(), so a local bounce reached on_result before the
  * host knew the message's id, and the MAIL deadline counted from the last
@@ -1880,6 +1914,7 @@ int main(void)
     cmocka_unit_test(test_refused_rset_defers_with_codes_of_a_deferral),
     cmocka_unit_test(test_pipelined_rset_precedes_next_mail),
     cmocka_unit_test(test_idle_session_takes_messages_later),
+    cmocka_unit_test(test_idle_session_releases_its_buffers),
     cmocka_unit_test(
         test_submit_runs_no_callback_and_times_from_the_next_peek),
     cmocka_unit_test(test_abort_defers_everything_and_sends_nothing),

@@ -340,6 +340,12 @@ static void on_message_done(smtpout_session *s, int id, void *ud)
   (void)id;
   g.msgs_done++;
   sl->delivered = 1;
+  /* --idle=used measures what an idle session costs: its host holds
+   * nothing for a message that is done. */
+  if (opt.idle) {
+    free(sl->hdr);
+    sl->hdr = NULL;
+  }
   /* -d: the next message rides on this connection (smtp-source sends the
    * next MAIL FROM right away); otherwise QUIT was asked for already. */
   if (opt.reuse) {
