@@ -151,8 +151,10 @@ struct tls_conn_params {
   const struct tls_dane *dane;
 };
 
-/* Results of the handshake and of reads. */
-enum { TLS_OK = 0, TLS_AGAIN = 1, TLS_EOF = 2, TLS_FAILED = -1 };
+/* Results of the handshake and of reads: a read returns the number of
+ * bytes it read, or one of these, so none but TLS_OK is positive (a
+ * record may carry a single byte). */
+enum { TLS_OK = 0, TLS_FAILED = -1, TLS_AGAIN = -3, TLS_EOF = -4 };
 
 /* What a session needs of TLS: one connection's life, over memory. */
 struct tls_backend {

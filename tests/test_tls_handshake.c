@@ -330,6 +330,34 @@ static void test_reply_behind_tickets_in_one_read_is_answered(void **st)
   srv_free(&v);
 }
 
+/* A server may put any number of bytes in a record: one or two bytes of
+ * plaintext are data, never "again" or "end of file" (the read's status
+ * codes once were the numbers 1 and 2). */
+static void test_reply_in_records_of_one_and_two_bytes_is_read(void **st)
+{
+  (void)st;
+  struct h h;
+  struct srv v;
+  char buf[4096];
+  open_tls(&h, &v);
+  finish_handshake_expect_ehlo(&h, &v);
+  const char *reply = "250-mx.test.example\r\n250 PIPELINING\r\n";
+  for (size_t i = 0; reply[i]; i += i % 2 ? 2 : 1) {
+    size_t n = i % 2 ? 2 : 1;
+    assert_int_equal(gnutls_record_send(v.tls, reply + i, n), (ssize_t)n);
+  }
+  srv_send_out(&v, &h);
+  h_client(&h);
+  assert_int_equal(smtpout_session_close_reason(h.s), SMTPOUT_CLOSE_NONE);
+  srv_take(&v, h.out, h.outlen);
+  assert_string_equal(srv_recv(&v, buf, sizeof(buf)),
+                      "MAIL FROM:<sender@test.example>\r\n"
+                      "RCPT TO:<a@test.example>\r\n"
+                      "DATA\r\n");
+  h_free(&h);
+  srv_free(&v);
+}
+
 /* The certificate the server presented, described for the host: none
  * before the handshake, then the server's own, whose description outlives
  * the session. */
@@ -382,7 +410,8 @@ int main(void)
           test_ehlo_goes_with_finished_while_tickets_are_held_back),
       cmocka_unit_test(test_tickets_alone_then_reply),
       cmocka_unit_test(test_reply_behind_tickets_in_one_read_is_answered),
-      cmocka_unit_test(test_peer_certificate_is_described_after_the_handshake),
+      cmocka_unit_test(test_reply_in_records_of_one_and_two_bytes_is_read),
+    cmocka_unit_test(test_peer_certificate_is_described_after_the_handshake),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
