@@ -1561,6 +1561,10 @@ static void input_tls(smtpout_session *s)
     int rv = be->handshake(s->tls);
     if (rv == TLS_AGAIN)
       return;
+    if (rv == TLS_NOMEM) {
+      out_of_memory(s);
+      return;
+    }
     if (rv != TLS_OK) {
       handshake_error(s, SMTPOUT_CLOSE_TLS, be->error_text(s->tls));
       return;
@@ -1571,6 +1575,10 @@ static void input_tls(smtpout_session *s)
     long n = be->read(s->tls, plain, sizeof(plain));
     if (n == TLS_AGAIN)
       return;
+    if (n == TLS_NOMEM) {
+      out_of_memory(s);
+      return;
+    }
     if (n == TLS_EOF || n == TLS_FAILED) {
       if (s->state == ST_QUIT) {
         set_state(s, ST_DONE); /* the results are final */

@@ -153,8 +153,10 @@ struct tls_conn_params {
 
 /* Results of the handshake and of reads: a read returns the number of
  * bytes it read, or one of these, so none but TLS_OK is positive (a
- * record may carry a single byte). */
-enum { TLS_OK = 0, TLS_FAILED = -1, TLS_AGAIN = -3, TLS_EOF = -4 };
+ * record may carry a single byte).  TLS_NOMEM: no memory to keep input
+ * not read yet (a local failure, not the peer's). */
+enum { TLS_OK = 0, TLS_FAILED = -1, TLS_NOMEM = -2, TLS_AGAIN = -3,
+       TLS_EOF = -4 };
 
 /* What a session needs of TLS: one connection's life, over memory. */
 struct tls_backend {
@@ -163,10 +165,12 @@ struct tls_backend {
   int (*conn_new)(struct tls_conn **out, const struct tls_conn_params *p,
                   struct buf *wire_out);
   void (*conn_free)(struct tls_conn *conn);
-  /* Ciphertext the peer sent (0 or SMTPOUT_ERR_NOMEM); its end. */
+  /* Ciphertext the peer sent (0 or SMTPOUT_ERR_NOMEM); its end.  The
+   * bytes may be lent, not copied: the caller calls handshake() or read()
+   * before `data` goes, and that call keeps what it leaves unread. */
   int (*feed_input)(struct tls_conn *conn, const uint8_t *data, size_t len);
   void (*feed_eof)(struct tls_conn *conn);
-  /* TLS_OK when done, TLS_AGAIN for more input, TLS_FAILED. */
+  /* TLS_OK when done, TLS_AGAIN for more input, TLS_FAILED, TLS_NOMEM. */
   int (*handshake)(struct tls_conn *conn);
   /* After the handshake: 1 when the certificate verifies for `name`
    * (NULL: none can); else 0, an enum tlsrpt_result in *tlsrpt and the
@@ -180,7 +184,7 @@ struct tls_backend {
   int (*dane_verify)(struct tls_conn *conn, const struct tls_dane *dane,
                      struct dane_result *res);
   int (*resumed)(struct tls_conn *conn);
-  /* Plaintext: > 0 bytes, TLS_AGAIN, TLS_EOF, TLS_FAILED. */
+  /* Plaintext: > 0 bytes, TLS_AGAIN, TLS_EOF, TLS_FAILED, TLS_NOMEM. */
   long (*read)(struct tls_conn *conn, uint8_t *buf, size_t len);
   /* TLS_OK or TLS_FAILED. */
   int (*write)(struct tls_conn *conn, const uint8_t *data, size_t len);
@@ -212,7 +216,9 @@ int tls_conn_new(struct tls_conn **out, const struct tls_conn_params *p,
                  struct buf *wire_out);
 void tls_conn_free(struct tls_conn *conn);
 
-/* Queues ciphertext received from the peer. */
+/* Queues ciphertext received from the peer: lent, unless earlier input
+ * waits (see the backend's feed_input); the next tls_conn_handshake() or
+ * tls_conn_read() reads it and keeps what it leaves unread. */
 int tls_conn_feed_input(struct tls_conn *conn, const uint8_t *data,
                         size_t len);
 /* The peer closed the TCP connection: reads past the queued input see
@@ -220,7 +226,7 @@ int tls_conn_feed_input(struct tls_conn *conn, const uint8_t *data,
 void tls_conn_feed_eof(struct tls_conn *conn);
 
 /* Advances the handshake: TLS_OK when done, TLS_AGAIN when it needs more
- * input, TLS_FAILED (see tls_conn_error_text()). */
+ * input, TLS_FAILED (see tls_conn_error_text()), TLS_NOMEM. */
 int tls_conn_handshake(struct tls_conn *conn);
 
 /*
@@ -256,7 +262,7 @@ int tls_conn_dane_verify(struct tls_conn *conn, const struct tls_dane *dane,
 int tls_conn_resumed(struct tls_conn *conn);
 
 /* Decrypts available input into `buf`: >0 bytes, TLS_AGAIN (0 bytes, need
- * input), TLS_EOF (close_notify), TLS_FAILED. */
+ * input), TLS_EOF (close_notify), TLS_FAILED, TLS_NOMEM. */
 long tls_conn_read(struct tls_conn *conn, uint8_t *buf, size_t len);
 
 /* Encrypts `len` bytes into the wire buffer.  Returns TLS_OK or

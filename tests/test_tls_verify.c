@@ -471,6 +471,70 @@ static void test_texts_end_without_a_space(void **st)
   server_free(&srv);
 }
 
+/* The input a read leaves to GnuTLS is lent, not copied: what the call
+ * does not read must be kept before it returns, for the host's buffer is
+ * its own again.  Two records fed at once, the first read three bytes at
+ * a time: the second record is still unread when the call returns, and
+ * the fed bytes are overwritten and freed before the next read. */
+static void test_input_left_unread_is_kept_past_the_call(void **st)
+{
+  struct fixture *f = *st;
+  struct server srv;
+  server_init(&srv, "valid-chain.pem", "valid.key", NULL);
+  struct link l;
+  memset(&l, 0, sizeof(l));
+  struct tls_conn *conn = NULL;
+  struct tls_conn_params p = {f->creds, f->cache, "NORMAL", MX, 0, NULL};
+  assert_int_equal(tls_conn_new(&conn, &p, &l.c2s), 0);
+  assert_int_equal(gnutls_init(&l.server, GNUTLS_SERVER | GNUTLS_NONBLOCK),
+                   0);
+  assert_int_equal(gnutls_priority_set_direct(l.server, srv.priority, NULL),
+                   0);
+  assert_int_equal(gnutls_credentials_set(l.server, GNUTLS_CRD_CERTIFICATE,
+                                          srv.cred),
+                   0);
+  gnutls_transport_set_ptr(l.server, &l);
+  gnutls_transport_set_push_function(l.server, server_push);
+  gnutls_transport_set_pull_function(l.server, server_pull);
+  int client = TLS_AGAIN, server = GNUTLS_E_AGAIN;
+  for (int round = 0; round < 50 && (client == TLS_AGAIN || server < 0);
+       round++) {
+    if (client == TLS_AGAIN)
+      client = tls_conn_handshake(conn);
+    if (server < 0 && !gnutls_error_is_fatal(server))
+      server = gnutls_handshake(l.server);
+    deliver_to_client(&l, conn);
+  }
+  assert_int_equal(client, TLS_OK);
+  assert_int_equal(server, 0);
+  assert_int_equal(gnutls_record_send(l.server, "first", 5), 5);
+  assert_int_equal(gnutls_record_send(l.server, "second", 6), 6);
+  size_t n = buf_len(&l.s2c);
+  uint8_t *fed = malloc(n);
+  assert_non_null(fed);
+  memcpy(fed, buf_head(&l.s2c), n);
+  buf_clear(&l.s2c);
+  assert_int_equal(tls_conn_feed_input(conn, fed, n), 0);
+  char got[16];
+  size_t len = 0;
+  long r = tls_conn_read(conn, (uint8_t *)got, 3);
+  assert_int_equal(r, 3);
+  len += (size_t)r;
+  memset(fed, 0xaa, n); /* the host reuses its buffer */
+  free(fed);
+  while (len + 3 <= sizeof(got) &&
+         (r = tls_conn_read(conn, (uint8_t *)got + len, 3)) > 0)
+    len += (size_t)r;
+  assert_int_equal(r, TLS_AGAIN);
+  assert_int_equal(len, 11);
+  assert_memory_equal(got, "firstsecond", 11);
+  tls_conn_free(conn);
+  gnutls_deinit(l.server);
+  buf_free(&l.c2s);
+  buf_free(&l.s2c);
+  server_free(&srv);
+}
+
 #define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 
 int main(int argc, char **argv)
@@ -487,6 +551,7 @@ int main(int argc, char **argv)
     T(test_revoked_staple_fails_after_a_verified_chain),
     T(test_verdict_resting_on_a_staple_leaves_no_ticket),
     T(test_texts_end_without_a_space),
+    T(test_input_left_unread_is_kept_past_the_call),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
