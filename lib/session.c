@@ -420,6 +420,41 @@ static void reply_done(smtpout_session *s)
   arm_head_deadline(s);
 }
 
+/* The longest command line, CRLF excluded: checked addresses (256
+ * octets), names (255) and the few parameters always fit. */
+#define CMD_LINE_MAX 597
+
+/* Queues the command line made of the `n` strings `parts` (its CRLF
+ * added), written straight into the output, and the reply it expects. */
+static int queue_cmd(smtpout_session *s, enum cmd c, size_t rcpt,
+                     const char *const *parts, size_t n)
+{
+  size_t lens[8], len = 0;
+  for (size_t i = 0; i < n; i++)
+    len += lens[i] = strlen(parts[i]);
+  if (len > CMD_LINE_MAX) {
+    set_close(s, SMTPOUT_CLOSE_LOCAL, "%s command line too long",
+              cmd_name(c));
+    fail(s, 0, "4.3.0");
+    return -1;
+  }
+  uint8_t *line = buf_reserve(&s->out, len + 2);
+  if (line == NULL) {
+    out_of_memory(s);
+    return -1;
+  }
+  uint8_t *p = line;
+  for (size_t i = 0; i < n; i++) {
+    memcpy(p, parts[i], lens[i]);
+    p += lens[i];
+  }
+  p[0] = '\r';
+  p[1] = '\n';
+  buf_commit(&s->out, len + 2);
+  trace(s, SMTPOUT_TRACE_SENT, (const char *)line, len);
+  return expect(s, c, rcpt);
+}
+
 /* Queues one command line and the reply it expects.  A failed allocation
  * ends the connection: a command that cannot be queued cannot be half
  * sent.  Returns 0, or -1 when the connection failed. */
@@ -428,27 +463,34 @@ static int send_cmd(smtpout_session *s, enum cmd c, size_t rcpt,
 static int send_cmd(smtpout_session *s, enum cmd c, size_t rcpt,
                     const char *fmt, ...)
 {
-  /* Checked addresses (256 octets), names (255) and the few parameters
-   * always fit. */
-  char line[600];
+  char line[CMD_LINE_MAX + 2];
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+  int n = vsnprintf(line, sizeof(line), fmt, ap);
   va_end(ap);
-  if (n < 0 || (size_t)n >= sizeof(line) - 2) {
+  if (n < 0 || (size_t)n >= sizeof(line)) {
     set_close(s, SMTPOUT_CLOSE_LOCAL, "%s command line too long",
               cmd_name(c));
     fail(s, 0, "4.3.0");
     return -1;
   }
-  trace(s, SMTPOUT_TRACE_SENT, line, (size_t)n);
-  line[n++] = '\r';
-  line[n++] = '\n';
-  if (buf_append(&s->out, line, (size_t)n) != 0) {
-    out_of_memory(s);
-    return -1;
-  }
-  return expect(s, c, rcpt);
+  const char *parts[] = {line};
+  return queue_cmd(s, c, rcpt, parts, 1);
+}
+
+/* send_cmd() for the commands of every message, made of strings that are
+ * only copied (NULL ends them, at most 8): a format costs more than all
+ * the rest of queueing a command. */
+static int send_words(smtpout_session *s, enum cmd c, size_t rcpt, ...)
+{
+  const char *parts[8];
+  size_t n = 0;
+  va_list ap;
+  va_start(ap, rcpt);
+  for (const char *w; n < 8 && (w = va_arg(ap, const char *)) != NULL;)
+    parts[n++] = w;
+  va_end(ap);
+  return queue_cmd(s, c, rcpt, parts, n);
 }
 
 /*
@@ -987,6 +1029,21 @@ static int message_precheck(smtpout_session *s, struct message *m)
   return message_undecided(m);
 }
 
+/* Writes " SIZE=" and `v` in decimal at `p`; returns the length. */
+static size_t put_size(char *p, uint64_t v)
+{
+  char digits[20];
+  size_t nd = 0;
+  do
+    digits[nd++] = (char)('0' + v % 10);
+  while ((v /= 10) > 0);
+  memcpy(p, " SIZE=", 6);
+  for (size_t i = 0; i < nd; i++)
+    p[6 + i] = digits[nd - 1 - i];
+  p[6 + nd] = '\0';
+  return 6 + nd;
+}
+
 static void send_mail(smtpout_session *s, struct message *m)
 {
   char params[96] = "";
@@ -995,8 +1052,7 @@ static void send_mail(smtpout_session *s, struct message *m)
    * size is better than a wrong one (Postfix does the same). */
   if ((s->caps & SMTPOUT_CAP_SIZE) && m->size > 0 &&
       m->body_mode != BODY_CONVERT)
-    n += (size_t)snprintf(params + n, sizeof(params) - n, " SIZE=%llu",
-                          (unsigned long long)m->size);
+    n += put_size(params + n, m->size);
   if ((s->caps & SMTPOUT_CAP_8BITMIME) &&
       (m->flags & SMTPOUT_MESSAGE_8BITMIME))
     n += (size_t)snprintf(params + n, sizeof(params) - n, " BODY=8BITMIME");
@@ -1008,7 +1064,8 @@ static void send_mail(smtpout_session *s, struct message *m)
     snprintf(params + n, sizeof(params) - n, " REQUIRETLS");
     s->tls_info.requiretls = 1;
   }
-  send_cmd(s, CMD_MAIL, 0, "MAIL FROM:<%s>%s", m->sender, params);
+  send_words(s, CMD_MAIL, 0, "MAIL FROM:<", m->sender, ">", params,
+             (const char *)NULL);
 }
 
 /* True while replies to the transaction's commands are due.  A QUIT sent
@@ -1055,8 +1112,8 @@ static void txn_step(smtpout_session *s)
         s->txn_pos = TXN_DATA;
         break;
       }
-      send_cmd(s, CMD_RCPT, s->txn_rcpt, "RCPT TO:<%s>",
-               m->rcpts[s->txn_rcpt].addr);
+      send_words(s, CMD_RCPT, s->txn_rcpt, "RCPT TO:<",
+                 m->rcpts[s->txn_rcpt].addr, ">", (const char *)NULL);
       s->txn_rcpt++;
       break;
     case TXN_DATA:
@@ -1070,7 +1127,7 @@ static void txn_step(smtpout_session *s)
         break;
       }
       s->txn_pos = TXN_WAIT;
-      send_cmd(s, CMD_DATA, 0, "DATA");
+      send_words(s, CMD_DATA, 0, "DATA", (const char *)NULL);
       break;
     case TXN_WAIT:
       return;
