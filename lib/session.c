@@ -113,6 +113,12 @@ struct smtpout_session {
   int for_hop;
   struct hop_tls hop;
 
+  /* The policy of the last message whose recipients all had one domain
+   * (policy_of()): the domain (malloc'd, or NULL) and its knobs. */
+  char *memo_domain;
+  int memo_starttls;
+  int memo_allow_invalid_certs;
+
   uint32_t caps;
   uint32_t caps_pending; /* collected while an EHLO reply is parsed */
   uint64_t max_size;
@@ -1910,6 +1916,7 @@ static void session_destroy(smtpout_session *session)
   reply_parser_release(&session->rp);
   body_end(&session->body);
   free(session->close_text);
+  free(session->memo_domain);
   smtpout_config_unref(session->config);
   free(session);
 }
@@ -2031,6 +2038,42 @@ int smtpout_session_start(smtpout_session *s, uint64_t now)
   return 0;
 }
 
+/* The domain every recipient of `m` shares, or NULL. */
+static const char *one_domain(const struct message *m)
+{
+  const char *d = address_domain(m->rcpts[0].addr);
+  for (size_t i = 1; i < m->nrcpts; i++)
+    if (strcmp(address_domain(m->rcpts[i].addr), d) != 0)
+      return NULL;
+  return d;
+}
+
+/*
+ * Sets the policy of `m` (message_policy()), remembering it for the last
+ * recipient domain: a connection to one MX mostly carries mail for one
+ * domain, and a lookup (the domain and the MX normalised, the rules
+ * probed) costs more than the rest of a submission.  The answer is a
+ * function of the domain's bytes, the MX and the configuration, and a
+ * session changes neither of the last two.
+ */
+static void policy_of(smtpout_session *s, struct message *m)
+{
+  const char *d = one_domain(m);
+  if (d && s->memo_domain && strcmp(d, s->memo_domain) == 0) {
+    m->starttls = s->memo_starttls;
+    m->allow_invalid_certs = s->memo_allow_invalid_certs;
+    return;
+  }
+  message_policy(m, s->config, s->mx);
+  if (d == NULL)
+    return;
+  free(s->memo_domain);
+  /* Without memory for it, the next message looks its policy up. */
+  s->memo_domain = strdup(d);
+  s->memo_starttls = m->starttls;
+  s->memo_allow_invalid_certs = m->allow_invalid_certs;
+}
+
 int smtpout_session_submit(smtpout_session *s, const char *sender,
                            const char *const *recipients, size_t nrecipients,
                            uint64_t size, uint32_t flags)
@@ -2054,7 +2097,7 @@ int smtpout_session_submit(smtpout_session *s, const char *sender,
     return SMTPOUT_ERR_POLICY_CONFLICT;
   }
   if (!s->policy_override) {
-    message_policy(m, s->config, s->mx);
+    policy_of(s, m);
     /* REQUIRETLS cannot go in clear or to an unverified server. */
     if (flags & SMTPOUT_MESSAGE_REQUIRETLS)
       policy_tighten(&m->starttls, &m->allow_invalid_certs,

@@ -105,6 +105,42 @@ static void test_stricter_message_is_refused_on_settled_connection(void **st)
   h_free(&h);
 }
 
+/* The session remembers the last domain's policy (policy_of() in
+ * session.c): a message to another domain, or to several, or to the same
+ * domain spelt otherwise, is still looked up as its own. */
+static void test_each_message_gets_its_domains_policy(void **st)
+{
+  struct h h;
+  (void)st;
+  smtpout_config *cfg = load(SECURE);
+  h_init(&h, "mx.test.example", cfg);
+  smtpout_config_unref(cfg);
+  h_submit(&h, "a@plain.example", NULL);
+  h_open(&h, "250 PIPELINING\r\n");
+  h_client(&h); /* settled in plaintext */
+  const char *sender = "s@test.example";
+  const char *plain[] = {"y@plain.example"};
+  const char *secure[] = {"x@secure.example"};
+  const char *upper[] = {"x@SECURE.example"};
+  const char *mixed[] = {"z@plain.example", "w@secure.example"};
+  const char *two_plain[] = {"z@plain.example", "w@plain.example"};
+  for (int round = 0; round < 2; round++) {
+    assert_true(smtpout_session_submit(h.s, sender, plain, 1, 0, 0) > 0);
+    assert_true(smtpout_session_submit(h.s, sender, plain, 1, 0, 0) > 0);
+    assert_int_equal(smtpout_session_submit(h.s, sender, secure, 1, 0, 0),
+                     SMTPOUT_ERR_POLICY_CONFLICT);
+    assert_int_equal(smtpout_session_submit(h.s, sender, secure, 1, 0, 0),
+                     SMTPOUT_ERR_POLICY_CONFLICT);
+    assert_true(smtpout_session_submit(h.s, sender, two_plain, 2, 0, 0) > 0);
+    assert_int_equal(smtpout_session_submit(h.s, sender, upper, 1, 0, 0),
+                     SMTPOUT_ERR_POLICY_CONFLICT);
+    assert_true(smtpout_session_submit(h.s, sender, plain, 1, 0, 0) > 0);
+    assert_int_equal(smtpout_session_submit(h.s, sender, mixed, 2, 0, 0),
+                     SMTPOUT_ERR_POLICY_CONFLICT);
+  }
+  h_free(&h);
+}
+
 static void test_mx_rule_applies_to_every_domain(void **st)
 {
   struct h h;
@@ -168,6 +204,7 @@ int main(void)
     cmocka_unit_test(test_session_keeps_its_config_after_reload),
     cmocka_unit_test(test_strictest_policy_of_queued_messages_applies),
     cmocka_unit_test(test_stricter_message_is_refused_on_settled_connection),
+    cmocka_unit_test(test_each_message_gets_its_domains_policy),
     cmocka_unit_test(test_mx_rule_applies_to_every_domain),
     cmocka_unit_test(test_helo_name_and_timeouts_from_config),
   };
