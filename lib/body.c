@@ -67,3 +67,8 @@ void body_end(struct body *b)
   free(b->mime);
   b->mime = NULL;
 }
+
+size_t body_held(const struct body *b)
+{
+  return (b->chunk ? BODY_CHUNK : 0) + (b->mime ? sizeof(*b->mime) : 0);
+}

@@ -6,7 +6,8 @@
  *
  * The session decides the mode before MAIL, pulls the chunks through the
  * host's read_body callback into body_chunk(), and lets this module write
- * them to its output.  Between messages it holds no memory.
+ * them to its output.  Its chunk stays from one message to the next
+ * until body_end(), which the session calls when it goes idle.
  */
 #ifndef SMTPOUT_BODY_INT_H
 #define SMTPOUT_BODY_INT_H
@@ -58,5 +59,7 @@ enum body_result body_write(struct body *b, size_t n, int eof,
 /* Releases what the body held (after its end, or when the connection
  * goes). */
 void body_end(struct body *b);
+/* The bytes it holds: 0 after body_end(). */
+size_t body_held(const struct body *b);
 
 #endif

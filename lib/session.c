@@ -1187,7 +1187,8 @@ static void body_refused(smtpout_session *s, struct message *m,
 /* The data has ended: the end of data is queued, and its reply due. */
 static void data_end(smtpout_session *s, struct message *m)
 {
-  body_end(&s->body); /* an idle connection holds no body buffer */
+  /* The body buffer stays for the next message: release_idle() frees it
+   * when none follows. */
   m->dot_queued = 1;
   set_state(s, ST_TRANSACTION);
   if (expect(s, CMD_DOT, 0) != 0)
@@ -1742,10 +1743,10 @@ static void session_destroy(smtpout_session *s);
 /* An idle connection (greeted and secured, nothing queued, nothing in
  * flight, every byte written) holds no buffer: a host keeping thousands of
  * connections open for their next message pays for their sessions and TLS
- * state, not for the few KiB of buffers each message grew.  They come
- * back with the next message; a session that goes from one message to the
- * next without a pause (one submitted from on_message_done) never gets
- * here. */
+ * state, not for the body chunk (16 KiB) and the few KiB of buffers each
+ * message grew.  They come back with the next message; a session that
+ * goes from one message to the next without a pause (one submitted from
+ * on_message_done) never gets here, and allocates none of them again. */
 static void release_idle(smtpout_session *s)
 {
   if (s->state != ST_READY || s->msgs.head != NULL || s->quit_requested ||
@@ -1756,6 +1757,7 @@ static void release_idle(smtpout_session *s)
   buf_free(&s->wire);
   cmdq_free(&s->cmds);
   reply_parser_release(&s->rp);
+  body_end(&s->body);
 }
 
 /* Wraps every public entry point that can run callbacks.  Each of them
@@ -1924,7 +1926,7 @@ static void session_destroy(smtpout_session *session)
 size_t session_held_bytes(const smtpout_session *s)
 {
   return s->out.cap + s->wire.cap + s->cmds.cap * sizeof(*s->cmds.e) +
-         reply_parser_held(&s->rp);
+         reply_parser_held(&s->rp) + body_held(&s->body);
 }
 
 void session_set_tls_backend(smtpout_session *s,

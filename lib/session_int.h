@@ -18,8 +18,8 @@ void session_set_tls_backend(smtpout_session *session,
                              const struct tls_backend *backend);
 
 /* The bytes of the buffers the session holds beside its struct: output,
- * ciphertext, the command queue, a reply line split across reads.  0 for
- * an idle session (release_idle() in session.c). */
+ * ciphertext, the command queue, the reply parser's, the body chunk.  0
+ * for an idle session (release_idle() in session.c). */
 size_t session_held_bytes(const smtpout_session *session);
 
 #endif
