@@ -42,11 +42,6 @@ int cmdq_push(struct cmdq *q, enum cmd c, size_t rcpt, uint64_t sent_at)
   return 0;
 }
 
-const struct expect *cmdq_head(const struct cmdq *q)
-{
-  return q->tail > q->head ? &q->e[q->head] : NULL;
-}
-
 const struct expect *cmdq_last(const struct cmdq *q)
 {
   return q->tail > q->head ? &q->e[q->tail - 1] : NULL;

@@ -47,7 +47,10 @@ struct cmdq {
 /* Appends a command.  Returns 0 or SMTPOUT_ERR_NOMEM. */
 int cmdq_push(struct cmdq *q, enum cmd c, size_t rcpt, uint64_t sent_at);
 /* The oldest command without its reply, the newest one, or NULL. */
-const struct expect *cmdq_head(const struct cmdq *q);
+static inline const struct expect *cmdq_head(const struct cmdq *q)
+{
+  return q->tail > q->head ? &q->e[q->head] : NULL;
+}
 const struct expect *cmdq_last(const struct cmdq *q);
 /* Drops the oldest (its reply came), or all of them. */
 void cmdq_pop(struct cmdq *q);

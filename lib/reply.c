@@ -93,10 +93,10 @@ static void append_text(struct reply *r, const uint8_t *t, size_t n)
   if (n > REPLY_TEXT_MAX - r->text_len)
     n = REPLY_TEXT_MAX - r->text_len;
   char *out = r->text + r->text_len;
-  for (size_t i = 0; i < n; i++) {
-    uint8_t c = t[i];
-    out[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-  }
+  memcpy(out, t, n);
+  for (size_t i = 0; i < n; i++)
+    if ((uint8_t)(out[i] - 0x20) > 0x7e - 0x20) /* not 0x20..0x7e */
+      out[i] = '?';
   r->text_len += n;
   r->text[r->text_len] = '\0';
 }
