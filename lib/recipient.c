@@ -104,13 +104,7 @@ int smtpout_result_try_another_address(const smtpout_result *r)
 
 void message_free(struct message *m)
 {
-  if (m == NULL)
-    return;
-  for (size_t i = 0; i < m->nrcpts; i++)
-    free(m->rcpts[i].addr);
-  free(m->rcpts);
-  free(m->sender);
-  free(m);
+  free(m); /* its recipients and addresses are in the same block */
 }
 
 int message_new(struct message **pm, const char *sender,
@@ -121,29 +115,35 @@ int message_new(struct message **pm, const char *sender,
    * could inject a command never reaches a queue. */
   if (sender[0] != '\0' && smtpout_address_check(sender) != 0)
     return SMTPOUT_ERR_BAD_ADDRESS;
+  if (n > (SIZE_MAX - sizeof(struct message)) / sizeof(struct rcpt))
+    return SMTPOUT_ERR_NOMEM;
+  size_t len = sizeof(struct message) + n * sizeof(struct rcpt) +
+               strlen(sender) + 1;
   for (size_t i = 0; i < n; i++) {
     if (recipients[i] == NULL)
       return SMTPOUT_ERR_INVALID_ARGUMENT;
     if (smtpout_address_check(recipients[i]) != 0)
       return SMTPOUT_ERR_BAD_ADDRESS;
+    /* A checked address is at most 256 octets: no overflow. */
+    len += strlen(recipients[i]) + 1;
   }
-  struct message *m = calloc(1, sizeof(*m));
+  /* One block for the message, its recipients and every address: one
+   * allocation per message instead of two and one per address. */
+  struct message *m = malloc(len);
   if (m == NULL)
     return SMTPOUT_ERR_NOMEM;
-  m->sender = strdup(sender);
-  m->rcpts = calloc(n, sizeof(*m->rcpts));
-  if (m->sender == NULL || m->rcpts == NULL) {
-    message_free(m);
-    return SMTPOUT_ERR_NOMEM;
-  }
+  memset(m, 0, sizeof(*m) + n * sizeof(struct rcpt));
+  m->rcpts = (struct rcpt *)(m + 1);
+  char *p = (char *)(m->rcpts + n);
+  size_t k = strlen(sender) + 1;
+  m->sender = memcpy(p, sender, k);
+  p += k;
   for (size_t i = 0; i < n; i++) {
-    m->rcpts[i].addr = strdup(recipients[i]);
-    m->nrcpts = i + 1;
-    if (m->rcpts[i].addr == NULL) {
-      message_free(m);
-      return SMTPOUT_ERR_NOMEM;
-    }
+    k = strlen(recipients[i]) + 1;
+    m->rcpts[i].addr = memcpy(p, recipients[i], k);
+    p += k;
   }
+  m->nrcpts = n;
   m->size = size;
   m->flags = flags;
   /* RFC 6531 3.4: a UTF-8 envelope needs SMTPUTF8 whatever the body. */
