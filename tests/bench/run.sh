@@ -25,7 +25,10 @@
 #     soak-host (a queue with retries driving smtpout sessions from one
 #     epoll loop, 100 connections at a time) against faultsrv --soak; every
 #     result checked against what the server stored, descriptors counted,
-#     and the RSS slope held under 100 KiB per 10,000 attempts.
+#     and the RSS slope held under 100 KiB per 10,000 attempts;
+#  8. user-space instructions per STARTTLS message (valgrind's callgrind,
+#     exact whatever the load): smtpout-bench against tls-floor and Python
+#     smtplib, a full handshake per message and one connection for all.
 #
 # Each client run is measured from outside (tests/bench/clients.py: wall
 # time, and user + system CPU from wait4), rounds alternate the order of the
@@ -296,6 +299,63 @@ soak_args=(--messages 100000 --rss-bound 100)
 $py tests/bench/soak.py --build "$builddir" --concurrency 100 --seed 1 \
   --rate 10 --timeout 400 "${soak_args[@]}" --json "$out/soak.json" |
   grep -v '^#' | sed 's/^/  /'
+fi
+
+# ---------------------------------------------------------------------
+if want 8; then
+echo "== 8. instructions per STARTTLS message (callgrind), to the faultsrv TLS sink"
+# CPU time on a shared machine moves by tens of percent; the instructions
+# a process runs in user space do not.  Each client runs N and then 2N
+# messages under callgrind: the difference over N is one message,
+# start-up and the first contact's chain verification left out.  (The
+# kernel's share, and how fast each instruction runs, are not in it: an
+# interpreter's instructions are cheap ones, so against smtplib this is a
+# count, not a CPU ratio.)
+if ! command -v valgrind >/dev/null; then
+  echo "  skipped: no valgrind"
+else
+  if [ $quick -eq 1 ]; then nr=200; nf=20; np=10; else nr=1000; nf=200; np=20; fi
+  # instr CMD...: the instructions CMD ran, with @N@ in it replaced by N.
+  instr() {
+    local n=$1 a=()
+    shift
+    for x in "$@"; do a+=("${x//@N@/$n}"); done
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null "${a[@]}" \
+      2>&1 >/dev/null | sed -n 's/.*Collected : //p'
+  }
+  # per_msg SETTING CLIENT N CMD...: one line of instructions.tsv.
+  per_msg() {
+    local setting=$1 client=$2 n=$3 a b
+    shift 3
+    a=$(instr "$n" "$@")
+    b=$(instr $((2 * n)) "$@")
+    printf '%s\t%s\t%s\n' "$setting" "$client" $(((b - a) / n)) |
+      tee -a "$out/instructions.tsv"
+  }
+  : >"$out/instructions.tsv"
+  per_msg reuse smtpout "$nr" "${tls_bench[@]}" -s 1 -d -m @N@ "$tsink"
+  per_msg reuse tls-floor "$nr" "$floor" -d -m @N@ --ca-file "$ca" \
+    --mx-name "$mx" "$tsink"
+  per_msg reuse smtplib "$nr" $py "$clients" smtplib @N@ 127.0.0.1 \
+    "$tls_port" "$ca" "$mx" reuse
+  per_msg full smtpout "$nf" "${tls_bench[@]}" -s 1 -m @N@ "$tsink"
+  per_msg full tls-floor "$nf" "$floor" -m @N@ --ca-file "$ca" \
+    --mx-name "$mx" "$tsink"
+  per_msg full smtplib "$np" $py "$clients" smtplib @N@ 127.0.0.1 \
+    "$tls_port" "$ca" "$mx"
+  $py - "$out/instructions.tsv" <<'PY'
+import sys
+ir = {}
+for line in open(sys.argv[1]):
+    setting, client, n = line.split()
+    ir[(setting, client)] = int(n)
+for setting in ("reuse", "full"):
+    s, f, p = (ir[(setting, c)] for c in ("smtpout", "tls-floor", "smtplib"))
+    print("  %-6s smtpout %d, tls-floor %d, smtplib %d instructions per "
+          "message: %.2f x the floor, %.2f x smtplib" %
+          (setting, s, f, p, s / f, s / p))
+PY
+fi
 fi
 
 printf 'load_end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/load"
