@@ -36,12 +36,47 @@ static void emit(uint8_t **po, const void *bytes, size_t k)
  * returns their size on the wire as RFC 1870 counts it (every line end a
  * CRLF, the transparency dots not counted).
  */
+/*
+ * The usual body, whole lines ending in CRLF or in a bare LF: from `p`
+ * (no CR pending), lines are taken while each is whole and has no other
+ * CR and, at the start of a line, no leading dot.  CRLF lines stay as they
+ * are and are copied as one run; a bare LF becomes CRLF.  Returns where it
+ * stopped: `end`, or the first byte the byte-by-byte walk must see.
+ */
+static const uint8_t *whole_lines(struct canon *c, const uint8_t *p,
+                                  const uint8_t *end, uint8_t **po,
+                                  uint64_t *total)
+{
+  const uint8_t *run = p;
+  while (p < end && !(c->at_bol && *p == '.')) {
+    const uint8_t *lf = memchr(p, '\n', (size_t)(end - p));
+    if (lf == NULL)
+      break;
+    const uint8_t *cr = memchr(p, '\r', (size_t)(lf - p));
+    if (cr == NULL) {
+      emit(po, run, (size_t)(lf - run));
+      emit(po, "\r\n", 2);
+      *total += (uint64_t)(lf - run) + 2;
+      run = lf + 1;
+    } else if (cr + 1 != lf) {
+      break; /* a bare CR in the line */
+    }
+    p = lf + 1;
+    c->at_bol = 1;
+  }
+  emit(po, run, (size_t)(p - run));
+  *total += (uint64_t)(p - run);
+  return p;
+}
+
 static uint64_t walk(struct canon *c, const uint8_t *p, size_t n, uint8_t **po)
 {
   const uint8_t *end = p + n;
   uint64_t total = 0;
 
   while (p < end) {
+    if (!c->pending_cr && (p = whole_lines(c, p, end, po, &total)) == end)
+      break;
     if (c->pending_cr) {
       /* The CR ends a line whether or not an LF follows it. */
       emit(po, "\r\n", 2);
