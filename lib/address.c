@@ -12,10 +12,30 @@
 #include "smtpout/session.h"
 #include "utf8_int.h"
 
-int smtpout_address_check(const char *address)
+/* 1 for the bytes the check must look at: controls, space, DEL, '"',
+ * '<', '>', '\\' and every non-ASCII byte.  Any other byte is printable
+ * ASCII that may stand anywhere in an address. */
+static const unsigned char special[256] = {
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
+int address_scan(const char *address, size_t *plen, int *putf8)
 {
-  if (address == NULL)
-    return SMTPOUT_ERR_INVALID_ARGUMENT;
   size_t len = strlen(address);
   if (len == 0 || len > ADDRESS_MAX_LEN)
     return SMTPOUT_ERR_BAD_ADDRESS;
@@ -24,15 +44,20 @@ int smtpout_address_check(const char *address)
   if (at == NULL || at == address || at[1] == '\0')
     return SMTPOUT_ERR_BAD_ADDRESS;
 
-  int quoted = 0;
+  int quoted = 0, utf8 = 0;
   const unsigned char *s = (const unsigned char *)address;
   for (size_t i = 0; i < len;) {
     unsigned char c = s[i];
+    if (!special[c]) {
+      i++;
+      continue;
+    }
     if (c >= 0x80) {
       uint32_t cp;
       size_t n = utf8_multibyte(s + i, len - i, &cp);
       if (n == 0)
         return SMTPOUT_ERR_BAD_ADDRESS;
+      utf8 = 1;
       i += n;
       continue;
     }
@@ -61,19 +86,22 @@ int smtpout_address_check(const char *address)
   }
   if (quoted)
     return SMTPOUT_ERR_BAD_ADDRESS;
+  *plen = len;
+  *putf8 = utf8;
   return 0;
+}
+
+int smtpout_address_check(const char *address)
+{
+  if (address == NULL)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  size_t len;
+  int utf8;
+  return address_scan(address, &len, &utf8);
 }
 
 const char *address_domain(const char *address)
 {
   const char *at = strrchr(address, '@');
   return at ? at + 1 : address;
-}
-
-int address_is_utf8(const char *address)
-{
-  for (const unsigned char *s = (const unsigned char *)address; *s; s++)
-    if (*s >= 0x80)
-      return 1;
-  return 0;
 }

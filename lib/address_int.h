@@ -7,10 +7,14 @@
 /* RFC 5321 4.5.3.1.3: a path is at most 256 octets with its brackets. */
 #define ADDRESS_MAX_LEN 254
 
+#include <stddef.h>
+
+/* smtpout_address_check() of a non-NULL address that also gives, when it
+ * passes, its length and whether it has non-ASCII octets (it needs
+ * SMTPUTF8). */
+int address_scan(const char *address, size_t *plen, int *putf8);
+
 /* The domain part (after the last '@') of a checked address. */
 const char *address_domain(const char *address);
-
-/* 1 when the address has non-ASCII octets (it needs SMTPUTF8). */
-int address_is_utf8(const char *address);
 
 #endif

@@ -112,20 +112,34 @@ int message_new(struct message **pm, const char *sender,
                 uint32_t flags)
 {
   /* Every address is checked before anything is copied: an address that
-   * could inject a command never reaches a queue. */
-  if (sender[0] != '\0' && smtpout_address_check(sender) != 0)
+   * could inject a command never reaches a queue.  The check measures
+   * each address and notes whether it is UTF-8, so nothing walks it
+   * again. */
+  size_t sender_len = 0;
+  int sender_utf8 = 0;
+  if (sender[0] != '\0' &&
+      address_scan(sender, &sender_len, &sender_utf8) != 0)
     return SMTPOUT_ERR_BAD_ADDRESS;
   if (n > (SIZE_MAX - sizeof(struct message)) / sizeof(struct rcpt))
     return SMTPOUT_ERR_NOMEM;
   size_t len = sizeof(struct message) + n * sizeof(struct rcpt) +
-               strlen(sender) + 1;
+               sender_len + 1;
+  /* What the check found of the first recipients, for the copy below. */
+  enum { SEEN = 16 };
+  struct { size_t len; int utf8; } seen[SEEN];
   for (size_t i = 0; i < n; i++) {
+    size_t k;
+    int utf8;
     if (recipients[i] == NULL)
       return SMTPOUT_ERR_INVALID_ARGUMENT;
-    if (smtpout_address_check(recipients[i]) != 0)
+    if (address_scan(recipients[i], &k, &utf8) != 0)
       return SMTPOUT_ERR_BAD_ADDRESS;
+    if (i < SEEN) {
+      seen[i].len = k;
+      seen[i].utf8 = utf8;
+    }
     /* A checked address is at most 256 octets: no overflow. */
-    len += strlen(recipients[i]) + 1;
+    len += k + 1;
   }
   /* One block for the message, its recipients and every address: one
    * allocation per message instead of two and one per address. */
@@ -135,19 +149,26 @@ int message_new(struct message **pm, const char *sender,
   memset(m, 0, sizeof(*m) + n * sizeof(struct rcpt));
   m->rcpts = (struct rcpt *)(m + 1);
   char *p = (char *)(m->rcpts + n);
-  size_t k = strlen(sender) + 1;
-  m->sender = memcpy(p, sender, k);
-  p += k;
+  m->sender = memcpy(p, sender, sender_len + 1);
+  p += sender_len + 1;
   for (size_t i = 0; i < n; i++) {
-    k = strlen(recipients[i]) + 1;
-    m->rcpts[i].addr = memcpy(p, recipients[i], k);
-    p += k;
+    size_t k;
+    int utf8;
+    if (i < SEEN) {
+      k = seen[i].len;
+      utf8 = seen[i].utf8;
+    } else {
+      address_scan(recipients[i], &k, &utf8); /* passed above */
+    }
+    m->rcpts[i].addr = memcpy(p, recipients[i], k + 1);
+    m->rcpts[i].utf8 = (unsigned char)utf8;
+    p += k + 1;
   }
   m->nrcpts = n;
   m->size = size;
   m->flags = flags;
   /* RFC 6531 3.4: a UTF-8 envelope needs SMTPUTF8 whatever the body. */
-  if (address_is_utf8(sender))
+  if (sender_utf8)
     m->flags |= SMTPOUT_MESSAGE_SMTPUTF8;
   *pm = m;
   return 0;
@@ -175,7 +196,7 @@ int message_needs_smtputf8(const struct message *m)
   if (m->flags & SMTPOUT_MESSAGE_SMTPUTF8)
     return 1;
   for (size_t i = 0; i < m->nrcpts; i++)
-    if (m->rcpts[i].state != RCPT_FINAL && address_is_utf8(m->rcpts[i].addr))
+    if (m->rcpts[i].state != RCPT_FINAL && m->rcpts[i].utf8)
       return 1;
   return 0;
 }

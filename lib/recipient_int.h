@@ -82,6 +82,7 @@ enum rcpt_state {
 struct rcpt {
   char *addr;
   unsigned char state; /* enum rcpt_state */
+  unsigned char utf8;  /* the address has non-ASCII octets */
 };
 
 struct message {

@@ -1012,7 +1012,7 @@ static int message_precheck(smtpout_session *s, struct message *m)
       struct verdict v = {SMTPOUT_STATUS_BOUNCED, 0, "5.6.7", text,
                           SCOPE_RECIPIENT, 0};
       for (size_t i = 0; i < m->nrcpts; i++)
-        if (address_is_utf8(m->rcpts[i].addr))
+        if (m->rcpts[i].utf8)
           settle_one(s, m, i, &v);
     }
   }
