@@ -56,7 +56,8 @@ static int is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
  * Parses an RFC 3463 enhanced status code at the start of `t` whose class
  * must equal the reply's first digit (a "450 5.7.1" reply is a 4xx reply:
  * the code decides, RFC 5321 4.2, and a mismatched enhanced code is
- * dropped).  Returns its length including the following space, or 0.
+ * dropped).  Returns its length including the following space, or 0;
+ * writes it, terminated, at `out` unless `out` is NULL.
  */
 static size_t parse_enhanced(const uint8_t *t, size_t n, int code,
                              char out[12])
@@ -80,8 +81,10 @@ static size_t parse_enhanced(const uint8_t *t, size_t n, int code,
   }
   if (d == 0 || (i < n && t[i] != ' '))
     return 0;
-  memcpy(out, t, i);
-  out[i] = '\0';
+  if (out) {
+    memcpy(out, t, i);
+    out[i] = '\0';
+  }
   return i < n ? i + 1 : i;
 }
 
@@ -166,10 +169,9 @@ static enum reply_event parse_line(struct reply_parser *p, const uint8_t *l,
 
   const uint8_t *t = n > 4 ? l + 4 : l + n;
   size_t tn = n > 4 ? n - 4 : 0;
-  char enh[12];
-  size_t skip = parse_enhanced(t, tn, code, enh);
-  if (skip > 0 && r->nlines == 1)
-    memcpy(r->enhanced, enh, sizeof(enh));
+  /* The first line's code is the reply's; a later line's is skipped. */
+  size_t skip = parse_enhanced(t, tn, code,
+                               r->nlines == 1 ? r->enhanced : NULL);
   append_text(r, t + skip, tn - skip);
 
   p->line = l;
