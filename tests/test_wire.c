@@ -246,6 +246,47 @@ static void test_reply_split_line_limit_counts_every_piece(void **st)
   reply_parser_release(&p);
 }
 
+/* The stored text keeps printable ASCII and turns every other byte into
+ * '?', wherever it stands in a text checked eight bytes at a time: each
+ * byte value at each of the first 20 positions (and a multi-line reply's
+ * second line, which starts at another offset in the buffer). */
+static void test_reply_text_replaces_every_unprintable_byte(void **st)
+{
+  (void)st;
+  for (int v = 0; v < 256; v++) {
+    if (v == '\r' || v == '\n')
+      continue; /* they end the line */
+    for (size_t pos = 0; pos < 20; pos++) {
+      char line[64], want[64];
+      memcpy(line, "250 2.0.0 ", 10);
+      for (size_t i = 0; i < 20; i++)
+        line[10 + i] = want[i] = (char)('a' + i % 26);
+      line[10 + pos] = (char)v;
+      want[pos] = v >= 0x20 && v <= 0x7e ? (char)v : '?';
+      want[20] = '\0';
+      memcpy(line + 30, "\r\n", 2);
+      struct reply_parser p;
+      int n;
+      reply_parser_init(&p);
+      assert_int_equal(parse_all(&p, line, 32, &n), REPLY_COMPLETE);
+      assert_string_equal(p.reply.text, want);
+      reply_parser_release(&p);
+
+      /* The same text as the second line of a reply. */
+      char two[80];
+      memcpy(two, "250-x\r\n", 7);
+      memcpy(two + 7, line, 32);
+      two[7 + 3] = ' ';
+      char want2[64] = "x ";
+      memcpy(want2 + 2, want, 21);
+      reply_parser_init(&p);
+      assert_int_equal(parse_all(&p, two, 39, &n), REPLY_COMPLETE);
+      assert_string_equal(p.reply.text, want2);
+      reply_parser_release(&p);
+    }
+  }
+}
+
 /* ---- canonicaliser ---- */
 
 /* Encodes `in` in chunks of `chunk` bytes (0: all at once). */
@@ -333,6 +374,7 @@ int main(void)
     cmocka_unit_test(test_reply_line_limit),
     cmocka_unit_test(test_reply_line_count_limit),
     cmocka_unit_test(test_reply_split_at_every_byte_parses_as_whole),
+    cmocka_unit_test(test_reply_text_replaces_every_unprintable_byte),
     cmocka_unit_test(test_reply_split_line_limit_counts_every_piece),
     cmocka_unit_test(test_canon_properties_on_random_bodies),
   };
