@@ -34,13 +34,21 @@ struct body {
   uint8_t *chunk;     /* what the host's next chunk is read into */
 };
 
-/* Starts a body in `mode`.  Returns 0 or SMTPOUT_ERR_NOMEM. */
-int body_start(struct body *b, enum body_mode mode);
+/* Starts a body in `mode`, as DATA sends it (dot-stuffed, ended by
+ * ".\r\n") or, `chunked`, as BDAT does (RFC 3030 2: neither).  Returns 0
+ * or SMTPOUT_ERR_NOMEM. */
+int body_start(struct body *b, enum body_mode mode, int chunked);
 
 /* Where the next chunk goes, and how much of it may come: a fourth of it
  * when converting, which may write four bytes for one. */
 static inline uint8_t *body_chunk(const struct body *b) { return b->chunk; }
 size_t body_chunk_size(const struct body *b);
+
+/* The most bytes body_write() writes for a chunk of `n` bytes, the end
+ * of data included; and the largest chunk (at most body_chunk_size())
+ * whose bound fits `room` bytes, or 0. */
+size_t body_write_bound(const struct body *b, size_t n);
+size_t body_chunk_fit(const struct body *b, size_t room);
 
 enum body_result {
   BODY_OK = 0,

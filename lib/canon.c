@@ -9,6 +9,7 @@ void canon_init(struct canon *c)
 {
   c->at_bol = 1;
   c->pending_cr = 0;
+  c->chunked = 0;
 }
 
 /* Finds the first CR or LF in [p, end), or end. */
@@ -101,7 +102,7 @@ static uint64_t walk(struct canon *c, const uint8_t *p, size_t n, uint8_t **po)
       continue;
     }
     /* A run of ordinary bytes up to the next CR or LF. */
-    if (c->at_bol && *p == '.')
+    if (c->at_bol && *p == '.' && !c->chunked)
       emit(po, ".", 1);
     const uint8_t *stop = find_eol(p, end);
     emit(po, p, (size_t)(stop - p));
@@ -143,7 +144,8 @@ size_t canon_finish(struct canon *c, uint8_t *out)
 {
   uint8_t *o = out;
   end_line(c, &o);
-  emit(&o, ".\r\n", 3);
+  if (!c->chunked)
+    emit(&o, ".\r\n", 3);
   return (size_t)(o - out);
 }
 

@@ -17,9 +17,15 @@
 struct canon {
   unsigned char at_bol;     /* the next byte starts a line */
   unsigned char pending_cr; /* a CR was seen; its LF may follow */
+  /* BDAT data (RFC 3030 2): the length of each chunk says where the data
+   * ends, so no dot is doubled and no ".\r\n" ends it. */
+  unsigned char chunked;
 };
 
+/* Starts a body as DATA sends it (dot-stuffed, ended by ".\r\n");
+ * canon_set_chunked() then makes it BDAT's. */
 void canon_init(struct canon *c);
+static inline void canon_set_chunked(struct canon *c) { c->chunked = 1; }
 
 /* The most bytes canon_encode() can write for `n` input bytes. */
 static inline size_t canon_bound(size_t n) { return 2 * n + 2; }
@@ -30,7 +36,8 @@ size_t canon_encode(struct canon *c, const uint8_t *in, size_t n,
                     uint8_t *out);
 
 /* Ends the data: a pending CR, a final CRLF if the last line lacks one,
- * and ".\r\n".  `out` needs CANON_FINISH_MAX bytes. */
+ * and ".\r\n" (not for chunked data).  `out` needs CANON_FINISH_MAX
+ * bytes. */
 #define CANON_FINISH_MAX 7
 size_t canon_finish(struct canon *c, uint8_t *out);
 

@@ -15,6 +15,8 @@ const char *cmd_name(enum cmd c)
     [CMD_RSET] = "RSET",         [CMD_MAIL] = "MAIL FROM",
     [CMD_RCPT] = "RCPT TO",      [CMD_DATA] = "DATA",
     [CMD_DOT] = "end of data",   [CMD_QUIT] = "QUIT",
+    [CMD_AUTH] = "AUTH",         [CMD_BDAT] = "BDAT",
+    [CMD_BDAT_LAST] = "BDAT LAST",
   };
   return names[c];
 }

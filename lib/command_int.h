@@ -24,7 +24,10 @@ enum cmd {
   CMD_RCPT,
   CMD_DATA,
   CMD_DOT,
-  CMD_QUIT
+  CMD_QUIT,
+  CMD_AUTH,     /* the AUTH line, and each response to a 334 */
+  CMD_BDAT,     /* a chunk of data that is not the last (RFC 3030) */
+  CMD_BDAT_LAST /* the last chunk: its reply is the end of data's */
 };
 
 /* "greeting", "EHLO", ..., "end of data": for error texts. */

@@ -89,6 +89,20 @@ const char *smtpout_tls_outcome_name(int outcome)
   }
 }
 
+const char *smtpout_auth_outcome_name(int outcome)
+{
+  switch (outcome) {
+  case SMTPOUT_AUTH_OUTCOME_NONE: return "none";
+  case SMTPOUT_AUTH_OUTCOME_OK: return "ok";
+  case SMTPOUT_AUTH_OUTCOME_NO_TLS: return "no-tls";
+  case SMTPOUT_AUTH_OUTCOME_UNVERIFIED: return "unverified";
+  case SMTPOUT_AUTH_OUTCOME_NOT_OFFERED: return "not-offered";
+  case SMTPOUT_AUTH_OUTCOME_FAILED: return "failed";
+  case SMTPOUT_AUTH_OUTCOME_ERROR: return "error";
+  default: return NULL;
+  }
+}
+
 const char *smtpout_close_reason_name(int reason)
 {
   static const char *const names[] = {
@@ -104,6 +118,7 @@ const char *smtpout_close_reason_name(int reason)
     [SMTPOUT_CLOSE_CALLBACK_FAILURE] = "callback-failure",
     [SMTPOUT_CLOSE_ABORTED] = "aborted",
     [SMTPOUT_CLOSE_LOCAL] = "local",
+    [SMTPOUT_CLOSE_AUTH] = "auth",
   };
   return reason >= 0 && reason < (int)(sizeof(names) / sizeof(names[0]))
              ? names[reason]

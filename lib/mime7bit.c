@@ -73,8 +73,9 @@ static void out(struct mime7 *m, const void *p, size_t n)
 {
   if (m->dry || n == 0)
     return;
-  /* RFC 5321 4.5.2: a line that starts with '.' gets another one. */
-  if (m->at_bol && *(const uint8_t *)p == '.')
+  /* RFC 5321 4.5.2: a line that starts with '.' gets another one (not
+   * in BDAT data, RFC 3030 2). */
+  if (m->at_bol && *(const uint8_t *)p == '.' && !m->chunked)
     *m->o++ = '.';
   memcpy(m->o, p, n);
   m->o += n;
@@ -758,6 +759,7 @@ void mime7_init(struct mime7 *m, int dry_run)
 {
   memset(m, 0, sizeof(*m));
   m->dry = (unsigned char)(dry_run != 0);
+  m->chunked = 0;
   m->at_bol = 1;
   entity_begin(m, 1, 0);
 }
@@ -820,8 +822,10 @@ size_t mime7_finish(struct mime7 *m, uint8_t *out)
     region_end(m, 1);
   }
   /* Every path above ends its line: the data ends here, once. */
-  memcpy(m->o, ".\r\n", 3);
-  m->o += 3;
+  if (!m->chunked) {
+    memcpy(m->o, ".\r\n", 3);
+    m->o += 3;
+  }
   return (size_t)(m->o - out);
 }
 

@@ -72,6 +72,8 @@ struct mime7_level {
 
 struct mime7 {
   unsigned char dry;
+  /* BDAT data (RFC 3030 2): no dot is doubled, no ".\r\n" ends it. */
+  unsigned char chunked;
   int error; /* enum mime7_error; sticky */
 
   /* Input: the line being assembled. */
@@ -132,8 +134,9 @@ static inline size_t mime7_bound(size_t n) { return 4 * n + MIME7_SLACK; }
 size_t mime7_encode(struct mime7 *m, const uint8_t *in, size_t n,
                     uint8_t *out);
 
-/* Ends the data: the last line, the encoders' tails and ".\r\n".  `out`
- * needs MIME7_FINISH_MAX bytes (NULL in dry-run mode). */
+/* Ends the data: the last line, the encoders' tails and ".\r\n" (not
+ * for chunked data).  `out` needs MIME7_FINISH_MAX bytes (NULL in
+ * dry-run mode). */
 size_t mime7_finish(struct mime7 *m, uint8_t *out);
 
 /* A phrase for an error ("8-bit data in a MIME part header"). */

@@ -10,6 +10,7 @@
 
 #include "address_int.h"
 #include "config_int.h"
+#include "dsn_int.h"
 #include "recipient_int.h"
 
 /* ------------------------------------------------------------------ */
@@ -51,6 +52,8 @@ void result_set(struct smtpout_result *res, int message_id, size_t index,
   copy_str(res->text, sizeof(res->text), v->text);
   res->possibly_delivered = possibly_delivered;
   res->scope = v->scope;
+  res->notify = 0;
+  res->dsn_sent = 0;
 }
 
 /* NULL-safe, like every getter: a careless host gets 0 or "" (a NULL
@@ -99,12 +102,79 @@ int smtpout_result_try_another_address(const smtpout_result *r)
          r->scope == SCOPE_CONNECTION && !r->possibly_delivered;
 }
 
+uint32_t smtpout_result_dsn_notify(const smtpout_result *r)
+{
+  return r ? r->notify : 0;
+}
+
+int smtpout_result_dsn_sent(const smtpout_result *r)
+{
+  return r ? r->dsn_sent : 0;
+}
+
+/*
+ * RFC 3461 6.2: who owes the sender a notification.  A recipient the
+ * server refused (a reply to its own command, or a local check) never
+ * became the server's: the host sends the failure notice, unless NOTIFY
+ * said NEVER or asked for other notices only (no NOTIFY means the
+ * default, failures).  A delivered one is the server's once it took the
+ * DSN parameters; a server without DSN cannot send the success notice
+ * asked for, so the host sends a "relayed" one (6.2.1).  A deferral is
+ * no notice: when to send "delayed" is the host queue's to decide.
+ */
+int smtpout_result_dsn_action(const smtpout_result *r)
+{
+  if (r == NULL)
+    return SMTPOUT_DSN_ACTION_NONE;
+  switch (r->status) {
+  case SMTPOUT_STATUS_BOUNCED:
+    return r->notify == 0 || (r->notify & SMTPOUT_DSN_NOTIFY_FAILURE)
+               ? SMTPOUT_DSN_ACTION_FAILED
+               : SMTPOUT_DSN_ACTION_NONE;
+  case SMTPOUT_STATUS_DELIVERED:
+    return (r->notify & SMTPOUT_DSN_NOTIFY_SUCCESS) && !r->dsn_sent
+               ? SMTPOUT_DSN_ACTION_RELAYED
+               : SMTPOUT_DSN_ACTION_NONE;
+  default:
+    return SMTPOUT_DSN_ACTION_NONE;
+  }
+}
+
 /* ------------------------------------------------------------------ */
 /* Messages                                                             */
 
 void message_free(struct message *m)
 {
-  free(m); /* its recipients and addresses are in the same block */
+  if (m == NULL)
+    return;
+  /* Its recipients and addresses are in the same block; only the DSN
+   * strings are apart. */
+  for (size_t i = 0; i < m->nrcpts; i++)
+    free(m->rcpts[i].orcpt);
+  free(m->envid);
+  free(m);
+}
+
+int message_set_dsn(struct message *m, const smtpout_dsn *dsn)
+{
+  if (dsn == NULL)
+    return 0;
+  for (size_t i = m->nrcpts; i < dsn->nrcpts; i++)
+    if (dsn->rcpts[i].notify || dsn->rcpts[i].orcpt)
+      return SMTPOUT_ERR_INVALID_ARGUMENT;
+  m->dsn_wanted = (unsigned char)dsn_any(dsn, m->nrcpts);
+  m->dsn_ret = (unsigned char)dsn->ret;
+  if (dsn->envid && (m->envid = strdup(dsn->envid)) == NULL)
+    return SMTPOUT_ERR_NOMEM;
+  for (size_t i = 0; i < m->nrcpts; i++) {
+    const struct dsn_rcpt *d = dsn_rcpt(dsn, i);
+    if (d == NULL)
+      break;
+    m->rcpts[i].notify = d->notify;
+    if (d->orcpt && (m->rcpts[i].orcpt = strdup(d->orcpt)) == NULL)
+      return SMTPOUT_ERR_NOMEM;
+  }
+  return 0;
 }
 
 int message_new(struct message **pm, const char *sender,
@@ -239,6 +309,8 @@ int rcpt_settle(struct message *m, size_t i, enum rcpt_which which,
     m->naccepted--;
   r->state = RCPT_FINAL;
   result_set(res, m->id, i, r->addr, v, possibly);
+  res->notify = r->notify;
+  res->dsn_sent = m->dsn_wanted && m->dsn_offered && r->sent;
   return 1;
 }
 

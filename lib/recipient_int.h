@@ -46,6 +46,10 @@ struct smtpout_result {
   char text[REPLY_TEXT_MAX + 1];
   int possibly_delivered;
   int scope; /* enum verdict_scope */
+  /* RFC 3461: the NOTIFY the host asked for (0: none), and whether it
+   * went to the server with the recipient's RCPT. */
+  uint32_t notify;
+  int dsn_sent;
 };
 
 /* A decision for one or more recipients.  `enhanced` and `text` are
@@ -83,6 +87,9 @@ struct rcpt {
   char *addr;
   unsigned char state; /* enum rcpt_state */
   unsigned char utf8;  /* the address has non-ASCII octets */
+  unsigned char sent;  /* its RCPT was queued */
+  uint32_t notify;     /* SMTPOUT_DSN_NOTIFY_*, or 0 */
+  char *orcpt;         /* "type;xtext", or NULL */
 };
 
 struct message {
@@ -98,6 +105,15 @@ struct message {
   int allow_invalid_certs;
   unsigned char body_mode;  /* enum body_mode (session.c) */
   unsigned char mail_ok;    /* MAIL FROM accepted */
+  /* DSN (RFC 3461): RET and ENVID for MAIL, whether anything at all was
+   * asked, and whether the MAIL went to a server that offers DSN (then
+   * the parameters went with it). */
+  unsigned char dsn_ret;    /* enum smtpout_dsn_ret */
+  unsigned char dsn_wanted;
+  unsigned char dsn_offered;
+  char *envid;              /* xtext, or NULL */
+  /* BDAT (RFC 3030): a chunk was refused, so no more are sent. */
+  unsigned char bdat_failed;
   /* The end of data is in the output and no reply to it has arrived: if
    * the connection is lost now, the message may have been delivered. */
   unsigned char dot_queued;
@@ -113,6 +129,11 @@ int message_new(struct message **pm, const char *sender,
                 const char *const *recipients, size_t n, uint64_t size,
                 uint32_t flags);
 void message_free(struct message *m);
+
+/* Copies the DSN request `dsn` (NULL: none) of a message of `m->nrcpts`
+ * recipients into it.  Returns 0, SMTPOUT_ERR_INVALID_ARGUMENT (`dsn`
+ * describes a recipient past the last) or SMTPOUT_ERR_NOMEM. */
+int message_set_dsn(struct message *m, const smtpout_dsn *dsn);
 
 /* The strictest TLS policy over the message's recipient domains through
  * `mx` (a domain that is no valid name counts as the MX host alone). */

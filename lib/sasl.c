@@ -476,6 +476,13 @@ static int contains(const uint8_t *hay, size_t n, const char *needle,
   return 0;
 }
 
+int sasl_client_secret_in(const struct sasl_client *c, const uint8_t *text,
+                          size_t len)
+{
+  return c && c->secret &&
+         contains(text, len, c->secret, c->secret_len);
+}
+
 /* Keeps the server's in-band refusal as printable ASCII, unless it
  * contains the secret (a server echoing a token back must not get it
  * into a log through us). */

@@ -215,6 +215,12 @@ const char *sasl_client_error(const struct sasl_client *c);
  * server's 535 follows; this only adds detail to it. */
 const char *sasl_client_server_error(const struct sasl_client *c);
 
+/* 1 when `len` bytes of `text` contain the client's secret (a server
+ * quoting it back in a reply must not get it into a trace or an error
+ * through the caller). */
+int sasl_client_secret_in(const struct sasl_client *c, const uint8_t *text,
+                          size_t len);
+
 /* How many server messages the client handed to GNU SASL (0 without
  * SCRAM).  The tests use it to show that a refused iteration count never
  * reached the key derivation. */

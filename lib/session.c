@@ -48,9 +48,11 @@
 #include "config_int.h"
 #include "dane_int.h"
 #include "hop_tls_int.h"
+#include "dsn_int.h"
 #include "names_int.h"
 #include "recipient_int.h"
 #include "reply_int.h"
+#include "sasl_int.h"
 #include "session_int.h"
 #include "tls_info_int.h"
 #include "tls_int.h"
@@ -71,6 +73,15 @@
 #define CLOSE_TEXT_MAX (REPLY_TEXT_MAX + 320)
 /* The QUIT command line, as send_cmd() writes it. */
 #define QUIT_LINE "QUIT\r\n"
+/* RFC 3030: BDAT chunks are at most this long, so that a chunk is staged
+ * whole (its length goes before it) in bounded memory.  A chunk is sent
+ * once the next read could overflow it and less than BDAT_READ_MIN would
+ * fit. */
+#define BDAT_CHUNK_MAX (64 * 1024)
+#define BDAT_READ_MIN (4 * 1024)
+/* The AUTH parameters of an EHLO reply kept ("PLAIN LOGIN SCRAM-SHA-256"):
+ * whole words only, so a list cut short names no mechanism it did not. */
+#define AUTH_OFFER_MAX 256
 
 /* The connection, as a state machine: set_state() is the only writer. */
 enum state {
@@ -79,10 +90,14 @@ enum state {
   ST_EHLO,        /* EHLO sent */
   ST_HELO,        /* HELO sent, after EHLO was refused */
   ST_STARTTLS,    /* STARTTLS sent (alone: never pipelined) */
-  ST_HANDSHAKE,   /* TLS handshake running */
-  ST_READY,       /* greeted and secured as the policy says; idle */
+  ST_HANDSHAKE,   /* TLS handshake running (before the greeting under
+                     implicit TLS) */
+  ST_AUTH,        /* AUTH exchange running (never pipelined) */
+  ST_READY,       /* greeted, secured and authenticated as asked; idle */
   ST_TRANSACTION, /* a message's commands and replies are in flight */
-  ST_BODY,        /* writing a message's data */
+  ST_BODY,        /* writing a message's data after DATA's 354 */
+  ST_BDAT,        /* writing a message's data in BDAT chunks; replies to
+                     its MAIL, RCPT and earlier chunks may arrive */
   ST_QUIT,        /* QUIT sent; results are final */
   ST_DONE         /* over: nothing more will be read */
 };
@@ -100,6 +115,8 @@ struct smtpout_session {
   int mx_is_ip;
   char helo[NAME_MAX_LEN + 2];
   int tls_resume;           /* smtpout_session_set_tls_resumption() */
+  int implicit_tls;         /* smtpout_session_set_implicit_tls() */
+  int no_chunking;          /* smtpout_session_set_chunking(s, 0) */
   uint32_t timeouts[SMTPOUT_TIMEOUT_COUNT];
 
   /* Policy: fixed at the first EHLO reply, by the host, or by the hop. */
@@ -123,12 +140,36 @@ struct smtpout_session {
   uint32_t caps_pending; /* collected while an EHLO reply is parsed */
   uint64_t max_size;
   uint64_t max_size_pending;
+  /* The mechanisms of the EHLO reply's AUTH lines, and while parsed. */
+  char auth_offer[AUTH_OFFER_MAX];
+  char auth_offer_pending[AUTH_OFFER_MAX];
+
+  /* AUTH (RFC 4954): what smtpout_session_set_auth() gave, the client
+   * of the exchange once it starts (which then holds the only copy of
+   * the secret), and how it went. */
+  struct {
+    int wanted;
+    uint32_t flags;
+    enum sasl_mech prefs[SASL_MECH_COUNT];
+    size_t nprefs;    /* 0: the default list */
+    char *username;
+    char *secret;
+    size_t secret_len;
+    struct sasl_client *client;
+    enum sasl_mech mech;
+    int outcome;      /* enum smtpout_auth_outcome */
+    int cancelled;    /* we answered a challenge with "*" */
+    char why[256];    /* why we cancelled */
+  } auth;
+  /* `out` holds an AUTH line: wiped as soon as it is encrypted. */
+  int out_secret;
 
   /* TLS.  The trust anchors are the configuration's, taken when the
    * session starts, or the session's own (smtpout_session_set_ca_file()):
    * loaded before any byte is fed, never while the network is read. */
   const struct tls_backend *tls_be;
   struct tls_creds *trust;
+  struct tls_keypair *client_cert; /* smtpout_session_set_client_cert() */
   int trust_error;  /* why the configuration's could not be taken */
   int own_trust;    /* the session's own: no tickets, no chain cache */
   struct tls_conn *tls;
@@ -148,8 +189,9 @@ struct smtpout_session {
   enum txn_pos txn_pos;
   size_t txn_rcpt;       /* the next recipient to send RCPT for */
   int need_rset;
-  struct body body;      /* the data of the message in ST_BODY */
+  struct body body;      /* the data of the message in ST_BODY, ST_BDAT */
   int body_blocked;
+  struct buf chunk;      /* ST_BDAT: the chunk staged before its BDAT */
 
   uint64_t now;
   uint64_t deadline;
@@ -178,6 +220,9 @@ struct smtpout_session {
 
 static void advance(smtpout_session *s);
 static void txn_step(smtpout_session *s);
+static void auth_begin(smtpout_session *s);
+static void bdat_start(smtpout_session *s);
+static void bdat_abandon(smtpout_session *s, struct message *m);
 
 static const char *close_text(const smtpout_session *s)
 {
@@ -214,6 +259,12 @@ static void set_state(smtpout_session *s, enum state st)
     break;
   case ST_BODY:
     s->deadline = s->now + data_block_timeout(s);
+    break;
+  case ST_BDAT:
+    /* Replies to MAIL and RCPT may still be due: their deadline stands
+     * (arm_head_deadline() arms the stall's when none is). */
+    if (cmdq_head(&s->cmds) == NULL)
+      s->deadline = s->now + data_block_timeout(s);
     break;
   case ST_INIT:
   case ST_DONE:
@@ -388,7 +439,9 @@ static uint32_t timeout_for(const smtpout_session *s, enum cmd c)
   case CMD_RSET: return s->timeouts[SMTPOUT_TIMEOUT_MAIL_FROM];
   case CMD_RCPT: return s->timeouts[SMTPOUT_TIMEOUT_RCPT_TO];
   case CMD_DATA: return data < DATA_INIT_MAX_MS ? data : DATA_INIT_MAX_MS;
-  case CMD_DOT: return data;
+  case CMD_DOT:
+  case CMD_BDAT:
+  case CMD_BDAT_LAST: return data;
   default: return s->timeouts[SMTPOUT_TIMEOUT_EHLO];
   }
 }
@@ -400,8 +453,12 @@ static uint32_t timeout_for(const smtpout_session *s, enum cmd c)
 static void arm_head_deadline(smtpout_session *s)
 {
   const struct expect *e = cmdq_head(&s->cmds);
-  s->deadline =
-      e ? s->now + timeout_for(s, (enum cmd)e->cmd) : SMTPOUT_NO_EXPIRY;
+  if (e)
+    s->deadline = s->now + timeout_for(s, (enum cmd)e->cmd);
+  else if (s->state == ST_BDAT)
+    s->deadline = s->now + data_block_timeout(s); /* a stalled body */
+  else
+    s->deadline = SMTPOUT_NO_EXPIRY;
 }
 
 /* Expects a reply to command `c`, whose bytes were just queued: in clear
@@ -427,8 +484,10 @@ static void reply_done(smtpout_session *s)
 }
 
 /* The longest command line, CRLF excluded: checked addresses (256
- * octets), names (255) and the few parameters always fit. */
-#define CMD_LINE_MAX 597
+ * octets), names (255) and the parameters always fit; the longest, an
+ * RCPT with NOTIFY and a 500-character ORCPT (RFC 3461 4.2), is about
+ * 800. */
+#define CMD_LINE_MAX 1021
 
 /* Queues the command line made of the `n` strings `parts` (its CRLF
  * added), written straight into the output, and the reply it expects. */
@@ -547,9 +606,12 @@ static const char *required_by(const smtpout_session *s, char *buf,
 
 /* A plaintext retry of this destination is permitted after a failed
  * handshake: under optional, or as the hop says (never under DANE,
- * ENCRYPT or PKIX, nor where credentials would be sent). */
+ * ENCRYPT or PKIX), and never under implicit TLS (RFC 8314 3.3 knows no
+ * plaintext on that port) nor with credentials: they never go in clear. */
 static int fallback_allowed(const smtpout_session *s)
 {
+  if (s->implicit_tls || s->auth.wanted)
+    return 0;
   return s->for_hop ? s->hop.fallback
                     : s->starttls == SMTPOUT_STARTTLS_OPTIONAL;
 }
@@ -561,19 +623,38 @@ static void policy_fix(smtpout_session *s)
   if (s->policy_fixed)
     return;
   s->policy_fixed = 1;
-  if (s->policy_override)
-    return;
-  int st, ai;
-  if (s->msgs.head == NULL) {
-    config_policy_lookup(s->config, NULL, s->mx, &st, &ai);
-  } else {
-    st = SMTPOUT_STARTTLS_DISABLE;
-    ai = 1;
-    for (struct message *m = s->msgs.head; m; m = m->next)
-      policy_tighten(&st, &ai, m->starttls, m->allow_invalid_certs);
+  if (!s->policy_override) {
+    int st, ai;
+    if (s->msgs.head == NULL) {
+      config_policy_lookup(s->config, NULL, s->mx, &st, &ai);
+    } else {
+      st = SMTPOUT_STARTTLS_DISABLE;
+      ai = 1;
+      for (struct message *m = s->msgs.head; m; m = m->next)
+        policy_tighten(&st, &ai, m->starttls, m->allow_invalid_certs);
+    }
+    s->starttls = st;
+    s->allow_invalid_certs = ai;
   }
-  s->starttls = st;
-  s->allow_invalid_certs = ai;
+  /* Credentials never go in clear: with them, optional means require (a
+   * disable policy stays, and greeted() defers). */
+  if (s->auth.wanted && s->starttls == SMTPOUT_STARTTLS_OPTIONAL)
+    s->starttls = SMTPOUT_STARTTLS_REQUIRE;
+}
+
+/* The credentials are not sent on this connection: why, for the host.
+ * The first reason is the one kept. */
+static void auth_withheld(smtpout_session *s, int outcome)
+{
+  if (s->auth.wanted && s->auth.outcome == SMTPOUT_AUTH_OUTCOME_NONE)
+    s->auth.outcome = outcome;
+}
+
+/* " (AUTH credentials are never sent in clear)" when the session has
+ * some: why TLS was required, for the texts that say it was. */
+static const char *auth_clause(const smtpout_session *s)
+{
+  return s->auth.wanted ? " (AUTH credentials are never sent in clear)" : "";
 }
 
 /* The TLS outcome is known: record it and tell the host, once. */
@@ -614,6 +695,7 @@ static void send_ehlo(smtpout_session *s)
 {
   s->caps_pending = 0;
   s->max_size_pending = 0;
+  s->auth_offer_pending[0] = '\0';
   set_state(s, ST_EHLO);
   send_cmd(s, CMD_EHLO, 0, "EHLO %s", s->helo);
 }
@@ -678,11 +760,13 @@ static int needs_requiretls(const smtpout_session *s, const struct message *m)
 /* The server is greeted (EHLO or HELO answered 2xx).  Before TLS this is
  * where the policy is fixed and STARTTLS decided (docs/policy.md, "What
  * the session does"). */
-static void greeted(smtpout_session *s, uint32_t caps, uint64_t max_size)
+static void greeted(smtpout_session *s, uint32_t caps, uint64_t max_size,
+                    const char *auth_offer)
 {
   char by[64];
   s->caps = caps;
   s->max_size = max_size;
+  snprintf(s->auth_offer, sizeof(s->auth_offer), "%s", auth_offer);
   if (s->tls_active) {
     /* A REQUIRETLS hop carries nothing without REQUIRETLS: none of its
      * messages could go (RFC 8689 4.2.1), so the connection ends. */
@@ -695,9 +779,13 @@ static void greeted(smtpout_session *s, uint32_t caps, uint64_t max_size)
         return;
       }
     }
-    /* A STARTTLS advertised again after TLS is ignored: the state is
-     * ST_READY, and only the path below ever sends STARTTLS. */
-    set_state(s, ST_READY);
+    /* A STARTTLS advertised again after TLS is ignored: the state moves
+     * on, and only the path below ever sends STARTTLS.  RFC 4954 4: AUTH
+     * comes after this EHLO, before any mail. */
+    if (s->auth.wanted)
+      auth_begin(s);
+    else
+      set_state(s, ST_READY);
     return;
   }
   policy_fix(s);
@@ -707,13 +795,15 @@ static void greeted(smtpout_session *s, uint32_t caps, uint64_t max_size)
       if (hop_mandates_tls(s))
         set_close(s, SMTPOUT_CLOSE_TLS_POLICY,
                   "plaintext fallback refused: TLS to host %s is required "
-                  "by %s",
-                  s->mx, hop_tls_mandated_by(s->hop.requirement));
+                  "by %s%s",
+                  s->mx, hop_tls_mandated_by(s->hop.requirement),
+                  auth_clause(s));
       else
         set_close(s, SMTPOUT_CLOSE_TLS_POLICY,
                   "plaintext fallback refused: the policy for %s is not "
-                  "optional",
-                  s->mx);
+                  "optional%s",
+                  s->mx, auth_clause(s));
+      auth_withheld(s, SMTPOUT_AUTH_OUTCOME_NO_TLS);
       tls_decided(s, SMTPOUT_TLS_OUTCOME_DISABLED, TLSRPT_NONE);
       give_up(s, 0, "4.7.5");
       return;
@@ -723,6 +813,16 @@ static void greeted(smtpout_session *s, uint32_t caps, uint64_t max_size)
     return;
   }
   if (s->starttls == SMTPOUT_STARTTLS_DISABLE) {
+    if (s->auth.wanted) {
+      set_close(s, SMTPOUT_CLOSE_TLS_POLICY,
+                "AUTH credentials are never sent in clear, and the TLS "
+                "policy for %s disables STARTTLS",
+                s->mx);
+      auth_withheld(s, SMTPOUT_AUTH_OUTCOME_NO_TLS);
+      tls_decided(s, SMTPOUT_TLS_OUTCOME_DISABLED, TLSRPT_NONE);
+      give_up(s, 0, "4.7.4");
+      return;
+    }
     set_state(s, ST_READY);
     tls_decided(s, SMTPOUT_TLS_OUTCOME_DISABLED, TLSRPT_NONE);
     return;
@@ -741,8 +841,9 @@ static void greeted(smtpout_session *s, uint32_t caps, uint64_t max_size)
     return;
   }
   set_close(s, SMTPOUT_CLOSE_TLS_POLICY,
-            "TLS is required%s, but was not offered by host %s",
-            required_by(s, by, sizeof(by)), s->mx);
+            "TLS is required%s%s, but was not offered by host %s",
+            required_by(s, by, sizeof(by)), auth_clause(s), s->mx);
+  auth_withheld(s, SMTPOUT_AUTH_OUTCOME_NO_TLS);
   tls_decided(s, SMTPOUT_TLS_OUTCOME_NOT_OFFERED,
               TLSRPT_STARTTLS_NOT_SUPPORTED);
   give_up(s, 0, tls_unavailable_code(s));
@@ -766,8 +867,10 @@ static const struct tls_dane *dane_set(const smtpout_session *s)
              : NULL;
 }
 
-/* The server said 220 to STARTTLS: start the handshake. */
-static void tls_start(smtpout_session *s)
+/* Makes the TLS connection (its records go to `wire`).  Returns 0, or -1
+ * when the connection failed: a local problem, not the server's, so no
+ * TLS outcome to report, and no plaintext retry. */
+static int tls_open(smtpout_session *s)
 {
   /* No anchors and no error: the session started as a plaintext fallback
    * and yet got here, which greeted() never allows. */
@@ -780,21 +883,27 @@ static void tls_start(smtpout_session *s)
     struct tls_conn_params p = {s->trust, config_tls_cache(s->config),
                                 smtpout_config_tls_priority(s->config),
                                 sni(s), s->tls_resume && !s->own_trust,
-                                dane_set(s)};
+                                dane_set(s), s->client_cert};
     rv = s->tls_be->conn_new(&s->tls, &p, &s->wire);
   }
   if (rv == SMTPOUT_ERR_NOMEM) {
     out_of_memory(s);
-    return;
+    return -1;
   }
   if (rv != 0) {
-    /* A local problem, not the server's: no TLS outcome to report, and
-     * no plaintext retry. */
     set_close(s, SMTPOUT_CLOSE_TLS_SETUP,
               "TLS setup failed: %s", smtpout_strerror(rv));
     fail(s, 0, "4.7.0");
-    return;
+    return -1;
   }
+  return 0;
+}
+
+/* The server said 220 to STARTTLS: start the handshake. */
+static void tls_start(smtpout_session *s)
+{
+  if (tls_open(s) != 0)
+    return;
   /* Clear text still queued (the tail of "STARTTLS\r\n" when the server
    * answered before we finished writing it) precedes the ClientHello. */
   if (buf_len(&s->out) > 0) {
@@ -825,6 +934,7 @@ static void handshake_failed(smtpout_session *s, int reason, int fallback_ok,
                              const char *text)
 {
   s->tls_info.fallback_permitted = fallback_ok && fallback_allowed(s);
+  auth_withheld(s, SMTPOUT_AUTH_OUTCOME_NO_TLS);
   set_close(s, reason, "%s", text);
   tls_failure_text(s, "%s", text);
   /* The negotiation failed after the go-ahead: RFC 8460 4.3.1 has no
@@ -924,25 +1034,286 @@ static int judge_server(smtpout_session *s, int *tlsrpt)
   }
 }
 
-/* The handshake is complete: judge the server, then EHLO again. */
+/* The handshake is complete: judge the certificate, then EHLO again (or,
+ * under implicit TLS, wait for the greeting). */
 static void handshake_done(smtpout_session *s)
 {
   struct smtpout_tls_info *ti = &s->tls_info;
   const struct tls_backend *be = s->tls_be;
+  /* Under implicit TLS the certificate is the first thing judged. */
+  policy_fix(s);
   s->tls_active = 1;
   ti->used = 1;
   ti->resumed = be->resumed(s->tls);
+  ti->client_certificate = be->client_cert_sent(s->tls);
   snprintf(ti->version, sizeof(ti->version), "%s",
            be->version(s->tls) ? be->version(s->tls) : "");
   snprintf(ti->cipher, sizeof(ti->cipher), "%s",
            be->cipher(s->tls) ? be->cipher(s->tls) : "");
   int tlsrpt = TLSRPT_NONE;
   int ok = judge_server(s, &tlsrpt);
+  if (!ok)
+    auth_withheld(s, SMTPOUT_AUTH_OUTCOME_NO_TLS);
   tls_decided(s, SMTPOUT_TLS_OUTCOME_OK, tlsrpt);
-  if (ok)
-    send_ehlo(s);
-  else
+  if (!ok) {
     give_up(s, 0, "4.7.5");
+  } else if (s->implicit_tls) {
+    set_state(s, ST_GREETING);
+    arm_head_deadline(s); /* the greeting's, from now */
+  } else {
+    send_ehlo(s);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* AUTH (RFC 4954)                                                      */
+
+/* Keeps the mechanisms of an EHLO "AUTH" (or old "AUTH=") line, `len`
+ * bytes of `t` after the keyword: whole words, printable, one space
+ * apart, as long as they fit. */
+static void auth_offer_add(smtpout_session *s, const uint8_t *t, size_t len)
+{
+  char *o = s->auth_offer_pending;
+  size_t k = strlen(o);
+  size_t i = 0;
+  while (i < len) {
+    while (i < len && (t[i] == ' ' || t[i] == '='))
+      i++;
+    size_t w = i;
+    while (i < len && t[i] > ' ' && t[i] < 0x7f)
+      i++;
+    if (i == w) {
+      i++; /* a byte no mechanism name has */
+      continue;
+    }
+    if (k + (k > 0) + (i - w) + 1 > sizeof(s->auth_offer_pending))
+      return;
+    if (k > 0)
+      o[k++] = ' ';
+    memcpy(o + k, t + w, i - w);
+    k += i - w;
+    o[k] = '\0';
+  }
+}
+
+/* Wipes and frees the session's copy of the secret. */
+static void auth_forget_secret(smtpout_session *s)
+{
+  if (s->auth.secret) {
+    explicit_bzero(s->auth.secret, s->auth.secret_len);
+    free(s->auth.secret);
+    s->auth.secret = NULL;
+    s->auth.secret_len = 0;
+  }
+}
+
+/* The exchange is over: the client (and the secret it holds) goes. */
+static void auth_end(smtpout_session *s)
+{
+  sasl_client_free(s->auth.client);
+  s->auth.client = NULL;
+  auth_forget_secret(s);
+}
+
+/* Queues a line the AUTH client wrote (CRLF included) and its reply;
+ * the trace shows it redacted ("AUTH PLAIN ****"). */
+static void auth_send(smtpout_session *s, const uint8_t *line, size_t len)
+{
+  char shown[128];
+  size_t n = sasl_redact(line, len, shown, sizeof(shown));
+  trace(s, SMTPOUT_TRACE_SENT, shown, n);
+  if (buf_append(&s->out, line, len) != 0) {
+    out_of_memory(s);
+    return;
+  }
+  s->out_secret = 1;
+  expect(s, CMD_AUTH, 0);
+}
+
+/* AUTH did not succeed: the connection goes, its recipients deferred,
+ * `code` (0 or a 4xx) and `enhanced` (4.x.x) in their results. */
+static void auth_failed(smtpout_session *s, int outcome, int code,
+                        const char *enhanced)
+{
+  s->auth.outcome = outcome;
+  auth_end(s);
+  give_up(s, code, enhanced);
+}
+
+/*
+ * After the EHLO that followed TLS: sends AUTH, or says why not.  Only
+ * over TLS (greeted() comes here only then), only to a server whose
+ * certificate verified unless the host accepts any (Postfix's
+ * smtp_sasl_tls_verified_security_options), and only with a mechanism
+ * the server offers and the host allows.  A server that offers no
+ * mechanism allowed is deferred, not tried without AUTH: a relay that
+ * wants credentials would refuse the mail with a 530, and that would
+ * bounce it.
+ */
+static void auth_begin(smtpout_session *s)
+{
+  if (!s->tls_info.verified && !(s->auth.flags & SMTPOUT_AUTH_TLS_ANY)) {
+    set_close(s, SMTPOUT_CLOSE_AUTH,
+              "AUTH credentials are not sent to host %s: its certificate "
+              "did not verify (%s)",
+              s->mx, s->tls_info.verify_error);
+    auth_failed(s, SMTPOUT_AUTH_OUTCOME_UNVERIFIED, 0, "4.7.5");
+    return;
+  }
+  uint8_t cb[TLS_CB_MAX];
+  size_t cblen = 0;
+  int cbtype = s->tls_be->channel_binding(s->tls, cb, &cblen);
+  size_t olen = strlen(s->auth_offer);
+  enum sasl_mech mech =
+      (s->caps & SMTPOUT_CAP_AUTH)
+          ? sasl_choose(s->auth_offer, olen, s->auth.nprefs ? s->auth.prefs
+                                                            : NULL,
+                        s->auth.nprefs, cbtype != TLS_CB_NONE)
+          : SASL_MECH_NONE;
+  if (mech == SASL_MECH_NONE) {
+    if (!(s->caps & SMTPOUT_CAP_AUTH))
+      set_close(s, SMTPOUT_CLOSE_AUTH,
+                "host %s does not offer AUTH, and credentials are set",
+                s->mx);
+    else
+      set_close(s, SMTPOUT_CLOSE_AUTH,
+                "host %s offers AUTH %s: no mechanism the credentials allow",
+                s->mx, s->auth_offer);
+    auth_failed(s, SMTPOUT_AUTH_OUTCOME_NOT_OFFERED, 0, "4.7.0");
+    return;
+  }
+  s->auth.mech = mech;
+  struct sasl_params p = {
+    .mech = mech,
+    .username = s->auth.username,
+    .secret = s->auth.secret,
+    .cb_type = (enum sasl_cb_type)cbtype,
+    .cb_data = cbtype != TLS_CB_NONE ? cb : NULL,
+    .cb_len = cbtype != TLS_CB_NONE ? cblen : 0,
+  };
+  int rv = sasl_client_new(&s->auth.client, &p);
+  /* The client holds its own copy now: the session's goes. */
+  auth_forget_secret(s);
+  const uint8_t *line = NULL;
+  size_t len = 0;
+  if (rv == 0)
+    rv = sasl_client_start(s->auth.client, &line, &len);
+  if (rv == SMTPOUT_ERR_NOMEM) {
+    auth_end(s);
+    out_of_memory(s);
+    return;
+  }
+  if (rv != 0) {
+    set_close(s, SMTPOUT_CLOSE_AUTH, "AUTH %s cannot be used: %s",
+              sasl_mech_name(mech),
+              s->auth.client ? sasl_client_error(s->auth.client)
+                             : "the credentials do not fit the mechanism");
+    auth_failed(s, SMTPOUT_AUTH_OUTCOME_ERROR, 0, "4.7.0");
+    return;
+  }
+  set_state(s, ST_AUTH);
+  auth_send(s, line, len);
+}
+
+/* A 334: the next challenge.  Its text is the raw reply line's, still
+ * base64 (the reply parser's text is for people). */
+static void auth_challenge(smtpout_session *s)
+{
+  size_t tlen = 0;
+  const uint8_t *t = reply_line_text(&s->rp, &tlen);
+  const uint8_t *line;
+  size_t len;
+  int rv;
+  if (s->rp.reply.nlines != 1) {
+    /* A challenge is one line (RFC 4954 4). */
+    line = (const uint8_t *)"*\r\n";
+    len = 3;
+    rv = ERR_PROTOCOL;
+  } else {
+    rv = sasl_client_step(s->auth.client, (const char *)t, tlen, &line,
+                          &len);
+  }
+  if (rv == SMTPOUT_ERR_NOMEM) {
+    auth_end(s);
+    out_of_memory(s);
+    return;
+  }
+  if (rv != 0) {
+    /* RFC 4954 4: "*" cancels; the server answers 501, and the
+     * connection then goes with our reason. */
+    s->auth.cancelled = 1;
+    snprintf(s->auth.why, sizeof(s->auth.why), "%s",
+             s->rp.reply.nlines == 1 ? sasl_client_error(s->auth.client)
+                                     : "a multi-line 334 challenge");
+    note(s, "cancelling AUTH %s: %s", sasl_mech_name(s->auth.mech),
+         s->auth.why);
+  }
+  auth_send(s, line, len);
+}
+
+static void on_auth(smtpout_session *s, size_t ri, const struct reply *r)
+{
+  (void)ri;
+  const char *mech = sasl_mech_name(s->auth.mech);
+  /* A reply quoting the secret is never repeated in a text. */
+  const char *text = sasl_client_secret_in(s->auth.client,
+                                           (const uint8_t *)r->text,
+                                           r->text_len)
+                         ? "(reply text withheld: it contained the secret)"
+                         : r->text;
+  if (r->code == 334 && !s->auth.cancelled) {
+    auth_challenge(s);
+    return;
+  }
+  if (r->code == 235 && !s->auth.cancelled) {
+    /* SCRAM's server must have proved it knows the password (RFC 5802
+     * 5): a 235 without that proof is not believed. */
+    if (sasl_client_success(s->auth.client) != 0) {
+      set_close(s, SMTPOUT_CLOSE_AUTH,
+                "host %s accepted AUTH %s too early: %s", s->mx, mech,
+                sasl_client_error(s->auth.client));
+      auth_failed(s, SMTPOUT_AUTH_OUTCOME_ERROR, 0, "4.7.0");
+      return;
+    }
+    note(s, "authenticated to host %s as %s with %s", s->mx,
+         s->auth.username, mech);
+    s->auth.outcome = SMTPOUT_AUTH_OUTCOME_OK;
+    auth_end(s);
+    set_state(s, ST_READY);
+    return;
+  }
+  if (s->auth.cancelled) {
+    set_close(s, SMTPOUT_CLOSE_AUTH, "AUTH %s with host %s cancelled: %s",
+              mech, s->mx, s->auth.why);
+    auth_failed(s, SMTPOUT_AUTH_OUTCOME_ERROR, 0, "4.7.0");
+    return;
+  }
+  if (r->code / 100 != 4 && r->code / 100 != 5) {
+    set_close(s, SMTPOUT_CLOSE_PROTOCOL,
+              "unexpected reply to AUTH from host %s: %d %s", s->mx, r->code,
+              text);
+    s->auth.outcome = SMTPOUT_AUTH_OUTCOME_ERROR;
+    auth_end(s);
+    fail(s, 0, "4.5.0");
+    return;
+  }
+  /* Refused: deferred with the server's text, as Postfix's
+   * smtp_sasl_auth_soft_bounce; a wrong password is the operator's to
+   * fix, not a reason to bounce mail.  A deferral never carries a 5xx:
+   * 535 5.7.8 becomes code 0 and 4.7.8. */
+  const char *detail = sasl_client_server_error(s->auth.client);
+  set_close(s, SMTPOUT_CLOSE_AUTH, "host %s refused AUTH %s: %d %s%s%s%s",
+            s->mx, mech, r->code, text, detail[0] ? " (" : "", detail,
+            detail[0] ? ")" : "");
+  if (r->code / 100 == 4) {
+    auth_failed(s, SMTPOUT_AUTH_OUTCOME_FAILED, r->code, r->enhanced);
+    return;
+  }
+  char enhanced[sizeof(r->enhanced)];
+  snprintf(enhanced, sizeof(enhanced), "%s",
+           r->enhanced[0] ? r->enhanced : "4.7.0");
+  enhanced[0] = '4';
+  auth_failed(s, SMTPOUT_AUTH_OUTCOME_FAILED, 0, enhanced);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1050,9 +1421,15 @@ static size_t put_size(char *p, uint64_t v)
   return 6 + nd;
 }
 
+/* True when the message's data goes in BDAT chunks (RFC 3030). */
+static int uses_bdat(const smtpout_session *s)
+{
+  return (s->caps & SMTPOUT_CAP_CHUNKING) && !s->no_chunking;
+}
+
 static void send_mail(smtpout_session *s, struct message *m)
 {
-  char params[96] = "";
+  char params[96 + 3 * DSN_ENVID_MAX] = "";
   size_t n = 0;
   /* A converted message grows by an amount only its end will tell: no
    * size is better than a wrong one (Postfix does the same). */
@@ -1067,11 +1444,39 @@ static void send_mail(smtpout_session *s, struct message *m)
   /* RFC 8689 4.2.1: message_precheck() let it through only over TLS that
    * authenticated the server and offered REQUIRETLS. */
   if (needs_requiretls(s, m)) {
-    snprintf(params + n, sizeof(params) - n, " REQUIRETLS");
+    n += (size_t)snprintf(params + n, sizeof(params) - n, " REQUIRETLS");
     s->tls_info.requiretls = 1;
   }
+  /* RFC 3461 4.3, 4.4: only to a server that offers DSN.  To one that
+   * does not, every DSN parameter is left out (a server must refuse
+   * parameters it did not announce), and the results say so. */
+  m->dsn_offered = (s->caps & SMTPOUT_CAP_DSN) != 0;
+  if (m->dsn_offered && m->dsn_ret)
+    n += (size_t)snprintf(params + n, sizeof(params) - n, " RET=%s",
+                          m->dsn_ret == SMTPOUT_DSN_RET_FULL ? "FULL"
+                                                             : "HDRS");
+  if (m->dsn_offered && m->envid)
+    n += (size_t)snprintf(params + n, sizeof(params) - n, " ENVID=%s",
+                          m->envid);
+  if (m->dsn_wanted && !m->dsn_offered)
+    note(s, "host %s does not offer DSN: message %d goes without its "
+         "NOTIFY, ORCPT, RET and ENVID", s->mx, m->id);
   send_words(s, CMD_MAIL, 0, "MAIL FROM:<", m->sender, ">", params,
              (const char *)NULL);
+}
+
+/* RCPT for recipient `i`, with its DSN parameters where they go. */
+static void send_rcpt(smtpout_session *s, struct message *m, size_t i)
+{
+  struct rcpt *r = &m->rcpts[i];
+  char notify[32] = "";
+  if (m->dsn_offered && r->notify)
+    dsn_notify_text(r->notify, notify, sizeof(notify));
+  int orcpt = m->dsn_offered && r->orcpt;
+  r->sent = 1;
+  send_words(s, CMD_RCPT, i, "RCPT TO:<", r->addr, ">",
+             notify[0] ? " NOTIFY=" : "", notify, orcpt ? " ORCPT=" : "",
+             orcpt ? r->orcpt : "", (const char *)NULL);
 }
 
 /* True while replies to the transaction's commands are due.  A QUIT sent
@@ -1089,6 +1494,14 @@ static void txn_step(smtpout_session *s)
 {
   struct message *m = s->cur;
   int pipelining = (s->caps & SMTPOUT_CAP_PIPELINING) != 0;
+
+  /* While chunks go out, a reply may leave no recipient to deliver: the
+   * data stops then, not when the body next has bytes. */
+  if (s->state == ST_BDAT) {
+    if (!message_undecided(m) || m->bdat_failed)
+      bdat_abandon(s, m);
+    return;
+  }
 
   while (s->state == ST_TRANSACTION) {
     if (txn_replies_due(s) && (!pipelining || s->txn_pos >= TXN_WAIT))
@@ -1118,8 +1531,7 @@ static void txn_step(smtpout_session *s)
         s->txn_pos = TXN_DATA;
         break;
       }
-      send_words(s, CMD_RCPT, s->txn_rcpt, "RCPT TO:<",
-                 m->rcpts[s->txn_rcpt].addr, ">", (const char *)NULL);
+      send_rcpt(s, m, s->txn_rcpt);
       s->txn_rcpt++;
       break;
     case TXN_DATA:
@@ -1133,7 +1545,10 @@ static void txn_step(smtpout_session *s)
         break;
       }
       s->txn_pos = TXN_WAIT;
-      send_words(s, CMD_DATA, 0, "DATA", (const char *)NULL);
+      if (uses_bdat(s))
+        bdat_start(s); /* the chunks follow at once (bdat_fill()) */
+      else
+        send_words(s, CMD_DATA, 0, "DATA", (const char *)NULL);
       break;
     case TXN_WAIT:
       return;
@@ -1154,7 +1569,7 @@ static void txn_step(smtpout_session *s)
 /* Starts the body: the server said 354 (RFC 5321 4.1.1.4). */
 static void data_start(smtpout_session *s)
 {
-  if (body_start(&s->body, (enum body_mode)s->cur->body_mode) != 0) {
+  if (body_start(&s->body, (enum body_mode)s->cur->body_mode, 0) != 0) {
     out_of_memory(s);
     return;
   }
@@ -1251,6 +1666,151 @@ static void body_fill(smtpout_session *s)
   }
 }
 
+/*
+ * BDAT (RFC 3030).  The data goes in chunks whose length precedes them,
+ * so each chunk is staged whole (s->chunk, at most BDAT_CHUNK_MAX) before
+ * its "BDAT n" is written; canonical like DATA's (CRLF line ends, the
+ * 7-bit conversion where the server needs it) but neither dot-stuffed nor
+ * ended by a dot.  With PIPELINING the chunks follow MAIL and RCPT at
+ * once, and each other, without waiting for replies (RFC 3030 4.2);
+ * without it each waits for the reply to the one before.  A recipient is
+ * delivered only by the 2xx to the LAST chunk (on_bdat_last()), as by
+ * the end of data's.
+ */
+static void bdat_start(smtpout_session *s)
+{
+  if (body_start(&s->body, (enum body_mode)s->cur->body_mode, 1) != 0) {
+    out_of_memory(s);
+    return;
+  }
+  if (s->cur->body_mode == BODY_CONVERT)
+    note(s, "converting message %d to 7-bit: host %s does not offer "
+         "8BITMIME", s->cur->id, s->mx);
+  buf_clear(&s->chunk);
+  s->body_blocked = 0;
+  set_state(s, ST_BDAT);
+}
+
+/* Writes the staged chunk out behind its BDAT command. */
+static int bdat_emit(smtpout_session *s, int last)
+{
+  size_t n = buf_len(&s->chunk);
+  char line[48];
+  int k = snprintf(line, sizeof(line), "BDAT %zu%s", n, last ? " LAST" : "");
+  trace(s, SMTPOUT_TRACE_SENT, line, (size_t)k);
+  line[k++] = '\r';
+  line[k++] = '\n';
+  if (buf_append(&s->out, line, (size_t)k) != 0 ||
+      (n > 0 && buf_append(&s->out, buf_head(&s->chunk), n) != 0)) {
+    out_of_memory(s);
+    return -1;
+  }
+  buf_clear(&s->chunk);
+  /* The reply can only come once the chunk has left: it is expected
+   * after its last byte. */
+  return expect(s, last ? CMD_BDAT_LAST : CMD_BDAT, 0);
+}
+
+/* The transaction stops sending data: the LAST chunk is out, or no
+ * recipient can be delivered any more. */
+static void bdat_done(smtpout_session *s)
+{
+  body_end(&s->body);
+  buf_free(&s->chunk); /* an idle connection holds no chunk buffer */
+  set_state(s, ST_TRANSACTION);
+}
+
+/*
+ * No recipient is left to deliver (MAIL or every RCPT refused, a chunk
+ * refused): the data stops, without its LAST chunk (RFC 3030 2: no
+ * chunk after a refused one).  The server may hold the transaction open
+ * with the chunks it took, so RSET goes before the next one.
+ */
+static void bdat_abandon(smtpout_session *s, struct message *m)
+{
+  if (m->mail_ok)
+    s->need_rset = 1;
+  bdat_done(s);
+  s->txn_pos = TXN_END;
+  txn_step(s);
+}
+
+/* The LAST chunk is queued: the end of data's reply is due. */
+static void bdat_end(smtpout_session *s, struct message *m)
+{
+  m->dot_queued = 1;
+  bdat_done(s);
+  /* QUIT may follow the last chunk, as it follows DATA's dot. */
+  if ((s->caps & SMTPOUT_CAP_PIPELINING) && s->quit_requested &&
+      m->next == NULL)
+    send_cmd(s, CMD_QUIT, 0, "QUIT");
+}
+
+/* True when the session may add a chunk now: the body is not blocked,
+ * and without PIPELINING the chunk before has its reply. */
+static int bdat_may_write(const smtpout_session *s)
+{
+  return s->state == ST_BDAT && !s->body_blocked &&
+         ((s->caps & SMTPOUT_CAP_PIPELINING) || !txn_replies_due(s));
+}
+
+/* Pulls body from the host into chunks while the output has room. */
+static void bdat_fill(smtpout_session *s)
+{
+  struct message *m = s->cur;
+  while (bdat_may_write(s) &&
+         buf_len(&s->out) + buf_len(&s->wire) < OUT_HIGH_WATER) {
+    if (!message_undecided(m) || m->bdat_failed) {
+      bdat_abandon(s, m);
+      return;
+    }
+    /* As much as surely fits the chunk; when that is little, the chunk
+     * goes first. */
+    size_t want = body_chunk_fit(&s->body,
+                                 BDAT_CHUNK_MAX - buf_len(&s->chunk));
+    if (want < BDAT_READ_MIN && buf_len(&s->chunk) > 0) {
+      if (bdat_emit(s, 0) != 0)
+        return;
+      continue;
+    }
+    size_t nread = 0;
+    int eof = 0;
+    int rv = s->cb.read_body ? s->cb.read_body(s, m->id, body_chunk(&s->body),
+                                               want, &nread, &eof,
+                                               s->user_data)
+                             : SMTPOUT_ERR_CALLBACK_FAILURE;
+    /* As in body_fill(): nothing and no end is "nothing now". */
+    if (rv == SMTPOUT_ERR_WOULDBLOCK || (rv == 0 && nread == 0 && !eof)) {
+      s->body_blocked = 1;
+      return;
+    }
+    if (rv != 0 || nread > want) {
+      /* Dropped before the LAST chunk: nothing is delivered. */
+      set_close(s, SMTPOUT_CLOSE_CALLBACK_FAILURE,
+                "local error reading the message body");
+      fail(s, 0, "4.3.0");
+      return;
+    }
+    const char *why = NULL;
+    enum body_result br = body_write(&s->body, nread, eof, &s->chunk, &why);
+    if (br == BODY_NOMEM) {
+      out_of_memory(s);
+      return;
+    }
+    if (br == BODY_REFUSED) {
+      body_refused(s, m, why);
+      return;
+    }
+    if (eof) {
+      if (bdat_emit(s, 1) == 0)
+        bdat_end(s, m);
+      return;
+    }
+    if (nread > 0 && cmdq_head(&s->cmds) == NULL)
+      s->deadline = s->now + data_block_timeout(s);
+  }
+}
+
 /* ------------------------------------------------------------------ */
 /* Replies                                                              */
 
@@ -1309,7 +1869,7 @@ static void on_ehlo(smtpout_session *s, size_t ri, const struct reply *r)
   (void)ri;
   switch (r->code / 100) {
   case 2:
-    greeted(s, s->caps_pending, s->max_size_pending);
+    greeted(s, s->caps_pending, s->max_size_pending, s->auth_offer_pending);
     break;
   case 5:
     /* RFC 5321 4.1.4: a server that does not know EHLO gets HELO. */
@@ -1328,7 +1888,7 @@ static void on_helo(smtpout_session *s, size_t ri, const struct reply *r)
 {
   (void)ri;
   if (r->code / 100 == 2)
-    greeted(s, 0, 0);
+    greeted(s, 0, 0, "");
   else if (r->code / 100 == 4 || r->code / 100 == 5)
     session_refused(s, CMD_HELO, r);
   else
@@ -1364,8 +1924,10 @@ static void on_starttls(smtpout_session *s, size_t ri, const struct reply *r)
   }
   char by[64];
   set_close(s, SMTPOUT_CLOSE_TLS_POLICY,
-            "TLS is required%s, but host %s refused to start TLS: %d %s",
-            required_by(s, by, sizeof(by)), s->mx, r->code, r->text);
+            "TLS is required%s%s, but host %s refused to start TLS: %d %s",
+            required_by(s, by, sizeof(by)), auth_clause(s), s->mx, r->code,
+            r->text);
+  auth_withheld(s, SMTPOUT_AUTH_OUTCOME_NO_TLS);
   starttls_refused(s, r);
   give_up(s, 0, tls_unavailable_code(s));
 }
@@ -1473,6 +2035,46 @@ static void on_dot(smtpout_session *s, size_t ri, const struct reply *r)
   txn_step(s);
 }
 
+/* The reply to a chunk that is not the last.  A refusal ends the data:
+ * the transaction failed (RFC 3030 2), and the recipients accepted so
+ * far get the reply, as from the end of data. */
+static void on_bdat(smtpout_session *s, size_t ri, const struct reply *r)
+{
+  (void)ri;
+  struct message *m = s->cur;
+  int klass = r->code / 100;
+  if (klass != 2 && klass != 4 && klass != 5) {
+    protocol_error(s, CMD_BDAT, r);
+    return;
+  }
+  if (klass != 2) {
+    struct verdict v = verdict_of_reply(r);
+    settle(s, m, RCPT_ONLY_ACCEPTED, &v);
+    m->bdat_failed = 1;
+  }
+  txn_step(s);
+}
+
+/* The reply to the LAST chunk: the end of data's (on_dot()), the only
+ * other place a recipient becomes delivered. */
+static void on_bdat_last(smtpout_session *s, size_t ri, const struct reply *r)
+{
+  (void)ri;
+  struct message *m = s->cur;
+  int klass = r->code / 100;
+  if (klass != 2 && klass != 4 && klass != 5) {
+    protocol_error(s, CMD_BDAT_LAST, r);
+    return;
+  }
+  struct verdict v = verdict_of_reply(r);
+  settle(s, m, RCPT_ONLY_ACCEPTED, &v);
+  /* After a refused chunk the server may still hold the transaction. */
+  if (klass != 2 && m->mail_ok)
+    s->need_rset = 1;
+  s->txn_pos = TXN_END;
+  txn_step(s);
+}
+
 static void on_quit(smtpout_session *s, size_t ri, const struct reply *r)
 {
   (void)ri;
@@ -1491,6 +2093,8 @@ static reply_handler *const handlers[] = {
   [CMD_RSET] = on_rset,         [CMD_MAIL] = on_mail,
   [CMD_RCPT] = on_rcpt,         [CMD_DATA] = on_data,
   [CMD_DOT] = on_dot,           [CMD_QUIT] = on_quit,
+  [CMD_AUTH] = on_auth,         [CMD_BDAT] = on_bdat,
+  [CMD_BDAT_LAST] = on_bdat_last,
 };
 
 /* A 421 to anything but QUIT: the server is closing (RFC 5321 3.8). */
@@ -1590,11 +2194,21 @@ static int input_plain(smtpout_session *s, const uint8_t *p, size_t n)
     }
     size_t ln;
     const uint8_t *line = reply_line_raw(&s->rp, &ln);
-    trace(s, SMTPOUT_TRACE_RECEIVED, (const char *)line, ln);
     const struct expect *e = cmdq_head(&s->cmds);
+    if (e && e->cmd == CMD_AUTH &&
+        sasl_client_secret_in(s->auth.client, line, ln)) {
+      static const char withheld[] =
+          "(reply line withheld: it contains the AUTH secret)";
+      trace(s, SMTPOUT_TRACE_INFO, withheld, sizeof(withheld) - 1);
+    } else {
+      trace(s, SMTPOUT_TRACE_RECEIVED, (const char *)line, ln);
+    }
     if (e && e->cmd == CMD_EHLO && s->rp.reply.nlines > 1) {
       const uint8_t *t = reply_line_text(&s->rp, &ln);
-      s->caps_pending |= reply_ehlo_keyword(t, ln, &s->max_size_pending);
+      uint32_t cap = reply_ehlo_keyword(t, ln, &s->max_size_pending);
+      s->caps_pending |= cap;
+      if (cap == SMTPOUT_CAP_AUTH && ln > 4)
+        auth_offer_add(s, t + 4, ln - 4);
     }
     if (ev == REPLY_LINE)
       continue;
@@ -1676,7 +2290,9 @@ static void lost_connection(smtpout_session *s)
               "connection closed by host %s %s %s", s->mx,
               e ? "while waiting for the reply to" : "during",
               e ? cmd_name((enum cmd)e->cmd)
-                : s->state == ST_BODY ? "message data" : "an idle session");
+                : (s->state == ST_BODY || s->state == ST_BDAT)
+                    ? "message data"
+                    : "an idle session");
     starttls_unanswered(s);
     fail(s, 0, "4.4.2");
   }
@@ -1696,12 +2312,13 @@ static void timed_out(smtpout_session *s)
     return;
   }
   const struct expect *e = cmdq_head(&s->cmds);
-  const char *what = s->state == ST_BODY ? "sending message data"
-                     : e                 ? cmd_name((enum cmd)e->cmd)
-                                         : "the server";
+  /* In ST_BDAT a reply may be what is late, or the body. */
+  int body = s->state == ST_BODY || (s->state == ST_BDAT && e == NULL);
+  const char *what = body ? "sending message data"
+                     : e  ? cmd_name((enum cmd)e->cmd)
+                          : "the server";
   set_close(s, SMTPOUT_CLOSE_TIMEOUT, "timed out %s %s (host %s)",
-            s->state == ST_BODY ? "during" : "waiting for the reply to", what,
-            s->mx);
+            body ? "during" : "waiting for the reply to", what, s->mx);
   starttls_unanswered(s);
   fail(s, 0, "4.4.2");
 }
@@ -1912,8 +2529,15 @@ static void session_destroy(smtpout_session *session)
   if (session->tls)
     session->tls_be->conn_free(session->tls);
   tls_creds_unref(session->trust);
+  tls_keypair_unref(session->client_cert);
+  auth_end(session);
+  free(session->auth.username);
+  /* What is left of AUTH lines in the buffer's storage, too. */
+  if (session->out.data)
+    explicit_bzero(session->out.data, session->out.cap);
   buf_free(&session->out);
   buf_free(&session->wire);
+  buf_free(&session->chunk);
   cmdq_free(&session->cmds);
   reply_parser_release(&session->rp);
   body_end(&session->body);
@@ -1973,7 +2597,7 @@ int smtpout_session_set_plaintext_fallback(smtpout_session *s)
 {
   if (s == NULL)
     return SMTPOUT_ERR_INVALID_ARGUMENT;
-  if (s->state != ST_INIT)
+  if (s->state != ST_INIT || s->implicit_tls)
     return SMTPOUT_ERR_INVALID_STATE;
   s->plaintext_fallback = 1;
   return 0;
@@ -2014,6 +2638,85 @@ int smtpout_session_set_timeout(smtpout_session *s, int which, uint32_t ms)
   return 0;
 }
 
+int smtpout_session_set_auth(smtpout_session *s, const char *mechanisms,
+                             const char *username, const char *secret,
+                             uint32_t flags)
+{
+  if (s == NULL || username == NULL || secret == NULL ||
+      (flags & ~SMTPOUT_AUTH_TLS_ANY))
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  size_t ulen = strnlen(username, SASL_USERNAME_MAX + 1);
+  size_t slen = strnlen(secret, SASL_SECRET_MAX + 1);
+  if (ulen == 0 || ulen > SASL_USERNAME_MAX || slen == 0 ||
+      slen > SASL_SECRET_MAX)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  if (s->state != ST_INIT)
+    return SMTPOUT_ERR_INVALID_STATE;
+  enum sasl_mech prefs[SASL_MECH_COUNT];
+  size_t nprefs = 0;
+  if (mechanisms != NULL && mechanisms[0] != '\0') {
+    char err[160];
+    int n = sasl_mech_list_parse(mechanisms, prefs, SASL_MECH_COUNT, err,
+                                 sizeof(err));
+    if (n <= 0)
+      return SMTPOUT_ERR_INVALID_ARGUMENT;
+    nprefs = (size_t)n;
+  }
+  char *u = strdup(username);
+  char *pw = malloc(slen + 1);
+  if (u == NULL || pw == NULL) {
+    free(u);
+    free(pw);
+    return SMTPOUT_ERR_NOMEM;
+  }
+  memcpy(pw, secret, slen + 1);
+  auth_forget_secret(s);
+  free(s->auth.username);
+  s->auth.username = u;
+  s->auth.secret = pw;
+  s->auth.secret_len = slen;
+  memcpy(s->auth.prefs, prefs, sizeof(prefs));
+  s->auth.nprefs = nprefs;
+  s->auth.flags = flags;
+  s->auth.wanted = 1;
+  return 0;
+}
+
+int smtpout_session_set_implicit_tls(smtpout_session *s, int enable)
+{
+  if (s == NULL || (enable != 0 && enable != 1))
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  if (s->state != ST_INIT || (enable && s->plaintext_fallback))
+    return SMTPOUT_ERR_INVALID_STATE;
+  s->implicit_tls = enable;
+  return 0;
+}
+
+int smtpout_session_set_client_cert(smtpout_session *s, const char *cert_path,
+                                    const char *key_path)
+{
+  if (s == NULL || cert_path == NULL || key_path == NULL)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  if (s->state != ST_INIT)
+    return SMTPOUT_ERR_INVALID_STATE;
+  /* Read now, at the host's call: never while the network is read. */
+  struct tls_keypair *kp;
+  int rv = tls_keypair_new(&kp, cert_path, key_path);
+  if (rv != 0)
+    return rv;
+  tls_keypair_unref(s->client_cert);
+  s->client_cert = kp;
+  return 0;
+}
+
+int smtpout_session_set_chunking(smtpout_session *s, int enable)
+{
+  if (s == NULL || (enable != 0 && enable != 1))
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  s->no_chunking = !enable;
+  return 0;
+}
+
 int smtpout_session_start(smtpout_session *s, uint64_t now)
 {
   if (s == NULL)
@@ -2034,8 +2737,19 @@ int smtpout_session_start(smtpout_session *s, uint64_t now)
   if (s->trust == NULL && !s->plaintext_fallback)
     s->trust_error = config_trust(s->config, &s->trust);
   enter(s, now);
-  set_state(s, ST_GREETING);
-  arm_head_deadline(s);
+  if (s->implicit_tls) {
+    /* RFC 8314 3.3: TLS from the first byte; the greeting comes inside
+     * it.  The ClientHello goes out with the next peek. */
+    s->tls_info.implicit = 1;
+    if (tls_open(s) == 0) {
+      set_state(s, ST_HANDSHAKE);
+      note(s, "starting implicit TLS (SNI %s)", s->mx_is_ip ? "none" : s->mx);
+      input_tls(s);
+    }
+  } else {
+    set_state(s, ST_GREETING);
+    arm_head_deadline(s);
+  }
   leave(s, NULL);
   return 0;
 }
@@ -2080,6 +2794,15 @@ int smtpout_session_submit(smtpout_session *s, const char *sender,
                            const char *const *recipients, size_t nrecipients,
                            uint64_t size, uint32_t flags)
 {
+  return smtpout_session_submit_dsn(s, sender, recipients, nrecipients, size,
+                                    flags, NULL);
+}
+
+int smtpout_session_submit_dsn(smtpout_session *s, const char *sender,
+                               const char *const *recipients,
+                               size_t nrecipients, uint64_t size,
+                               uint32_t flags, const smtpout_dsn *dsn)
+{
   if (s == NULL || sender == NULL || recipients == NULL || nrecipients == 0 ||
       (flags & ~(SMTPOUT_MESSAGE_8BITMIME | SMTPOUT_MESSAGE_SMTPUTF8 |
                  SMTPOUT_MESSAGE_NO_7BIT_CONVERSION |
@@ -2091,6 +2814,10 @@ int smtpout_session_submit(smtpout_session *s, const char *sender,
   int rv = message_new(&m, sender, recipients, nrecipients, size, flags);
   if (rv != 0)
     return rv;
+  if ((rv = message_set_dsn(m, dsn)) != 0) {
+    message_free(m);
+    return rv;
+  }
   /* A REQUIRETLS message belongs to a route made for it: only its hops
    * are authenticated as RFC 8689 asks, and only its verdict bounces. */
   if ((flags & SMTPOUT_MESSAGE_REQUIRETLS) && s->for_hop &&
@@ -2217,6 +2944,8 @@ int smtpout_session_peek_output(smtpout_session *s, const uint8_t **pdata,
   enter(s, now);
   if (s->state == ST_BODY)
     body_fill(s);
+  else if (s->state == ST_BDAT)
+    bdat_fill(s);
   const struct buf *b = &s->out;
   if (s->tls) {
     /* Plaintext queued since the last peek goes out as TLS records, as
@@ -2229,9 +2958,15 @@ int smtpout_session_peek_output(smtpout_session *s, const uint8_t **pdata,
                   s->tls_be->error_text(s->tls));
         fail(s, 0, "4.7.5");
       }
+      /* An AUTH line is in the clear-text buffer only until it is
+       * encrypted. */
+      if (s->out_secret && s->out.data) {
+        explicit_bzero(s->out.data, s->out.cap);
+        s->out_secret = 0;
+      }
       buf_clear(&s->out);
       cmdq_place(&s->cmds, s->written + buf_len(&s->wire));
-      if (s->state != ST_BODY)
+      if (s->state != ST_BODY && s->state != ST_BDAT)
         buf_trim(&s->out, IDLE_BUF_MAX);
     }
     b = &s->wire;
@@ -2263,11 +2998,12 @@ int smtpout_session_consume_output(smtpout_session *s, size_t n, uint64_t now)
   size_t left = s->peeked_len - n;
   enter(s, now);
   buf_consume((struct buf *)s->peeked, n);
-  if (s->state != ST_BODY)
+  if (s->state != ST_BODY && s->state != ST_BDAT)
     buf_trim((struct buf *)s->peeked, IDLE_BUF_MAX);
   s->peeked_len = left;
   s->written += n;
-  if (s->state == ST_BODY)
+  if (s->state == ST_BODY ||
+      (s->state == ST_BDAT && cmdq_head(&s->cmds) == NULL))
     s->deadline = s->now + data_block_timeout(s);
   leave(s, NULL);
   return 0;
@@ -2286,7 +3022,7 @@ int smtpout_session_want_write(const smtpout_session *s)
     return 1;
   if (s->state == ST_READY && (s->msgs.head != NULL || s->quit_requested))
     return 1; /* the next peek starts a transaction or sends QUIT */
-  return s->state == ST_BODY && !s->body_blocked;
+  return (s->state == ST_BODY && !s->body_blocked) || bdat_may_write(s);
 }
 
 uint64_t smtpout_session_expiry(const smtpout_session *s)
@@ -2372,6 +3108,17 @@ int smtpout_session_peer_certificate(const smtpout_session *s, size_t index,
 uint32_t smtpout_session_capabilities(const smtpout_session *s)
 {
   return s ? s->caps : 0;
+}
+
+int smtpout_session_auth_outcome(const smtpout_session *s)
+{
+  return s ? s->auth.outcome : SMTPOUT_AUTH_OUTCOME_NONE;
+}
+
+const char *smtpout_session_auth_mechanism(const smtpout_session *s)
+{
+  return s && s->auth.mech != SASL_MECH_NONE ? sasl_mech_name(s->auth.mech)
+                                             : NULL;
 }
 
 int smtpout_session_policy_starttls(const smtpout_session *s)

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -35,6 +36,18 @@
 struct tls_creds {
   atomic_int refs;
   gnutls_certificate_credentials_t cred;
+};
+
+/* A client certificate file is a chain of a few certificates, and a key
+ * file one key: neither needs more than this. */
+#define KEYPAIR_FILE_MAX (1024 * 1024)
+#define KEYPAIR_CHAIN_MAX 16
+
+struct tls_keypair {
+  atomic_int refs;
+  gnutls_pcert_st pcerts[KEYPAIR_CHAIN_MAX];
+  unsigned npcerts;
+  gnutls_privkey_t key;
 };
 
 /*
@@ -125,8 +138,44 @@ struct tls_conn {
   int verified;
   int ocsp;
   int ticket_stored;
+  struct tls_keypair *client; /* presented when the server asks */
+  int client_sent;
   char error[256];
 };
+
+/*
+ * The client certificate, asked for by the server during the handshake.
+ * One callback on every trust store (the credentials are the
+ * configuration's, shared by all its sessions), answering from the
+ * connection's own key pair: a session presents its certificate, and
+ * another session on the same credentials presents none.  GnuTLS neither
+ * frees nor changes what it is given (gnutls_certificate_set_retrieve_
+ * function2()); the connection holds a reference until it is freed.
+ */
+static int retrieve_client_cert(gnutls_session_t session,
+                                const gnutls_datum_t *req_ca_dn, int nreqs,
+                                const gnutls_pk_algorithm_t *pk_algos,
+                                int pk_algos_length, gnutls_pcert_st **pcert,
+                                unsigned int *pcert_length,
+                                gnutls_privkey_t *pkey)
+{
+  (void)req_ca_dn;
+  (void)nreqs;
+  (void)pk_algos;
+  (void)pk_algos_length;
+  struct tls_conn *c = gnutls_session_get_ptr(session);
+  if (c == NULL || c->client == NULL) {
+    *pcert = NULL;
+    *pcert_length = 0;
+    *pkey = NULL;
+    return 0;
+  }
+  c->client_sent = 1;
+  *pcert = c->client->pcerts;
+  *pcert_length = c->client->npcerts;
+  *pkey = c->client->key;
+  return 0;
+}
 
 int tls_creds_new(struct tls_creds **out, const char *ca_file)
 {
@@ -145,6 +194,7 @@ int tls_creds_new(struct tls_creds **out, const char *ca_file)
     free(c);
     return SMTPOUT_ERR_NOMEM;
   }
+  gnutls_certificate_set_retrieve_function2(c->cred, retrieve_client_cert);
   int n = ca_file ? gnutls_certificate_set_x509_trust_file(
                         c->cred, ca_file, GNUTLS_X509_FMT_PEM)
                   : gnutls_certificate_set_x509_system_trust(c->cred);
@@ -171,6 +221,102 @@ void tls_creds_unref(struct tls_creds *creds)
     return;
   gnutls_certificate_free_credentials(creds->cred);
   free(creds);
+}
+
+/* Reads a small regular file whole (GnuTLS's loader would read a device
+ * until memory runs out).  Returns 0 or SMTPOUT_ERR_TLS_SETUP. */
+static int load_small_file(const char *path, gnutls_datum_t *d)
+{
+  struct stat st;
+  if (path == NULL || stat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+      st.st_size > KEYPAIR_FILE_MAX)
+    return SMTPOUT_ERR_TLS_SETUP;
+  return gnutls_load_file(path, d) < 0 ? SMTPOUT_ERR_TLS_SETUP : 0;
+}
+
+/* 1 when `key` is the private half of `pub`: their public keys export to
+ * the same DER. */
+static int key_matches(gnutls_privkey_t key, gnutls_pubkey_t pub)
+{
+  gnutls_pubkey_t mine;
+  gnutls_datum_t a = {NULL, 0}, b = {NULL, 0};
+  int same = 0;
+  if (gnutls_pubkey_init(&mine) < 0)
+    return 0;
+  if (gnutls_pubkey_import_privkey(mine, key, 0, 0) == 0 &&
+      gnutls_pubkey_export2(mine, GNUTLS_X509_FMT_DER, &a) == 0 &&
+      gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &b) == 0)
+    same = a.size == b.size && memcmp(a.data, b.data, a.size) == 0;
+  gnutls_free(a.data);
+  gnutls_free(b.data);
+  gnutls_pubkey_deinit(mine);
+  return same;
+}
+
+static void keypair_free(struct tls_keypair *kp)
+{
+  for (unsigned i = 0; i < kp->npcerts; i++)
+    gnutls_pcert_deinit(&kp->pcerts[i]);
+  if (kp->key)
+    gnutls_privkey_deinit(kp->key);
+  free(kp);
+}
+
+int tls_keypair_new(struct tls_keypair **out, const char *cert_file,
+                    const char *key_file)
+{
+  gnutls_datum_t cert = {NULL, 0}, key = {NULL, 0};
+  struct tls_keypair *kp = calloc(1, sizeof(*kp));
+  if (kp == NULL)
+    return SMTPOUT_ERR_NOMEM;
+  atomic_init(&kp->refs, 1);
+  int rv = load_small_file(cert_file, &cert);
+  if (rv == 0)
+    rv = load_small_file(key_file, &key);
+  if (rv == 0) {
+    unsigned n = KEYPAIR_CHAIN_MAX;
+    int g = gnutls_pcert_list_import_x509_raw(kp->pcerts, &n, &cert,
+                                              GNUTLS_X509_FMT_PEM, 0);
+    if (g == GNUTLS_E_MEMORY_ERROR)
+      rv = SMTPOUT_ERR_NOMEM;
+    else if (g < 0 || n == 0)
+      rv = SMTPOUT_ERR_TLS_SETUP;
+    else
+      kp->npcerts = n;
+  }
+  if (rv == 0) {
+    int g = gnutls_privkey_init(&kp->key);
+    if (g == 0)
+      g = gnutls_privkey_import_x509_raw(kp->key, &key, GNUTLS_X509_FMT_PEM,
+                                         NULL, 0);
+    if (g == GNUTLS_E_MEMORY_ERROR)
+      rv = SMTPOUT_ERR_NOMEM;
+    else if (g < 0 || !key_matches(kp->key, kp->pcerts[0].pubkey))
+      rv = SMTPOUT_ERR_TLS_SETUP;
+  }
+  if (key.data) {
+    explicit_bzero(key.data, key.size);
+    gnutls_free(key.data);
+  }
+  gnutls_free(cert.data);
+  if (rv != 0) {
+    keypair_free(kp);
+    return rv;
+  }
+  *out = kp;
+  return 0;
+}
+
+void tls_keypair_ref(struct tls_keypair *kp)
+{
+  atomic_fetch_add(&kp->refs, 1);
+}
+
+void tls_keypair_unref(struct tls_keypair *kp)
+{
+  if (kp == NULL || atomic_fetch_sub(&kp->refs, 1) != 1)
+    return;
+  keypair_free(kp);
 }
 
 int tls_cache_new(struct tls_cache **out)
@@ -680,8 +826,11 @@ int tls_conn_new(struct tls_conn **out, const struct tls_conn_params *p,
   c->dane = p->dane;
   /* A ticket is kept only under the name and the scope (PKIX, or DANE
    * with this TLSA set) it was authenticated in, and only sessions
-   * trusting the same anchors (the cache's) share it. */
-  if (p->resume && cache && sni) {
+   * trusting the same anchors (the cache's) share it.  A connection
+   * presenting a client certificate neither takes nor keeps one: a
+   * resumed session carries the client identity (or its absence) of the
+   * session that made the ticket, not this one's. */
+  if (p->resume && cache && sni && p->client == NULL) {
     struct ticket t;
     struct scope sc = scope_of(p->dane);
     c->tickets = cache;
@@ -703,6 +852,7 @@ int tls_conn_new(struct tls_conn **out, const struct tls_conn_params *p,
   /* The session owns every timeout; GnuTLS must not read a clock. */
   gnutls_handshake_set_timeout(c->session, 0);
   gnutls_session_set_verify_output_function(c->session, path_cb);
+  gnutls_session_set_ptr(c->session, c);
   gnutls_transport_set_ptr(c->session, c);
   gnutls_transport_set_push_function(c->session, push_cb);
   gnutls_transport_set_pull_function(c->session, pull_cb);
@@ -710,6 +860,10 @@ int tls_conn_new(struct tls_conn **out, const struct tls_conn_params *p,
   tls_creds_ref(creds);
   c->creds = creds;
   c->cache = cache;
+  if (p->client) {
+    tls_keypair_ref(p->client);
+    c->client = p->client;
+  }
   *out = c;
   return 0;
 }
@@ -720,6 +874,7 @@ void tls_conn_free(struct tls_conn *conn)
     return;
   gnutls_deinit(conn->session);
   tls_creds_unref(conn->creds);
+  tls_keypair_unref(conn->client);
   buf_free(&conn->input);
   free(conn);
 }
@@ -1204,6 +1359,39 @@ const char *tls_conn_error_text(struct tls_conn *conn)
   return conn->error[0] ? conn->error : "TLS failure";
 }
 
+int tls_conn_channel_binding(struct tls_conn *conn, uint8_t *out,
+                             size_t *len)
+{
+  gnutls_datum_t cb = {NULL, 0};
+  int type = TLS_CB_NONE;
+  if (!conn->handshake_done)
+    return TLS_CB_NONE;
+  if (gnutls_protocol_get_version(conn->session) == GNUTLS_TLS1_3) {
+    if (gnutls_session_channel_binding(conn->session, GNUTLS_CB_TLS_EXPORTER,
+                                       &cb) == 0)
+      type = TLS_CB_EXPORTER;
+  } else if (gnutls_session_ext_master_secret_status(conn->session)) {
+    /* Without the extended master secret, tls-unique can be made equal
+     * on two connections (the triple handshake attack): none then. */
+    if (gnutls_session_channel_binding(conn->session, GNUTLS_CB_TLS_UNIQUE,
+                                       &cb) == 0)
+      type = TLS_CB_UNIQUE;
+  }
+  if (type != TLS_CB_NONE && (cb.size == 0 || cb.size > TLS_CB_MAX))
+    type = TLS_CB_NONE;
+  if (type != TLS_CB_NONE) {
+    memcpy(out, cb.data, cb.size);
+    *len = cb.size;
+  }
+  gnutls_free(cb.data);
+  return type;
+}
+
+int tls_conn_client_cert_sent(struct tls_conn *conn)
+{
+  return conn->client_sent;
+}
+
 const struct tls_backend tls_gnutls_backend = {
   .conn_new = tls_conn_new,
   .conn_free = tls_conn_free,
@@ -1221,4 +1409,6 @@ const struct tls_backend tls_gnutls_backend = {
   .error_text = tls_conn_error_text,
   .peer_count = tls_conn_peer_count,
   .peer_certificate = tls_conn_peer_certificate,
+  .channel_binding = tls_conn_channel_binding,
+  .client_cert_sent = tls_conn_client_cert_sent,
 };

@@ -92,3 +92,13 @@ int smtpout_tls_info_requiretls(const smtpout_tls_info *i)
 {
   return i ? i->requiretls : 0;
 }
+
+int smtpout_tls_info_implicit(const smtpout_tls_info *i)
+{
+  return i ? i->implicit : 0;
+}
+
+int smtpout_tls_info_client_certificate(const smtpout_tls_info *i)
+{
+  return i ? i->client_certificate : 0;
+}

@@ -24,6 +24,8 @@ struct smtpout_tls_info {
   int requiretls;  /* a MAIL FROM carried REQUIRETLS */
   size_t tlsa_records;
   char tlsa_matched[12]; /* "3 1 1", or "" */
+  int implicit;           /* TLS before the greeting (RFC 8314) */
+  int client_certificate; /* asked for, and presented */
   char version[16];
   char cipher[64];
   /* Why the certificate did not verify; "" when it did or none was

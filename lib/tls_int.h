@@ -29,6 +29,7 @@ struct smtpout_certificate;
 struct tls_creds;
 struct tls_cache;
 struct tls_conn;
+struct tls_keypair;
 
 /* Certificate trust: the system store (ca_file == NULL) or a PEM file,
  * read now (a path that is not a regular file of a sane size is refused
@@ -37,6 +38,20 @@ struct tls_conn;
 int tls_creds_new(struct tls_creds **out, const char *ca_file);
 void tls_creds_ref(struct tls_creds *creds);
 void tls_creds_unref(struct tls_creds *creds);
+
+/*
+ * A client certificate (its chain, PEM, the client's own first) and its
+ * private key (PEM, unencrypted), presented when a server asks for one
+ * (RFC 8446 4.3.2).  Read now: both must be regular files of a sane size,
+ * and the key must belong to the first certificate.  Returns 0,
+ * SMTPOUT_ERR_TLS_SETUP (unreadable, not PEM, no certificate, a key that
+ * does not match) or SMTPOUT_ERR_NOMEM.  Reference-counted; shared by
+ * any number of connections on any threads.
+ */
+int tls_keypair_new(struct tls_keypair **out, const char *cert_file,
+                    const char *key_file);
+void tls_keypair_ref(struct tls_keypair *kp);
+void tls_keypair_unref(struct tls_keypair *kp);
 
 /* A per-configuration cache holding the trust anchors of its ca-file (or
  * of the system store), loaded once, under a mutex (configurations are
@@ -149,7 +164,13 @@ struct tls_conn_params {
    * (tls_conn_dane_verify).  Tickets are kept and offered per mode, and
    * under DANE per set; must outlive the connection. */
   const struct tls_dane *dane;
+  /* The client certificate to present when the server asks, or NULL. */
+  struct tls_keypair *client;
 };
+
+/* Channel binding types (sasl_int.h has the same values). */
+enum { TLS_CB_NONE = 0, TLS_CB_EXPORTER = 1, TLS_CB_UNIQUE = 2 };
+#define TLS_CB_MAX 64
 
 /* Results of the handshake and of reads: a read returns the number of
  * bytes it read, or one of these, so none but TLS_OK is positive (a
@@ -198,6 +219,15 @@ struct tls_backend {
   size_t (*peer_count)(struct tls_conn *conn);
   int (*peer_certificate)(struct tls_conn *conn, size_t index,
                           struct smtpout_certificate **out);
+  /* After the handshake: the channel binding data of the connection
+   * (RFC 9266 tls-exporter under TLS 1.3; RFC 5929 tls-unique under TLS
+   * 1.2 with the extended master secret, RFC 7627, without which it is
+   * not unique), at most TLS_CB_MAX bytes into `out`.  Returns its type
+   * (TLS_CB_EXPORTER, TLS_CB_UNIQUE) and its length in *len, or
+   * TLS_CB_NONE when the connection has none. */
+  int (*channel_binding)(struct tls_conn *conn, uint8_t *out, size_t *len);
+  /* 1 when the server asked for a client certificate and one was sent. */
+  int (*client_cert_sent)(struct tls_conn *conn);
 };
 
 /* The library's backend: the tls_conn_* functions below. */
@@ -282,6 +312,11 @@ size_t tls_conn_peer_count(struct tls_conn *conn);
  * SMTPOUT_ERR_INVALID_ARGUMENT (no such certificate), or SMTPOUT_ERR_NOMEM. */
 int tls_conn_peer_certificate(struct tls_conn *conn, size_t index,
                               struct smtpout_certificate **out);
+
+/* See struct tls_backend. */
+int tls_conn_channel_binding(struct tls_conn *conn, uint8_t *out,
+                             size_t *len);
+int tls_conn_client_cert_sent(struct tls_conn *conn);
 
 /* "TLS1.3", the cipher suite name, and the last error's text. */
 const char *tls_conn_version(struct tls_conn *conn);

@@ -14,6 +14,7 @@ struct fake_tls_script fake_tls;
 
 /* One connection: what the peer sent and the session has not read yet. */
 struct fake_conn {
+  int client_cert;
   struct buf input;
   struct buf *wire;
   int eof;
@@ -37,12 +38,14 @@ static int conn_new(struct tls_conn **out, const struct tls_conn_params *p,
   fake_tls.dane_conn = p->dane != NULL;
   fake_tls.dane_records = p->dane ? p->dane->nrecords : 0;
   fake_tls.dane_names = p->dane ? p->dane->nnames : 0;
+  fake_tls.client_cert = p->client != NULL;
   if (fake_tls.conn_new_error != 0)
     return fake_tls.conn_new_error;
   struct fake_conn *c = calloc(1, sizeof(*c));
   if (c == NULL)
     return SMTPOUT_ERR_NOMEM;
   c->wire = wire_out;
+  c->client_cert = p->client != NULL;
   *out = (struct tls_conn *)c;
   return 0;
 }
@@ -221,6 +224,20 @@ static int peer_certificate(struct tls_conn *conn, size_t index,
   return SMTPOUT_ERR_INVALID_ARGUMENT;
 }
 
+static int channel_binding(struct tls_conn *conn, uint8_t *out, size_t *len)
+{
+  if (!fc(conn)->done || fake_tls.channel_binding == TLS_CB_NONE)
+    return TLS_CB_NONE;
+  *len = sizeof(FAKE_CHANNEL_BINDING) - 1;
+  memcpy(out, FAKE_CHANNEL_BINDING, *len);
+  return fake_tls.channel_binding;
+}
+
+static int client_cert_sent(struct tls_conn *conn)
+{
+  return fc(conn)->done && fc(conn)->client_cert && fake_tls.ask_client_cert;
+}
+
 const struct tls_backend fake_tls_backend = {
   .conn_new = conn_new,
   .conn_free = conn_free,
@@ -238,4 +255,6 @@ const struct tls_backend fake_tls_backend = {
   .error_text = error_text,
   .peer_count = peer_count,
   .peer_certificate = peer_certificate,
+  .channel_binding = channel_binding,
+  .client_cert_sent = client_cert_sent,
 };

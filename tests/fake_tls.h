@@ -59,7 +59,16 @@ struct fake_tls_script {
   size_t dane_records, dane_names;
   char verified_name[256];
   int verify_calls, dane_calls;
+  /* Whether the last connection was given a client certificate, and
+   * whether the scripted server asks for one (then it is "sent"). */
+  int client_cert;
+  int ask_client_cert;
+  /* The channel binding the connections offer: TLS_CB_NONE (the
+   * default) or TLS_CB_EXPORTER with FAKE_CHANNEL_BINDING. */
+  int channel_binding;
 };
+
+#define FAKE_CHANNEL_BINDING "0123456789abcdef0123456789abcdef"
 
 extern struct fake_tls_script fake_tls;
 extern const struct tls_backend fake_tls_backend;

@@ -183,14 +183,19 @@ enum smtpout_close_reason {
   /* The host called smtpout_session_abort(). */
   SMTPOUT_CLOSE_ABORTED = 10,
   /* A local failure: out of memory. */
-  SMTPOUT_CLOSE_LOCAL = 11
+  SMTPOUT_CLOSE_LOCAL = 11,
+  /* SMTP AUTH (RFC 4954) did not succeed: the server refused the
+   * credentials or offered no mechanism allowed, its certificate did not
+   * verify for credentials that need it, or it broke the exchange (a
+   * malformed challenge, a SCRAM proof that does not verify). */
+  SMTPOUT_CLOSE_AUTH = 12
 };
 
 /*
  * Returns "none", "protocol", "timeout", "connection-closed",
  * "service-unavailable", "tls", "tls-policy", "tls-setup", "content",
- * "callback-failure", "aborted" or "local" for a close reason, NULL for
- * any other value.
+ * "callback-failure", "aborted", "local" or "auth" for a close reason,
+ * NULL for any other value.
  */
 SMTPOUT_EXTERN const char *smtpout_close_reason_name(int reason);
 

@@ -61,6 +61,7 @@ typedef struct smtpout_tls_info smtpout_tls_info;
 typedef struct smtpout_certificate smtpout_certificate;
 /* A route's hop (<smtpout/route.h>), for smtpout_session_new_for_hop(). */
 typedef struct smtpout_hop smtpout_hop;
+typedef struct smtpout_dsn smtpout_dsn;
 
 /* ------------------------------------------------------------------ */
 /* Results                                                              */
@@ -131,6 +132,38 @@ smtpout_result_possibly_delivered(const smtpout_result *result);
  * local check of it), and for one possibly delivered. */
 SMTPOUT_EXTERN int
 smtpout_result_try_another_address(const smtpout_result *result);
+
+/* The NOTIFY the host asked for this recipient (SMTPOUT_DSN_NOTIFY_*
+ * bits; 0 when it asked none: smtpout_session_submit_dsn()). */
+SMTPOUT_EXTERN uint32_t
+smtpout_result_dsn_notify(const smtpout_result *result);
+
+/* 1 when the message asked for delivery status notifications and the
+ * recipient's RCPT went to a server that offers DSN (RFC 3461), with its
+ * NOTIFY and ORCPT: that server now sends the notices it owes.  0 when
+ * nothing was asked, the server did not offer DSN (the parameters were
+ * left out: see docs/api.md), or the recipient's RCPT was never sent. */
+SMTPOUT_EXTERN int smtpout_result_dsn_sent(const smtpout_result *result);
+
+/* The notification the host owes the sender for this result (RFC 3461
+ * 6.2), from its status, its NOTIFY and smtpout_result_dsn_sent(). */
+enum smtpout_dsn_action {
+  /* None: delivered to a server that took the DSN parameters (or with no
+   * SUCCESS asked), deferred (a "delayed" notice is the host queue's to
+   * time), or NOTIFY said NEVER or did not ask for failures. */
+  SMTPOUT_DSN_ACTION_NONE = 0,
+  /* Bounced, with NOTIFY absent or including FAILURE: a "failed" notice. */
+  SMTPOUT_DSN_ACTION_FAILED = 1,
+  /* Delivered to a server without DSN, with SUCCESS asked: a "relayed"
+   * notice (6.2.1), since no success notice will come from beyond it. */
+  SMTPOUT_DSN_ACTION_RELAYED = 2
+};
+
+/* enum smtpout_dsn_action; SMTPOUT_DSN_ACTION_NONE for NULL. */
+SMTPOUT_EXTERN int smtpout_result_dsn_action(const smtpout_result *result);
+
+/* Returns "none", "failed" or "relayed"; NULL for other values. */
+SMTPOUT_EXTERN const char *smtpout_dsn_action_name(int action);
 
 /* ------------------------------------------------------------------ */
 /* TLS outcome                                                          */
@@ -281,6 +314,15 @@ SMTPOUT_EXTERN int smtpout_tls_info_resumed(const smtpout_tls_info *info);
 SMTPOUT_EXTERN int
 smtpout_tls_info_plaintext_fallback(const smtpout_tls_info *info);
 
+/* 1 when TLS started before the greeting (RFC 8314 implicit TLS,
+ * smtpout_session_set_implicit_tls()) rather than with STARTTLS. */
+SMTPOUT_EXTERN int smtpout_tls_info_implicit(const smtpout_tls_info *info);
+
+/* 1 when the server asked for a client certificate during the handshake
+ * and the session presented one (smtpout_session_set_client_cert()). */
+SMTPOUT_EXTERN int
+smtpout_tls_info_client_certificate(const smtpout_tls_info *info);
+
 /* ------------------------------------------------------------------ */
 /* Callbacks                                                            */
 
@@ -374,6 +416,39 @@ smtpout_callbacks_set_on_tls(smtpout_callbacks *callbacks,
 SMTPOUT_EXTERN void
 smtpout_callbacks_set_on_trace(smtpout_callbacks *callbacks,
                                smtpout_on_trace_callback cb);
+
+/* ------------------------------------------------------------------ */
+/* AUTH outcome                                                         */
+
+/* What happened to SMTP AUTH (RFC 4954) on a connection with credentials
+ * (smtpout_session_set_auth()). */
+enum smtpout_auth_outcome {
+  /* No credentials, or the connection ended before AUTH was due. */
+  SMTPOUT_AUTH_OUTCOME_NONE = 0,
+  /* The server accepted the credentials (235; for SCRAM, it also proved
+   * it knows the password). */
+  SMTPOUT_AUTH_OUTCOME_OK = 1,
+  /* Withheld: TLS did not come up (STARTTLS not offered, refused or
+   * disabled, the handshake failed, a certificate the TLS policy
+   * refused).  Credentials never go in clear. */
+  SMTPOUT_AUTH_OUTCOME_NO_TLS = 2,
+  /* Withheld: TLS is up, but the server's certificate did not verify and
+   * the credentials need a verified one (no SMTPOUT_AUTH_TLS_ANY). */
+  SMTPOUT_AUTH_OUTCOME_UNVERIFIED = 3,
+  /* The server offers no AUTH after TLS, or no mechanism the credentials
+   * allow. */
+  SMTPOUT_AUTH_OUTCOME_NOT_OFFERED = 4,
+  /* The server refused: a 4xx or 5xx to AUTH (535 for bad credentials). */
+  SMTPOUT_AUTH_OUTCOME_FAILED = 5,
+  /* smtpout refused what the server sent: a malformed or unexpected
+   * challenge, a SCRAM iteration count out of bounds, a SCRAM server
+   * signature that does not verify, a 235 before the exchange ended. */
+  SMTPOUT_AUTH_OUTCOME_ERROR = 6
+};
+
+/* Returns "none", "ok", "no-tls", "unverified", "not-offered", "failed"
+ * or "error"; NULL for other values. */
+SMTPOUT_EXTERN const char *smtpout_auth_outcome_name(int outcome);
 
 /* ------------------------------------------------------------------ */
 /* Session                                                              */
@@ -618,6 +693,88 @@ SMTPOUT_EXTERN int smtpout_session_set_tls_resumption(smtpout_session *session,
 SMTPOUT_EXTERN int smtpout_session_set_timeout(smtpout_session *session,
                                                int which, uint32_t ms);
 
+/* smtpout_session_set_auth() flags. */
+/* Send the credentials over TLS whose certificate did not verify (a
+ * relay with a private or self-signed certificate, `auth-tls = any`):
+ * the connection is encrypted, but the server is not authenticated.
+ * Without it the credentials go only to a server whose certificate
+ * verified. */
+#define SMTPOUT_AUTH_TLS_ANY 0x1u
+
+/*
+ * Authenticates with SMTP AUTH (RFC 4954) as `username` with `secret`
+ * (a password, or an OAuth 2 bearer token for XOAUTH2), after the EHLO
+ * that follows TLS and before the first MAIL.  `mechanisms` lists the
+ * SASL mechanisms allowed, strongest first, separated by spaces or
+ * commas ("SCRAM-SHA-256 PLAIN"); NULL or "" for the default list:
+ * SCRAM-SHA-256-PLUS and SCRAM-SHA-256 when the library is built with
+ * GNU SASL, then PLAIN and LOGIN (XOAUTH2 only when listed).  The first
+ * of them the server offers is used, never one it did not offer.
+ *
+ * Credentials are never sent without TLS: they make the session's
+ * STARTTLS policy `require` (a `disable` policy defers every recipient,
+ * 4.7.4), forbid the plaintext fallback, and, unless `flags` has
+ * SMTPOUT_AUTH_TLS_ANY, go only to a server whose certificate verified.
+ * A server that offers no AUTH (or no mechanism allowed), refuses the
+ * credentials (535, or any 4xx or 5xx) or breaks the exchange ends the
+ * connection: every recipient is deferred, with the server's reply in
+ * the text (close reason SMTPOUT_CLOSE_AUTH; smtpout_session_auth_
+ * outcome() says which).  The secret is copied, never traced (AUTH lines
+ * are traced as "AUTH PLAIN ****"), and wiped from the session's memory
+ * once the exchange has used it.  Strings must be NUL-terminated UTF-8;
+ * the username at most 255 bytes, the secret at most 8192.
+ * Before smtpout_session_start().  Errors: SMTPOUT_ERR_INVALID_ARGUMENT
+ * (NULL session, username or secret, an empty or over-long one, an
+ * unknown mechanism, one listed twice, SCRAM in a build without GNU
+ * SASL, unknown flags), SMTPOUT_ERR_INVALID_STATE, SMTPOUT_ERR_NOMEM.
+ */
+SMTPOUT_EXTERN int smtpout_session_set_auth(smtpout_session *session,
+                                            const char *mechanisms,
+                                            const char *username,
+                                            const char *secret,
+                                            uint32_t flags);
+
+/*
+ * With `enable` 1, TLS starts as soon as the connection is made, before
+ * the greeting (RFC 8314 3.3, "implicit TLS", port 465): no STARTTLS.
+ * The certificate is checked and the policy applied as after STARTTLS
+ * (allow-invalid-certs decides an unverified one; starttls is moot), and
+ * a failed handshake never leads to plaintext
+ * (smtpout_tls_info_fallback_permitted() is 0).  Before
+ * smtpout_session_start().  Errors: SMTPOUT_ERR_INVALID_ARGUMENT,
+ * SMTPOUT_ERR_INVALID_STATE (started, or a plaintext fallback).
+ */
+SMTPOUT_EXTERN int smtpout_session_set_implicit_tls(smtpout_session *session,
+                                                    int enable);
+
+/*
+ * Presents the certificate in `cert_path` (PEM: the client's own first,
+ * then any intermediates) with the private key in `key_path` (PEM,
+ * unencrypted) when the server asks for one during the TLS handshake.
+ * Both files are read now, by this call (each a regular file of at most
+ * 1 MiB), never while the network is read; the key must belong to the
+ * first certificate.  A session with a client certificate neither takes
+ * nor keeps TLS session tickets.  Before smtpout_session_start().
+ * Errors: SMTPOUT_ERR_INVALID_ARGUMENT, SMTPOUT_ERR_INVALID_STATE,
+ * SMTPOUT_ERR_TLS_SETUP (unreadable, not PEM, no certificate, a key that
+ * does not match: the session keeps what it had), SMTPOUT_ERR_NOMEM.
+ */
+SMTPOUT_EXTERN int smtpout_session_set_client_cert(smtpout_session *session,
+                                                   const char *cert_path,
+                                                   const char *key_path);
+
+/*
+ * With `enable` 0, message data always goes with DATA, even to a server
+ * that offers CHUNKING (for servers whose BDAT misbehaves).  By default
+ * (1) BDAT is used where offered (RFC 3030): the data goes in chunks of
+ * at most 64 KiB, as it is, without dot-stuffing; with PIPELINING the
+ * first chunk leaves with MAIL and RCPT, one round trip before DATA's
+ * 354 would have come.  At any time; a message whose data has started
+ * keeps its way.  Errors: SMTPOUT_ERR_INVALID_ARGUMENT.
+ */
+SMTPOUT_EXTERN int smtpout_session_set_chunking(smtpout_session *session,
+                                                int enable);
+
 /*
  * Tells the session the connection is established at time `now`: it now
  * waits for the greeting.  Unless the session has trust anchors of its own
@@ -662,6 +819,74 @@ SMTPOUT_EXTERN int smtpout_session_submit(smtpout_session *session,
                                           const char *const *recipients,
                                           size_t nrecipients, uint64_t size,
                                           uint32_t flags);
+
+/* ------------------------------------------------------------------ */
+/* Delivery status notifications (RFC 3461)                             */
+
+/* NOTIFY bits for smtpout_dsn_set_notify(): when the recipient's sender
+ * wants a notice.  NEVER stands alone. */
+#define SMTPOUT_DSN_NOTIFY_SUCCESS 0x1u
+#define SMTPOUT_DSN_NOTIFY_FAILURE 0x2u
+#define SMTPOUT_DSN_NOTIFY_DELAY 0x4u
+#define SMTPOUT_DSN_NOTIFY_NEVER 0x8u
+
+/* RET: what of the message a failure notice returns. */
+enum smtpout_dsn_ret {
+  SMTPOUT_DSN_RET_NONE = 0, /* not given: the server decides */
+  SMTPOUT_DSN_RET_FULL = 1, /* the whole message */
+  SMTPOUT_DSN_RET_HDRS = 2  /* its header only */
+};
+
+/*
+ * A message's DSN request: RET and ENVID for the message, NOTIFY and
+ * ORCPT for each recipient, by its index in the list given to
+ * smtpout_session_submit_dsn().  The parameters are sent only to a
+ * server that offers DSN; to one that does not they are left out, and
+ * each result says so (smtpout_result_dsn_sent() 0) and what notice the
+ * host then owes the sender (smtpout_result_dsn_action()), NOTIFY=NEVER
+ * included.  Values are checked and encoded (xtext, RFC 3461 4) when
+ * set.  One object may serve any number of submissions (it is copied);
+ * one thread at a time.
+ * Errors: SMTPOUT_ERR_INVALID_ARGUMENT, SMTPOUT_ERR_NOMEM.
+ */
+SMTPOUT_EXTERN int smtpout_dsn_new(smtpout_dsn **pdsn);
+
+/* Frees a DSN request.  NULL-safe. */
+SMTPOUT_EXTERN void smtpout_dsn_free(smtpout_dsn *dsn);
+
+/* RET (enum smtpout_dsn_ret).  Errors: SMTPOUT_ERR_INVALID_ARGUMENT. */
+SMTPOUT_EXTERN int smtpout_dsn_set_ret(smtpout_dsn *dsn, int ret);
+
+/* ENVID: the envelope identifier, 1 to 100 printable US-ASCII characters
+ * (RFC 3461 4.4; the space included), or NULL to give none.  Errors:
+ * SMTPOUT_ERR_INVALID_ARGUMENT, SMTPOUT_ERR_NOMEM. */
+SMTPOUT_EXTERN int smtpout_dsn_set_envid(smtpout_dsn *dsn,
+                                         const char *envid);
+
+/* NOTIFY for recipient `index` (from 0, below 2^20): SMTPOUT_DSN_NOTIFY_*
+ * bits, NEVER alone, or 0 to give none.  Errors:
+ * SMTPOUT_ERR_INVALID_ARGUMENT, SMTPOUT_ERR_NOMEM. */
+SMTPOUT_EXTERN int smtpout_dsn_set_notify(smtpout_dsn *dsn, size_t index,
+                                          uint32_t notify);
+
+/* ORCPT for recipient `index`: the original recipient as "TYPE;ADDRESS"
+ * ("rfc822;user@example.org"), printable US-ASCII, at most 500
+ * characters once encoded (RFC 3461 4.2), or NULL to give none.  Errors:
+ * SMTPOUT_ERR_INVALID_ARGUMENT, SMTPOUT_ERR_NOMEM. */
+SMTPOUT_EXTERN int smtpout_dsn_set_orcpt(smtpout_dsn *dsn, size_t index,
+                                         const char *orcpt);
+
+/*
+ * smtpout_session_submit() with a DSN request (NULL: none, which is
+ * smtpout_session_submit() itself).  RET and ENVID go on MAIL, NOTIFY and
+ * ORCPT on each recipient's RCPT, when the server offers DSN.  Returns
+ * what smtpout_session_submit() returns; SMTPOUT_ERR_INVALID_ARGUMENT
+ * also when `dsn` describes a recipient past the last one.
+ */
+SMTPOUT_EXTERN int smtpout_session_submit_dsn(
+    smtpout_session *session, const char *sender,
+    const char *const *recipients, size_t nrecipients, uint64_t size,
+    uint32_t flags, const smtpout_dsn *dsn);
 
 /*
  * Says no more messages will be submitted: the session sends QUIT once the
@@ -824,6 +1049,15 @@ smtpout_certificate_sha256(const smtpout_certificate *cert);
 /* SMTPOUT_CAP_* bits from the last EHLO (0 before it, or after HELO). */
 SMTPOUT_EXTERN uint32_t
 smtpout_session_capabilities(const smtpout_session *session);
+
+/* The AUTH outcome so far (enum smtpout_auth_outcome); NONE for a NULL
+ * session. */
+SMTPOUT_EXTERN int smtpout_session_auth_outcome(const smtpout_session *session);
+
+/* The SASL mechanism AUTH used or tried ("PLAIN"), or NULL when none was
+ * chosen.  Static. */
+SMTPOUT_EXTERN const char *
+smtpout_session_auth_mechanism(const smtpout_session *session);
 
 /* Returns the policy the session applies (or will, once fixed): the
  * starttls mode, and whether invalid certificates are allowed; or
