@@ -67,6 +67,9 @@ static void on_result(smtpout_session *s, const smtpout_result *r, void *ud)
   snprintf(o->text, sizeof(o->text), "%s", smtpout_result_text(r));
   o->possibly_delivered = smtpout_result_possibly_delivered(r);
   o->try_another_address = smtpout_result_try_another_address(r);
+  o->dsn_notify = smtpout_result_dsn_notify(r);
+  o->dsn_sent = smtpout_result_dsn_sent(r);
+  o->dsn_action = smtpout_result_dsn_action(r);
   /* Every result, in every test: its code and enhanced code agree with
    * its status (a deferral never carries a 2xx or 5xx, a bounce never a
    * 2xx or 4xx), and only a reply delivers. */
@@ -91,6 +94,19 @@ static void on_done(smtpout_session *s, int id, void *ud)
   (void)s;
   assert_true(h->ndone < 64);
   h->done_ids[h->ndone++] = id;
+}
+
+static void on_trace(smtpout_session *s, int dir, const char *line,
+                     size_t len, void *ud)
+{
+  static const char *const prefix[] = {"C: ", "S: ", "-- "};
+  struct h *h = ud;
+  (void)s;
+  size_t room = sizeof(h->trace) - h->tracelen;
+  int n = snprintf(h->trace + h->tracelen, room, "%s%.*s\n", prefix[dir],
+                   (int)len, line);
+  if (n > 0)
+    h->tracelen += (size_t)n < room ? (size_t)n : room - 1;
 }
 
 static void on_tls(smtpout_session *s, const smtpout_tls_info *info, void *ud)
@@ -124,6 +140,7 @@ static void h_prepare(struct h *h)
   smtpout_callbacks_set_on_result(h->cbs, on_result);
   smtpout_callbacks_set_on_message_done(h->cbs, on_done);
   smtpout_callbacks_set_on_tls(h->cbs, on_tls);
+  smtpout_callbacks_set_on_trace(h->cbs, on_trace);
 }
 
 void h_init(struct h *h, const char *mx, smtpout_config *config)

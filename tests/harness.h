@@ -25,6 +25,10 @@ struct h_result {
   /* smtpout_result_try_another_address(): what a host reads to take the
    * recipient to the next address. */
   int try_another_address;
+  /* RFC 3461: what was asked, whether it went, what the host owes. */
+  uint32_t dsn_notify;
+  int dsn_sent;
+  int dsn_action;
 };
 
 struct h {
@@ -49,6 +53,10 @@ struct h {
   size_t body_reads;
   char out[1 << 20];  /* what h_client() drained last */
   size_t outlen;
+  /* Every trace line so far, "C: ", "S: " or "-- " and the line, one a
+   * line (truncated when full). */
+  char trace[1 << 16];
+  size_t tracelen;
 };
 
 /* Creates a session for `mx` (config may be NULL: the built-in defaults,
