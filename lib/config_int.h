@@ -186,4 +186,9 @@ int policy_resolve_enforced(smtpout_policy **ppolicy,
 int policy_fixed(smtpout_policy **ppolicy, int starttls,
                  int allow_invalid_certs);
 
+/* AUTH credentials are never sent in clear: a policy whose starttls is
+ * optional becomes require, with source "auth", as the session enforces
+ * it (smtpout_session_set_auth()).  Returns 0 or SMTPOUT_ERR_NOMEM. */
+int policy_require_for_auth(smtpout_policy *policy);
+
 #endif

@@ -35,8 +35,11 @@
 #include "address_int.h"
 #include "config_int.h"
 #include "deliver_int.h"
+#include "dsn_int.h"
 #include "names_int.h"
+#include "sasl_int.h"
 #include "smtpout/message.h"
+#include "tls_int.h"
 
 uint64_t deliver_now(void)
 {
@@ -53,6 +56,16 @@ static int set_string(char **dst, const char *src)
   free(*dst);
   *dst = copy;
   return 0;
+}
+
+/* Wipes and frees the AUTH secret. */
+static void wipe_secret(smtpout_delivery *d)
+{
+  if (d->auth_secret) {
+    explicit_bzero(d->auth_secret, strlen(d->auth_secret));
+    free(d->auth_secret);
+    d->auth_secret = NULL;
+  }
 }
 
 int smtpout_delivery_new(smtpout_delivery **pdelivery, smtpout_config *config)
@@ -97,6 +110,12 @@ void smtpout_delivery_free(smtpout_delivery *d)
   free(d->helo);
   free(d->ca_file);
   free(d->sender);
+  free(d->auth_mechs);
+  free(d->auth_user);
+  wipe_secret(d);
+  free(d->client_cert);
+  free(d->client_key);
+  smtpout_dsn_free(d->dsn);
   smtpout_policy_free(d->policy);
   smtpout_config_unref(d->config);
   free(d);
@@ -161,6 +180,115 @@ int smtpout_delivery_set_timeout(smtpout_delivery *d, int which, uint32_t ms)
   if (d == NULL || which < 0 || which >= SMTPOUT_TIMEOUT_COUNT || ms == 0)
     return SMTPOUT_ERR_INVALID_ARGUMENT;
   d->timeouts[which] = ms;
+  return 0;
+}
+
+int smtpout_delivery_set_auth(smtpout_delivery *d, const char *mechanisms,
+                              const char *username, const char *secret,
+                              uint32_t flags)
+{
+  if (d == NULL || username == NULL || secret == NULL ||
+      (flags & ~SMTPOUT_AUTH_TLS_ANY))
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  /* Checked as the session will check them, so that a mistake is a
+   * usage error now rather than a deferral after connecting. */
+  size_t ulen = strnlen(username, SASL_USERNAME_MAX + 1);
+  size_t slen = strnlen(secret, SASL_SECRET_MAX + 1);
+  if (ulen == 0 || ulen > SASL_USERNAME_MAX || slen == 0 ||
+      slen > SASL_SECRET_MAX)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  int have_mechs = mechanisms != NULL && mechanisms[0] != '\0';
+  if (have_mechs) {
+    enum sasl_mech prefs[SASL_MECH_COUNT];
+    char err[160];
+    if (sasl_mech_list_parse(mechanisms, prefs, SASL_MECH_COUNT, err,
+                             sizeof(err)) <= 0)
+      return SMTPOUT_ERR_INVALID_ARGUMENT;
+  }
+  char *m = have_mechs ? strdup(mechanisms) : NULL;
+  char *u = strdup(username);
+  char *pw = strdup(secret);
+  if ((have_mechs && m == NULL) || u == NULL || pw == NULL) {
+    free(m);
+    free(u);
+    if (pw) {
+      explicit_bzero(pw, slen);
+      free(pw);
+    }
+    return SMTPOUT_ERR_NOMEM;
+  }
+  free(d->auth_mechs);
+  free(d->auth_user);
+  wipe_secret(d);
+  d->auth_mechs = m;
+  d->auth_user = u;
+  d->auth_secret = pw;
+  d->auth_flags = flags;
+  return 0;
+}
+
+int smtpout_delivery_set_implicit_tls(smtpout_delivery *d, int enable)
+{
+  if (d == NULL || (enable != 0 && enable != 1))
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  d->implicit_tls = enable;
+  return 0;
+}
+
+int smtpout_delivery_set_client_cert(smtpout_delivery *d,
+                                     const char *cert_path,
+                                     const char *key_path)
+{
+  if (d == NULL || cert_path == NULL || key_path == NULL)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  /* Read once now, to refuse what cannot be used before any connection;
+   * each session reads them again when it is made. */
+  struct tls_keypair *kp;
+  int rv = tls_keypair_new(&kp, cert_path, key_path);
+  if (rv != 0)
+    return rv;
+  tls_keypair_unref(kp);
+  char *c = strdup(cert_path), *k = strdup(key_path);
+  if (c == NULL || k == NULL) {
+    free(c);
+    free(k);
+    return SMTPOUT_ERR_NOMEM;
+  }
+  free(d->client_cert);
+  free(d->client_key);
+  d->client_cert = c;
+  d->client_key = k;
+  return 0;
+}
+
+int smtpout_delivery_set_chunking(smtpout_delivery *d, int enable)
+{
+  if (d == NULL || (enable != 0 && enable != 1))
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  d->no_chunking = !enable;
+  return 0;
+}
+
+int smtpout_delivery_set_dsn(smtpout_delivery *d, const smtpout_dsn *dsn)
+{
+  if (d == NULL)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  smtpout_dsn *copy = NULL;
+  if (dsn != NULL) {
+    /* Every recipient it names, as it names them. */
+    size_t n = dsn->nrcpts;
+    size_t *map = n ? malloc(n * sizeof(*map)) : NULL;
+    if (n && map == NULL)
+      return SMTPOUT_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+      map[i] = i;
+    int rv = dsn_select(&copy, dsn, map, n);
+    free(map);
+    if (rv != 0)
+      return rv;
+  }
+  smtpout_dsn_free(d->dsn);
+  d->dsn = copy;
   return 0;
 }
 
@@ -250,6 +378,8 @@ void deliver_set_result(smtpout_delivery *d, size_t i, int status,
   struct verdict v = {status, 0, enhanced, text, scope, 0};
   d->rcpts[i].has_result = 1;
   result_set(&d->rcpts[i].res, 1, i, d->rcpts[i].addr, &v, 0);
+  const struct dsn_rcpt *r = dsn_rcpt(d->dsn, i);
+  d->rcpts[i].res.notify = r ? r->notify : 0;
 }
 
 bool deliver_wants_retry(const smtpout_delivery *d, size_t i)
@@ -521,15 +651,29 @@ int deliver_session_setup(smtpout_delivery *d, smtpout_session *s, size_t n,
     rv = smtpout_session_set_ca_file(s, d->ca_file);
   if (rv == 0 && plaintext_fallback)
     rv = smtpout_session_set_plaintext_fallback(s);
+  if (rv == 0 && d->implicit_tls)
+    rv = smtpout_session_set_implicit_tls(s, 1);
+  if (rv == 0 && d->auth_secret)
+    rv = smtpout_session_set_auth(s, d->auth_mechs, d->auth_user,
+                                  d->auth_secret, d->auth_flags);
+  if (rv == 0 && d->client_cert)
+    rv = smtpout_session_set_client_cert(s, d->client_cert, d->client_key);
+  if (rv == 0 && d->no_chunking)
+    rv = smtpout_session_set_chunking(s, 0);
   for (int t = 0; rv == 0 && t < SMTPOUT_TIMEOUT_COUNT; t++)
     if (d->timeouts[t])
       rv = smtpout_session_set_timeout(s, t, d->timeouts[t]);
+  smtpout_dsn *dsn = NULL;
+  if (rv == 0)
+    rv = dsn_select(&dsn, d->dsn, d->map, n);
   if (rv == 0) {
     d->body_off = 0;
-    int id = smtpout_session_submit(s, d->sender, d->names, n, d->wire_size,
-                                    d->flags | d->scan_flags | flags);
+    int id = smtpout_session_submit_dsn(s, d->sender, d->names, n,
+                                        d->wire_size,
+                                        d->flags | d->scan_flags | flags, dsn);
     rv = id < 0 ? id : 0;
   }
+  smtpout_dsn_free(dsn);
   if (rv == 0)
     rv = smtpout_session_quit(s);
   return rv;
@@ -586,9 +730,13 @@ static int attempt(smtpout_delivery *d, const struct addrinfo *ai,
   if (rv != 0) {
     /* A local problem: no other address would fare better. */
     a->has_error = 1;
-    if (rv == SMTPOUT_ERR_TLS_SETUP)
+    if (rv == SMTPOUT_ERR_TLS_SETUP && d->ca_file)
       snprintf(a->error, sizeof(a->error),
                "TLS setup failed: cannot use the CA file %s", d->ca_file);
+    else if (rv == SMTPOUT_ERR_TLS_SETUP)
+      snprintf(a->error, sizeof(a->error),
+               "TLS setup failed: cannot use the client certificate %s",
+               d->client_cert ? d->client_cert : "");
     else
       snprintf(a->error, sizeof(a->error), "local error: %s",
                smtpout_strerror(rv));
@@ -615,6 +763,10 @@ static int attempt(smtpout_delivery *d, const struct addrinfo *ai,
   deliver_run_session(s, fd);
   close(fd);
   a->tls = *smtpout_session_tls_info(s);
+  a->auth_outcome = smtpout_session_auth_outcome(s);
+  const char *mech = smtpout_session_auth_mechanism(s);
+  snprintf(a->auth_mechanism, sizeof(a->auth_mechanism), "%s",
+           mech ? mech : "");
   if (smtpout_session_close_reason(s) != SMTPOUT_CLOSE_NONE) {
     a->has_error = 1;
     snprintf(a->error, sizeof(a->error), "%s", smtpout_session_close_text(s));
@@ -665,15 +817,20 @@ static int resolve_policy(smtpout_delivery *d, const char *mx)
     if (!name_ip_literal(mx, tmp, sizeof(tmp)) &&
         name_normalize(mx, tmp, sizeof(tmp)) != 0)
       return SMTPOUT_ERR_BAD_NAME;
-    return policy_fixed(&d->policy, d->starttls, d->allow_invalid_certs);
+    int rv = policy_fixed(&d->policy, d->starttls, d->allow_invalid_certs);
+    return rv == 0 && d->auth_secret ? policy_require_for_auth(d->policy)
+                                     : rv;
   }
   const char **domains = d->names;
   size_t n = 0;
   for (size_t i = 0; i < d->nrcpts; i++)
     if (!d->rcpts[i].has_result)
       domains[n++] = address_domain(d->rcpts[i].addr);
-  return policy_resolve_enforced(&d->policy, d->config, domains, n, mx);
+  int rv = policy_resolve_enforced(&d->policy, d->config, domains, n, mx);
+  return rv == 0 && d->auth_secret ? policy_require_for_auth(d->policy) : rv;
 }
+
+static int run(smtpout_delivery *d);
 
 int smtpout_delivery_run(smtpout_delivery *d)
 {
@@ -688,7 +845,21 @@ int smtpout_delivery_run(smtpout_delivery *d)
     return SMTPOUT_ERR_INVALID_STATE;
   if (!d->domain && d->route_flags)
     return SMTPOUT_ERR_INVALID_STATE;
+  /* A DSN request for a recipient that was never added. */
+  for (size_t i = d->nrcpts; d->dsn && i < d->dsn->nrcpts; i++)
+    if (d->dsn->rcpts[i].notify || d->dsn->rcpts[i].orcpt)
+      return SMTPOUT_ERR_INVALID_STATE;
   d->ran = 1;
+  int rv = run(d);
+  /* Every session made has its own copy, wiped with it: the delivery's
+   * goes now, not when the host frees the delivery. */
+  wipe_secret(d);
+  return rv;
+}
+
+/* smtpout_delivery_run(), once checked. */
+static int run(smtpout_delivery *d)
+{
   d->map = calloc(d->nrcpts, sizeof(*d->map));
   d->names = calloc(d->nrcpts, sizeof(*d->names));
   if (d->map == NULL || d->names == NULL)
@@ -875,4 +1046,14 @@ const char *smtpout_attempt_explain(const smtpout_attempt *a)
 const char *smtpout_attempt_tlsrpt_event(const smtpout_attempt *a)
 {
   return a ? a->tlsrpt_event : NULL;
+}
+
+int smtpout_attempt_auth_outcome(const smtpout_attempt *a)
+{
+  return a ? a->auth_outcome : SMTPOUT_AUTH_OUTCOME_NONE;
+}
+
+const char *smtpout_attempt_auth_mechanism(const smtpout_attempt *a)
+{
+  return a && a->auth_mechanism[0] ? a->auth_mechanism : NULL;
 }

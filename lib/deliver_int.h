@@ -17,6 +17,8 @@ struct smtpout_attempt {
   char address[80];
   int plaintext_fallback;
   struct smtpout_tls_info tls;
+  int auth_outcome;        /* enum smtpout_auth_outcome */
+  char auth_mechanism[24]; /* "" when none was chosen */
   int has_error;
   char error[REPLY_TEXT_MAX + 160];
   char mx[256];
@@ -46,6 +48,16 @@ struct smtpout_delivery {
   int starttls;
   int allow_invalid_certs;
   uint32_t timeouts[SMTPOUT_TIMEOUT_COUNT]; /* 0: the configuration's */
+  /* smtpout_delivery_set_auth(); the secret is wiped once run is over. */
+  char *auth_mechs;
+  char *auth_user;
+  char *auth_secret;
+  uint32_t auth_flags;
+  int implicit_tls;
+  int no_chunking;
+  char *client_cert;
+  char *client_key;
+  smtpout_dsn *dsn; /* indexed as the recipients are added */
   char *sender;
   struct slot *rcpts;
   size_t nrcpts, rcpts_cap;

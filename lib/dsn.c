@@ -192,6 +192,36 @@ int dsn_any(const smtpout_dsn *dsn, size_t n)
   return 0;
 }
 
+int dsn_select(smtpout_dsn **out, const smtpout_dsn *src, const size_t *map,
+               size_t n)
+{
+  *out = NULL;
+  if (src == NULL)
+    return 0;
+  smtpout_dsn *d = calloc(1, sizeof(*d));
+  if (d == NULL)
+    return SMTPOUT_ERR_NOMEM;
+  d->ret = src->ret;
+  if (src->envid && (d->envid = strdup(src->envid)) == NULL)
+    goto nomem;
+  if (n > 0 && (d->rcpts = calloc(n, sizeof(*d->rcpts))) == NULL)
+    goto nomem;
+  d->nrcpts = n;
+  for (size_t i = 0; i < n; i++) {
+    const struct dsn_rcpt *r = dsn_rcpt(src, map[i]);
+    if (r == NULL)
+      continue;
+    d->rcpts[i].notify = r->notify;
+    if (r->orcpt && (d->rcpts[i].orcpt = strdup(r->orcpt)) == NULL)
+      goto nomem;
+  }
+  *out = d;
+  return 0;
+nomem:
+  smtpout_dsn_free(d);
+  return SMTPOUT_ERR_NOMEM;
+}
+
 void dsn_notify_text(uint32_t notify, char *out, size_t cap)
 {
   static const struct {

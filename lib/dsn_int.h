@@ -43,6 +43,13 @@ const struct dsn_rcpt *dsn_rcpt(const smtpout_dsn *dsn, size_t i);
  * first `n` recipients). */
 int dsn_any(const smtpout_dsn *dsn, size_t n);
 
+/* A new request holding `src`'s RET and ENVID, and as its recipient `i`
+ * (for i < n) `src`'s recipient map[i]: the recipients a driver's attempt
+ * submits, in its numbering.  NULL `src` gives NULL.  Returns 0 or
+ * SMTPOUT_ERR_NOMEM. */
+int dsn_select(smtpout_dsn **out, const smtpout_dsn *src, const size_t *map,
+               size_t n);
+
 /* Writes NOTIFY's value for `notify` bits ("SUCCESS,DELAY", "NEVER")
  * into `out` (at least 24 bytes). */
 void dsn_notify_text(uint32_t notify, char *out, size_t cap);

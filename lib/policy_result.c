@@ -398,6 +398,35 @@ int policy_fixed(smtpout_policy **ppolicy, int starttls,
   return 0;
 }
 
+int policy_require_for_auth(smtpout_policy *p)
+{
+  if (p->value[0] != SMTPOUT_STARTTLS_OPTIONAL)
+    return 0;
+  static const char why[] =
+      "starttls = require\n  AUTH credentials are never sent in clear: "
+      "they make optional require\n";
+  char *source = strdup("auth");
+  char *rule = strdup("smtpout_delivery_set_auth");
+  size_t n = strlen(p->explain);
+  char *explain = malloc(n + sizeof(why));
+  if (source == NULL || rule == NULL || explain == NULL) {
+    free(source);
+    free(rule);
+    free(explain);
+    return SMTPOUT_ERR_NOMEM;
+  }
+  memcpy(explain, p->explain, n);
+  memcpy(explain + n, why, sizeof(why));
+  free(p->source[0]);
+  free(p->rule[0]);
+  free(p->explain);
+  p->value[0] = SMTPOUT_STARTTLS_REQUIRE;
+  p->source[0] = source;
+  p->rule[0] = rule;
+  p->explain = explain;
+  return 0;
+}
+
 int smtpout_policy_starttls(const smtpout_policy *policy)
 {
   return policy ? policy->value[0] : SMTPOUT_STARTTLS_OPTIONAL;

@@ -157,6 +157,7 @@ struct smtpout_session {
     size_t secret_len;
     struct sasl_client *client;
     enum sasl_mech mech;
+    char mech_name[24]; /* its name, "" before one is chosen */
     int outcome;      /* enum smtpout_auth_outcome */
     int cancelled;    /* we answered a challenge with "*" */
     char why[256];    /* why we cancelled */
@@ -1183,6 +1184,8 @@ static void auth_begin(smtpout_session *s)
     return;
   }
   s->auth.mech = mech;
+  snprintf(s->auth.mech_name, sizeof(s->auth.mech_name), "%s",
+           sasl_mech_name(mech));
   struct sasl_params p = {
     .mech = mech,
     .username = s->auth.username,
@@ -3117,8 +3120,7 @@ int smtpout_session_auth_outcome(const smtpout_session *s)
 
 const char *smtpout_session_auth_mechanism(const smtpout_session *s)
 {
-  return s && s->auth.mech != SASL_MECH_NONE ? sasl_mech_name(s->auth.mech)
-                                             : NULL;
+  return s && s->auth.mech_name[0] ? s->auth.mech_name : NULL;
 }
 
 int smtpout_session_policy_starttls(const smtpout_session *s)

@@ -142,6 +142,9 @@ static const char ca_pem[] =
     "XBHP1poVgBwKQ9T9dTuxMiGM\n"
     "-----END CERTIFICATE-----\n";
 static char ca_file[] = "/tmp/smtpout-errtest-ca-XXXXXX";
+/* A client certificate and its key, made by certtool in main(). */
+static char cert_dir[] = "/tmp/smtpout-errtest-cert-XXXXXX";
+static char client_pem[128], client_key[128];
 #define CA_FILE ca_file
 
 struct fx {
@@ -506,6 +509,22 @@ static void test_setters(void **st)
       smtpout_session_set_timeout(f.s, SMTPOUT_TIMEOUT_COUNT, 1000));
   ERR(smtpout_session_set_timeout, SMTPOUT_ERR_INVALID_ARGUMENT,
       smtpout_session_set_timeout(f.s, SMTPOUT_TIMEOUT_EHLO, 0));
+  ERR(smtpout_session_set_auth, SMTPOUT_ERR_INVALID_ARGUMENT,
+      smtpout_session_set_auth(f.s, NULL, NULL, "pw", 0));
+  ERR(smtpout_session_set_auth, SMTPOUT_ERR_INVALID_ARGUMENT,
+      smtpout_session_set_auth(f.s, "PLAIN CRAM-MD5", "u", "pw", 0));
+  ERR(smtpout_session_set_implicit_tls, SMTPOUT_ERR_INVALID_ARGUMENT,
+      smtpout_session_set_implicit_tls(f.s, 2));
+  ERR(smtpout_session_set_client_cert, SMTPOUT_ERR_INVALID_ARGUMENT,
+      smtpout_session_set_client_cert(f.s, client_pem, NULL));
+  ERR(smtpout_session_set_client_cert, SMTPOUT_ERR_TLS_SETUP,
+      smtpout_session_set_client_cert(f.s, client_key, client_pem));
+  ERR(smtpout_session_set_chunking, SMTPOUT_ERR_INVALID_ARGUMENT,
+      smtpout_session_set_chunking(NULL, 1));
+  /* A plaintext fallback is no implicit-TLS session. */
+  assert_int_equal(smtpout_session_set_plaintext_fallback(f.s), 0);
+  ERR(smtpout_session_set_implicit_tls, SMTPOUT_ERR_INVALID_STATE,
+      smtpout_session_set_implicit_tls(f.s, 1));
 
   /* Once started, the options that shape the connection are closed. */
   assert_int_equal(smtpout_session_start(f.s, f.now), 0);
@@ -517,6 +536,10 @@ static void test_setters(void **st)
       smtpout_session_set_ca_file(f.s, "/etc/hostname"));
   ERR(smtpout_session_set_tls_resumption, SMTPOUT_ERR_INVALID_STATE,
       smtpout_session_set_tls_resumption(f.s, 1));
+  ERR(smtpout_session_set_auth, SMTPOUT_ERR_INVALID_STATE,
+      smtpout_session_set_auth(f.s, NULL, "u", "pw", 0));
+  ERR(smtpout_session_set_client_cert, SMTPOUT_ERR_INVALID_STATE,
+      smtpout_session_set_client_cert(f.s, client_pem, client_key));
   /* The policy is fixed by the first EHLO reply. */
   server(&f, "220 mx ESMTP\r\n");
   client(&f);
@@ -576,9 +599,22 @@ static void test_submit(void **st)
       smtpout_session_submit(f.s, "s@test.example", bad, 1, 0, 0));
   ERR(smtpout_session_submit, SMTPOUT_ERR_BAD_ADDRESS,
       smtpout_session_submit(f.s, "s\n@test.example", rcpt, 1, 0, 0));
+  /* The same through smtpout_session_submit_dsn(), and a DSN request
+   * for a recipient past the last. */
+  smtpout_dsn *dsn;
+  assert_int_equal(smtpout_dsn_new(&dsn), 0);
+  assert_int_equal(smtpout_dsn_set_notify(dsn, 1, SMTPOUT_DSN_NOTIFY_DELAY),
+                   0);
+  ERR(smtpout_session_submit_dsn, SMTPOUT_ERR_INVALID_ARGUMENT,
+      smtpout_session_submit_dsn(f.s, "s@test.example", rcpt, 1, 0, 0, dsn));
+  ERR(smtpout_session_submit_dsn, SMTPOUT_ERR_BAD_ADDRESS,
+      smtpout_session_submit_dsn(f.s, "s@test.example", bad, 1, 0, 0, NULL));
   assert_int_equal(smtpout_session_quit(f.s), 0);
   ERR(smtpout_session_submit, SMTPOUT_ERR_INVALID_STATE,
       smtpout_session_submit(f.s, "s@test.example", rcpt, 1, 0, 0));
+  ERR(smtpout_session_submit_dsn, SMTPOUT_ERR_INVALID_STATE,
+      smtpout_session_submit_dsn(f.s, "s@test.example", rcpt, 1, 0, 0, NULL));
+  smtpout_dsn_free(dsn);
   fx_free(&f);
 
   /* A connection that settled for optional TLS without certificates
@@ -610,6 +646,9 @@ static void test_submit(void **st)
   const char *strict[] = {"a@strict.example"};
   ERR(smtpout_session_submit, SMTPOUT_ERR_POLICY_CONFLICT,
       smtpout_session_submit(s, "s@test.example", strict, 1, 0, 0));
+  ERR(smtpout_session_submit_dsn, SMTPOUT_ERR_POLICY_CONFLICT,
+      smtpout_session_submit_dsn(s, "s@test.example", strict, 1, 0, 0,
+                                 NULL));
   smtpout_session_free(s);
   smtpout_callbacks_free(cbs);
   smtpout_config_unref(cfg);
@@ -792,6 +831,30 @@ static int call_start(struct fx *f)
   return smtpout_session_start(f->s, f->now);
 }
 static int call_submit(struct fx *f) { return submit_one(f); }
+/* A DSN request makes copies of its encoded values. */
+static int call_submit_dsn(struct fx *f)
+{
+  const char *rcpt[] = {"a@test.example"};
+  smtpout_dsn *dsn;
+  if (smtpout_dsn_new(&dsn) != 0)
+    return SMTPOUT_ERR_NOMEM;
+  int rv = smtpout_dsn_set_envid(dsn, "env-1");
+  if (rv == 0)
+    rv = smtpout_dsn_set_orcpt(dsn, 0, "rfc822;a@test.example");
+  if (rv == 0)
+    rv = smtpout_session_submit_dsn(f->s, "s@test.example", rcpt, 1, 0, 0,
+                                    dsn);
+  smtpout_dsn_free(dsn);
+  return rv;
+}
+static int call_set_auth(struct fx *f)
+{
+  return smtpout_session_set_auth(f->s, "PLAIN", "user", "secret", 0);
+}
+static int call_set_client_cert(struct fx *f)
+{
+  return smtpout_session_set_client_cert(f->s, client_pem, client_key);
+}
 /* The greeting makes the session write EHLO. */
 static int call_feed(struct fx *f)
 {
@@ -828,6 +891,10 @@ static const struct nomem_case nomem_cases[] = {
              SMTPOUT_ERR_TLS_SETUP),
   NOMEM_CASE(smtpout_session_start, setup_new, call_start, 0),
   NOMEM_CASE(smtpout_session_submit, setup_started, call_submit, 0),
+  NOMEM_CASE(smtpout_session_submit_dsn, setup_started, call_submit_dsn, 0),
+  NOMEM_CASE(smtpout_session_set_auth, setup_new, call_set_auth, 0),
+  NOMEM_CASE(smtpout_session_set_client_cert, setup_new,
+             call_set_client_cert, SMTPOUT_ERR_TLS_SETUP),
   NOMEM_CASE(smtpout_session_feed, setup_started, call_feed, 0),
   NOMEM_CASE(smtpout_session_feed, setup_started, call_feed_split_line, 0),
   NOMEM_CASE(smtpout_session_peek_output, setup_data, call_peek_output, 0),
@@ -874,6 +941,24 @@ int main(void)
     return 1;
   }
   close(fd);
+  if (mkdtemp(cert_dir) == NULL) {
+    perror("test_error_lists: temporary directory");
+    return 1;
+  }
+  snprintf(client_pem, sizeof(client_pem), "%s/client.pem", cert_dir);
+  snprintf(client_key, sizeof(client_key), "%s/client.key", cert_dir);
+  char cmd[1024];
+  snprintf(cmd, sizeof(cmd),
+           "cd %s && printf 'cn = client\\nexpiration_days = 2\\n' > tmpl "
+           "&& certtool --generate-privkey --key-type ecdsa --outfile "
+           "client.key >/dev/null 2>&1 && certtool --generate-self-signed "
+           "--load-privkey client.key --template tmpl --outfile client.pem "
+           ">/dev/null 2>&1",
+           cert_dir);
+  if (system(cmd) != 0) {
+    fprintf(stderr, "test_error_lists: certtool failed\n");
+    return 1;
+  }
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_callbacks_new),
     cmocka_unit_test(test_session_new),
@@ -892,5 +977,8 @@ int main(void)
   };
   int rv = cmocka_run_group_tests(tests, NULL, NULL);
   unlink(ca_file);
+  snprintf(cmd, sizeof(cmd), "rm -rf %s", cert_dir);
+  if (system(cmd) != 0)
+    rv = 1;
   return rv;
 }

@@ -205,6 +205,44 @@ SMTPOUT_EXTERN int smtpout_delivery_set_tls_policy(smtpout_delivery *delivery,
 SMTPOUT_EXTERN int smtpout_delivery_set_timeout(smtpout_delivery *delivery,
                                                 int which, uint32_t ms);
 
+/* Authenticates every connection with SMTP AUTH, as
+ * smtpout_session_set_auth() describes (the same arguments, checked now):
+ * credentials never go without TLS, make the policy's optional require
+ * (the policy report says so: source "auth"), and forbid the plaintext
+ * fallback.  The secret is copied and wiped when smtpout_delivery_run()
+ * returns.  Errors: INVALID_ARGUMENT, NOMEM. */
+SMTPOUT_EXTERN int smtpout_delivery_set_auth(smtpout_delivery *delivery,
+                                             const char *mechanisms,
+                                             const char *username,
+                                             const char *secret,
+                                             uint32_t flags);
+
+/* With `enable` 1, every connection starts with TLS (RFC 8314 implicit
+ * TLS, usually port 465; smtpout_session_set_implicit_tls()); a failed
+ * handshake is never retried in plaintext.  Errors: INVALID_ARGUMENT. */
+SMTPOUT_EXTERN int
+smtpout_delivery_set_implicit_tls(smtpout_delivery *delivery, int enable);
+
+/* The client certificate (PEM chain) and key (PEM) presented when a
+ * server asks (smtpout_session_set_client_cert()).  Read now to check
+ * them, and again by each connection's session.  Errors:
+ * INVALID_ARGUMENT, TLS_SETUP (unreadable, not PEM, a key that does not
+ * match), NOMEM. */
+SMTPOUT_EXTERN int
+smtpout_delivery_set_client_cert(smtpout_delivery *delivery,
+                                 const char *cert_path, const char *key_path);
+
+/* With `enable` 0, DATA even where the server offers CHUNKING
+ * (smtpout_session_set_chunking()).  Errors: INVALID_ARGUMENT. */
+SMTPOUT_EXTERN int smtpout_delivery_set_chunking(smtpout_delivery *delivery,
+                                                 int enable);
+
+/* The DSN request of the message (copied; NULL: none), its recipients
+ * numbered in the order they are added (smtpout_dsn_new(),
+ * smtpout_session_submit_dsn()).  Errors: INVALID_ARGUMENT, NOMEM. */
+SMTPOUT_EXTERN int smtpout_delivery_set_dsn(smtpout_delivery *delivery,
+                                            const smtpout_dsn *dsn);
+
 /* The envelope sender ("" for <>).  Required.
  * Errors: INVALID_ARGUMENT, BAD_ADDRESS, NOMEM. */
 SMTPOUT_EXTERN int smtpout_delivery_set_sender(smtpout_delivery *delivery,
@@ -255,11 +293,18 @@ smtpout_delivery_set_trace(smtpout_delivery *delivery,
  * result (whatever its status: read them with smtpout_delivery_result()),
  * or a negative error when nothing could be attempted:
  * SMTPOUT_ERR_INVALID_ARGUMENT (NULL delivery),
+<<<<<<< HEAD
  * SMTPOUT_ERR_INVALID_STATE (no server or domain, no sender, no
  * recipients, no body, run twice; a domain with an MX name or a fixed TLS
  * policy, route flags without a domain), SMTPOUT_ERR_BAD_NAME (the MX
  * name, or the domain), SMTPOUT_ERR_IO (the body file could not be read
  * whole), SMTPOUT_ERR_NOMEM.
+=======
+ * SMTPOUT_ERR_INVALID_STATE (no server, no sender, no recipients, no body,
+ * a DSN request for a recipient never added, or run twice),
+ * SMTPOUT_ERR_BAD_NAME (the MX name), SMTPOUT_ERR_IO (the
+ * body file could not be read whole), SMTPOUT_ERR_NOMEM.
+>>>>>>> 201059d (deliver: AUTH, implicit TLS, client certificate, CHUNKING switch and DSN for every attempt; error lists and symbol map)
  * Unreachable servers are not errors of this call: the recipients are
  * deferred and the attempts say why.  Recipients a connection failed for
  * (refused, timed out, lost, the TLS policy, a 421) or a server refused
@@ -352,6 +397,7 @@ smtpout_attempt_tls_info(const smtpout_attempt *attempt);
 SMTPOUT_EXTERN const char *
 smtpout_attempt_error(const smtpout_attempt *attempt);
 
+<<<<<<< HEAD
 /* The MX host name the attempt's policy, SNI (without DANE) and
  * certificate check used: the hop's (smtpout_hop_mx()) in route mode, the
  * MX name (or server) otherwise.  Never NULL. */
@@ -391,6 +437,17 @@ SMTPOUT_EXTERN const char *
 smtpout_attempt_tlsrpt_event(const smtpout_attempt *attempt);
 SMTPOUT_EXTERN const char *
 smtpout_attempt_tlsrpt_result(const smtpout_attempt *attempt);
+=======
+/* The attempt's AUTH outcome (enum smtpout_auth_outcome;
+ * smtpout_session_auth_outcome()). */
+SMTPOUT_EXTERN int
+smtpout_attempt_auth_outcome(const smtpout_attempt *attempt);
+
+/* The SASL mechanism the attempt used or tried, or NULL.  Owned by the
+ * delivery. */
+SMTPOUT_EXTERN const char *
+smtpout_attempt_auth_mechanism(const smtpout_attempt *attempt);
+>>>>>>> 201059d (deliver: AUTH, implicit TLS, client certificate, CHUNKING switch and DSN for every attempt; error lists and symbol map)
 
 #ifdef __cplusplus
 }

@@ -880,8 +880,11 @@ SMTPOUT_EXTERN int smtpout_dsn_set_orcpt(smtpout_dsn *dsn, size_t index,
  * smtpout_session_submit() with a DSN request (NULL: none, which is
  * smtpout_session_submit() itself).  RET and ENVID go on MAIL, NOTIFY and
  * ORCPT on each recipient's RCPT, when the server offers DSN.  Returns
- * what smtpout_session_submit() returns; SMTPOUT_ERR_INVALID_ARGUMENT
- * also when `dsn` describes a recipient past the last one.
+ * the message id (> 0), or what smtpout_session_submit() returns:
+ * SMTPOUT_ERR_INVALID_ARGUMENT (also when `dsn` describes a recipient
+ * past the last one), SMTPOUT_ERR_BAD_ADDRESS,
+ * SMTPOUT_ERR_POLICY_CONFLICT, SMTPOUT_ERR_INVALID_STATE,
+ * SMTPOUT_ERR_NOMEM.
  */
 SMTPOUT_EXTERN int smtpout_session_submit_dsn(
     smtpout_session *session, const char *sender,
@@ -1055,7 +1058,7 @@ smtpout_session_capabilities(const smtpout_session *session);
 SMTPOUT_EXTERN int smtpout_session_auth_outcome(const smtpout_session *session);
 
 /* The SASL mechanism AUTH used or tried ("PLAIN"), or NULL when none was
- * chosen.  Static. */
+ * chosen.  Owned by the session. */
 SMTPOUT_EXTERN const char *
 smtpout_session_auth_mechanism(const smtpout_session *session);
 
