@@ -232,6 +232,11 @@ static int new_session(const struct send_setup *setup, struct probe *pr,
     rv = smtpout_session_set_helo_name(s, setup->helo);
   if (rv == 0 && setup->ca_file)
     rv = smtpout_session_set_ca_file(s, setup->ca_file);
+  if (rv == 0 && setup->implicit_tls)
+    rv = smtpout_session_set_implicit_tls(s, 1);
+  if (rv == 0 && setup->client_cert)
+    rv = smtpout_session_set_client_cert(s, setup->client_cert,
+                                         setup->client_key);
   if (rv == 0)
     rv = smtpout_session_set_tls_policy(s, setup->starttls.value,
                                         setup->allow_invalid_certs.value);

@@ -54,6 +54,10 @@ struct send_setup {
   int fixed;
   struct timeout_view timeouts[SMTPOUT_TIMEOUT_COUNT];
   int json, verbose, colour;
+  /* TLS from the first byte (--implicit-tls), and the client certificate
+   * (--client-cert, --client-key). */
+  int implicit_tls;
+  const char *client_cert, *client_key;
 };
 
 /* SGR sequences for the human output. */

@@ -109,6 +109,22 @@ static void usage(FILE *f)
     "30s)\n"
     "  --helo NAME            the EHLO name\n"
     "  --smtputf8             require SMTPUTF8 even for an ASCII message\n"
+    "  --implicit-tls         TLS from the first byte (RFC 8314, port 465)\n"
+    "  --client-cert FILE     PEM certificate presented when the server asks\n"
+    "  --client-key FILE      its PEM private key\n"
+    "  --auth-user USER       authenticate (SMTP AUTH, only ever over TLS)\n"
+    "  --auth-password-file FILE  the password, first line of FILE (mode "
+    "600)\n"
+    "  --auth-mech LIST       allowed mechanisms, strongest first "
+    "(SCRAM-SHA-256 PLAIN)\n"
+    "  --auth-tls any         AUTH also over a certificate that did not "
+    "verify\n"
+    "  --notify WHEN          DSN: SUCCESS,FAILURE,DELAY (any of them) or "
+    "NEVER\n"
+    "  --ret FULL|HDRS        DSN: what a failure notice returns\n"
+    "  --envid ID             DSN: the envelope identifier\n"
+    "  --orcpt TYPE;ADDR      DSN: the original recipient of the next --to\n"
+    "  --no-chunking          DATA, never BDAT\n"
     "  --json                 one JSON object instead of text\n"
     "  --verbose              the SMTP conversation on standard error\n"
     "  --version              print the version and exit\n"
@@ -291,6 +307,103 @@ static int check_ca_file(const char *path)
   return 0;
 }
 
+/* Checks a file an option names can be read (a regular file), naming the
+ * option: --client-cert, --client-key. */
+static int check_readable(const char *option, const char *path)
+{
+  struct stat st;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    fprintf(stderr, "smtpout-send: %s %s: %s\n", option, path,
+            strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  close(fd);
+  if (!S_ISREG(st.st_mode)) {
+    fprintf(stderr, "smtpout-send: %s %s: not a regular file\n", option,
+            path);
+    return -1;
+  }
+  return 0;
+}
+
+/* Reads the password: the first line of `path`, a regular file that
+ * group and others can neither read nor write, as the configuration's
+ * auth-password-file (docs/relay.md).  Returns 0, or -1 after saying
+ * why. */
+static int read_password(const char *path, char *out, size_t cap)
+{
+  struct stat st;
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    fprintf(stderr, "smtpout-send: --auth-password-file %s: %s\n", path,
+            strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode) || (st.st_mode & 077)) {
+    fprintf(stderr,
+            "smtpout-send: --auth-password-file %s: %s\n", path,
+            !S_ISREG(st.st_mode) ? "not a regular file"
+                                 : "group or others may read or write it "
+                                   "(chmod 600 it)");
+    close(fd);
+    return -1;
+  }
+  ssize_t n = read(fd, out, cap - 1);
+  close(fd);
+  if (n < 0) {
+    fprintf(stderr, "smtpout-send: --auth-password-file %s: %s\n", path,
+            strerror(errno));
+    return -1;
+  }
+  out[n] = '\0';
+  out[strcspn(out, "\r\n")] = '\0';
+  if (out[0] == '\0') {
+    fprintf(stderr, "smtpout-send: --auth-password-file %s: the first line "
+                    "is empty\n", path);
+    return -1;
+  }
+  return 0;
+}
+
+/* --notify: NEVER, or a comma-separated list of SUCCESS, FAILURE and
+ * DELAY (any case).  Returns the SMTPOUT_DSN_NOTIFY_* bits, or 0. */
+static uint32_t parse_notify(const char *arg)
+{
+  static const struct {
+    const char *word;
+    uint32_t bit;
+  } words[] = {
+    {"SUCCESS", SMTPOUT_DSN_NOTIFY_SUCCESS},
+    {"FAILURE", SMTPOUT_DSN_NOTIFY_FAILURE},
+    {"DELAY", SMTPOUT_DSN_NOTIFY_DELAY},
+    {"NEVER", SMTPOUT_DSN_NOTIFY_NEVER},
+  };
+  uint32_t bits = 0;
+  const char *p = arg;
+  for (;;) {
+    size_t n = strcspn(p, ",");
+    uint32_t bit = 0;
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+      if (strlen(words[i].word) == n && strncasecmp(p, words[i].word, n) == 0)
+        bit = words[i].bit;
+    if (bit == 0 || (bits & bit))
+      return 0;
+    bits |= bit;
+    if (p[n] == '\0')
+      break;
+    p += n + 1;
+  }
+  /* NEVER stands alone (RFC 3461 4.1). */
+  if ((bits & SMTPOUT_DSN_NOTIFY_NEVER) && bits != SMTPOUT_DSN_NOTIFY_NEVER)
+    return 0;
+  return bits;
+}
+
 /* ------------------------------------------------------------------ */
 /* The policy and the timeouts in force                                 */
 
@@ -403,6 +516,22 @@ static void note_timeouts(const struct send_setup *setup)
 /* ------------------------------------------------------------------ */
 /* The message                                                          */
 
+/* What the command line asks of the delivery beyond the setup. */
+struct send_options {
+  const char *from;
+  const char *const *to;
+  size_t nto;
+  const char *data;
+  int smtputf8;
+  int no_chunking;
+  /* AUTH: the user, the password read from its file, the mechanisms. */
+  const char *auth_user;
+  char *password;
+  const char *auth_mech;
+  int auth_tls_any;
+  smtpout_dsn *dsn; /* NULL: no DSN option */
+};
+
 /* Copies everything readable from `in` into a new temporary file. */
 static int spool(int in)
 {
@@ -471,6 +600,10 @@ static void print_tls_json(struct json *j, const smtpout_tls_info *ti)
   json_string(j, smtpout_tls_info_verify_error(ti));
   json_key(j, "tlsrpt_result");
   json_string(j, smtpout_tls_info_tlsrpt_result(ti));
+  json_key(j, "implicit");
+  json_bool(j, smtpout_tls_info_implicit(ti));
+  json_key(j, "client_certificate");
+  json_bool(j, smtpout_tls_info_client_certificate(ti));
   json_object_end(j);
 }
 
@@ -587,7 +720,28 @@ static void print_route_attempt_json(struct json *j, const smtpout_attempt *a)
   json_object_end(j);
 }
 
+/* NOTIFY bits as --notify writes them ("SUCCESS,DELAY"). */
+static void notify_text(uint32_t bits, char *out, size_t cap)
+{
+  static const struct {
+    uint32_t bit;
+    const char *word;
+  } words[] = {
+    {SMTPOUT_DSN_NOTIFY_NEVER, "NEVER"},
+    {SMTPOUT_DSN_NOTIFY_SUCCESS, "SUCCESS"},
+    {SMTPOUT_DSN_NOTIFY_FAILURE, "FAILURE"},
+    {SMTPOUT_DSN_NOTIFY_DELAY, "DELAY"},
+  };
+  size_t k = 0;
+  out[0] = '\0';
+  for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+    if ((bits & words[i].bit) && k + strlen(words[i].word) + 2 < cap)
+      k += (size_t)snprintf(out + k, cap - k, "%s%s", k ? "," : "",
+                            words[i].word);
+}
+
 static void print_json(const struct send_setup *setup,
+                       const struct send_options *o,
                        const smtpout_delivery *d)
 {
   struct knob_view st, ai;
@@ -640,6 +794,20 @@ static void print_json(const struct send_setup *setup,
     json_bool(&j, smtpout_attempt_plaintext_fallback(a));
     json_key(&j, "tls");
     print_tls_json(&j, ti);
+    json_key(&j, "auth");
+    if (o->auth_user) {
+      json_object_begin(&j);
+      json_key(&j, "outcome");
+      json_string(&j,
+                  smtpout_auth_outcome_name(smtpout_attempt_auth_outcome(a)));
+      json_key(&j, "mechanism");
+      json_string(&j, smtpout_attempt_auth_mechanism(a));
+      json_key(&j, "username");
+      json_string(&j, o->auth_user);
+      json_object_end(&j);
+    } else {
+      json_null(&j);
+    }
     json_key(&j, "error");
     json_string(&j, smtpout_attempt_error(a));
     json_object_end(&j);
@@ -667,6 +835,21 @@ static void print_json(const struct send_setup *setup,
     json_string(&j, smtpout_result_text(r));
     json_key(&j, "possibly_delivered");
     json_bool(&j, smtpout_result_possibly_delivered(r));
+    json_key(&j, "dsn");
+    if (o->dsn) {
+      char notify[64] = "";
+      notify_text(smtpout_result_dsn_notify(r), notify, sizeof(notify));
+      json_object_begin(&j);
+      json_key(&j, "notify");
+      json_string(&j, notify[0] ? notify : NULL);
+      json_key(&j, "sent");
+      json_bool(&j, smtpout_result_dsn_sent(r));
+      json_key(&j, "action");
+      json_string(&j, smtpout_dsn_action_name(smtpout_result_dsn_action(r)));
+      json_object_end(&j);
+    } else {
+      json_null(&j);
+    }
     json_object_end(&j);
   }
   json_array_end(&j);
@@ -737,8 +920,9 @@ static void print_policy_line(const struct send_setup *setup,
   fputs(")\n", stdout);
 }
 
-/* One line per connection: where, and what TLS it had. */
+/* One line per connection: where, and what TLS (and AUTH) it had. */
 static void print_attempt_line(const struct send_setup *setup,
+                               const struct send_options *o,
                                const smtpout_attempt *a)
 {
   const smtpout_tls_info *ti = smtpout_attempt_tls_info(a);
@@ -758,14 +942,18 @@ static void print_attempt_line(const struct send_setup *setup,
   if (smtpout_tls_info_used(ti)) {
     int ok = smtpout_tls_info_verified(ti);
     paint(setup, ok ? SGR_GREEN : SGR_YELLOW);
-    printf("%s %s, certificate %s", smtpout_tls_info_version(ti),
-           smtpout_tls_info_cipher(ti), ok ? "verified" : "NOT verified");
+    printf("%s%s %s, certificate %s",
+           smtpout_tls_info_implicit(ti) ? "implicit " : "",
+           smtpout_tls_info_version(ti), smtpout_tls_info_cipher(ti),
+           ok ? "verified" : "NOT verified");
     if (setup->domain)
       printf(" (%s)", smtpout_tls_auth_name(smtpout_tls_info_auth(ti)));
     if (!ok && smtpout_tls_info_verify_error(ti)) {
       fputs(": ", stdout);
       print_safe(smtpout_tls_info_verify_error(ti));
     }
+    if (smtpout_tls_info_client_certificate(ti))
+      fputs(", client certificate sent", stdout);
     paint_end(setup);
   } else {
     static const char *const why[] = {
@@ -776,12 +964,20 @@ static void print_attempt_line(const struct send_setup *setup,
       [SMTPOUT_TLS_OUTCOME_HANDSHAKE_FAILED] = "handshake failed",
       [SMTPOUT_TLS_OUTCOME_OK] = "",
     };
-    int o = smtpout_tls_info_outcome(ti);
+    int outcome = smtpout_tls_info_outcome(ti);
     paint(setup, err ? SGR_RED : SGR_YELLOW);
     printf("no TLS: %s", smtpout_attempt_plaintext_fallback(a)
                            ? "plaintext fallback after the failed handshake"
-                           : why[o]);
+                           : why[outcome]);
     paint_end(setup);
+  }
+  if (o->auth_user) {
+    int ao = smtpout_attempt_auth_outcome(a);
+    const char *mech = smtpout_attempt_auth_mechanism(a);
+    fputs(", AUTH", stdout);
+    if (mech)
+      printf(" %s", mech);
+    printf(" %s", smtpout_auth_outcome_name(ao));
   }
   if (err) {
     fputs(" - ", stdout);
@@ -793,6 +989,7 @@ static void print_attempt_line(const struct send_setup *setup,
 }
 
 static void print_text(const struct send_setup *setup,
+                       const struct send_options *o,
                        const smtpout_delivery *d)
 {
   struct knob_view st, ai;
@@ -801,7 +998,7 @@ static void print_text(const struct send_setup *setup,
     print_route_line(setup, smtpout_delivery_route(d));
   print_policy_line(setup, &st, &ai);
   for (size_t i = 0; i < smtpout_delivery_attempt_count(d); i++)
-    print_attempt_line(setup, smtpout_delivery_attempt(d, i));
+    print_attempt_line(setup, o, smtpout_delivery_attempt(d, i));
 
   size_t n = smtpout_delivery_recipient_count(d), width = 0;
   for (size_t i = 0; i < n; i++) {
@@ -836,6 +1033,9 @@ static void print_text(const struct send_setup *setup,
     if (smtpout_result_possibly_delivered(r))
       fputs(" (possibly delivered: the end of data was sent, no reply came)",
             stdout);
+    if (o->dsn && smtpout_result_dsn_action(r) != SMTPOUT_DSN_ACTION_NONE)
+      printf(" (DSN: a %s notice is owed to the sender)",
+             smtpout_dsn_action_name(smtpout_result_dsn_action(r)));
     putchar('\n');
   }
   if (n > 1)
@@ -846,10 +1046,12 @@ static void print_text(const struct send_setup *setup,
 
 /* ------------------------------------------------------------------ */
 
-static int deliver(const struct send_setup *setup, const char *from,
-                   const char *const *to, size_t nto, const char *data,
-                   int smtputf8)
+static int deliver(const struct send_setup *setup,
+                   const struct send_options *o)
 {
+  const char *from = o->from, *data = o->data;
+  const char *const *to = o->to;
+  size_t nto = o->nto;
   int ex = EX_NOINPUT_, rv;
   smtpout_delivery *d = NULL;
   int fd = open_body(data);
@@ -906,8 +1108,39 @@ static int deliver(const struct send_setup *setup, const char *from,
     rv = smtpout_delivery_add_recipient(d, to[i]);
   if (rv == 0)
     rv = smtpout_delivery_set_body_fd(d, fd);
-  if (rv == 0 && smtputf8)
+  if (rv == 0 && o->smtputf8)
     rv = smtpout_delivery_set_flags(d, SMTPOUT_MESSAGE_SMTPUTF8);
+  if (rv == 0 && setup->implicit_tls)
+    rv = smtpout_delivery_set_implicit_tls(d, 1);
+  if (rv == 0 && setup->client_cert)
+    rv = smtpout_delivery_set_client_cert(d, setup->client_cert,
+                                          setup->client_key);
+  if (rv == SMTPOUT_ERR_TLS_SETUP) {
+    fprintf(stderr, "smtpout-send: cannot use --client-cert %s with "
+                    "--client-key %s (not PEM, or a key that is not the "
+                    "certificate's)\n",
+            setup->client_cert, setup->client_key);
+    ex = EX_NOINPUT_;
+    goto out;
+  }
+  if (rv == 0 && o->auth_user) {
+    rv = smtpout_delivery_set_auth(d, o->auth_mech, o->auth_user,
+                                   o->password,
+                                   o->auth_tls_any ? SMTPOUT_AUTH_TLS_ANY : 0);
+    if (rv == SMTPOUT_ERR_INVALID_ARGUMENT) {
+      fprintf(stderr, "smtpout-send: bad --auth-mech \"%s\" (accepted: "
+                      "SCRAM-SHA-256-PLUS, SCRAM-SHA-256, PLAIN, LOGIN, "
+                      "XOAUTH2; SCRAM needs a build with GNU SASL), or a "
+                      "user name or password over 255 or 8192 bytes\n",
+              o->auth_mech ? o->auth_mech : "");
+      ex = EX_USAGE_;
+      goto out;
+    }
+  }
+  if (rv == 0 && o->no_chunking)
+    rv = smtpout_delivery_set_chunking(d, 0);
+  if (rv == 0 && o->dsn)
+    rv = smtpout_delivery_set_dsn(d, o->dsn);
   if (rv == 0 && setup->verbose)
     rv = smtpout_delivery_set_trace(d, trace_line, NULL);
   if (rv == 0)
@@ -932,9 +1165,9 @@ static int deliver(const struct send_setup *setup, const char *from,
   }
 
   if (setup->json)
-    print_json(setup, d);
+    print_json(setup, o, d);
   else
-    print_text(setup, d);
+    print_text(setup, o, d);
 
   int deferred = 0, bounced = 0;
   for (size_t i = 0; i < smtpout_delivery_recipient_count(d); i++) {
@@ -958,8 +1191,12 @@ static int use_colour(void)
 
 int main(int argc, char **argv)
 {
-  enum { O_STARTTLS = 256, O_ALLOW_INVALID, O_TIMEOUT, O_PROBE, O_VERSION,
-         O_DOMAIN, O_RESOLVER, O_DNSSEC, O_REQUIRETLS, O_TLS_REQUIRED_NO };
+  enum {
+    O_STARTTLS = 256, O_ALLOW_INVALID, O_TIMEOUT, O_PROBE, O_VERSION,
+    O_DOMAIN, O_RESOLVER, O_DNSSEC, O_REQUIRETLS, O_TLS_REQUIRED_NO,
+    O_IMPLICIT_TLS, O_CLIENT_CERT, O_CLIENT_KEY, O_AUTH_USER, O_AUTH_PWFILE,
+    O_AUTH_MECH, O_AUTH_TLS, O_NOTIFY, O_RET, O_ENVID, O_ORCPT, O_NO_CHUNKING
+  };
   static const struct option opts[] = {
     {"server", required_argument, NULL, 's'},
     {"domain", required_argument, NULL, O_DOMAIN},
@@ -979,6 +1216,18 @@ int main(int argc, char **argv)
     {"allow-invalid-certs", no_argument, NULL, O_ALLOW_INVALID},
     {"timeout", required_argument, NULL, O_TIMEOUT},
     {"probe", no_argument, NULL, O_PROBE},
+    {"implicit-tls", no_argument, NULL, O_IMPLICIT_TLS},
+    {"client-cert", required_argument, NULL, O_CLIENT_CERT},
+    {"client-key", required_argument, NULL, O_CLIENT_KEY},
+    {"auth-user", required_argument, NULL, O_AUTH_USER},
+    {"auth-password-file", required_argument, NULL, O_AUTH_PWFILE},
+    {"auth-mech", required_argument, NULL, O_AUTH_MECH},
+    {"auth-tls", required_argument, NULL, O_AUTH_TLS},
+    {"notify", required_argument, NULL, O_NOTIFY},
+    {"ret", required_argument, NULL, O_RET},
+    {"envid", required_argument, NULL, O_ENVID},
+    {"orcpt", required_argument, NULL, O_ORCPT},
+    {"no-chunking", no_argument, NULL, O_NO_CHUNKING},
     {"json", no_argument, NULL, 'j'},
     {"verbose", no_argument, NULL, 'v'},
     {"version", no_argument, NULL, O_VERSION},
@@ -995,6 +1244,14 @@ int main(int argc, char **argv)
     resolvers_len += strlen(argv[i]) + 1;
   char *resolvers = calloc(resolvers_len, 1);
   int route_options = 0;
+  /* --orcpt of each --to (NULL: none), and the one waiting for its --to. */
+  const char **orcpt = calloc((size_t)argc, sizeof(*orcpt));
+  const char *orcpt_next = NULL;
+  const char *pwfile = NULL, *auth_tls = NULL, *notify_arg = NULL;
+  const char *ret_arg = NULL, *envid = NULL;
+  /* The password, read from its file: wiped on every way out. */
+  static char password[8192 + 2];
+  struct send_options o = {0};
   size_t nto = 0;
   int smtputf8 = 0, allow_invalid = 0, probe = 0, c, rv;
   uint32_t timeout_ms = 0;
@@ -1002,9 +1259,10 @@ int main(int argc, char **argv)
    * under valgrind in the tests, leaks on error paths included. */
   int ex = EX_SOFTWARE_;
 
-  if (to == NULL || resolvers == NULL) {
+  if (to == NULL || resolvers == NULL || orcpt == NULL) {
     free(to);
     free(resolvers);
+    free(orcpt);
     return EX_SOFTWARE_;
   }
   while ((c = getopt_long(argc, argv, "s:m:f:t:d:c:C:H:Ujvh", opts, NULL)) !=
@@ -1029,7 +1287,11 @@ int main(int argc, char **argv)
       break;
     case 'm': setup.mx = optarg; break;
     case 'f': from = optarg; break;
-    case 't': to[nto++] = optarg; break;
+    case 't':
+      orcpt[nto] = orcpt_next;
+      orcpt_next = NULL;
+      to[nto++] = optarg;
+      break;
     case 'd': data = optarg; break;
     case 'c': config_path = optarg; break;
     case 'C': setup.ca_file = optarg; break;
@@ -1039,6 +1301,18 @@ int main(int argc, char **argv)
     case O_ALLOW_INVALID: allow_invalid = 1; break;
     case O_TIMEOUT: timeout_arg = optarg; break;
     case O_PROBE: probe = 1; break;
+    case O_IMPLICIT_TLS: setup.implicit_tls = 1; break;
+    case O_CLIENT_CERT: setup.client_cert = optarg; break;
+    case O_CLIENT_KEY: setup.client_key = optarg; break;
+    case O_AUTH_USER: o.auth_user = optarg; break;
+    case O_AUTH_PWFILE: pwfile = optarg; break;
+    case O_AUTH_MECH: o.auth_mech = optarg; break;
+    case O_AUTH_TLS: auth_tls = optarg; break;
+    case O_NOTIFY: notify_arg = optarg; break;
+    case O_RET: ret_arg = optarg; break;
+    case O_ENVID: envid = optarg; break;
+    case O_ORCPT: orcpt_next = optarg; break;
+    case O_NO_CHUNKING: o.no_chunking = 1; break;
     case 'j': setup.json = 1; break;
     case 'v': setup.verbose = 1; break;
     case O_VERSION:
@@ -1096,11 +1370,91 @@ int main(int argc, char **argv)
       goto out;
     }
   }
-  if (probe && (from || data || smtputf8)) {
-    fputs("smtpout-send: --probe sends no message: --from, --data and "
-          "--smtputf8 do not go with it\n",
+  if (probe && (from || data || smtputf8 || o.auth_user || pwfile ||
+                notify_arg || ret_arg || envid || orcpt_next ||
+                o.no_chunking)) {
+    fputs("smtpout-send: --probe sends no message: --from, --data, "
+          "--smtputf8, --auth-*, --notify, --ret, --envid, --orcpt and "
+          "--no-chunking do not go with it\n",
           stderr);
     goto out;
+  }
+  if (orcpt_next) {
+    fputs("smtpout-send: --orcpt names the original recipient of the --to "
+          "that follows it: give it before that --to\n", stderr);
+    goto out;
+  }
+  if (!o.auth_user != !pwfile) {
+    fputs("smtpout-send: --auth-user and --auth-password-file go "
+          "together\n", stderr);
+    goto out;
+  }
+  if ((o.auth_mech || auth_tls) && !o.auth_user) {
+    fputs("smtpout-send: --auth-mech and --auth-tls need --auth-user\n",
+          stderr);
+    goto out;
+  }
+  if (auth_tls && strcmp(auth_tls, "any") != 0 &&
+      strcmp(auth_tls, "verified") != 0) {
+    fprintf(stderr, "smtpout-send: bad --auth-tls \"%s\" (accepted: "
+                    "verified, any)\n", auth_tls);
+    goto out;
+  }
+  o.auth_tls_any = auth_tls && strcmp(auth_tls, "any") == 0;
+  if (!setup.client_cert != !setup.client_key) {
+    fputs("smtpout-send: --client-cert and --client-key go together\n",
+          stderr);
+    goto out;
+  }
+  if (o.auth_user && starttls_arg && strcmp(starttls_arg, "disable") == 0) {
+    fputs("smtpout-send: credentials are never sent in clear: --starttls "
+          "disable does not go with --auth-user\n", stderr);
+    goto out;
+  }
+  if (notify_arg || ret_arg || envid) {
+    uint32_t notify = notify_arg ? parse_notify(notify_arg) : 0;
+    if (notify_arg && notify == 0) {
+      fprintf(stderr, "smtpout-send: bad --notify \"%s\" (SUCCESS, FAILURE "
+                      "and DELAY, comma-separated, or NEVER alone)\n",
+              notify_arg);
+      goto out;
+    }
+    int ret = SMTPOUT_DSN_RET_NONE;
+    if (ret_arg && strcasecmp(ret_arg, "FULL") == 0)
+      ret = SMTPOUT_DSN_RET_FULL;
+    else if (ret_arg && strcasecmp(ret_arg, "HDRS") == 0)
+      ret = SMTPOUT_DSN_RET_HDRS;
+    else if (ret_arg) {
+      fprintf(stderr, "smtpout-send: bad --ret \"%s\" (accepted: FULL, "
+                      "HDRS)\n", ret_arg);
+      goto out;
+    }
+    if (smtpout_dsn_new(&o.dsn) != 0) {
+      ex = EX_SOFTWARE_;
+      goto out;
+    }
+    smtpout_dsn_set_ret(o.dsn, ret);
+    if (envid && smtpout_dsn_set_envid(o.dsn, envid) != 0) {
+      fprintf(stderr, "smtpout-send: bad --envid \"%s\" (1 to 100 "
+                      "printable ASCII characters)\n", envid);
+      goto out;
+    }
+    for (size_t i = 0; i < nto && notify; i++)
+      smtpout_dsn_set_notify(o.dsn, i, notify);
+  }
+  for (size_t i = 0; i < nto; i++) {
+    if (orcpt[i] == NULL)
+      continue;
+    if (o.dsn == NULL && smtpout_dsn_new(&o.dsn) != 0) {
+      ex = EX_SOFTWARE_;
+      goto out;
+    }
+    if (smtpout_dsn_set_orcpt(o.dsn, i, orcpt[i]) != 0) {
+      fprintf(stderr, "smtpout-send: bad --orcpt \"%s\" (TYPE;ADDRESS, "
+                      "e.g. rfc822;user@example.org: printable ASCII, at "
+                      "most 500 characters encoded)\n", orcpt[i]);
+      goto out;
+    }
   }
   /* Said at once: waiting silently for a message to be typed, and sending
    * an empty one at Ctrl-D, helps nobody. */
@@ -1137,6 +1491,19 @@ int main(int argc, char **argv)
   if (setup.ca_file && check_ca_file(setup.ca_file) != 0) {
     ex = EX_NOINPUT_;
     goto out;
+  }
+  if (setup.client_cert &&
+      (check_readable("--client-cert", setup.client_cert) != 0 ||
+       check_readable("--client-key", setup.client_key) != 0)) {
+    ex = EX_NOINPUT_;
+    goto out;
+  }
+  if (pwfile) {
+    if (read_password(pwfile, password, sizeof(password)) != 0) {
+      ex = EX_NOINPUT_;
+      goto out;
+    }
+    o.password = password;
   }
 
   if (config_path) {
@@ -1180,20 +1547,35 @@ int main(int argc, char **argv)
              "--allow-invalid-certs");
     setup.fixed = 1;
   }
+  /* Credentials make optional require, as the delivery will. */
+  if (o.auth_user && setup.starttls.value == SMTPOUT_STARTTLS_OPTIONAL) {
+    setup.starttls.value = SMTPOUT_STARTTLS_REQUIRE;
+    snprintf(setup.starttls.source, sizeof(setup.starttls.source), "%s",
+             setup.fixed ? "--auth-user" : "auth");
+  }
   choose_timeouts(&setup, config_path, timeout_ms);
   if (setup.verbose)
     note_timeouts(&setup);
   setup.colour = !setup.json && use_colour();
 
-  if (probe)
+  if (probe) {
     ex = probe_run(&setup);
-  else
-    ex = deliver(&setup, from, to, nto, data, smtputf8);
+  } else {
+    o.from = from;
+    o.to = to;
+    o.nto = nto;
+    o.data = data;
+    o.smtputf8 = smtputf8;
+    ex = deliver(&setup, &o);
+  }
 
 out:
+  explicit_bzero(password, sizeof(password));
+  smtpout_dsn_free(o.dsn);
   smtpout_config_unref(setup.config);
   free(setup.host);
   free(to);
   free(resolvers);
+  free(orcpt);
   return ex;
 }

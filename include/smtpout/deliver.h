@@ -293,18 +293,12 @@ smtpout_delivery_set_trace(smtpout_delivery *delivery,
  * result (whatever its status: read them with smtpout_delivery_result()),
  * or a negative error when nothing could be attempted:
  * SMTPOUT_ERR_INVALID_ARGUMENT (NULL delivery),
-<<<<<<< HEAD
  * SMTPOUT_ERR_INVALID_STATE (no server or domain, no sender, no
  * recipients, no body, run twice; a domain with an MX name or a fixed TLS
- * policy, route flags without a domain), SMTPOUT_ERR_BAD_NAME (the MX
- * name, or the domain), SMTPOUT_ERR_IO (the body file could not be read
- * whole), SMTPOUT_ERR_NOMEM.
-=======
- * SMTPOUT_ERR_INVALID_STATE (no server, no sender, no recipients, no body,
- * a DSN request for a recipient never added, or run twice),
- * SMTPOUT_ERR_BAD_NAME (the MX name), SMTPOUT_ERR_IO (the
- * body file could not be read whole), SMTPOUT_ERR_NOMEM.
->>>>>>> 201059d (deliver: AUTH, implicit TLS, client certificate, CHUNKING switch and DSN for every attempt; error lists and symbol map)
+ * policy, route flags without a domain; a DSN request for a recipient
+ * never added), SMTPOUT_ERR_BAD_NAME (the MX name, or the domain),
+ * SMTPOUT_ERR_IO (the body file could not be read whole),
+ * SMTPOUT_ERR_NOMEM.
  * Unreachable servers are not errors of this call: the recipients are
  * deferred and the attempts say why.  Recipients a connection failed for
  * (refused, timed out, lost, the TLS policy, a 421) or a server refused
@@ -397,7 +391,6 @@ smtpout_attempt_tls_info(const smtpout_attempt *attempt);
 SMTPOUT_EXTERN const char *
 smtpout_attempt_error(const smtpout_attempt *attempt);
 
-<<<<<<< HEAD
 /* The MX host name the attempt's policy, SNI (without DANE) and
  * certificate check used: the hop's (smtpout_hop_mx()) in route mode, the
  * MX name (or server) otherwise.  Never NULL. */
@@ -437,7 +430,7 @@ SMTPOUT_EXTERN const char *
 smtpout_attempt_tlsrpt_event(const smtpout_attempt *attempt);
 SMTPOUT_EXTERN const char *
 smtpout_attempt_tlsrpt_result(const smtpout_attempt *attempt);
-=======
+
 /* The attempt's AUTH outcome (enum smtpout_auth_outcome;
  * smtpout_session_auth_outcome()). */
 SMTPOUT_EXTERN int
@@ -447,7 +440,6 @@ smtpout_attempt_auth_outcome(const smtpout_attempt *attempt);
  * delivery. */
 SMTPOUT_EXTERN const char *
 smtpout_attempt_auth_mechanism(const smtpout_attempt *attempt);
->>>>>>> 201059d (deliver: AUTH, implicit TLS, client certificate, CHUNKING switch and DSN for every attempt; error lists and symbol map)
 
 #ifdef __cplusplus
 }
