@@ -154,12 +154,15 @@ def _free_port():
 class Postfix:
     def __init__(self, root, tls=None, rejects=(), smtputf8=True,
                  discard_ehlo=(), main_cf=(), listeners=None,
-                 domains=("test.example",)):
+                 domains=("test.example",), wrappermode=False):
         self.root = root
         # Listeners on addresses of their own instead of 127.0.0.1:PORT.
         self.listeners = list(listeners or [])
         self.domains = list(domains)
         self.tls = tls
+        # RFC 8314 implicit TLS (smtpd_tls_wrappermode): TLS before the
+        # greeting, on the one smtpd port (needs `tls`).
+        self.wrappermode = wrappermode
         self.rejects = rejects
         self.smtputf8 = smtputf8
         self.discard_ehlo = discard_ehlo
@@ -237,6 +240,9 @@ class Postfix:
             listen = "\n".join(l.master_line() for l in self.listeners)
         else:
             listen = "127.0.0.1:%d inet n - n - - smtpd" % self.port
+            if self.wrappermode:
+                listen += (" -o smtpd_tls_wrappermode=yes"
+                           " -o smtpd_tls_security_level=encrypt")
         self._write("master.cf", MASTER_CF.format(listen=listen))
         self._write("access", "".join("%s %s\n" % (a, reply)
                                       for a, reply in self.rejects))
@@ -331,6 +337,28 @@ class Postfix:
                     i += 1
             out.append((rcpt.group(1).decode() if rcpt else None,
                         b"\n".join(lines[i:])))
+        return out
+
+    def postcat(self, queue="hold", count=1, timeout=30):
+        """postcat's text of each message waiting in `queue` (a recipient
+        access HOLD puts one there): its envelope records, the DSN
+        parameters smtpd took among them, header and body."""
+        d = os.path.join(self.root, "queue", queue)
+        deadline = time.monotonic() + timeout
+        names = []
+        while time.monotonic() < deadline:
+            names = sorted(os.listdir(d)) if os.path.isdir(d) else []
+            if len(names) >= count:
+                break
+            time.sleep(0.05)
+        out = []
+        for name in names:
+            p = subprocess.run([program("postcat"), "-c",
+                                os.path.join(self.root, "etc"),
+                                os.path.join(d, name)],
+                               capture_output=True, text=True,
+                               env=environment())
+            out.append(p.stdout + p.stderr)
         return out
 
     def received_with(self):
