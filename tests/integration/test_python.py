@@ -19,8 +19,9 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from testlib import (PYTHON, SOURCE, FaultServer, TempDirTest,  # noqa
-                     aiosmtpd, canonical, main, make_test_ca, spool_messages)
+from testlib import (PYTHON, SOURCE, FaultServer, ServerProcess,  # noqa
+                     TempDirTest, aiosmtpd, canonical, main, make_test_ca,
+                     spool_messages)
 
 PYDIR = os.path.join(SOURCE, "examples", "python")
 sys.path.insert(0, PYDIR)
@@ -1029,6 +1030,133 @@ class AsyncSendTest(TempDirTest):
         finally:
             listener.close()
         self.assertEqual(open_fds(), before - 1)  # the listener
+
+
+class SmarthostTest(TempDirTest):
+    """send() and aio.send() with the smarthost options (docs/relay.md):
+    AUTH over STARTTLS and implicit TLS against aiosmtpd, a wrong password
+    deferred, a client certificate, DSN left out for a server without it;
+    both give the same results."""
+
+    USER, PASSWORD = "alice", "wonder land"
+
+    def setUp(self):
+        super().setUp()
+        self.certs = make_test_ca(self.path("certs"))
+
+    def sink(self, *extra):
+        users = self.write("users", "%s:%s\n" % (self.USER, self.PASSWORD),
+                           "w")
+        self.spooldir = self.spool("spool%d" % len(os.listdir(self.tmp)))
+        return ServerProcess([PYTHON, os.path.join(
+            SOURCE, "tests", "servers", "aiosmtpd-sink.py"),
+            "--spool", self.spooldir, "--tls-cert", self.certs["cert"],
+            "--tls-key", self.certs["key"], "--auth-users", users,
+            "--auth-required"] + list(extra))
+
+    def both(self, port, **kwargs):
+        args = ("127.0.0.1:%d" % port, "mx.test.example", "s@test.example",
+                ["a@test.example"], BODY)
+        kwargs.setdefault("ca_file", self.certs["ca"])
+        sync = smtpout.send(*args, **kwargs)
+        aio = asyncio.run(smtpout.aio.send(*args, **kwargs))
+        return sync, aio
+
+    def test_auth_over_starttls_and_implicit_tls(self):
+        for implicit in (False, True):
+            with self.subTest(implicit=implicit), \
+                    self.sink(*(["--implicit-tls"] if implicit else [])) \
+                    as srv:
+                trace = []
+                sync, aio = self.both(
+                    srv.port, auth_user=self.USER,
+                    auth_password=self.PASSWORD, auth_mech="LOGIN PLAIN",
+                    implicit_tls=implicit,
+                    trace=lambda d, line: trace.append(line))
+            for res in (sync, aio):
+                self.assertTrue(res.all_delivered, res.recipients)
+                (a,) = res.attempts
+                self.assertEqual(a.auth_outcome, smtpout.AuthOutcome.OK)
+                self.assertEqual(a.auth_mechanism, "LOGIN")
+                self.assertEqual(a.tls.implicit, implicit)
+                self.assertEqual(res.policy.starttls, smtpout.StartTLS.REQUIRE)
+                self.assertEqual(res.policy.source["starttls"], "auth")
+            self.assertFalse([t for t in trace
+                              if self.PASSWORD.encode() in t])
+            self.assertIn(b"AUTH LOGIN", trace)
+
+    def test_wrong_password_is_deferred(self):
+        with self.sink() as srv:
+            sync, aio = self.both(srv.port, auth_user=self.USER,
+                                  auth_password="wrong")
+        for res in (sync, aio):
+            (r,) = res.recipients
+            self.assertEqual(r.status, Status.DEFERRED)
+            self.assertEqual(r.enhanced, "4.7.8")
+            self.assertIn("535", r.text)
+            self.assertEqual(res.attempts[0].auth_outcome,
+                             smtpout.AuthOutcome.FAILED)
+        self.assertSame(sync, aio)
+
+    def test_client_certificate_is_read_and_offered(self):
+        with self.sink() as srv:
+            sync, aio = self.both(srv.port, auth_user=self.USER,
+                                  auth_password=self.PASSWORD,
+                                  client_cert=self.certs["cert"],
+                                  client_key=self.certs["key"])
+        self.assertTrue(sync.all_delivered and aio.all_delivered)
+        with self.assertRaises(smtpout.SmtpoutError) as cm:
+            smtpout.send("127.0.0.1:1", None, "s@test.example",
+                         "a@test.example", BODY,
+                         client_cert=self.certs["cert"],
+                         client_key=self.certs["ca"])
+        self.assertEqual(cm.exception.code, smtpout.Error.TLS_SETUP)
+
+    def test_dsn_left_out_and_reported(self):
+        with self.sink() as srv:
+            sync, aio = self.both(srv.port, auth_user=self.USER,
+                                  auth_password=self.PASSWORD,
+                                  notify="SUCCESS,FAILURE", ret="HDRS",
+                                  envid="E1",
+                                  orcpt={"a@test.example":
+                                         "rfc822;o@test.example"},
+                                  chunking=False)
+        for res in (sync, aio):
+            (r,) = res.recipients
+            self.assertTrue(r.delivered)
+            self.assertEqual(r.dsn_notify, smtpout.Notify.SUCCESS |
+                             smtpout.Notify.FAILURE)
+            self.assertFalse(r.dsn_sent)
+            self.assertEqual(r.dsn_action, smtpout.DSNAction.RELAYED)
+        self.assertSame(sync, aio)
+
+    def test_bad_options_are_named(self):
+        cases = [
+            (dict(auth_user="u"), "auth_password"),
+            (dict(auth_mech="PLAIN"), "auth_mech"),
+            (dict(auth_user="u", auth_password="p", auth_mech="NOSUCH"),
+             "auth_mech"),
+            (dict(auth_user="u", auth_password="p", starttls="disable"),
+             "starttls"),
+            (dict(notify="NEVER,DELAY"), "notify"),
+            (dict(ret="ALL"), "ret"),
+            (dict(envid="x" * 101), "envid"),
+            (dict(orcpt=["no-type"]), "orcpt"),
+            (dict(client_cert="c.pem"), "client_key"),
+        ]
+        for kwargs, argument in cases:
+            for send in (smtpout.send,
+                         lambda *a, **k: asyncio.run(smtpout.aio.send(*a,
+                                                                      **k))):
+                with self.subTest(kwargs=kwargs), \
+                        self.assertRaises(smtpout.InvalidArgument) as cm:
+                    send("127.0.0.1:1", None, "s@test.example",
+                         "a@test.example", BODY, **kwargs)
+                self.assertEqual(cm.exception.argument, argument)
+                self.assertNotIn("wonder", str(cm.exception))
+
+    def assertSame(self, sync, aio):
+        self.assertEqual(queued_as_any(aio), queued_as_any(sync))
 
 
 class ConnectionTest(TempDirTest):

@@ -21,9 +21,10 @@ path), then beside a `meson install` of this package, then as
 "libsmtpout.so.0" through the dynamic linker (ldconfig's cache).
 """
 from ._lib import lib as _clib
-from ._types import (NO_EXPIRY, Cap, CloseReason, Knob, MessageFlag,
-                     Result, StartTLS, Status, Timeout, TLSInfo, TLSOutcome,
-                     Trace, starttls_name, status_name)
+from ._types import (NO_EXPIRY, AuthOutcome, Cap, CloseReason, DSNAction,
+                     Knob, MessageFlag, Notify, Result, Ret, StartTLS, Status,
+                     Timeout, TLSInfo, TLSOutcome, Trace, starttls_name,
+                     status_name)
 from .config import Config, Policy
 from .connection import Connection, connect
 from .deliver import Attempt, Delivery, SendResult, send
@@ -40,7 +41,7 @@ __all__ = [
     "Session", "now_ms", "address_check",
     "Config", "Policy",
     "Result", "TLSInfo", "Status", "StartTLS", "TLSOutcome", "CloseReason",
-    "Timeout",
+    "Timeout", "AuthOutcome", "DSNAction", "Notify", "Ret",
     "Knob", "Trace", "Cap", "MessageFlag", "NO_EXPIRY",
     "status_name", "starttls_name", "library_version",
     "SmtpoutError", "InvalidArgument", "InvalidState", "BadName",

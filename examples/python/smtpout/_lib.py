@@ -89,6 +89,10 @@ class _Certificate(Structure):
     pass
 
 
+class _Dsn(Structure):
+    pass
+
+
 ConfigP = POINTER(_Config)
 PolicyP = POINTER(_Policy)
 CallbacksP = POINTER(_Callbacks)
@@ -104,6 +108,7 @@ HopP = POINTER(_Hop)
 StsPolicyP = POINTER(_StsPolicy)
 TlsrptReportP = POINTER(_TlsrptReport)
 CertificateP = POINTER(_Certificate)
+DsnP = POINTER(_Dsn)
 
 # Callback prototypes (include/smtpout/session.h).  The trace line is not
 # NUL-terminated, hence POINTER(c_char) and an explicit length.
@@ -168,6 +173,10 @@ PROTOTYPES = {
     "smtpout_result_text": (_str, [ResultP]),
     "smtpout_result_possibly_delivered": (_int, [ResultP]),
     "smtpout_result_try_another_address": (_int, [ResultP]),
+    "smtpout_result_dsn_notify": (c_uint32, [ResultP]),
+    "smtpout_result_dsn_sent": (_int, [ResultP]),
+    "smtpout_result_dsn_action": (_int, [ResultP]),
+    "smtpout_dsn_action_name": (_str, [c_int]),
     "smtpout_tls_outcome_name": (_str, [c_int]),
     "smtpout_close_reason_name": (_str, [c_int]),
     "smtpout_tls_info_outcome": (_int, [TLSInfoP]),
@@ -187,6 +196,9 @@ PROTOTYPES = {
     "smtpout_tls_info_tlsa_records": (c_size_t, [TLSInfoP]),
     "smtpout_tls_info_requirement": (_int, [TLSInfoP]),
     "smtpout_tls_info_requiretls": (_int, [TLSInfoP]),
+    "smtpout_tls_info_implicit": (_int, [TLSInfoP]),
+    "smtpout_tls_info_client_certificate": (_int, [TLSInfoP]),
+    "smtpout_auth_outcome_name": (_str, [c_int]),
     # session.h: callbacks
     "smtpout_callbacks_new": (_int, [POINTER(CallbacksP)]),
     "smtpout_callbacks_free": (None, [CallbacksP]),
@@ -209,9 +221,24 @@ PROTOTYPES = {
     "smtpout_session_set_tls_resumption": (_int, [SessionP, c_int]),
     "smtpout_session_set_ca_file": (_int, [SessionP, c_char_p]),
     "smtpout_session_set_timeout": (_int, [SessionP, c_int, c_uint32]),
+    "smtpout_session_set_auth": (_int, [SessionP, c_char_p, c_char_p,
+                                        c_char_p, c_uint32]),
+    "smtpout_session_set_implicit_tls": (_int, [SessionP, c_int]),
+    "smtpout_session_set_client_cert": (_int, [SessionP, c_char_p,
+                                               c_char_p]),
+    "smtpout_session_set_chunking": (_int, [SessionP, c_int]),
     "smtpout_session_start": (_int, [SessionP, c_uint64]),
     "smtpout_session_submit": (_int, [SessionP, c_char_p, POINTER(c_char_p),
                                       c_size_t, c_uint64, c_uint32]),
+    "smtpout_dsn_new": (_int, [POINTER(DsnP)]),
+    "smtpout_dsn_free": (None, [DsnP]),
+    "smtpout_dsn_set_ret": (_int, [DsnP, c_int]),
+    "smtpout_dsn_set_envid": (_int, [DsnP, c_char_p]),
+    "smtpout_dsn_set_notify": (_int, [DsnP, c_size_t, c_uint32]),
+    "smtpout_dsn_set_orcpt": (_int, [DsnP, c_size_t, c_char_p]),
+    "smtpout_session_submit_dsn": (_int, [SessionP, c_char_p,
+                                          POINTER(c_char_p), c_size_t,
+                                          c_uint64, c_uint32, DsnP]),
     "smtpout_session_quit": (_int, [SessionP]),
     "smtpout_session_abort": (_int, [SessionP, c_uint64]),
     "smtpout_session_resume_body": (_int, [SessionP]),
@@ -241,6 +268,8 @@ PROTOTYPES = {
     "smtpout_session_capabilities": (c_uint32, [SessionP]),
     "smtpout_session_policy_starttls": (_int, [SessionP]),
     "smtpout_session_policy_allow_invalid_certs": (_int, [SessionP]),
+    "smtpout_session_auth_outcome": (_int, [SessionP]),
+    "smtpout_session_auth_mechanism": (_str, [SessionP]),
     "smtpout_address_check": (_int, [c_char_p]),
     # message.h
     "smtpout_message_scan_new": (_int, [POINTER(MessageScanP)]),
@@ -275,6 +304,13 @@ PROTOTYPES = {
     "smtpout_delivery_set_body_fd": (_int, [DeliveryP, c_int]),
     "smtpout_delivery_set_flags": (_int, [DeliveryP, c_uint32]),
     "smtpout_delivery_set_trace": (_int, [DeliveryP, ON_TRACE, c_void_p]),
+    "smtpout_delivery_set_auth": (_int, [DeliveryP, c_char_p, c_char_p,
+                                         c_char_p, c_uint32]),
+    "smtpout_delivery_set_implicit_tls": (_int, [DeliveryP, c_int]),
+    "smtpout_delivery_set_client_cert": (_int, [DeliveryP, c_char_p,
+                                                c_char_p]),
+    "smtpout_delivery_set_chunking": (_int, [DeliveryP, c_int]),
+    "smtpout_delivery_set_dsn": (_int, [DeliveryP, DsnP]),
     "smtpout_delivery_run": (_int, [DeliveryP]),
     "smtpout_delivery_resolve": (_int, [DeliveryP]),
     "smtpout_delivery_route": (RouteP, [DeliveryP]),
@@ -298,6 +334,8 @@ PROTOTYPES = {
     "smtpout_attempt_explain": (_str, [AttemptP]),
     "smtpout_attempt_tlsrpt_event": (_str, [AttemptP]),
     "smtpout_attempt_tlsrpt_result": (_str, [AttemptP]),
+    "smtpout_attempt_auth_outcome": (_int, [AttemptP]),
+    "smtpout_attempt_auth_mechanism": (_str, [AttemptP]),
     # route.h
     "smtpout_dnssec_name": (_str, [c_int]),
     "smtpout_route_new": (_int, [POINTER(RouteP), ConfigP, c_char_p,

@@ -3,12 +3,13 @@ errors that name the bad value before any connection is made."""
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import (Any, Callable, Dict, List, Optional, Sequence, Tuple,
+                    Union)
 
-from ._strings import StrOrBytes, encode
+from ._strings import StrOrBytes, encode, encode_opt
 from ._types import StartTLS, Timeout, Trace
 from .config import Config
-from .errors import Error, describe, error_for
+from .errors import Error, check, describe, error_for
 
 Server = Union[str, Tuple[str, int]]
 TraceFn = Callable[[Trace, bytes], None]
@@ -83,6 +84,53 @@ def recipient_list(recipients: Any) -> List[StrOrBytes]:
     return out
 
 
+def auth_tuple(user: Any, password: Any, mechanisms: Any = None,
+               tls_any: bool = False) -> Optional[Tuple[Any, ...]]:
+    """send()'s auth_* arguments as Session's `auth`, checked: both or
+    neither of user and password; mechanisms and tls_any need them."""
+    if user is None and password is None:
+        if mechanisms is not None or tls_any:
+            raise _invalid("auth_mech" if mechanisms is not None
+                           else "auth_tls_any", mechanisms or tls_any,
+                           "needs auth_user and auth_password")
+        return None
+    if user is None or password is None:
+        raise _invalid("auth_user" if user is None else "auth_password",
+                       None, "auth_user and auth_password go together")
+    encode(user, "auth_user")
+    return (user, password, mechanisms, bool(tls_any))
+
+
+def client_pair(cert: Any, key: Any) -> Optional[Tuple[Any, Any]]:
+    """send()'s client_cert and client_key as Session's client_cert."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise _invalid("client_cert" if cert is None else "client_key",
+                       None, "client_cert and client_key go together")
+    return (cert, key)
+
+
+def set_auth(setter: Callable[..., int], ptr: Any,
+             auth: Sequence[Any]) -> None:
+    """smtpout_session_set_auth() or smtpout_delivery_set_auth() with
+    (user, password[, mechanisms[, tls_any]]).  The password is handed
+    over and not kept here (the library copies it)."""
+    user, password, *rest = auth
+    mechanisms = rest[0] if rest else None
+    tls_any = bool(rest[1]) if len(rest) > 1 else False
+    rv = setter(ptr, encode_opt(mechanisms, "auth_mech"),
+                encode(user, "auth_user"), encode(password, "auth_password"),
+                1 if tls_any else 0)
+    # The password is never part of an error's text.
+    check(rv, describe("auth_mech", mechanisms, "an unknown mechanism, or a "
+                       "user over 255 bytes or a password over 8192") if
+          mechanisms is not None else
+          "auth_user or auth_password empty or too long",
+          argument="auth_mech" if mechanisms is not None else "auth_user",
+          value=mechanisms if mechanisms is not None else user)
+
+
 class Options:
     """What send() and connect() were told, checked."""
 
@@ -91,8 +139,27 @@ class Options:
                  helo: Optional[str] = None, starttls: Any = None,
                  allow_invalid_certs: Optional[bool] = None,
                  trace: Optional[TraceFn] = None,
-                 timeout: Optional[float] = None):
+                 timeout: Optional[float] = None,
+                 auth: Optional[Tuple[Any, ...]] = None,
+                 implicit_tls: bool = False,
+                 client_cert: Optional[Tuple[Any, Any]] = None,
+                 chunking: bool = True):
         self.host, self.port = split_server(server)
+        # Smarthost options (docs/relay.md), as Session takes them.
+        self.auth = auth
+        self.implicit_tls = bool(implicit_tls)
+        if client_cert is not None:
+            if not (isinstance(client_cert, tuple) and len(client_cert) == 2):
+                raise _invalid("client_cert", client_cert,
+                               "not a (certificate file, key file) pair")
+            for f in client_cert:
+                encode(f, "client_cert", "path")
+        self.client_cert = client_cert
+        self.chunking = bool(chunking)
+        if auth is not None and starttls is not None and \
+                StartTLS.parse(starttls, "starttls") == StartTLS.DISABLE:
+            raise _invalid("starttls", starttls, "credentials are never "
+                           "sent in clear")
         self.mx = mx_name or self.host
         encode(self.mx, "mx_name", "name")
         if helo is not None:
@@ -139,13 +206,17 @@ class Options:
         return dict(config=self.shared_config(), helo=self.helo,
                     ca_file=self.ca_file, starttls=self.starttls,
                     allow_invalid_certs=self.allow_invalid_certs,
-                    timeouts=self.timeouts)
+                    timeouts=self.timeouts, auth=self.auth,
+                    implicit_tls=self.implicit_tls,
+                    client_cert=self.client_cert, chunking=self.chunking)
 
     def check_names(self) -> None:
-        """BadName for an MX or HELO name the library refuses, before any
-        connection is made (a session checks them as it is made)."""
+        """BadName for an MX or HELO name the library refuses, and the
+        error of AUTH arguments or a client certificate it refuses, before
+        any connection is made (a session checks them as it is made)."""
         from .session import Session
-        Session(self.mx, self.shared_config(), helo=self.helo).close()
+        Session(self.mx, self.shared_config(), helo=self.helo, auth=self.auth,
+                client_cert=self.client_cert).close()
 
     def close(self) -> None:
         if self._own_config is not None:

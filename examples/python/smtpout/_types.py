@@ -92,6 +92,70 @@ class CloseReason(NamedEnum):
     CALLBACK_FAILURE = 9
     ABORTED = 10
     LOCAL = 11
+    AUTH = 12
+
+
+class AuthOutcome(NamedEnum):
+    """enum smtpout_auth_outcome: what happened to SMTP AUTH on a
+    connection with credentials."""
+    NONE = 0
+    OK = 1
+    NO_TLS = 2
+    UNVERIFIED = 3
+    NOT_OFFERED = 4
+    FAILED = 5
+    ERROR = 6
+
+
+class DSNAction(NamedEnum):
+    """enum smtpout_dsn_action: the notice the host owes the sender for a
+    result (RFC 3461 6.2)."""
+    NONE = 0
+    FAILED = 1
+    RELAYED = 2
+
+
+class Ret(NamedEnum):
+    """enum smtpout_dsn_ret: what a failure notice returns."""
+    NONE = 0
+    FULL = 1
+    HDRS = 2
+
+
+class Notify(enum.IntFlag):
+    """SMTPOUT_DSN_NOTIFY_* bits: when the sender wants a notice (NEVER
+    alone).  Notify.parse("SUCCESS,DELAY") reads --notify's form."""
+    NONE = 0
+    SUCCESS = 0x1
+    FAILURE = 0x2
+    DELAY = 0x4
+    NEVER = 0x8
+
+    @classmethod
+    def parse(cls, value: Any, argument: str = "notify") -> "Notify":
+        if isinstance(value, str):
+            bits = cls.NONE
+            for word in value.split(","):
+                member = cls.__members__.get(word.strip().upper())
+                if member is None or not member or (bits & member):
+                    bits = None
+                    break
+                bits |= member
+        elif isinstance(value, int):
+            bits = cls(value) if 0 <= value <= 0xF else None
+        else:
+            bits = None
+        if bits is None or (bits & cls.NEVER and bits != cls.NEVER):
+            raise error_for(Error.INVALID_ARGUMENT, describe(
+                argument, value, "not SUCCESS, FAILURE and DELAY "
+                "(comma-separated), or NEVER alone"),
+                argument=argument, value=value)
+        return bits
+
+    def __str__(self) -> str:
+        return ",".join(m.name for m in (Notify.NEVER, Notify.SUCCESS,
+                                         Notify.FAILURE, Notify.DELAY)
+                        if self & m)
 
 
 class Timeout(NamedEnum):
@@ -166,6 +230,11 @@ class Result:
     # possibly delivered: another address may take it now
     # (smtpout_result_try_another_address()).
     try_another_address: bool = False
+    # RFC 3461: the NOTIFY asked for, whether the DSN parameters went to
+    # the server, and the notice the host owes the sender.
+    dsn_notify: "Notify" = Notify.NONE
+    dsn_sent: bool = False
+    dsn_action: "DSNAction" = DSNAction.NONE
 
     @property
     def delivered(self) -> bool:
@@ -184,7 +253,10 @@ class Result:
                    message_id=lib.smtpout_result_message_id(r),
                    index=lib.smtpout_result_recipient_index(r),
                    try_another_address=bool(
-                       lib.smtpout_result_try_another_address(r)))
+                       lib.smtpout_result_try_another_address(r)),
+                   dsn_notify=Notify(lib.smtpout_result_dsn_notify(r)),
+                   dsn_sent=bool(lib.smtpout_result_dsn_sent(r)),
+                   dsn_action=DSNAction(lib.smtpout_result_dsn_action(r)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,6 +275,8 @@ class TLSInfo:
     # Why TLS did not come up (the refusal, the handshake failure), or
     # None (smtpout_tls_info_failure()).
     failure: Optional[str] = None
+    implicit: bool = False            # TLS before the greeting (RFC 8314)
+    client_certificate: bool = False  # asked for, and presented
 
     @property
     def outcome_name(self) -> str:
@@ -232,7 +306,10 @@ class TLSInfo:
                    plaintext_fallback=bool(
                        lib.smtpout_tls_info_plaintext_fallback(i)),
                    resumed=bool(lib.smtpout_tls_info_resumed(i)),
-                   failure=text(lib.smtpout_tls_info_failure(i)))
+                   failure=text(lib.smtpout_tls_info_failure(i)),
+                   implicit=bool(lib.smtpout_tls_info_implicit(i)),
+                   client_certificate=bool(
+                       lib.smtpout_tls_info_client_certificate(i)))
 
 
 def status_name(status: int) -> Optional[str]:

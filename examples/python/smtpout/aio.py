@@ -26,15 +26,18 @@ import dataclasses
 import errno
 import os
 import socket
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ._message import Message, MessageArg
-from ._options import ConfigArg, Options, Server, TraceFn, recipient_list
+from ._dsn import dsn_action, dsn_request
+from ._options import (ConfigArg, Options, Server, TraceFn, auth_tuple,
+                       client_pair, recipient_list)
 from ._strings import StrOrBytes, StrPath
-from ._types import Result, Status, TLSInfo
+from ._types import Notify, Result, Status, TLSInfo
 from .connection import (_BAD_SYNTAX, Link, _ConnectionCore, _Envelope,
                          check_sender, connect_error, connect_failure_text,
-                         format_address, local_result, resolve_policy)
+                         as_text, format_address, local_result,
+                         resolve_policy)
 from .deliver import Attempt, SendResult
 from .errors import Error, SmtpoutError, error_for
 from .session import address_check
@@ -171,9 +174,12 @@ class _Delivery:
     """send(): what smtpout_delivery_run() does, on the loop."""
 
     def __init__(self, opts: Options, sender: StrOrBytes,
-                 recipients: List[StrOrBytes], msg: Message):
+                 recipients: List[StrOrBytes], msg: Message,
+                 dsn: Optional[Dict[str, Any]] = None):
         self.opts, self.sender, self.recipients, self.msg = \
             opts, sender, recipients, msg
+        # notify, ret, envid; orcpt aligned with the recipients.
+        self.dsn = dsn or {}
         n = len(recipients)
         self.slots: List[Optional[Result]] = [None] * n
         self.attempts: List[Attempt] = []
@@ -187,8 +193,13 @@ class _Delivery:
 
     def decide(self, i: int, status: Status, enhanced: str, text: str,
                try_another_address: bool) -> None:
-        self.slots[i] = local_result(self.recipients[i], status, enhanced,
-                                     text, i, try_another_address)
+        r = local_result(self.recipients[i], status, enhanced, text, i,
+                         try_another_address)
+        notify = self.dsn.get("notify")
+        if notify is not None:
+            r = dataclasses.replace(r, dsn_notify=Notify.parse(notify))
+        self.slots[i] = dataclasses.replace(
+            r, dsn_action=dsn_action(r.status, r.dsn_notify, False))
 
     async def run(self) -> SendResult:
         loop = asyncio.get_running_loop()
@@ -199,7 +210,8 @@ class _Delivery:
         policy = resolve_policy(
             opts.shared_config(),
             [a for i, a in enumerate(self.recipients) if self.slots[i] is None],
-            opts.mx, opts.starttls, opts.allow_invalid_certs)
+            opts.mx, opts.starttls, opts.allow_invalid_certs,
+            auth=opts.auth is not None)
         try:
             infos = await _resolve(loop, opts.host, opts.port)
         except socket.gaierror as e:
@@ -257,7 +269,9 @@ class _Delivery:
             # The session's own trust anchors could not be read: a local
             # problem no other address would fix (as the C driver says).
             text = "TLS setup failed: cannot use the CA file %s" % (
-                os.fsdecode(self.opts.ca_file),)
+                os.fsdecode(self.opts.ca_file),) if self.opts.ca_file \
+                else "TLS setup failed: cannot use the client certificate"
+
             self.attempts.append(Attempt(address, fallback,
                                          TLSInfo._no_connection(fallback),
                                          text))
@@ -266,8 +280,11 @@ class _Delivery:
             return False
         driver = _Driver(loop, link)
         try:
+            dsn = dict(self.dsn)
+            if dsn.get("orcpt") is not None:
+                dsn["orcpt"] = [dsn["orcpt"][i] for i in todo]
             mid = link.submit(self.sender, [self.recipients[i] for i in todo],
-                              self.msg)
+                              self.msg, dsn)
             link.session.quit()
             link.session.start(driver.now())
             await driver.wait(lambda: False)
@@ -285,7 +302,8 @@ class _Delivery:
         if self.exc is None:
             self.exc = link.exc
         assert link.tls is not None
-        self.attempts.append(Attempt(address, fallback, link.tls, link.error))
+        self.attempts.append(Attempt(address, fallback, link.tls, link.error,
+                                     link.auth_outcome, link.auth_mechanism))
         return link.tls.fallback_permitted
 
 
@@ -295,19 +313,42 @@ async def send(server: Server, mx_name: Optional[str], sender: StrOrBytes,
                helo: Optional[str] = None, starttls: Any = None,
                allow_invalid_certs: Optional[bool] = None,
                trace: Optional[TraceFn] = None,
-               timeout: Optional[float] = None) -> SendResult:
+               timeout: Optional[float] = None,
+               auth_user: Optional[StrOrBytes] = None,
+               auth_password: Optional[StrOrBytes] = None,
+               auth_mech: Optional[str] = None, auth_tls_any: bool = False,
+               implicit_tls: bool = False,
+               client_cert: Optional[StrPath] = None,
+               client_key: Optional[StrPath] = None,
+               notify: Any = None, ret: Any = None,
+               envid: Optional[str] = None, orcpt: Any = None,
+               chunking: bool = True) -> SendResult:
     """smtpout.send() as a coroutine on the running loop: the same
     arguments, the same SendResult, the same exceptions for bad arguments
     (raised before any connection).  An exception the trace callback
     raises is raised once the delivery is over."""
     recipients = recipient_list(recipients)
     opts = Options(server, mx_name, config, ca_file, helo, starttls,
-                   allow_invalid_certs, trace, timeout)
+                   allow_invalid_certs, trace, timeout,
+                   auth_tuple(auth_user, auth_password, auth_mech,
+                              auth_tls_any),
+                   implicit_tls, client_pair(client_cert, client_key),
+                   chunking)
     try:
         check_sender(sender)
         opts.check_names()
         msg = Message(message)
-        return await _Delivery(opts, sender, recipients, msg).run()
+        # Checked now, as send() checks them, before any connection.
+        dsn_request(recipients, notify, ret, envid, orcpt)
+        if isinstance(orcpt, dict):
+            where = {as_text(r): i for i, r in enumerate(recipients)}
+            aligned: List[Any] = [None] * len(recipients)
+            for r, v in orcpt.items():
+                aligned[where[as_text(r)]] = v
+            orcpt = aligned
+        dsn = dict(notify=notify, ret=ret, envid=envid,
+                   orcpt=list(orcpt) if orcpt is not None else None)
+        return await _Delivery(opts, sender, recipients, msg, dsn).run()
     finally:
         opts.close()
 

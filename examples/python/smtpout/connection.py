@@ -24,7 +24,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from ._message import Message, MessageArg
 from ._options import ConfigArg, Options, Server, TraceFn, recipient_list
 from ._strings import StrOrBytes, StrPath, encode
-from ._types import Cap, Result, StartTLS, Status, TLSInfo, starttls_name
+from ._types import (AuthOutcome, Cap, Result, StartTLS, Status, TLSInfo,
+                     starttls_name)
 from .config import Config, Policy
 from .deliver import Attempt, SendResult
 from .errors import BadName, Error, check, describe, error_for
@@ -70,12 +71,28 @@ def check_sender(sender: StrOrBytes) -> None:
 
 def resolve_policy(config: Config, recipients: Sequence[StrOrBytes],
                    mx: StrOrBytes, starttls: Optional[StartTLS] = None,
-                   allow_invalid_certs: bool = False) -> Policy:
+                   allow_invalid_certs: bool = False,
+                   auth: bool = False) -> Policy:
     """The policy send() reports, which is the one its sessions enforce (as
     smtpout_delivery_policy() says it): the one fixed by `starttls`, else
     the strictest over the recipients' domains through `mx`, where a
     domain that is no valid name matches no domain rule and counts as the
-    MX alone."""
+    MX alone; with credentials (`auth`), optional becomes require."""
+    p = _resolve_policy(config, recipients, mx, starttls,
+                        allow_invalid_certs)
+    if not auth or p.starttls != StartTLS.OPTIONAL:
+        return p
+    return dataclasses.replace(
+        p, starttls=StartTLS.REQUIRE,
+        source=dict(p.source, starttls="auth"),
+        rule=dict(p.rule, starttls="smtpout_delivery_set_auth"),
+        explain=p.explain + "starttls = require\n  AUTH credentials are "
+        "never sent in clear: they make optional require\n")
+
+
+def _resolve_policy(config: Config, recipients: Sequence[StrOrBytes],
+                    mx: StrOrBytes, starttls: Optional[StartTLS],
+                    allow_invalid_certs: bool) -> Policy:
     if starttls is not None:
         return fixed_policy(starttls, allow_invalid_certs)
     domains = [as_text(r).rpartition("@")[2] for r in recipients]
@@ -162,6 +179,8 @@ class Link:
         self.done: set = set()
         self.tls: Optional[TLSInfo] = None
         self.error: Optional[str] = None
+        self.auth_outcome = AuthOutcome.NONE
+        self.auth_mechanism: Optional[str] = None
         self.session = Session(opts.mx, plaintext_fallback=plaintext_fallback,
                                on_result=self._on_result,
                                on_message_done=self.done.add,
@@ -182,9 +201,12 @@ class Link:
             return None
 
     def submit(self, sender: StrOrBytes, recipients: Sequence[StrOrBytes],
-               msg: Message) -> int:
+               msg: Message, dsn: Optional[Dict[str, Any]] = None) -> int:
+        """Queues `msg`; `dsn` holds Session.submit()'s notify, ret,
+        envid and orcpt (orcpt aligned with `recipients`)."""
         mid = self.session.submit(sender, recipients, msg.source(),
-                                  size=msg.wire_size, flags=msg.flags)
+                                  size=msg.wire_size, flags=msg.flags,
+                                  **(dsn or {}))
         self.results.setdefault(mid, [None] * len(recipients))
         return mid
 
@@ -234,6 +256,8 @@ class Link:
                 self._call(s.abort, now)
             self.tls = s.tls_info
             self.error = s.close_text or None
+            self.auth_outcome = s.auth_outcome
+            self.auth_mechanism = s.auth_mechanism
             s.close()
         self.sock.close()
 
@@ -244,7 +268,11 @@ class Link:
         assert tls is not None
         return Attempt(address=self.address,
                        plaintext_fallback=plaintext_fallback, tls=tls,
-                       error=error)
+                       error=error,
+                       auth_outcome=s.auth_outcome if not s.closed
+                       else self.auth_outcome,
+                       auth_mechanism=s.auth_mechanism if not s.closed
+                       else self.auth_mechanism)
 
 
 def run_until(link: Link, over: Callable[[], bool],

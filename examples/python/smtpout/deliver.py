@@ -15,10 +15,13 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ._lib import ON_TRACE, DeliveryP, lib
 from ._message import Message, MessageArg
-from ._options import (ConfigArg, Options, Server, TraceFn, recipient_list,
+from ._options import (ConfigArg, Options, Server, TraceFn, auth_tuple,
+                       client_pair, recipient_list, set_auth,
                        timeout_ms)
 from ._strings import StrOrBytes, StrPath, encode
-from ._types import Result, StartTLS, Status, Timeout, TLSInfo, Trace, text
+from ._dsn import dsn_request
+from ._types import (AuthOutcome, Result, StartTLS, Status, Timeout, TLSInfo,
+                     Trace, text)
 from .config import Config, Policy
 from .errors import Error, check, describe
 
@@ -32,6 +35,10 @@ class Attempt:
     plaintext_fallback: bool     # the retry without STARTTLS
     tls: TLSInfo
     error: Optional[str]         # what ended it badly, or None
+    # SMTP AUTH on this connection (AuthOutcome.NONE without
+    # credentials), and the mechanism used or tried.
+    auth_outcome: AuthOutcome = AuthOutcome.NONE
+    auth_mechanism: Optional[str] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,6 +215,47 @@ class Delivery:
     def set_flags(self, flags: int) -> None:
         check(lib.smtpout_delivery_set_flags(self._ptr, int(flags)))
 
+    def set_auth(self, user: StrOrBytes, password: StrOrBytes,
+                 mechanisms: Optional[str] = None,
+                 tls_any: bool = False) -> None:
+        """SMTP AUTH on every connection, only ever over TLS
+        (smtpout_delivery_set_auth()).  `mechanisms` like "SCRAM-SHA-256
+        PLAIN" (None: the default list); `tls_any` also over a certificate
+        that did not verify."""
+        set_auth(lib.smtpout_delivery_set_auth, self._ptr,
+                 (user, password, mechanisms, tls_any))
+
+    def set_implicit_tls(self, enable: bool = True) -> None:
+        """TLS before the greeting (RFC 8314, port 465)."""
+        check(lib.smtpout_delivery_set_implicit_tls(self._ptr,
+                                                    1 if enable else 0))
+
+    def set_client_cert(self, cert: StrPath, key: StrPath) -> None:
+        """The client certificate (PEM chain) and its key, presented when
+        a server asks; read now to check them."""
+        check(lib.smtpout_delivery_set_client_cert(
+            self._ptr, encode(cert, "client_cert", "path"),
+            encode(key, "client_cert", "path")),
+            describe("client_cert", (cert, key), "unreadable, not PEM, or a "
+                     "key that is not the certificate's"),
+            argument="client_cert", value=(cert, key))
+
+    def set_chunking(self, enable: bool) -> None:
+        """False: DATA even where the server offers CHUNKING (BDAT)."""
+        check(lib.smtpout_delivery_set_chunking(self._ptr,
+                                                1 if enable else 0))
+
+    def set_dsn(self, notify: Any = None, ret: Any = None,
+                envid: Optional[str] = None, orcpt: Any = None) -> None:
+        """Delivery status notifications (RFC 3461) for the recipients
+        added so far: `notify` for each of them, `orcpt` a list aligned
+        with them or a dict {recipient: "rfc822;address"}."""
+        dsn = dsn_request(self._recipients, notify, ret, envid, orcpt)
+        check(lib.smtpout_delivery_set_dsn(self._ptr,
+                                           dsn.ptr if dsn else None))
+        if dsn is not None:
+            dsn.close()  # copied
+
     def set_trace(self, fn: Optional[TraceFn]) -> None:
         """fn(direction: Trace, line: bytes) for each protocol line."""
         self._trace = fn
@@ -247,7 +295,10 @@ class Delivery:
                 plaintext_fallback=bool(
                     lib.smtpout_attempt_plaintext_fallback(a)),
                 tls=TLSInfo._from_c(lib.smtpout_attempt_tls_info(a)),
-                error=text(lib.smtpout_attempt_error(a))))
+                error=text(lib.smtpout_attempt_error(a)),
+                auth_outcome=AuthOutcome(
+                    lib.smtpout_attempt_auth_outcome(a)),
+                auth_mechanism=text(lib.smtpout_attempt_auth_mechanism(a))))
         p = lib.smtpout_delivery_policy(d)
         if not p:
             check(Error.INVALID_STATE, "no results before run()")
@@ -260,7 +311,15 @@ def send(server: Server, mx_name: Optional[str], sender: StrOrBytes,
          ca_file: Optional[StrPath] = None, helo: Optional[str] = None,
          starttls: Any = None, allow_invalid_certs: Optional[bool] = None,
          trace: Optional[TraceFn] = None,
-         timeout: Optional[float] = None) -> SendResult:
+         timeout: Optional[float] = None,
+         auth_user: Optional[StrOrBytes] = None,
+         auth_password: Optional[StrOrBytes] = None,
+         auth_mech: Optional[str] = None, auth_tls_any: bool = False,
+         implicit_tls: bool = False,
+         client_cert: Optional[StrPath] = None,
+         client_key: Optional[StrPath] = None,
+         notify: Any = None, ret: Any = None, envid: Optional[str] = None,
+         orcpt: Any = None, chunking: bool = True) -> SendResult:
     """Delivers `message` from `sender` to `recipients` through `server`.
 
     server      "host", "host:port", "[v6]:port" or (host, port)
@@ -279,6 +338,16 @@ def send(server: Server, mx_name: Optional[str], sender: StrOrBytes,
     timeout     seconds: bounds the connect and every wait for a reply (each
                 phase on its own, as the configuration's timeouts do), or
                 None for the configuration's
+    auth_user, auth_password   SMTP AUTH, only ever over TLS, by default
+                only over a verified certificate (auth_tls_any: any);
+                auth_mech the mechanisms allowed ("SCRAM-SHA-256 PLAIN")
+    implicit_tls  TLS before the greeting (RFC 8314, port 465)
+    client_cert, client_key    PEM files presented when the server asks
+    notify, ret, envid, orcpt  delivery status notifications (RFC 3461):
+                notify ("SUCCESS,DELAY", "NEVER" or a Notify) for every
+                recipient, ret ("FULL", "HDRS"), envid, orcpt a list
+                aligned with the recipients or {recipient: "rfc822;addr"}
+    chunking    False: DATA even where the server offers BDAT
 
     Returns a SendResult.  Server replies and TLS failures are results, not
     exceptions; bad arguments raise, naming the argument and its value
@@ -287,7 +356,11 @@ def send(server: Server, mx_name: Optional[str], sender: StrOrBytes,
     """
     recipients = recipient_list(recipients)
     opts = Options(server, mx_name, config, ca_file, helo, starttls,
-                   allow_invalid_certs, trace, timeout)
+                   allow_invalid_certs, trace, timeout,
+                   auth_tuple(auth_user, auth_password, auth_mech,
+                              auth_tls_any),
+                   implicit_tls, client_pair(client_cert, client_key),
+                   chunking)
     try:
         msg = Message(message)
         with Delivery(opts.config) as d:
@@ -303,6 +376,15 @@ def send(server: Server, mx_name: Optional[str], sender: StrOrBytes,
             for r in recipients:
                 d.add_recipient(r)
             d.set_message(msg)
+            if opts.auth is not None:
+                d.set_auth(*opts.auth)
+            if opts.implicit_tls:
+                d.set_implicit_tls()
+            if opts.client_cert is not None:
+                d.set_client_cert(*opts.client_cert)
+            if not opts.chunking:
+                d.set_chunking(False)
+            d.set_dsn(notify, ret, envid, orcpt)
             if trace is not None:
                 d.set_trace(trace)
             for which, ms in opts.timeouts.items():

@@ -32,11 +32,12 @@ from typing import (Any, Callable, Dict, List, Optional, Sequence, Tuple,
 
 from ._lib import (ON_MESSAGE_DONE, ON_RESULT, ON_TLS, ON_TRACE, READ_BODY,
                    CallbacksP, SessionP, lib)
+from ._dsn import dsn_request
 from ._message import scan
-from ._options import timeout_ms
+from ._options import set_auth, timeout_ms
 from ._strings import StrOrBytes, StrPath, encode
-from ._types import (NO_EXPIRY, Cap, CloseReason, MessageFlag, Result,
-                     StartTLS, Timeout, TLSInfo, Trace, text)
+from ._types import (NO_EXPIRY, AuthOutcome, Cap, CloseReason, MessageFlag,
+                     Result, StartTLS, Timeout, TLSInfo, Trace, text)
 from .config import Config
 from .errors import Error, InvalidState, check, describe
 
@@ -200,6 +201,13 @@ class Session:
       timeouts          {Timeout.X: milliseconds}
       tls_resumption    resume TLS sessions from tickets kept in the config
                         (smtpout_session_set_tls_resumption)
+      auth              (user, password) or (user, password, mechanisms,
+                        tls_any): SMTP AUTH, only ever over TLS
+                        (smtpout_session_set_auth; mechanisms like
+                        "SCRAM-SHA-256 PLAIN", None for the default list)
+      implicit_tls      TLS before the greeting (RFC 8314, port 465)
+      client_cert       (certificate file, key file), PEM, read now
+      chunking          False: DATA even where BDAT is offered
       on_result(result)           each recipient's final Result
       on_message_done(message_id) every recipient of a message is final
       on_tls(tls_info)            the TLS outcome, once
@@ -215,6 +223,10 @@ class Session:
                  plaintext_fallback: bool = False,
                  timeouts: Optional[Dict[Any, int]] = None,
                  tls_resumption: bool = False,
+                 auth: Optional[Sequence[Any]] = None,
+                 implicit_tls: bool = False,
+                 client_cert: Optional[Tuple[StrPath, StrPath]] = None,
+                 chunking: bool = True,
                  on_result: Optional[Callable[[Result], None]] = None,
                  on_message_done: Optional[Callable[[int], None]] = None,
                  on_tls: Optional[Callable[[TLSInfo], None]] = None,
@@ -273,6 +285,20 @@ class Session:
                 check(lib.smtpout_session_set_plaintext_fallback(ptr))
             if tls_resumption:
                 check(lib.smtpout_session_set_tls_resumption(ptr, 1))
+            if implicit_tls:
+                check(lib.smtpout_session_set_implicit_tls(ptr, 1))
+            if auth is not None:
+                set_auth(lib.smtpout_session_set_auth, ptr, auth)
+            if client_cert is not None:
+                cert, key = client_cert
+                check(lib.smtpout_session_set_client_cert(
+                    ptr, encode(cert, "client_cert", "path"),
+                    encode(key, "client_cert", "path")),
+                    describe("client_cert", client_cert, "unreadable, not "
+                             "PEM, or a key that is not the certificate's"),
+                    argument="client_cert", value=client_cert)
+            if not chunking:
+                check(lib.smtpout_session_set_chunking(ptr, 0))
             for which, ms in timeouts.items():
                 check(lib.smtpout_session_set_timeout(ptr, int(which), ms))
         except BaseException:
@@ -393,15 +419,20 @@ class Session:
     def submit(self, sender: StrOrBytes,
                recipients: Union[StrOrBytes, Sequence[StrOrBytes]],
                body: Any, *, size: Optional[int] = None,
-               flags: Optional[int] = None) -> int:
+               flags: Optional[int] = None, notify: Any = None,
+               ret: Any = None, envid: Optional[str] = None,
+               orcpt: Any = None) -> int:
         """Queues a message and returns its id.  `body` is bytes-like, str
         (UTF-8), or a binary file object (see _Body); it is handed over raw
         and the library canonicalises line ends and dot-stuffs it.  For a
         bytes body, `size` and `flags` default to what the library's scan
         of it says (the size on the wire; 8BITMIME, SMTPUTF8,
         NO_7BIT_CONVERSION as needed); a stream must pass its own flags if
-        it is not 7-bit.  Allowed before start(), during the session, and
-        from callbacks."""
+        it is not 7-bit.  `notify` (a Notify or "SUCCESS,DELAY"), `ret`,
+        `envid` and `orcpt` (a list aligned with the recipients, or a dict
+        {recipient: "rfc822;address"}) ask for delivery status
+        notifications (RFC 3461; sent where the server offers DSN).
+        Allowed before start(), during the session, and from callbacks."""
         src = _Body(body)
         if isinstance(recipients, (str, bytes)):
             recipients = [recipients]
@@ -412,8 +443,12 @@ class Session:
             scan_size, scan_flags = src.scan()
             flags = scan_flags if flags is None else flags
             size = scan_size if size is None else size
-        rv = lib.smtpout_session_submit(self._p(), snd, arr, len(enc),
-                                        int(size), int(flags))
+        dsn = dsn_request(recipients, notify, ret, envid, orcpt)
+        rv = lib.smtpout_session_submit_dsn(self._p(), snd, arr, len(enc),
+                                            int(size), int(flags),
+                                            dsn.ptr if dsn else None)
+        if dsn is not None:
+            dsn.close()  # the session copied it
         if rv > 0 and rv not in self._done_early:
             self._bodies[rv] = src
         self._done_early.discard(rv)
@@ -580,6 +615,17 @@ class Session:
     @property
     def capabilities(self) -> Cap:
         return Cap(lib.smtpout_session_capabilities(self._p()))
+
+    @property
+    def auth_outcome(self) -> AuthOutcome:
+        """What happened to SMTP AUTH (AuthOutcome.NONE without
+        credentials)."""
+        return AuthOutcome(lib.smtpout_session_auth_outcome(self._p()))
+
+    @property
+    def auth_mechanism(self) -> Optional[str]:
+        """The SASL mechanism AUTH used or tried, or None."""
+        return text(lib.smtpout_session_auth_mechanism(self._p()))
 
     @property
     def policy_starttls(self) -> StartTLS:
