@@ -133,6 +133,7 @@ class Notify(enum.IntFlag):
 
     @classmethod
     def parse(cls, value: Any, argument: str = "notify") -> "Notify":
+        bits: Optional[Notify] = None
         if isinstance(value, str):
             bits = cls.NONE
             for word in value.split(","):
@@ -143,8 +144,6 @@ class Notify(enum.IntFlag):
                 bits |= member
         elif isinstance(value, int):
             bits = cls(value) if 0 <= value <= 0xF else None
-        else:
-            bits = None
         if bits is None or (bits & cls.NEVER and bits != cls.NEVER):
             raise error_for(Error.INVALID_ARGUMENT, describe(
                 argument, value, "not SUCCESS, FAILURE and DELAY "
@@ -153,8 +152,8 @@ class Notify(enum.IntFlag):
         return bits
 
     def __str__(self) -> str:
-        return ",".join(m.name for m in (Notify.NEVER, Notify.SUCCESS,
-                                         Notify.FAILURE, Notify.DELAY)
+        return ",".join(str(m.name) for m in (Notify.NEVER, Notify.SUCCESS,
+                                              Notify.FAILURE, Notify.DELAY)
                         if self & m)
 
 
