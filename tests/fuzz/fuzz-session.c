@@ -12,9 +12,17 @@
  *           the timeouts (100 ms << n)
  *   bytes 2-3  the seed of the schedule; bits 5-7 of byte 2 also choose
  *           the session: 5 a DANE hop, 6 an ENCRYPT hop (TLSA records
- *           without a usable one), 7 a DANE hop of a REQUIRETLS route,
- *           anything else a session of smtpout_session_new() (the hops
- *           come from a route answered from canned DNS records)
+ *           without a usable one), 7 a DANE hop of a REQUIRETLS route
+ *           (the hops come from a route answered from canned DNS
+ *           records), 4 the smarthost mode: the scripted TLS backend
+ *           (tests/fake_tls.c: "<server-hello>" from the server completes
+ *           the handshake, and records are plaintext, so everything after
+ *           it is checked as before it), AUTH credentials (PLAIN, LOGIN,
+ *           XOAUTH2; SCRAM's random nonce would make runs irreproducible,
+ *           and fuzz-sasl covers it), and the certificate verdict drawn
+ *           from the seed; anything else a session of smtpout_session_new()
+ * Messages sometimes carry a DSN request; a server that offers CHUNKING
+ * gets BDAT.
  * The schedule (a xorshift generator) chops the server bytes into chunks
  * of random size and interleaves them with what a host does: drain the
  * output (all of it, or a random part), let time pass and fire the
@@ -28,9 +36,13 @@
  *    that does not exist, and every message its done callback once, after
  *    its recipients;
  *  - a recipient is delivered only with a 2xx code, and only when the end
- *    of data ("\r\n.\r\n") is the last thing the host has written (the
- *    client sends nothing after the dot until its reply, but a QUIT
- *    pipelined with it);
+ *    of data ("\r\n.\r\n", or the last byte of a "BDAT n LAST" chunk) is
+ *    the last thing the host has written (the client sends nothing after
+ *    it until its reply, but a QUIT pipelined with it);
+ *  - BDAT chunks are exactly as long as they say, hold the body's lines
+ *    neither dot-stuffed nor ended by a dot, and a LAST chunk ends the data;
+ *  - AUTH goes only after TLS, and the secret is in no trace line (AUTH
+ *    lines are traced redacted);
  *  - a result's code (when not 0) and enhanced code (when not "") are of
  *    its status's class: 2 delivered, 4 deferred, 5 bounced;
  *  - every line the client writes in clear is one of its own commands or a
@@ -51,12 +63,16 @@
  *
  * Build and run: see docs/security.md ("Fuzzing").
  */
+#define _GNU_SOURCE /* memmem() */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <smtpout/smtpout.h>
+
+#include "fake_tls.h"
+#include "session_int.h"
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -88,6 +104,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const char body[] = "Subject: fuzz\r\n\r\n.\r\n.x\nend";
 static const char *const body_lines[] = {"Subject: fuzz", "", "..", "..x",
                                          "end", "."};
+/* The same in a BDAT chunk: no dot doubled, none added. */
+static const char *const bdat_lines[] = {"Subject: fuzz", "", ".", ".x",
+                                         "end"};
+/* The smarthost mode's credentials, and PLAIN's response: neither may
+ * appear in a trace. */
+#define SECRET "fuzz-Secret-4242"
+#define PLAIN_B64 "AGZ1enphdXRoAGZ1enotU2VjcmV0LTQyNDI="
+/* The DSN request some messages carry, as it goes on MAIL and RCPT. */
+#define DSN_MAIL " RET=FULL ENVID=fz+2B1"
+#define DSN_NOTIFY " NOTIFY=SUCCESS,FAILURE"
+#define DSN_ORCPT " ORCPT=rfc822;o+2Bx@test.example"
 
 static const char *const addrs[MAX_RCPTS + 1] = {
   "a@test.example", "b@test.example", "c@other.example", "d@test.example",
@@ -116,6 +143,19 @@ struct fuzz {
   int line_overflow;
   int clear;           /* 0 once the TLS handshake bytes begin */
   int after_starttls;  /* the last line written was STARTTLS */
+  /* The smarthost mode (scripted TLS, credentials): the fake
+   * ClientHello's bytes still to skip, whether it went (TLS), and whether
+   * the last command was AUTH or a response to its challenge. */
+  int fake;
+  size_t hello_left;
+  int tls_sent;
+  int in_auth;
+  /* BDAT: the chunk data still to come, whether it is the LAST chunk,
+   * and where (in bytes written) the last LAST chunk ended. */
+  size_t chunk_left;
+  int chunk_last;
+  uint64_t wpos;
+  uint64_t last_end;
   char tail[11];       /* the last 11 bytes written */
   size_t tail_len;
   size_t body_off[MAX_MSGS];
@@ -192,12 +232,18 @@ static int body_cb(smtpout_session *s, int id, uint8_t *buf, size_t len,
   return 0;
 }
 
-/* The last thing written is the end of data, or the end of data and a
- * QUIT pipelined behind it (RFC 2920 3.1). */
+/* The last thing written is the end of data (DATA's dot, or the last
+ * byte of a LAST chunk), or that and a QUIT pipelined behind it (RFC 2920
+ * 3.1). */
 static int ends_with_dot(const struct fuzz *f)
 {
   static const char dot[] = "\r\n.\r\n", dotquit[] = "\r\n.\r\nQUIT\r\n";
   size_t n = f->tail_len;
+  if (f->last_end > 0 &&
+      (f->wpos == f->last_end ||
+       (f->wpos == f->last_end + 6 && n >= 6 &&
+        memcmp(f->tail + n - 6, "QUIT\r\n", 6) == 0)))
+    return 1;
   return (n >= 5 && memcmp(f->tail + n - 5, dot, 5) == 0) ||
          (n == 11 && memcmp(f->tail, dotquit, 11) == 0);
 }
@@ -252,6 +298,9 @@ static void trace_cb(smtpout_session *s, int dir, const char *line,
         dir == SMTPOUT_TRACE_INFO);
   CHECK(len <= 4096);
   CHECK(len == 0 || line != NULL);
+  /* The secret in no trace line, in clear or as PLAIN's response. */
+  CHECK(memmem(line, len, SECRET, sizeof(SECRET) - 1) == NULL);
+  CHECK(memmem(line, len, PLAIN_B64, sizeof(PLAIN_B64) - 1) == NULL);
   volatile unsigned sum = 0;
   for (size_t i = 0; i < len; i++)
     sum += (unsigned char)line[i];
@@ -284,6 +333,43 @@ static void done_cb(smtpout_session *s, int id, void *ud)
   f->done[m] = 1;
 }
 
+/* Reads "BDAT n" or "BDAT n LAST": the chunk whose data follows. */
+static int is_bdat(struct fuzz *f, const char *l)
+{
+  if (strncmp(l, "BDAT ", 5) != 0 || l[5] < '0' || l[5] > '9')
+    return 0;
+  char *end;
+  unsigned long n = strtoul(l + 5, &end, 10);
+  if (*end != '\0' && strcmp(end, " LAST") != 0)
+    return 0;
+  CHECK(n <= 64 * 1024);
+  f->chunk_left = n;
+  f->chunk_last = *end != '\0';
+  if (n == 0 && f->chunk_last)
+    f->last_end = f->wpos;
+  return 1;
+}
+
+/* An AUTH command, or a response to a challenge while AUTH runs: base64,
+ * empty, or the cancelling "*" (RFC 4954 4).  Only ever after TLS. */
+static int is_auth(struct fuzz *f, const char *l)
+{
+  if (strncmp(l, "AUTH ", 5) == 0) {
+    CHECK(f->tls_sent);
+    f->in_auth = 1;
+    return strcmp(l, "AUTH LOGIN") == 0 ||
+           strcmp(l, "AUTH PLAIN ****") == 0 ||
+           strcmp(l, "AUTH PLAIN " PLAIN_B64) == 0 ||
+           strncmp(l, "AUTH XOAUTH2 ", 13) == 0;
+  }
+  if (!f->in_auth)
+    return 0;
+  if (strcmp(l, "*") == 0)
+    return 1;
+  return strspn(l, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                   "0123456789+/=") == strlen(l);
+}
+
 /* A command line the client may write: its own commands with its own
  * addresses, nothing else. */
 static int is_command(const char *l)
@@ -314,6 +400,8 @@ static int is_command(const char *l)
         p += 9;
       } else if (strncmp(p, " REQUIRETLS", 11) == 0) {
         p += 11;
+      } else if (strncmp(p, DSN_MAIL, sizeof(DSN_MAIL) - 1) == 0) {
+        p += sizeof(DSN_MAIL) - 1;
       } else {
         return 0;
       }
@@ -323,17 +411,27 @@ static int is_command(const char *l)
   if (strncmp(l, "RCPT TO:<", 9) == 0) {
     for (size_t i = 0; i <= MAX_RCPTS; i++) {
       size_t n = strlen(addrs[i]);
-      if (strncmp(l + 9, addrs[i], n) == 0 && strcmp(l + 9 + n, ">") == 0)
+      if (strncmp(l + 9, addrs[i], n) != 0 || l[9 + n] != '>')
+        continue;
+      const char *p = l + 10 + n;
+      if (strncmp(p, DSN_NOTIFY, sizeof(DSN_NOTIFY) - 1) == 0)
+        p += sizeof(DSN_NOTIFY) - 1;
+      if (strncmp(p, DSN_ORCPT, sizeof(DSN_ORCPT) - 1) == 0)
+        p += sizeof(DSN_ORCPT) - 1;
+      if (*p == '\0')
         return 1;
     }
   }
   return 0;
 }
 
-static int is_body_line(const char *l)
+static int is_body_line(const char *l, int bdat)
 {
-  for (size_t i = 0; i < sizeof(body_lines) / sizeof(body_lines[0]); i++)
-    if (strcmp(l, body_lines[i]) == 0)
+  const char *const *lines = bdat ? bdat_lines : body_lines;
+  size_t n = bdat ? sizeof(bdat_lines) / sizeof(bdat_lines[0])
+                  : sizeof(body_lines) / sizeof(body_lines[0]);
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(l, lines[i]) == 0)
       return 1;
   return 0;
 }
@@ -345,28 +443,54 @@ static void written(struct fuzz *f, const uint8_t *p, size_t n)
     if (f->tail_len == sizeof(f->tail))
       memmove(f->tail, f->tail + 1, --f->tail_len);
     f->tail[f->tail_len++] = (char)p[i];
+    f->wpos++;
     if (!f->clear)
       continue;
+    if (f->hello_left > 0) {
+      f->hello_left--; /* the scripted ClientHello */
+      continue;
+    }
+    if (f->after_starttls && f->line_len == 0 && f->fake && p[i] == '<') {
+      f->hello_left = sizeof(FAKE_CLIENT_HELLO) - 2;
+      f->tls_sent = 1;
+      f->after_starttls = 0;
+      continue;
+    }
     if (f->after_starttls && f->line_len == 0 && p[i] == 0x16) {
       f->clear = 0; /* a TLS handshake record: the ClientHello */
       continue;
     }
+    int in_chunk = f->chunk_left > 0;
+    if (in_chunk && --f->chunk_left == 0 && f->chunk_last)
+      f->last_end = f->wpos;
     if (p[i] == '\n') {
       /* Every line ends in CRLF; never a bare LF. */
       CHECK(!f->line_overflow && f->line_len > 0 &&
             f->line[f->line_len - 1] == '\r');
       f->line[f->line_len - 1] = '\0';
-      CHECK(is_command(f->line) || is_body_line(f->line));
-      /* Every line so far is clear text: no MAIL FROM with REQUIRETLS,
-       * and none at all where the hop requires TLS. */
-      if (strncmp(f->line, "MAIL FROM:<", 11) == 0) {
-        CHECK(strstr(f->line, " REQUIRETLS") == NULL);
-        CHECK(!f->tls_mandatory);
+      if (in_chunk) {
+        CHECK(is_body_line(f->line, 1));
+      } else {
+        int auth = is_auth(f, f->line);
+        if (!auth)
+          f->in_auth = 0;
+        CHECK(auth || is_bdat(f, f->line) || is_command(f->line) ||
+              is_body_line(f->line, 0));
+        /* Every line in clear: no MAIL FROM with REQUIRETLS, and none
+         * at all where the hop requires TLS. */
+        if (!f->tls_sent && strncmp(f->line, "MAIL FROM:<", 11) == 0) {
+          CHECK(strstr(f->line, " REQUIRETLS") == NULL);
+          CHECK(!f->tls_mandatory);
+        }
       }
       f->after_starttls = strcmp(f->line, "STARTTLS") == 0;
       f->line_len = 0;
+      /* Our chunks hold whole lines: the body is far below 64 KiB, and
+       * its data always ends in CRLF. */
       continue;
     }
+    if (in_chunk && f->chunk_left == 0)
+      CHECK(!"a BDAT chunk ends inside a line");
     /* No bare CR inside a line, no NUL. */
     CHECK(p[i] != '\0');
     CHECK(f->line_len == 0 || f->line[f->line_len - 1] != '\r');
@@ -417,7 +541,17 @@ static void submit(struct fuzz *f, const uint8_t *hdr, size_t nrcpts)
   uint32_t flags = next(f) % 4 == 0 ? SMTPOUT_MESSAGE_8BITMIME : 0;
   if (next(f) % 8 == 0)
     flags |= SMTPOUT_MESSAGE_REQUIRETLS;
-  int id = smtpout_session_submit(f->s, sender, rcpts, nrcpts, size, flags);
+  smtpout_dsn *dsn = NULL;
+  if (next(f) % 4 == 0 && smtpout_dsn_new(&dsn) == 0) {
+    CHECK(smtpout_dsn_set_ret(dsn, SMTPOUT_DSN_RET_FULL) == 0);
+    CHECK(smtpout_dsn_set_envid(dsn, "fz+1") == 0);
+    CHECK(smtpout_dsn_set_notify(dsn, 0, SMTPOUT_DSN_NOTIFY_SUCCESS |
+                                             SMTPOUT_DSN_NOTIFY_FAILURE) == 0);
+    CHECK(smtpout_dsn_set_orcpt(dsn, 0, "rfc822;o+x@test.example") == 0);
+  }
+  int id = smtpout_session_submit_dsn(f->s, sender, rcpts, nrcpts, size,
+                                      flags, dsn);
+  smtpout_dsn_free(dsn);
   if (id < 0)
     return; /* refused (closing, policy conflict): no results owed */
   f->requiretls[f->nmsgs] = (flags & SMTPOUT_MESSAGE_REQUIRETLS) != 0;
@@ -596,6 +730,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
   }
   smtpout_session_set_helo_name(f->s, "client.example");
+  f->fake = hdr[2] >> 5 == 4;
+  if (f->fake) {
+    fake_tls_reset();
+    uint32_t r = next(f);
+    fake_tls.cert = (int)(r % 4); /* valid, expired, untrusted, wrong name */
+    fake_tls.handshake = (r >> 2) % 8 == 0 ? FAKE_HANDSHAKE_ALERT
+                                           : FAKE_HANDSHAKE_OK;
+    session_set_tls_backend(f->s, &fake_tls_backend);
+    CHECK(smtpout_session_set_auth(f->s, "PLAIN LOGIN XOAUTH2", "fuzzauth",
+                                   SECRET,
+                                   (r >> 5) & 1 ? SMTPOUT_AUTH_TLS_ANY : 0) ==
+          0);
+  }
   for (int t = 0; t < SMTPOUT_TIMEOUT_COUNT; t++)
     smtpout_session_set_timeout(f->s, t, f->max_timeout);
   if (hdr[0] & 0x10) {

@@ -29,6 +29,14 @@ EHLO = b"250 mx.test.example\r\n"
 EHLO_PIPE = (b"250-mx.test.example\r\n250-PIPELINING\r\n250-SIZE 1000\r\n"
              b"250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 SMTPUTF8\r\n")
 EHLO_TLS = b"250-mx.test.example\r\n250-PIPELINING\r\n250 STARTTLS\r\n"
+EHLO_CHUNK = (b"250-mx.test.example\r\n250-PIPELINING\r\n250-SIZE 1000\r\n"
+              b"250 CHUNKING\r\n")
+EHLO_DSN = b"250-mx.test.example\r\n250-PIPELINING\r\n250-DSN\r\n250 SIZE\r\n"
+EHLO_TLS_AUTH = (b"250-mx.test.example\r\n250-PIPELINING\r\n"
+                 b"250-AUTH PLAIN LOGIN\r\n250 STARTTLS\r\n")
+EHLO_AUTH = (b"250-mx.test.example\r\n250-PIPELINING\r\n250-CHUNKING\r\n"
+             b"250-DSN\r\n250 AUTH PLAIN LOGIN XOAUTH2\r\n")
+HELLO = b"<server-hello>"
 OK = b"250 2.0.0 ok\r\n"
 GO = b"354 go ahead\r\n"
 BYE = b"221 2.0.0 bye\r\n"
@@ -86,6 +94,30 @@ SESSION = {
     "encrypt-not-offered": hdr(OPTIONAL, seed=0xC0EE) + GREET + EHLO + BYE,
     "requiretls-hop": hdr(OPTIONAL, msgs=2, seed=0xE055) + GREET
     + b"250-mx\r\n250-REQUIRETLS\r\n250 STARTTLS\r\n" + b"220 go\r\n",
+    # BDAT (a server offering CHUNKING): the whole body as one LAST chunk
+    # in the flight of MAIL and RCPT; a refused one; without PIPELINING.
+    "bdat-one": hdr(DISABLE, rcpts=2) + GREET + EHLO_CHUNK + OK * 3 + OK
+    + BYE,
+    "bdat-refused": hdr(DISABLE, msgs=2) + GREET + EHLO_CHUNK + OK + OK
+    + b"452 4.3.1 no room\r\n" + OK * 3 + OK + BYE,
+    "bdat-no-pipelining": hdr(DISABLE) + GREET
+    + b"250-mx\r\n250 CHUNKING\r\n" + OK + OK + OK + BYE,
+    "dsn-offered": hdr(0x90, rcpts=2, seed=0x0203) + GREET + EHLO_DSN
+    + OK * 3 + GO + OK + BYE,
+    # The smarthost mode (seed bit 15: the scripted TLS backend and
+    # credentials): STARTTLS, the scripted server flight, AUTH.
+    "auth-plain": hdr(REQUIRE, seed=0x8001) + GREET + EHLO_TLS_AUTH
+    + b"220 go\r\n" + HELLO + EHLO_AUTH + b"235 2.7.0 ok\r\n" + OK * 3
+    + BYE,
+    "auth-login-535": hdr(REQUIRE, seed=0x8102) + GREET + EHLO_TLS_AUTH
+    + b"220 go\r\n" + HELLO + b"250-mx\r\n250 AUTH LOGIN\r\n"
+    + b"334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n"
+    + b"535 5.7.8 bad credentials\r\n" + BYE,
+    "auth-bad-challenge": hdr(REQUIRE, seed=0x8203) + GREET + EHLO_TLS_AUTH
+    + b"220 go\r\n" + HELLO + b"250 AUTH=LOGIN\r\n"
+    + b"334 !!not base64\r\n501 5.7.0 cancelled\r\n" + BYE,
+    "auth-in-clear": hdr(OPTIONAL, seed=0x8304) + GREET
+    + b"250-mx\r\n250 AUTH PLAIN\r\n" + BYE,
 }
 
 CONFIG = {

@@ -2,7 +2,8 @@
 written: each is a complete program, run with Debian's Python in a
 directory holding ca.pem, the page's policy.ini and examples/policy.ini,
 against a fresh aiosmtpd that offers STARTTLS with a certificate for
-mx.test.example issued by ca.pem.  The port 2525 is the one placeholder
+mx.test.example issued by ca.pem, and after it AUTH for app@example.org
+(password s3cret).  The port 2525 is the one placeholder
 the pages use (docs/python.md says so): it is replaced with the server's.
 Where a page shows what a block prints (a ```text block right after it),
 the output must be exactly that.  One TAP line per block."""
@@ -67,8 +68,9 @@ class DocsBlocksTest(TempDirTest):
 
     def run_block(self, code, expected, page, line):
         spool = self.spool()
-        with aiosmtpd(spool, tls=(self.certs["cert"],
-                                  self.certs["key"])) as srv:
+        users = self.write("users", b"app@example.org:s3cret\n")
+        with aiosmtpd(spool, tls=(self.certs["cert"], self.certs["key"]),
+                      auth_users=users) as srv:
             env = dict(os.environ, PYTHONPATH=PYDIR)
             p = subprocess.run([PYTHON, "-c",
                                 code.replace("2525", str(srv.port))],

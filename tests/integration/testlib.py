@@ -88,7 +88,8 @@ class ServerProcess:
 
 
 def aiosmtpd(spool, rejects=(), tls=None, smtputf8=False,
-             tls_max_version=None, eightbitmime=True, size=None):
+             tls_max_version=None, eightbitmime=True, size=None,
+             auth_users=None):
     argv = [PYTHON, os.path.join(SOURCE, "tests", "servers",
                                  "aiosmtpd-sink.py"), "--spool", spool]
     if tls_max_version:
@@ -103,6 +104,8 @@ def aiosmtpd(spool, rejects=(), tls=None, smtputf8=False,
         argv.append("--no-8bitmime")
     if size is not None:
         argv += ["--size", str(size)]
+    if auth_users is not None:
+        argv += ["--auth-users", auth_users]  # a "user:password" file
     return ServerProcess(argv)
 
 
