@@ -222,6 +222,7 @@ struct smtpout_session {
 static void advance(smtpout_session *s);
 static void txn_step(smtpout_session *s);
 static void auth_begin(smtpout_session *s);
+static void auth_end(smtpout_session *s);
 static void bdat_start(smtpout_session *s);
 static void bdat_abandon(smtpout_session *s, struct message *m);
 
@@ -404,6 +405,8 @@ static void fail(smtpout_session *s, int code, const char *enhanced)
 {
   if (s->state == ST_DONE)
     return;
+  /* An AUTH exchange cut short: its client and secret go now. */
+  auth_end(s);
   set_state(s, ST_DONE);
   defer_undecided(s, code, enhanced);
   buf_clear(&s->out);

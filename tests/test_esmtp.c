@@ -476,6 +476,32 @@ static void test_auth_unexpected_reply_is_a_protocol_error(void **st)
   h_free(&h);
 }
 
+/* AUTH unanswered, or answered 421: the connection goes, the recipients
+ * are deferred as for any host failure, and a new connection may try. */
+static void test_auth_timeout_and_421(void **st)
+{
+  (void)st;
+  for (int closing = 0; closing < 2; closing++) {
+    struct h h;
+    init(&h, NULL, 0);
+    smtpout_session_set_timeout(h.s, SMTPOUT_TIMEOUT_EHLO, 1000);
+    through_starttls(&h, EHLO_TLS, EHLO_AFTER);
+    assert_non_null(strstr(h_client(&h), "AUTH PLAIN"));
+    if (closing) {
+      h_server(&h, "421 4.3.2 shutting down\r\n");
+      assert_deferred(&h, "4.3.2", "421");
+    } else {
+      h_tick(&h, 1001);
+      assert_deferred(&h, "4.4.2", "timed out waiting for the reply to AUTH");
+    }
+    assert_true(smtpout_session_is_done(h.s));
+    assert_int_equal(result(&h, A)->try_another_address, 1);
+    assert_int_equal(smtpout_session_auth_outcome(h.s),
+                     SMTPOUT_AUTH_OUTCOME_NONE);
+    h_free(&h);
+  }
+}
+
 /* A full SCRAM-SHA-256 exchange against the reference server. */
 static int scram_run(struct h *h, struct scram_ref *ref, const char *offer,
                      const char *mechs)
@@ -1278,6 +1304,7 @@ int main(void)
     cmocka_unit_test(test_auth_bad_challenge_cancels),
     cmocka_unit_test(test_auth_is_not_pipelined),
     cmocka_unit_test(test_auth_unexpected_reply_is_a_protocol_error),
+    cmocka_unit_test(test_auth_timeout_and_421),
     cmocka_unit_test(test_auth_scram_sha256_against_reference_server),
     cmocka_unit_test(test_auth_scram_huge_iteration_count_refused),
     cmocka_unit_test(test_auth_scram_early_235_not_believed),

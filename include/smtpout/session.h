@@ -423,7 +423,9 @@ smtpout_callbacks_set_on_trace(smtpout_callbacks *callbacks,
 /* What happened to SMTP AUTH (RFC 4954) on a connection with credentials
  * (smtpout_session_set_auth()). */
 enum smtpout_auth_outcome {
-  /* No credentials, or the connection ended before AUTH was due. */
+  /* No credentials, or the connection ended before AUTH was due or
+   * answered (a timeout, a 421, a lost connection: the close reason says
+   * which). */
   SMTPOUT_AUTH_OUTCOME_NONE = 0,
   /* The server accepted the credentials (235; for SCRAM, it also proved
    * it knows the password). */
