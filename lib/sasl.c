@@ -479,8 +479,19 @@ static int contains(const uint8_t *hay, size_t n, const char *needle,
 int sasl_client_secret_in(const struct sasl_client *c, const uint8_t *text,
                           size_t len)
 {
-  return c && c->secret &&
-         contains(text, len, c->secret, c->secret_len);
+  if (c == NULL)
+    return 0;
+  if (c->secret && contains(text, len, c->secret, c->secret_len))
+    return 1;
+  /* A server echoing the response it was sent (PLAIN's, LOGIN's password
+   * line: the secret in base64): the last word of the last line, while
+   * the reply to it is read. */
+  if (c->out_len <= 2)
+    return 0;
+  size_t n = c->out_len - 2, w = n;
+  while (w > 0 && c->out[w - 1] != ' ')
+    w--;
+  return n - w >= 8 && contains(text, len, (const char *)c->out + w, n - w);
 }
 
 /* Keeps the server's in-band refusal as printable ASCII, unless it

@@ -215,9 +215,9 @@ const char *sasl_client_error(const struct sasl_client *c);
  * server's 535 follows; this only adds detail to it. */
 const char *sasl_client_server_error(const struct sasl_client *c);
 
-/* 1 when `len` bytes of `text` contain the client's secret (a server
- * quoting it back in a reply must not get it into a trace or an error
- * through the caller). */
+/* 1 when `len` bytes of `text` contain the client's secret, or the
+ * base64 response it last sent (a server quoting either back in a reply
+ * must not get it into a trace or an error through the caller). */
 int sasl_client_secret_in(const struct sasl_client *c, const uint8_t *text,
                           size_t len);
 
