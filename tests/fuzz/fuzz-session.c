@@ -102,11 +102,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* The body every message sends: a lone dot (stuffed), a line starting
  * with a dot, a bare LF and no final line end.  Its lines on the wire: */
 static const char body[] = "Subject: fuzz\r\n\r\n.\r\n.x\nend";
-static const char *const body_lines[] = {"Subject: fuzz", "", "..", "..x",
-                                         "end", "."};
+static const char *const body_lines[] = {
+  "Subject: fuzz", "", "..", "..x", "end", ".",
+  /* A message flagged 8-bit, to a server without 8BITMIME, is converted:
+   * its (7-bit) text stays, quoted-printable, under these headers. */
+  "Content-Transfer-Encoding: quoted-printable", "MIME-Version: 1.0"};
 /* The same in a BDAT chunk: no dot doubled, none added. */
-static const char *const bdat_lines[] = {"Subject: fuzz", "", ".", ".x",
-                                         "end"};
+static const char *const bdat_lines[] = {
+  "Subject: fuzz", "", ".", ".x", "end",
+  "Content-Transfer-Encoding: quoted-printable", "MIME-Version: 1.0"};
 /* The smarthost mode's credentials, and PLAIN's response: neither may
  * appear in a trace. */
 #define SECRET "fuzz-Secret-4242"
