@@ -5,6 +5,7 @@ The seeds are small, readable and committed; run this again after changing
 it (python3 tests/fuzz/mkseeds.py).  A session seed is the 4-byte header
 fuzz-session.c describes, then a server transcript; a mime7bit seed the
 2-byte chunk seed fuzz-mime7bit.c describes, then a message body."""
+import base64
 import os
 
 import dnsseeds
@@ -116,6 +117,14 @@ SESSION = {
     "auth-bad-challenge": hdr(REQUIRE, seed=0x8203) + GREET + EHLO_TLS_AUTH
     + b"220 go\r\n" + HELLO + b"250 AUTH=LOGIN\r\n"
     + b"334 !!not base64\r\n501 5.7.0 cancelled\r\n" + BYE,
+    # Found by the fuzzer: a message flagged 8-bit, converted for a server
+    # offering CHUNKING without 8BITMIME, its data in the first flight.
+    "bdat-7bit-conversion": base64.b64decode(
+        "EKESNDIyMCBteC50ZXN0LmV4YW1wbGUgRVNN5Sbl5eXl5eXl5eXl5eXl5eXl5eXl"
+        "5eXl5eXl5eXl5eXl5eXl5eXl5eXl5eXl5eUNCjI1MC1teC50ZXN0LmV4YW1wbGUN"
+        "CjI1MC1QSVBFTElOSU5HDQoyNTAtU0laRSAxMDAwDQoyNTAgQ0hVTktJTkcKNDUz"
+        "IDQuMy4xIG5rDAo0NTIgNC4zLjEgblNUQVJUVExTMjUwIDIuMCBvaw0KMjUwIDIu"
+        "MC4wIG9rLjAuMCBvaw32zc3O383Rzy4xIFx5ZQ0K"),
     "auth-in-clear": hdr(OPTIONAL, seed=0x8304) + GREET
     + b"250-mx\r\n250 AUTH PLAIN\r\n" + BYE,
 }
