@@ -390,6 +390,11 @@ const char *smtpout_config_relay(const smtpout_config *config)
   return config ? config->relay : NULL;
 }
 
+int config_chunking(const smtpout_config *config)
+{
+  return config == NULL || !config->no_chunking;
+}
+
 const struct config_sts *config_sts(const smtpout_config *config)
 {
   return config ? &config->sts : &default_sts;

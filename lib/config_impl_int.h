@@ -48,6 +48,7 @@ struct smtpout_config {
   struct config_relay *relays;
   size_t nrelays;
   char *relay; /* the label, or NULL */
+  int no_chunking; /* [queue.outbound] chunking = false */
 };
 
 /* ---- diagnostics: every problem, as "FILE:LINE: message" ---- */

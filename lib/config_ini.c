@@ -53,10 +53,11 @@ enum section {
 
 static const char *const outbound_keys[] = {
   "hostname", "smtp-port", "mx-address-limit", "mx-session-limit",
-  "address-preference", "relay",
+  "address-preference", "relay", "chunking",
 };
 enum { OKEY_HOSTNAME, OKEY_SMTP_PORT, OKEY_ADDRESS_LIMIT,
-       OKEY_SESSION_LIMIT, OKEY_ADDRESS_PREFERENCE, OKEY_RELAY };
+       OKEY_SESSION_LIMIT, OKEY_ADDRESS_PREFERENCE, OKEY_RELAY,
+       OKEY_CHUNKING };
 
 static const char *const tls_keys[] = {
   "starttls", "allow-invalid-certs", "ca-file", "priority", "policy-map",
@@ -414,6 +415,14 @@ static void on_outbound_key(struct ini_parser *p, int key, const char *v,
     else
       r->mx_session_limit = n;
     return;
+  case OKEY_CHUNKING: {
+    int on;
+    if (value_bool(v, len, &on) == 0)
+      p->ld->cfg->no_chunking = !on;
+    else
+      ERR(p, "bad value %s for chunking (true or false)", q);
+    return;
+  }
   case OKEY_RELAY:
     /* Checked against the [relay] sections once the file is read: the
      * section may come later. */

@@ -133,6 +133,10 @@ extern const uint32_t config_default_timeouts[SMTPOUT_TIMEOUT_COUNT];
   "+GROUP-FFDHE2048:+GROUP-FFDHE3072:+GROUP-FFDHE4096:+GROUP-FFDHE6144:"      \
   "+GROUP-FFDHE8192"
 
+/* 0 when [queue.outbound] says chunking = false: sessions send DATA even
+ * where BDAT is offered (smtpout_session_set_chunking()). */
+int config_chunking(const smtpout_config *config);
+
 /*
  * The shared TLS credentials cache of a configuration (created with it,
  * freed with it).  Never NULL for a valid config; NULL for config == NULL.

@@ -2460,6 +2460,7 @@ int smtpout_session_new(smtpout_session **psession, const char *mx_host,
   for (int i = 0; i < SMTPOUT_TIMEOUT_COUNT; i++)
     s->timeouts[i] = smtpout_config_timeout(s->config, i);
   s->starttls = SMTPOUT_STARTTLS_OPTIONAL;
+  s->no_chunking = !config_chunking(s->config);
   s->tls_be = &tls_gnutls_backend;
   set_state(s, ST_INIT);
   msgq_init(&s->msgs);

@@ -1045,6 +1045,38 @@ static void test_bdat_can_be_turned_off(void **st)
   h_free(&h);
 }
 
+/* [queue.outbound] chunking = false: DATA for every session of the
+ * configuration; a bad value is a configuration error naming the line. */
+static void test_bdat_off_in_the_configuration(void **st)
+{
+  (void)st;
+  smtpout_config *cfg;
+  char err[512];
+  assert_int_equal(smtpout_config_load_string(
+                       &cfg, "[queue.outbound]\nchunking = maybe\n",
+                       "bad.ini", err, sizeof(err)),
+                   SMTPOUT_ERR_CONFIG);
+  assert_non_null(strstr(err, "bad.ini:2: bad value \"maybe\" for chunking"));
+  assert_int_equal(smtpout_config_load_string(
+                       &cfg, "[queue.outbound]\nchunking = false\n",
+                       "off.ini", err, sizeof(err)),
+                   0);
+  struct h h;
+  h_init(&h, "mx.test.example", cfg);
+  h_submit(&h, A, NULL);
+  h_open(&h, EHLO_CHUNKING);
+  assert_string_equal(h_client(&h), TRANSACTION);
+  h_free(&h);
+  /* The setter still decides for its session. */
+  h_init(&h, "mx.test.example", cfg);
+  assert_int_equal(smtpout_session_set_chunking(h.s, 1), 0);
+  h_submit(&h, A, NULL);
+  h_open(&h, EHLO_CHUNKING);
+  assert_non_null(strstr(h_client(&h), "BDAT 21 LAST"));
+  h_free(&h);
+  smtpout_config_unref(cfg);
+}
+
 /* 8-bit data to a server with CHUNKING but without 8BITMIME is still
  * converted to 7-bit, and still not dot-stuffed. */
 static void test_bdat_keeps_the_7bit_conversion(void **st)
@@ -1323,6 +1355,7 @@ int main(void)
     cmocka_unit_test(test_bdat_refused_chunk_stops_the_data),
     cmocka_unit_test(test_bdat_without_pipelining),
     cmocka_unit_test(test_bdat_can_be_turned_off),
+    cmocka_unit_test(test_bdat_off_in_the_configuration),
     cmocka_unit_test(test_bdat_keeps_the_7bit_conversion),
     cmocka_unit_test(test_bdat_reply_before_the_chunk_left),
     cmocka_unit_test(test_bdat_waits_for_the_body),

@@ -768,11 +768,12 @@ SMTPOUT_EXTERN int smtpout_session_set_client_cert(smtpout_session *session,
 /*
  * With `enable` 0, message data always goes with DATA, even to a server
  * that offers CHUNKING (for servers whose BDAT misbehaves).  By default
- * (1) BDAT is used where offered (RFC 3030): the data goes in chunks of
- * at most 64 KiB, as it is, without dot-stuffing; with PIPELINING the
- * first chunk leaves with MAIL and RCPT, one round trip before DATA's
- * 354 would have come.  At any time; a message whose data has started
- * keeps its way.  Errors: SMTPOUT_ERR_INVALID_ARGUMENT.
+ * (1, unless the configuration says `chunking = false` in
+ * [queue.outbound]) BDAT is used where offered (RFC 3030): the data goes
+ * in chunks of at most 64 KiB, as it is, without dot-stuffing; with
+ * PIPELINING the first chunk leaves with MAIL and RCPT, one round trip
+ * before DATA's 354 would have come.  At any time; a message whose data
+ * has started keeps its way.  Errors: SMTPOUT_ERR_INVALID_ARGUMENT.
  */
 SMTPOUT_EXTERN int smtpout_session_set_chunking(smtpout_session *session,
                                                 int enable);
