@@ -156,7 +156,7 @@ static struct outcome connect_once(struct tls_cache *cache,
   memset(&l, 0, sizeof(l));
   struct tls_conn *conn = NULL;
   struct tls_conn_params p = {creds, cache, client_priority, MX, resume,
-                              NULL};
+                              NULL, NULL};
   assert_int_equal(tls_conn_new(&conn, &p, &l.c2s), 0);
   assert_int_equal(gnutls_init(&l.server, GNUTLS_SERVER | GNUTLS_NONBLOCK),
                    0);
