@@ -102,6 +102,7 @@ void smtpout_delivery_free(smtpout_delivery *d)
   free(d->attempts);
   deliver_route_free(d);
   free(d->domain);
+  free(d->relay_label);
   free(d->nameservers);
   free(d->map);
   free(d->names);
@@ -132,6 +133,9 @@ int smtpout_delivery_set_server(smtpout_delivery *d, const char *host,
   d->port = port ? port : 25;
   free(d->domain);
   d->domain = NULL;
+  free(d->relay_label);
+  d->relay_label = NULL;
+  d->relay = false;
   return 0;
 }
 
@@ -836,14 +840,18 @@ int smtpout_delivery_run(smtpout_delivery *d)
 {
   if (d == NULL)
     return SMTPOUT_ERR_INVALID_ARGUMENT;
-  if (d->ran || (d->host == NULL && d->domain == NULL) || d->sender == NULL ||
+  if (d->ran || (d->host == NULL && !deliver_routed(d)) || d->sender == NULL ||
       d->nrcpts == 0 || (d->body == NULL && d->body_fd < 0))
     return SMTPOUT_ERR_INVALID_STATE;
   /* A route gives every hop its MX name and its TLS requirement: a name or
-   * a policy fixed for all of them would contradict it. */
-  if (d->domain && (d->mx_name || d->policy_override))
+   * a policy fixed for all of them would contradict it.  A relay's
+   * implicit TLS, AUTH and client certificate come from its section, and
+   * an MX host is given none. */
+  if (deliver_routed(d) &&
+      (d->mx_name || d->policy_override || d->implicit_tls ||
+       d->auth_user || d->client_cert))
     return SMTPOUT_ERR_INVALID_STATE;
-  if (!d->domain && d->route_flags)
+  if (!deliver_routed(d) && d->route_flags)
     return SMTPOUT_ERR_INVALID_STATE;
   /* A DSN request for a recipient that was never added. */
   for (size_t i = d->nrcpts; d->dsn && i < d->dsn->nrcpts; i++)
@@ -874,7 +882,7 @@ static int run(smtpout_delivery *d)
   int rv = scan_body(d);
   if (rv != 0)
     return rv;
-  if (d->domain) {
+  if (deliver_routed(d)) {
     bool no_resolver;
     return deliver_route_run(d, false, &no_resolver);
   }
@@ -963,7 +971,7 @@ int smtpout_delivery_resolve(smtpout_delivery *d)
 {
   if (d == NULL)
     return SMTPOUT_ERR_INVALID_ARGUMENT;
-  if (d->ran || d->domain == NULL)
+  if (d->ran || !deliver_routed(d))
     return SMTPOUT_ERR_INVALID_STATE;
   d->ran = 1;
   bool no_resolver;

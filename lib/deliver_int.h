@@ -74,8 +74,11 @@ struct smtpout_delivery {
   size_t nattempts;
   int ran;
 
-  /* Route mode (deliver_route.c). */
-  char *domain;          /* NULL: to a server */
+  /* Route mode (deliver_route.c): to a domain's MX hosts, or through a
+   * relay of the configuration. */
+  char *domain;          /* NULL: to a server, or through a relay */
+  bool relay;            /* smtpout_delivery_set_relay() */
+  char *relay_label;     /* NULL: [queue.outbound] relay */
   uint32_t route_flags;
   char *nameservers;     /* NULL: the configuration's */
   int dnssec_mode;       /* -1: the configuration's */
@@ -93,6 +96,13 @@ struct smtpout_delivery {
   size_t *map;        /* session recipient index -> slot index */
   const char **names; /* the recipients (or domains) handed on */
 };
+
+/* Whether the delivery runs a route (a domain, or a relay) rather than
+ * going to one server. */
+static inline bool deliver_routed(const smtpout_delivery *d)
+{
+  return d->domain != NULL || d->relay;
+}
 
 /* The monotonic clock, in milliseconds. */
 uint64_t deliver_now(void);

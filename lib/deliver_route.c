@@ -69,6 +69,32 @@ int smtpout_delivery_set_domain(smtpout_delivery *d, const char *domain)
     return rv;
   free(d->host);
   d->host = NULL;
+  free(d->relay_label);
+  d->relay_label = NULL;
+  d->relay = false;
+  return 0;
+}
+
+int smtpout_delivery_set_relay(smtpout_delivery *d, const char *label)
+{
+  if (d == NULL || (label && label[0] == '\0'))
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  /* Checked now: a relay the configuration does not have is the caller's
+   * mistake, not a deferral of every recipient. */
+  if (config_relay_find(d->config,
+                        label ? label : smtpout_config_relay(d->config)) ==
+      NULL)
+    return SMTPOUT_ERR_INVALID_ARGUMENT;
+  char *copy = NULL;
+  if (label && (copy = strdup(label)) == NULL)
+    return SMTPOUT_ERR_NOMEM;
+  free(d->relay_label);
+  d->relay_label = copy;
+  d->relay = true;
+  free(d->host);
+  d->host = NULL;
+  free(d->domain);
+  d->domain = NULL;
   return 0;
 }
 
@@ -517,13 +543,26 @@ static int hop_connect(struct host *h, const smtpout_hop *hop,
   if (rv == 0)
     rv = deliver_session_setup(d, s, n, plaintext_fallback, flags);
   if (rv != 0) {
-    /* A local problem: no other hop would fare better. */
+    /* A local problem: no other hop would fare better.  Without a
+     * session, the relay's own files were refused (the CA file is read
+     * by deliver_session_setup()). */
+    bool relay_files = s == NULL && smtpout_hop_relay(hop) != NULL;
     smtpout_session_free(s);
     at->has_error = 1;
-    if (rv == SMTPOUT_ERR_TLS_SETUP)
+    if (rv == SMTPOUT_ERR_TLS_SETUP && relay_files)
+      snprintf(at->error, sizeof(at->error),
+               "TLS setup failed: cannot use the client certificate %s of "
+               "relay %s",
+               smtpout_hop_client_cert(hop), smtpout_hop_relay(hop));
+    else if (rv == SMTPOUT_ERR_TLS_SETUP)
       snprintf(at->error, sizeof(at->error),
                "TLS setup failed: cannot use the CA file %s",
                d->ca_file ? d->ca_file : "of the configuration");
+    else if (rv == SMTPOUT_ERR_IO && relay_files)
+      snprintf(at->error, sizeof(at->error),
+               "cannot read the AUTH password file of relay %s (missing, "
+               "empty, or open to group or others)",
+               smtpout_hop_relay(hop));
     else
       snprintf(at->error, sizeof(at->error), "local error: %s",
                smtpout_strerror(rv));
@@ -563,6 +602,10 @@ static int hop_connect(struct host *h, const smtpout_hop *hop,
   deliver_run_session(s, fd);
   close(fd);
   at->tls = *smtpout_session_tls_info(s);
+  at->auth_outcome = smtpout_session_auth_outcome(s);
+  const char *mech = smtpout_session_auth_mechanism(s);
+  snprintf(at->auth_mechanism, sizeof(at->auth_mechanism), "%s",
+           mech ? mech : "");
   if (smtpout_session_close_reason(s) != SMTPOUT_CLOSE_NONE) {
     at->has_error = 1;
     snprintf(at->error, sizeof(at->error), "%s",
@@ -667,8 +710,11 @@ int deliver_route_run(smtpout_delivery *d, bool resolve_only,
   uint32_t flags = d->route_flags;
   if (!resolver_dnssec_capable(h.resolver))
     flags |= SMTPOUT_ROUTE_NO_DNSSEC;
-  int rv = smtpout_route_new(&d->route, d->config, d->domain, flags,
-                         deliver_now(), wall_ms());
+  int rv = d->relay ? smtpout_route_new_relay(&d->route, d->config,
+                                               d->relay_label, flags,
+                                               deliver_now(), wall_ms())
+                    : smtpout_route_new(&d->route, d->config, d->domain,
+                                        flags, deliver_now(), wall_ms());
   h.buf = malloc(RESOLVER_MAX_ANSWER > SMTPOUT_STORE_VALUE_MAX
                      ? RESOLVER_MAX_ANSWER
                      : SMTPOUT_STORE_VALUE_MAX);

@@ -2474,6 +2474,46 @@ int smtpout_session_new(smtpout_session **psession, const char *mx_host,
   return 0;
 }
 
+/*
+ * A relay hop's implicit TLS, AUTH and client certificate, through the
+ * session's own setters (docs/relay.md): what a host would call, with the
+ * secret read from the relay's auth-password-file now and wiped from the
+ * stack at once (the session keeps its one copy until AUTH starts).
+ * Credentials or implicit TLS make TLS mandatory and bar the plaintext
+ * fallback whatever the hop's knobs say (the route says so already:
+ * smtpout_hop_starttls(), _plaintext_fallback()).
+ */
+static int relay_setup(smtpout_session *s, const smtpout_hop *hop)
+{
+  int rv = 0;
+  if (smtpout_hop_implicit_tls(hop))
+    rv = smtpout_session_set_implicit_tls(s, 1);
+  const char *user = smtpout_hop_auth_username(hop);
+  if (rv == 0 && user) {
+    char secret[SASL_SECRET_MAX + 1];
+    int n = smtpout_hop_auth_secret(hop, secret, sizeof(secret));
+    if (n < 0) {
+      rv = n == SMTPOUT_ERR_INVALID_ARGUMENT ? SMTPOUT_ERR_IO : n;
+    } else {
+      rv = smtpout_session_set_auth(s, smtpout_hop_auth_mechanisms(hop),
+                                    user, secret,
+                                    smtpout_hop_auth_tls_any(hop)
+                                        ? SMTPOUT_AUTH_TLS_ANY
+                                        : 0);
+    }
+    explicit_bzero(secret, sizeof(secret));
+  }
+  if (rv == 0 && smtpout_hop_client_cert(hop))
+    rv = smtpout_session_set_client_cert(s, smtpout_hop_client_cert(hop),
+                                         smtpout_hop_client_key(hop));
+  if (rv == 0 && (s->implicit_tls || s->auth.wanted)) {
+    if (s->starttls == SMTPOUT_STARTTLS_OPTIONAL)
+      s->starttls = SMTPOUT_STARTTLS_REQUIRE;
+    s->hop.fallback = 0;
+  }
+  return rv;
+}
+
 int smtpout_session_new_for_hop(smtpout_session **psession,
                                 const smtpout_hop *hop,
                                 smtpout_config *config,
@@ -2481,14 +2521,6 @@ int smtpout_session_new_for_hop(smtpout_session **psession,
                                 void *user_data)
 {
   if (psession == NULL || hop == NULL || callbacks == NULL)
-    return SMTPOUT_ERR_INVALID_ARGUMENT;
-  /* A relay's implicit TLS, AUTH and client certificate are the
-   * session's to apply, through its setters, right after the TLS
-   * requirement below, once it has them.  Until then such a hop is
-   * refused: a session that cannot start TLS before the greeting or
-   * authenticate would only have its mail refused, or bounced. */
-  if (smtpout_hop_implicit_tls(hop) || smtpout_hop_auth_username(hop) ||
-      smtpout_hop_client_cert(hop))
     return SMTPOUT_ERR_INVALID_ARGUMENT;
   smtpout_session *s;
   int rv = smtpout_session_new(&s, smtpout_hop_mx(hop), config, callbacks,
@@ -2510,6 +2542,11 @@ int smtpout_session_new_for_hop(smtpout_session **psession,
   s->allow_invalid_certs = s->hop.allow_invalid_certs;
   s->tls_info.requirement = s->hop.requirement;
   s->tls_info.tlsa_records = s->hop.ntlsa;
+  rv = relay_setup(s, hop);
+  if (rv != 0) {
+    session_destroy(s);
+    return rv;
+  }
   *psession = s;
   return 0;
 }

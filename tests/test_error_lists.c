@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -439,6 +440,66 @@ static void test_session_new(void **st)
   smtpout_callbacks_free(cbs);
 }
 
+/* A relay hop whose files fail when the session reads them: a password
+ * file opened to others since the load (SMTPOUT_ERR_IO), a client
+ * certificate that is no PEM (SMTPOUT_ERR_TLS_SETUP). */
+static void relay_hop_file_errors(void)
+{
+  char dir[] = "/tmp/smtpout-errlists-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char pw[64], junk[64], ini[512], err[256];
+  snprintf(pw, sizeof(pw), "%s/pw", dir);
+  snprintf(junk, sizeof(junk), "%s/junk", dir);
+  FILE *fp = fopen(pw, "w");
+  assert_non_null(fp);
+  fputs("s3cret\n", fp);
+  fclose(fp);
+  assert_int_equal(chmod(pw, 0600), 0);
+  fp = fopen(junk, "w");
+  assert_non_null(fp);
+  fputs("not a certificate\n", fp);
+  fclose(fp);
+  assert_int_equal(chmod(junk, 0600), 0);
+  snprintf(ini, sizeof(ini),
+           "[relay \"pw\"]\nhost = 192.0.2.7\nport = 587\n"
+           "auth-username = u\nauth-password-file = %s\n"
+           "[relay \"cert\"]\nhost = 192.0.2.8\nclient-cert = %s\n"
+           "client-key = %s\n",
+           pw, junk, junk);
+  smtpout_config *cfg;
+  if (smtpout_config_load_string(&cfg, ini, "t.ini", err, sizeof(err)) != 0)
+    fail_msg("%s", err);
+  smtpout_callbacks *cbs;
+  assert_int_equal(smtpout_callbacks_new(&cbs), 0);
+  static const struct {
+    const char *label;
+    int code;
+  } cases[] = {{"pw", SMTPOUT_ERR_IO}, {"cert", SMTPOUT_ERR_TLS_SETUP}};
+  assert_int_equal(chmod(pw, 0644), 0);
+  for (size_t i = 0; i < 2; i++) {
+    smtpout_route *r;
+    const smtpout_hop *hop;
+    smtpout_session *s = NULL;
+    assert_int_equal(smtpout_route_new_relay(&r, cfg, cases[i].label, 0, 0,
+                                             0),
+                     0);
+    assert_int_equal(smtpout_route_next_hop(r, &hop, 0), 1);
+    if (cases[i].code == SMTPOUT_ERR_IO)
+      ERR(smtpout_session_new_for_hop, SMTPOUT_ERR_IO,
+          smtpout_session_new_for_hop(&s, hop, cfg, cbs, NULL));
+    else
+      ERR(smtpout_session_new_for_hop, SMTPOUT_ERR_TLS_SETUP,
+          smtpout_session_new_for_hop(&s, hop, cfg, cbs, NULL));
+    assert_null(s);
+    smtpout_route_free(r);
+  }
+  smtpout_callbacks_free(cbs);
+  smtpout_config_unref(cfg);
+  unlink(pw);
+  unlink(junk);
+  rmdir(dir);
+}
+
 static void test_session_new_for_hop(void **st)
 {
   struct fx f;
@@ -458,6 +519,7 @@ static void test_session_new_for_hop(void **st)
   ERR(smtpout_session_set_tls_policy, SMTPOUT_ERR_INVALID_STATE,
       smtpout_session_set_tls_policy(f.s, SMTPOUT_STARTTLS_DISABLE, 0));
   fx_free(&f);
+  relay_hop_file_errors();
 }
 
 static void test_hop_outcome(void **st)

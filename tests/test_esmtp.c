@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -823,6 +824,124 @@ static void test_client_certificate_load_errors(void **st)
 }
 
 /* ------------------------------------------------------------------ */
+/* Relay hops (smtpout_route_new_relay(), smtpout_session_new_for_hop()) */
+
+struct relay {
+  smtpout_config *cfg;
+  smtpout_route *route;
+  char pw[160];
+};
+
+/* A configuration with [relay "r"] at 192.0.2.7 (an address: the fake
+ * backend verifies no certificate for it) with `extra` keys, the password
+ * SECRET in a private file, and the session of its hop on the fake
+ * backend, one message to A, QUIT when done. */
+static void relay_open(struct h *h, struct relay *rl, const char *extra)
+{
+  snprintf(rl->pw, sizeof(rl->pw), "%s/relay.secret", certdir);
+  FILE *fp = fopen(rl->pw, "w");
+  assert_non_null(fp);
+  fputs(SECRET "\n", fp);
+  fclose(fp);
+  assert_int_equal(chmod(rl->pw, 0600), 0);
+  char ini[1024], err[256];
+  snprintf(ini, sizeof(ini),
+           "[relay \"r\"]\nhost = 192.0.2.7\nauth-username = " USER "\n"
+           "auth-password-file = %s\n%s",
+           rl->pw, extra);
+  if (smtpout_config_load_string(&rl->cfg, ini, "t.ini", err, sizeof(err)) !=
+      0)
+    fail_msg("%s", err);
+  const smtpout_hop *hop;
+  assert_int_equal(smtpout_route_new_relay(&rl->route, rl->cfg, "r", 0, 0, 0),
+                   0);
+  assert_int_equal(smtpout_route_next_hop(rl->route, &hop, 0), 1);
+  fake_tls_reset();
+  h_init_hop(h, hop, rl->cfg);
+  session_set_tls_backend(h->s, &fake_tls_backend);
+  h_submit(h, A, NULL);
+  assert_int_equal(smtpout_session_quit(h->s), 0);
+}
+
+static void relay_close(struct h *h, struct relay *rl)
+{
+  h_free(h);
+  smtpout_route_free(rl->route);
+  smtpout_config_unref(rl->cfg);
+  unlink(rl->pw);
+}
+
+/* Implicit TLS, a client certificate and AUTH, all from the relay's
+ * section: TLS first, the certificate when asked, AUTH inside TLS
+ * (auth-tls = any, allow-invalid-certs = true: the address has no name
+ * to verify). */
+static void test_relay_hop_implicit_tls_cert_and_auth(void **st)
+{
+  (void)st;
+  struct h h;
+  struct relay rl;
+  char extra[512];
+  snprintf(extra, sizeof(extra),
+           "implicit-tls = true\nallow-invalid-certs = true\nauth-tls = any\n"
+           "auth-mechanisms = PLAIN\n"
+           "client-cert = %s\nclient-key = %s\n",
+           cert_pem, key_pem);
+  relay_open(&h, &rl, extra);
+  assert_int_equal(smtpout_session_policy_starttls(h.s),
+                   SMTPOUT_STARTTLS_REQUIRE);
+  fake_tls.ask_client_cert = 1;
+  h_start(&h);
+  assert_string_equal(h_client(&h), FAKE_CLIENT_HELLO);
+  h_server(&h, FAKE_SERVER_HELLO);
+  assert_int_equal(smtpout_tls_info_implicit(h.tls), 1);
+  assert_int_equal(smtpout_tls_info_client_certificate(h.tls), 1);
+  assert_int_equal(smtpout_tls_info_fallback_permitted(h.tls), 0);
+  h_server(&h, "220 relay ESMTP\r\n");
+  assert_string_equal(h_client(&h), "EHLO client.example\r\n");
+  h_server(&h, "250-relay\r\n250-AUTH LOGIN PLAIN\r\n250 PIPELINING\r\n");
+  char want[256];
+  snprintf(want, sizeof(want), "AUTH PLAIN %s\r\n", plain_ir);
+  assert_string_equal(h_client(&h), want);
+  h_server(&h, "235 2.7.0 ok\r\n");
+  deliver_rest(&h);
+  assert_int_equal(result(&h, A)->status, SMTPOUT_STATUS_DELIVERED);
+  assert_int_equal(smtpout_session_auth_outcome(h.s),
+                   SMTPOUT_AUTH_OUTCOME_OK);
+  assert_secret_hidden(&h);
+  relay_close(&h, &rl);
+}
+
+/* A relay with credentials on the submission port: STARTTLS is required
+ * (not offered: deferred, no AUTH, no fallback), and by default the
+ * certificate must verify before the password goes. */
+static void test_relay_hop_auth_rules(void **st)
+{
+  (void)st;
+  struct h h;
+  struct relay rl;
+  relay_open(&h, &rl, "port = 587\n");
+  h_open(&h, "250-AUTH PLAIN\r\n250 PIPELINING\r\n");
+  assert_null(strstr(h_client(&h), "AUTH"));
+  assert_deferred(&h, "4.7.4", "AUTH credentials are never sent in clear");
+  assert_int_equal(smtpout_session_auth_outcome(h.s),
+                   SMTPOUT_AUTH_OUTCOME_NO_TLS);
+  relay_close(&h, &rl);
+
+  /* allow-invalid-certs lets the unverified server carry mail, but not
+   * the password (auth-tls = verified). */
+  relay_open(&h, &rl, "port = 587\nallow-invalid-certs = true\n");
+  through_starttls(&h, EHLO_TLS, EHLO_AFTER);
+  const char *out = h_client(&h);
+  assert_null(strstr(out, "AUTH"));
+  assert_null(strstr(out, "MAIL FROM"));
+  assert_deferred(&h, "4.7.5", "did not verify");
+  assert_int_equal(smtpout_session_auth_outcome(h.s),
+                   SMTPOUT_AUTH_OUTCOME_UNVERIFIED);
+  assert_secret_hidden(&h);
+  relay_close(&h, &rl);
+}
+
+/* ------------------------------------------------------------------ */
 /* BDAT                                                                 */
 
 #define EHLO_CHUNKING "250-PIPELINING\r\n250-8BITMIME\r\n250 CHUNKING\r\n"
@@ -1348,6 +1467,8 @@ int main(void)
     cmocka_unit_test(test_implicit_tls_and_plaintext_fallback_exclude),
     cmocka_unit_test(test_client_certificate_presented_when_asked),
     cmocka_unit_test(test_client_certificate_load_errors),
+    cmocka_unit_test(test_relay_hop_implicit_tls_cert_and_auth),
+    cmocka_unit_test(test_relay_hop_auth_rules),
     cmocka_unit_test(test_bdat_one_flight_with_pipelining),
     cmocka_unit_test(test_bdat_large_message_in_bounded_chunks),
     cmocka_unit_test(test_bdat_lost_after_last_is_possibly_delivered),

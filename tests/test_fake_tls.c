@@ -900,46 +900,6 @@ static void test_hop_policy_is_fixed(void **st)
   hk_free(&k);
 }
 
-/* A relay hop needing what the session does not do yet (implicit TLS,
- * AUTH) is refused, rather than sent mail it could only lose. */
-static void test_relay_hop_with_auth_or_implicit_tls_is_refused(void **st)
-{
-  (void)st;
-  char secret[] = "/tmp/smtpout-fake-tls-secret-XXXXXX";
-  int fd = mkstemp(secret);
-  assert_true(fd >= 0);
-  assert_int_equal(write(fd, "s3cret\n", 7), 7);
-  close(fd);
-  char auth[512];
-  snprintf(auth, sizeof(auth),
-           "[relay \"r\"]\nhost = 192.0.2.7\nport = 587\n"
-           "auth-username = u\nauth-password-file = %s\n", secret);
-  const char *const configs[] = {
-    "[relay \"r\"]\nhost = 192.0.2.7\nimplicit-tls = true\n", auth,
-  };
-  for (size_t i = 0; i < sizeof(configs) / sizeof(configs[0]); i++) {
-    char err[256];
-    smtpout_config *cfg;
-    smtpout_route *r;
-    smtpout_callbacks *cbs;
-    smtpout_session *s = NULL;
-    const smtpout_hop *hop;
-    if (smtpout_config_load_string(&cfg, configs[i], "t.ini", err,
-                                   sizeof(err)) != 0)
-      fail_msg("%s", err);
-    assert_int_equal(smtpout_route_new_relay(&r, cfg, "r", 0, 0, 0), 0);
-    assert_int_equal(smtpout_route_next_hop(r, &hop, 0), 1);
-    assert_int_equal(smtpout_callbacks_new(&cbs), 0);
-    assert_int_equal(smtpout_session_new_for_hop(&s, hop, cfg, cbs, NULL),
-                     SMTPOUT_ERR_INVALID_ARGUMENT);
-    assert_null(s);
-    smtpout_callbacks_free(cbs);
-    smtpout_route_free(r);
-    smtpout_config_unref(cfg);
-  }
-  unlink(secret);
-}
-
 /* ---- REQUIRETLS (RFC 8689) ---- */
 
 #define EHLO_REQUIRETLS "250-mx\r\n250-PIPELINING\r\n250 REQUIRETLS\r\n"
@@ -1111,7 +1071,6 @@ int main(void)
     cmocka_unit_test(test_no_plaintext_fallback_on_a_dane_hop),
     cmocka_unit_test(test_pkix_hop_refuses_tls_below_1_2),
     cmocka_unit_test(test_hop_policy_is_fixed),
-    cmocka_unit_test(test_relay_hop_with_auth_or_implicit_tls_is_refused),
     cmocka_unit_test(test_requiretls_sent_over_authenticated_tls),
     cmocka_unit_test(test_requiretls_not_offered_after_tls_sends_nothing),
     cmocka_unit_test(test_requiretls_hop_with_failed_tls_bounces_5_7_10),

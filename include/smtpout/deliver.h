@@ -71,6 +71,25 @@ SMTPOUT_EXTERN int smtpout_delivery_set_domain(smtpout_delivery *delivery,
                                                const char *domain);
 
 /*
+ * Route mode through a relay: deliver every recipient to the relay
+ * `label` of the configuration ([relay "label"]; NULL: the one
+ * [queue.outbound] relay names), as smtpout_route_new_relay() hands it
+ * out: one fixed host and port, resolved by the driver's resolver, with
+ * the relay's implicit TLS, AUTH (the secret read from its
+ * auth-password-file when each session is made, never kept by the
+ * delivery), client certificate, and TLS knobs (DANE and MTA-STS only as
+ * its section says; docs/relay.md).  smtpout_delivery_set_mx_name(),
+ * _set_tls_policy(), _set_auth(), _set_implicit_tls() and
+ * _set_client_cert() do not go with it (run refuses them: the relay's
+ * section says all of that).  Replaces an earlier
+ * smtpout_delivery_set_server() or _set_domain().  Errors:
+ * INVALID_ARGUMENT (NULL delivery, an empty label, no such relay in the
+ * configuration), NOMEM.
+ */
+SMTPOUT_EXTERN int smtpout_delivery_set_relay(smtpout_delivery *delivery,
+                                              const char *label);
+
+/*
  * Flags for the route of route mode: SMTPOUT_ROUTE_REQUIRETLS (the
  * message asks for REQUIRETLS, RFC 8689: only hops DANE or MTA-STS
  * authenticates, MAIL FROM with REQUIRETLS, a bounce 5.7.30 or 5.7.10

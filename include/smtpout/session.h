@@ -574,13 +574,18 @@ SMTPOUT_EXTERN int smtpout_session_new(smtpout_session **psession,
  *
  * A relay hop's implicit TLS, AUTH and client certificate
  * (smtpout_hop_implicit_tls(), _auth_username(), _client_cert()) are
- * applied here once the session supports them; until then a hop that
- * needs one of them is refused with SMTPOUT_ERR_INVALID_ARGUMENT, since a
- * session without them could only have its mail refused.
+ * applied here, as smtpout_session_set_implicit_tls(), _set_auth() and
+ * _set_client_cert() would: the secret is read from the relay's
+ * auth-password-file now (smtpout_hop_auth_secret()), the certificate and
+ * key now, and the AUTH rules are the session's (docs/relay.md: only over
+ * TLS, by default only over a verified certificate unless the relay says
+ * auth-tls = any; never a plaintext fallback).
  *
  * Returns 0 and the session in *psession, or: SMTPOUT_ERR_INVALID_ARGUMENT
- * (NULL pointers, a relay hop needing what the session lacks),
- * SMTPOUT_ERR_NOMEM.
+ * (NULL pointers), SMTPOUT_ERR_IO (the relay's password file cannot be
+ * read, is empty, or was opened to group or others since the
+ * configuration was loaded), SMTPOUT_ERR_TLS_SETUP (its client
+ * certificate or key cannot be used), SMTPOUT_ERR_NOMEM.
  */
 SMTPOUT_EXTERN int smtpout_session_new_for_hop(
     smtpout_session **psession, const smtpout_hop *hop,
