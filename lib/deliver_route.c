@@ -672,6 +672,16 @@ static void domain_policy(smtpout_delivery *d)
   const char *dom = smtpout_route_domain(d->route);
   if (smtpout_policy_resolve(&d->policy, d->config, &dom, 1, NULL) != 0)
     smtpout_policy_resolve(&d->policy, d->config, NULL, 0, dom);
+  /* A relay with credentials or implicit TLS: its hops require TLS
+   * (smtpout_hop_starttls()), and the report says so. */
+  const struct config_relay *rl =
+      d->relay ? config_relay_find(d->config,
+                                   d->relay_label
+                                       ? d->relay_label
+                                       : smtpout_config_relay(d->config))
+               : NULL;
+  if (d->policy && rl && (rl->auth_username || rl->implicit_tls))
+    policy_require_for_auth(d->policy);
 }
 
 static int setup_resolver(smtpout_delivery *d, struct resolver **out)

@@ -38,6 +38,8 @@ struct send_setup {
   const char *server; /* as given: HOST[:PORT] */
   /* --domain: route mode (the MX hosts of DOMAIN) instead of --server. */
   const char *domain;
+  /* --relay: route mode through [relay "NAME"] of the configuration. */
+  const char *relay;
   const char *resolvers; /* --resolver, space-separated; NULL: config */
   int dnssec;            /* --dnssec, enum smtpout_dnssec_mode; -1 */
   uint32_t route_flags;  /* --requiretls, --tls-required-no */

@@ -59,6 +59,12 @@ static const char *const timeout_keys[SMTPOUT_TIMEOUT_COUNT] = {
   "connect", "greeting", "tls", "ehlo", "mail-from", "rcpt-to", "data",
 };
 
+/* Route mode: a domain's MX hosts, or a configured relay. */
+static int routed(const struct send_setup *setup)
+{
+  return setup->domain != NULL || setup->relay != NULL;
+}
+
 static void usage(FILE *f)
 {
   fputs(
@@ -66,6 +72,9 @@ static void usage(FILE *f)
     "[--to ADDR ...]\n"
     "                    [--data FILE|-] [OPTIONS]\n"
     "       smtpout-send --domain DOMAIN --from ADDR --to ADDR "
+    "[--to ADDR ...]\n"
+    "                    [--data FILE|-] [OPTIONS]\n"
+    "       smtpout-send --relay NAME --config FILE --from ADDR --to ADDR "
     "[--to ADDR ...]\n"
     "                    [--data FILE|-] [OPTIONS]\n"
     "       smtpout-send --probe --server HOST[:PORT] [--to ADDR ...] "
@@ -81,6 +90,9 @@ static void usage(FILE *f)
     "DNSSEC, DANE,\n"
     "                         MTA-STS (port: the configuration's "
     "smtp-port)\n"
+    "  --relay NAME           through [relay \"NAME\"] of --config: its host, "
+    "port, implicit\n"
+    "                         TLS, AUTH and client certificate\n"
     "  --resolver HOST:PORT   with --domain: a nameserver instead of the "
     "configuration's;\n"
     "                         repeat for more\n"
@@ -675,7 +687,8 @@ static void print_route_json(struct json *j, const smtpout_route *r)
 }
 
 /* One attempt of route mode: the hop and what its session proved. */
-static void print_route_attempt_json(struct json *j, const smtpout_attempt *a)
+static void print_route_attempt_json(struct json *j, const smtpout_attempt *a,
+                                     int relay)
 {
   const smtpout_tls_info *ti = smtpout_attempt_tls_info(a);
   int requirement = smtpout_attempt_tls_requirement(a);
@@ -715,6 +728,17 @@ static void print_route_attempt_json(struct json *j, const smtpout_attempt *a)
   json_bool(j, smtpout_tls_info_requiretls(ti));
   json_key(j, "tlsrpt_result");
   json_string(j, smtpout_attempt_tlsrpt_result(a));
+  if (relay) {
+    /* SMTP AUTH with the relay's credentials ("auth" above is how TLS
+     * authenticated the server). */
+    json_key(j, "smtp_auth");
+    json_object_begin(j);
+    json_key(j, "outcome");
+    json_string(j, smtpout_auth_outcome_name(smtpout_attempt_auth_outcome(a)));
+    json_key(j, "mechanism");
+    json_string(j, smtpout_attempt_auth_mechanism(a));
+    json_object_end(j);
+  }
   json_key(j, "error");
   json_string(j, smtpout_attempt_error(a));
   json_object_end(j);
@@ -749,7 +773,12 @@ static void print_json(const struct send_setup *setup,
   struct json j;
   json_init(&j, stdout);
   json_object_begin(&j);
-  if (setup->domain) {
+  if (setup->relay) {
+    json_key(&j, "relay");
+    json_string(&j, setup->relay);
+    json_key(&j, "route");
+    print_route_json(&j, smtpout_delivery_route(d));
+  } else if (setup->domain) {
     json_key(&j, "domain");
     json_string(&j, setup->domain);
     json_key(&j, "route");
@@ -781,8 +810,8 @@ static void print_json(const struct send_setup *setup,
   for (size_t i = 0; i < smtpout_delivery_attempt_count(d); i++) {
     const smtpout_attempt *a = smtpout_delivery_attempt(d, i);
     const smtpout_tls_info *ti = smtpout_attempt_tls_info(a);
-    if (setup->domain) {
-      print_route_attempt_json(&j, a);
+    if (routed(setup)) {
+      print_route_attempt_json(&j, a, setup->relay != NULL);
       continue;
     }
     json_object_begin(&j);
@@ -853,7 +882,7 @@ static void print_json(const struct send_setup *setup,
     json_object_end(&j);
   }
   json_array_end(&j);
-  if (setup->domain) {
+  if (routed(setup)) {
     json_key(&j, "tlsrpt_events_lost");
     json_int(&j, smtpout_delivery_tlsrpt_events_lost(d));
   }
@@ -868,7 +897,7 @@ static void print_route_line(const struct send_setup *setup,
 {
   printf("%-10s ", "route");
   if (r == NULL) {
-    print_safe(setup->domain);
+    print_safe(setup->relay ? setup->relay : setup->domain);
     fputs(": not resolved\n", stdout);
     return;
   }
@@ -928,7 +957,7 @@ static void print_attempt_line(const struct send_setup *setup,
   const smtpout_tls_info *ti = smtpout_attempt_tls_info(a);
   const char *err = smtpout_attempt_error(a);
   printf("%-10s ", "tls");
-  if (setup->domain) {
+  if (routed(setup)) {
     /* mx1.example.org[192.0.2.1:25] (dane) */
     print_safe(smtpout_attempt_mx(a));
     putchar('[');
@@ -946,7 +975,7 @@ static void print_attempt_line(const struct send_setup *setup,
            smtpout_tls_info_implicit(ti) ? "implicit " : "",
            smtpout_tls_info_version(ti), smtpout_tls_info_cipher(ti),
            ok ? "verified" : "NOT verified");
-    if (setup->domain)
+    if (routed(setup))
       printf(" (%s)", smtpout_tls_auth_name(smtpout_tls_info_auth(ti)));
     if (!ok && smtpout_tls_info_verify_error(ti)) {
       fputs(": ", stdout);
@@ -971,7 +1000,9 @@ static void print_attempt_line(const struct send_setup *setup,
                            : why[outcome]);
     paint_end(setup);
   }
-  if (o->auth_user) {
+  if (o->auth_user ||
+      (setup->relay &&
+       smtpout_attempt_auth_outcome(a) != SMTPOUT_AUTH_OUTCOME_NONE)) {
     int ao = smtpout_attempt_auth_outcome(a);
     const char *mech = smtpout_attempt_auth_mechanism(a);
     fputs(", AUTH", stdout);
@@ -994,7 +1025,7 @@ static void print_text(const struct send_setup *setup,
 {
   struct knob_view st, ai;
   policy_of(setup, d, &st, &ai);
-  if (setup->domain)
+  if (routed(setup))
     print_route_line(setup, smtpout_delivery_route(d));
   print_policy_line(setup, &st, &ai);
   for (size_t i = 0; i < smtpout_delivery_attempt_count(d); i++)
@@ -1071,8 +1102,18 @@ static int deliver(const struct send_setup *setup,
     ex = EX_USAGE_;
     goto out;
   }
-  if (setup->domain) {
-    rv = smtpout_delivery_set_domain(d, setup->domain);
+  if (setup->relay) {
+    rv = smtpout_delivery_set_relay(d, setup->relay);
+    if (rv == SMTPOUT_ERR_INVALID_ARGUMENT) {
+      fprintf(stderr, "smtpout-send: --config has no [relay \"%s\"]\n",
+              setup->relay);
+      ex = EX_USAGE_;
+      goto out;
+    }
+  }
+  if (routed(setup)) {
+    if (setup->domain)
+      rv = smtpout_delivery_set_domain(d, setup->domain);
     if (rv == 0 && setup->resolvers &&
         smtpout_delivery_set_resolver(d, setup->resolvers) != 0) {
       fprintf(stderr, "smtpout-send: bad --resolver \"%s\" (numeric "
@@ -1193,13 +1234,14 @@ int main(int argc, char **argv)
 {
   enum {
     O_STARTTLS = 256, O_ALLOW_INVALID, O_TIMEOUT, O_PROBE, O_VERSION,
-    O_DOMAIN, O_RESOLVER, O_DNSSEC, O_REQUIRETLS, O_TLS_REQUIRED_NO,
+    O_DOMAIN, O_RELAY, O_RESOLVER, O_DNSSEC, O_REQUIRETLS, O_TLS_REQUIRED_NO,
     O_IMPLICIT_TLS, O_CLIENT_CERT, O_CLIENT_KEY, O_AUTH_USER, O_AUTH_PWFILE,
     O_AUTH_MECH, O_AUTH_TLS, O_NOTIFY, O_RET, O_ENVID, O_ORCPT, O_NO_CHUNKING
   };
   static const struct option opts[] = {
     {"server", required_argument, NULL, 's'},
     {"domain", required_argument, NULL, O_DOMAIN},
+    {"relay", required_argument, NULL, O_RELAY},
     {"resolver", required_argument, NULL, O_RESOLVER},
     {"dnssec", required_argument, NULL, O_DNSSEC},
     {"requiretls", no_argument, NULL, O_REQUIRETLS},
@@ -1270,6 +1312,7 @@ int main(int argc, char **argv)
     switch (c) {
     case 's': setup.server = optarg; break;
     case O_DOMAIN: setup.domain = optarg; break;
+    case O_RELAY: setup.relay = optarg; break;
     case O_RESOLVER:
       if (resolvers[0])
         strcat(resolvers, " ");
@@ -1324,9 +1367,24 @@ int main(int argc, char **argv)
     }
   }
   ex = EX_USAGE_;
-  if (optind != argc || (setup.server == NULL) == (setup.domain == NULL) ||
+  if (optind != argc ||
+      (setup.server != NULL) + (setup.domain != NULL) +
+              (setup.relay != NULL) != 1 ||
       (!probe && (from == NULL || nto == 0))) {
     usage(stderr);
+    goto out;
+  }
+  if (setup.relay &&
+      (probe || setup.mx || starttls_arg || allow_invalid ||
+       setup.implicit_tls || setup.client_cert || setup.client_key ||
+       o.auth_user || pwfile || o.auth_mech || auth_tls || !config_path)) {
+    /* The relay's section says where, how (implicit TLS, the TLS knobs)
+     * and with which credentials: an option saying it again could only
+     * contradict it. */
+    fputs("smtpout-send: --relay needs --config, and does not go with "
+          "--probe, --mx-name, --starttls, --allow-invalid-certs, "
+          "--implicit-tls, --client-cert, --client-key or --auth-*: the "
+          "relay's section sets them\n", stderr);
     goto out;
   }
   if (setup.domain &&
@@ -1339,9 +1397,9 @@ int main(int argc, char **argv)
           "--config and the DNS\n", stderr);
     goto out;
   }
-  if (!setup.domain && route_options) {
+  if (!routed(&setup) && route_options) {
     fputs("smtpout-send: --resolver, --dnssec, --requiretls and "
-          "--tls-required-no need --domain\n", stderr);
+          "--tls-required-no need --domain or --relay\n", stderr);
     goto out;
   }
   if (dnssec_arg) {
@@ -1524,7 +1582,7 @@ int main(int argc, char **argv)
   }
 
   /* In route mode the delivery reports the policy it resolved. */
-  rv = setup.domain ? 0 : resolve_policy(&setup, to, nto);
+  rv = routed(&setup) ? 0 : resolve_policy(&setup, to, nto);
   if (rv == SMTPOUT_ERR_BAD_NAME) {
     fprintf(stderr, "smtpout-send: bad MX name \"%s\"\n", setup.mx);
     goto out;

@@ -73,6 +73,29 @@ class RelayTest(TempDirTest):
             self.assertNotIn(form, out)
         return rc, doc, err
 
+    def via_relay(self, port, *keys, password=PASSWORD, data=MSG,
+                  to=("a@test.example",), args=()):
+        """smtpout-send --relay r, [relay "r"] at 127.0.0.1:port with the
+        password file and `keys`; returns (exit status, JSON, stderr) and
+        checks the password is in none of the output."""
+        lines = ['[relay "r"]', "host = 127.0.0.1", "port = %d" % port]
+        if password is not None:
+            lines += ["auth-username = %s" % USER,
+                      "auth-password-file = %s"
+                      % self.password_file(password)]
+        config = self.write("relay.ini", "\n".join(lines + list(keys))
+                            + "\n", "w")
+        argv = ["--relay", "r", "--config", config,
+                "--from", "s@test.example", "--verbose",
+                "--data", self.write("msg", data)]
+        for t in to:
+            argv += ["--to", t]
+        rc, doc, err = send(argv + list(args))
+        out = json.dumps(doc) + err
+        for form in secret_forms(password or PASSWORD):
+            self.assertNotIn(form, out)
+        return rc, doc, err
+
     def assert_deferred(self, doc, enhanced, fragment):
         (r,) = doc["recipients"]
         self.assertEqual(r["status"], "deferred")
@@ -177,6 +200,112 @@ class AiosmtpdRelayTest(RelayTest):
             self.assertFalse(doc["attempts"][0]["tls"]["verified"])
             self.assertEqual([e["success"] for e in self.auth_log()], [True])
 
+    # The relay's own section (--relay): an address, so no name for the
+    # certificate to verify: auth-tls = any and allow-invalid-certs say
+    # that is accepted.
+    ANY = ("auth-tls = any", "allow-invalid-certs = true")
+
+    def test_relay_section_implicit_tls_with_auth(self):
+        with self.sink("--implicit-tls", "--auth-required") as srv:
+            rc, doc, err = self.via_relay(srv.port, "implicit-tls = true",
+                                          "auth-mechanisms = PLAIN",
+                                          *self.ANY)
+            self.assertEqual(rc, EX_OK, err)
+        self.assertEqual(doc["relay"], "r")
+        (a,) = doc["attempts"]
+        self.assertTrue(a["tls"]["implicit"])
+        self.assertEqual(a["smtp_auth"], {"outcome": "ok",
+                                          "mechanism": "PLAIN"})
+        self.assertNotIn("STARTTLS", err.split("S: 220")[0])
+        self.assertEqual([(e["mechanism"], e["success"], e["tls"])
+                          for e in self.auth_log()], [("PLAIN", True, True)])
+        self.assertEqual(self.stored()["auth_user"], USER)
+
+    def test_relay_section_starttls_with_auth(self):
+        with self.sink("--auth-required") as srv:
+            rc, doc, err = self.via_relay(srv.port, "auth-mechanisms = LOGIN",
+                                          *self.ANY)
+            self.assertEqual(rc, EX_OK, err)
+        (a,) = doc["attempts"]
+        self.assertFalse(a["tls"]["implicit"])
+        self.assertEqual(a["smtp_auth"]["mechanism"], "LOGIN")
+        self.assertIn("C: STARTTLS", err)
+        self.assertLess(err.index("C: STARTTLS"), err.index("C: AUTH LOGIN"))
+        self.assertEqual([(e["mechanism"], e["success"], e["tls"])
+                          for e in self.auth_log()], [("LOGIN", True, True)])
+
+    def test_relay_section_auth_rules(self):
+        # auth-tls = verified (the default): an unverified certificate
+        # carries no password, even where allow-invalid-certs lets it
+        # carry mail.
+        with self.sink() as srv:
+            rc, doc, err = self.via_relay(srv.port,
+                                          "allow-invalid-certs = true")
+            self.assertEqual(rc, EX_TEMPFAIL, err)
+            # Deferred by the route (its one host failed), with the
+            # session's reason.
+            self.assert_deferred(doc, "4.4.2", "did not verify")
+            self.assertEqual(doc["policy"]["starttls"], "require")
+            self.assertEqual(doc["attempts"][0]["smtp_auth"]["outcome"],
+                             "unverified")
+            self.assertNotIn("C: AUTH", err)
+            self.assertNotIn("C: MAIL", err)
+        self.assertEqual(self.auth_log(), [])
+        # AUTH offered without STARTTLS: never used, no fallback.
+        users = self.write("users", "%s:%s\n" % (USER, PASSWORD), "w")
+        self.spooldir = self.spool("clear")
+        with ServerProcess([PYTHON, os.path.join(
+                SOURCE, "tests", "servers", "aiosmtpd-sink.py"),
+                "--spool", self.spooldir, "--auth-users", users,
+                "--auth-cleartext"]) as srv:
+            rc, doc, err = self.via_relay(srv.port, *self.ANY)
+        self.assertEqual(rc, EX_TEMPFAIL, err)
+        self.assert_deferred(doc, "4.7.5", "never sent in clear")
+        self.assertNotIn("C: AUTH", err)
+        self.assertEqual(len(doc["attempts"]), 1)
+        self.assertEqual(self.auth_log(), [])
+        # A wrong password: deferred with the 535 text.
+        with self.sink(spool="wrong") as srv:
+            rc, doc, err = self.via_relay(srv.port, *self.ANY,
+                                          password=WRONG)
+        self.assertEqual(rc, EX_TEMPFAIL, err)
+        self.assert_deferred(doc, "4.4.2", "535")
+        self.assertEqual(doc["attempts"][0]["smtp_auth"]["outcome"],
+                         "failed")
+
+    def test_relay_usage_errors(self):
+        with self.sink() as srv:
+            for extra in (["--auth-user", USER], ["--implicit-tls"],
+                          ["--starttls", "require"]):
+                rc, _, err = self.via_relay(srv.port, args=extra)
+                self.assertEqual(rc, EX_USAGE, err)
+                self.assertIn("relay's section sets them", err)
+            rc, _, err = send(["--relay", "r", "--from", "s@test.example",
+                               "--to", "a@test.example", "--data",
+                               self.write("m", MSG)])
+            self.assertEqual(rc, EX_USAGE, err)
+            config = self.write("other.ini", '[relay "x"]\nhost = '
+                                "127.0.0.1\n", "w")
+            rc, _, err = send(["--relay", "r", "--config", config,
+                               "--from", "s@test.example",
+                               "--to", "a@test.example", "--data",
+                               self.write("m", MSG)])
+            self.assertEqual(rc, EX_USAGE, err)
+            self.assertIn('no [relay "r"]', err)
+            # A password file others may read: the configuration refuses
+            # it at load.
+            path = self.password_file(mode=0o640)
+            config = self.write("open.ini", '[relay "r"]\nhost = 127.0.0.1'
+                                "\nauth-username = u\n"
+                                "auth-password-file = %s\n" % path, "w")
+            rc, _, err = send(["--relay", "r", "--config", config,
+                               "--from", "s@test.example",
+                               "--to", "a@test.example", "--data",
+                               self.write("m", MSG)])
+            self.assertEqual(rc, 78, err)
+            self.assertIn("auth-password-file", err)
+        self.assertEqual(self.auth_log(), [])
+
     def test_dsn_left_out_for_a_server_without_dsn(self):
         with self.sink() as srv:
             rc, doc, err = self.relay(
@@ -275,6 +404,55 @@ class PostfixRelayTest(RelayTest):
         self.assertTrue(doc["attempts"][0]["tls"]["implicit"])
         self.assertNotIn("starttls", sessions[-1])
         self.assertEqual(sessions[-1]["auth"], 1)
+
+    ANY = ("auth-tls = any", "allow-invalid-certs = true")
+
+    def test_relay_section_implicit_tls_wrappermode(self):
+        with self.postfix(wrappermode=True) as pf:
+            rc, doc, err = self.via_relay(pf.port, "implicit-tls = true",
+                                          "auth-mechanisms = PLAIN",
+                                          *self.ANY)
+            self.assertEqual(rc, EX_OK, err)
+            pf.messages(1)
+            sessions = pf.sessions()
+            log = pf.log()
+        (a,) = doc["attempts"]
+        self.assertTrue(a["tls"]["implicit"])
+        self.assertEqual(a["smtp_auth"]["outcome"], "ok")
+        self.assertNotIn("starttls", sessions[-1])
+        self.assertEqual(sessions[-1]["auth"], 1)
+        self.assertRegex(log, r"sasl_method=PLAIN, sasl_username=%s" % USER)
+
+    def test_relay_section_starttls_submission(self):
+        mech = "SCRAM-SHA-256" if self.scram_built() else "LOGIN"
+        with self.postfix() as pf:
+            rc, doc, err = self.via_relay(pf.port,
+                                          "auth-mechanisms = %s" % mech,
+                                          *self.ANY)
+            self.assertEqual(rc, EX_OK, err)
+            pf.messages(1)
+            log = pf.log()
+        self.assertEqual(doc["attempts"][0]["smtp_auth"]["mechanism"], mech)
+        self.assertIn("C: STARTTLS", err)
+        self.assertRegex(log, r"sasl_method=%s, sasl_username=%s" % (
+            mech, USER))
+
+    def test_relay_section_client_certificate_seen_by_postfix(self):
+        chain, key = cert("valid")
+        ca = os.path.join(certs(), "ca.pem")
+        with self.postfix("smtpd_tls_ask_ccert = yes",
+                          "smtpd_tls_CAfile = %s" % ca) as pf:
+            rc, doc, err = self.via_relay(
+                pf.port, "client-cert = %s" % chain,
+                "client-key = %s" % key, "allow-invalid-certs = true",
+                password=None)
+            self.assertEqual(rc, EX_OK, err)
+            pf.messages(1)
+            tls_lines = [line for line in pf.log().splitlines()
+                         if "TLS connection established from" in line]
+        self.assertTrue(doc["attempts"][0]["tls"]["client_certificate"])
+        self.assertEqual(len(tls_lines), 1, tls_lines)
+        self.assertIn("client-signature", tls_lines[0])
 
     def test_wrong_password_is_deferred_with_the_535_text(self):
         with self.postfix() as pf:
