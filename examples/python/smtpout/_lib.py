@@ -285,6 +285,7 @@ PROTOTYPES = {
     "smtpout_delivery_free": (None, [DeliveryP]),
     "smtpout_delivery_set_server": (_int, [DeliveryP, c_char_p, c_uint16]),
     "smtpout_delivery_set_domain": (_int, [DeliveryP, c_char_p]),
+    "smtpout_delivery_set_relay": (_int, [DeliveryP, c_char_p]),
     "smtpout_delivery_set_route_flags": (_int, [DeliveryP, c_uint32]),
     "smtpout_delivery_set_resolver": (_int, [DeliveryP, c_char_p]),
     "smtpout_delivery_set_dnssec_mode": (_int, [DeliveryP, c_int]),
