@@ -395,15 +395,28 @@ class PostfixRelayTest(RelayTest):
                          "SCRAM-SHA-256")
 
     def test_implicit_tls_wrappermode(self):
+        mechs = ["PLAIN", "LOGIN"]
+        if self.scram_built():
+            mechs.insert(0, "SCRAM-SHA-256")
         with self.postfix(wrappermode=True) as pf:
-            rc, doc, err = self.relay(pf.port, "--implicit-tls",
-                                      "--auth-mech", "PLAIN")
-            self.assertEqual(rc, EX_OK, err)
-            pf.messages(1)
+            for mech in mechs:
+                with self.subTest(mech):
+                    rc, doc, err = self.relay(pf.port, "--implicit-tls",
+                                              "--auth-mech", mech)
+                    self.assertEqual(rc, EX_OK, err)
+                    self.assertTrue(doc["attempts"][0]["tls"]["implicit"])
+                    self.assertEqual(
+                        doc["attempts"][0]["auth"]["mechanism"], mech)
+            pf.messages(len(mechs))
             sessions = pf.sessions()
-        self.assertTrue(doc["attempts"][0]["tls"]["implicit"])
-        self.assertNotIn("starttls", sessions[-1])
-        self.assertEqual(sessions[-1]["auth"], 1)
+            log = pf.log()
+        self.assertEqual(len(sessions), len(mechs))
+        for s in sessions:
+            self.assertNotIn("starttls", s)
+            self.assertEqual(s["auth"], 1)
+        for mech in mechs:
+            self.assertRegex(log, r"sasl_method=%s, sasl_username=%s" % (
+                mech, USER))
 
     ANY = ("auth-tls = any", "allow-invalid-certs = true")
 
