@@ -6,8 +6,8 @@
  *   smtpout-bench [-d] [-s SESSIONS] [-m MESSAGES] [-l LENGTH] [-f FROM]
  *                 [-t TO] [-r RECIPIENTS] [-M HOSTNAME] [-S SUBJECT] [-N]
  *                 [--starttls MODE] [--ca-file FILE] [--mx-name NAME]
- *                 [--allow-invalid-certs] [--resume] [--idle[=fresh|used]]
- *                 [-q] HOST[:PORT]
+ *                 [--allow-invalid-certs] [--resume] [--no-chunking]
+ *                 [--idle[=fresh|used]] [-q] HOST[:PORT]
  *
  * As in smtp-source, -s runs that many sessions in parallel, -m is the
  * total number of messages across all of them, and each message travels on
@@ -80,6 +80,7 @@ static struct {
   const char *mx_name;
   int allow_invalid;
   int resume;           /* --resume: TLS session resumption */
+  int no_chunking;      /* --no-chunking: DATA even where BDAT is offered */
   int idle;             /* --idle: connect, greet, measure, quit;
                            2: deliver one message first (--idle=used) */
   int quiet;
@@ -416,6 +417,8 @@ static int slot_connect(struct slot *sl, uint64_t now)
   int rv = smtpout_session_new(&sl->s, opt.mx_name, g.config, g.cbs, sl);
   if (rv == 0 && opt.resume)
     rv = smtpout_session_set_tls_resumption(sl->s, 1);
+  if (rv == 0 && opt.no_chunking)
+    rv = smtpout_session_set_chunking(sl->s, 0);
   if (rv != 0) {
     fprintf(stderr, "smtpout-bench: session: %s\n", smtpout_strerror(rv));
     close(fd);
@@ -713,7 +716,8 @@ static void usage(FILE *f)
       "[--ca-file FILE]\n"
       "                     [--mx-name NAME] [--allow-invalid-certs] "
       "[--resume]\n"
-      "                     [--idle[=fresh|used]] HOST[:PORT]\n"
+      "                     [--no-chunking] [--idle[=fresh|used]] "
+      "HOST[:PORT]\n"
       "Sends -m messages over -s parallel sessions, a new connection per "
       "message\nunless -d, as Postfix's smtp-source does, and reports "
       "messages/s, CPU per\nmessage and memory per session.  --idle opens "
@@ -737,13 +741,17 @@ static long parse_num(const char *s, const char *what)
 
 int main(int argc, char **argv)
 {
-  enum { O_STARTTLS = 256, O_CA, O_MX, O_ALLOW, O_RESUME, O_IDLE, O_HELP };
+  enum {
+    O_STARTTLS = 256, O_CA, O_MX, O_ALLOW, O_RESUME, O_NO_CHUNKING, O_IDLE,
+    O_HELP
+  };
   static const struct option lopts[] = {
     {"starttls", required_argument, NULL, O_STARTTLS},
     {"ca-file", required_argument, NULL, O_CA},
     {"mx-name", required_argument, NULL, O_MX},
     {"allow-invalid-certs", no_argument, NULL, O_ALLOW},
     {"resume", no_argument, NULL, O_RESUME},
+    {"no-chunking", no_argument, NULL, O_NO_CHUNKING},
     {"idle", optional_argument, NULL, O_IDLE},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
@@ -771,6 +779,7 @@ int main(int argc, char **argv)
     case O_MX: opt.mx_name = optarg; break;
     case O_ALLOW: opt.allow_invalid = 1; break;
     case O_RESUME: opt.resume = 1; break;
+    case O_NO_CHUNKING: opt.no_chunking = 1; break;
     case O_IDLE:
       if (optarg && strcmp(optarg, "used") == 0) {
         opt.idle = 2;

@@ -206,6 +206,16 @@ for r in $(seq "$rounds"); do
     "${tls_args[@]}" "${env_args[@]}" "$pf"
   each "$r" smtpout postfix tls-reuse run @N@ "$bench" -q -s 1 -d -m @N@ \
     "${tls_args[@]}" "${env_args[@]}" "$pf"
+  # The same with DATA: Postfix offers CHUNKING, so the runs above send
+  # BDAT; these show the round trip it saves.
+  each "$r" smtpout-data postfix plain-new run @N@ "$bench" -q -s 1 -m @N@ \
+    --no-chunking --starttls disable "${env_args[@]}" "$pf"
+  each "$r" smtpout-data postfix plain-reuse run @N@ "$bench" -q -s 1 -d \
+    -m @N@ --no-chunking --starttls disable "${env_args[@]}" "$pf"
+  each "$r" smtpout-data postfix tls-new run @N@ "$bench" -q -s 1 -m @N@ \
+    --no-chunking "${tls_args[@]}" "${env_args[@]}" "$pf"
+  each "$r" smtpout-data postfix tls-reuse run @N@ "$bench" -q -s 1 -d \
+    -m @N@ --no-chunking "${tls_args[@]}" "${env_args[@]}" "$pf"
   each "$r" smtp-source postfix plain-new run @N@ "${smtp_source[@]}" \
     -s 1 -m @N@ "${env_args[@]}" "$pf"
   each "$r" smtp-source postfix plain-reuse run @N@ "${smtp_source[@]}" \
