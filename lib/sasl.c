@@ -175,7 +175,10 @@ static int list_word(const char *w, size_t n, void *arg)
   char q[48];
   quote_word(q, sizeof(q), w, n);
   enum sasl_mech m = sasl_mech_lookup(w, n);
-  if (m == SASL_MECH_NONE) {
+  /* Through the bounds-checked getter: gcc with UBSan, having inlined the
+   * lookup's loop, cannot tell that `m` stays inside mech_names[]. */
+  const char *name = sasl_mech_name(m);
+  if (name == NULL) {
     snprintf(lp->err, lp->errlen,
              "unknown AUTH mechanism \"%s\" (choices: SCRAM-SHA-256-PLUS, "
              "SCRAM-SHA-256, PLAIN, LOGIN, XOAUTH2)", q);
@@ -184,13 +187,13 @@ static int list_word(const char *w, size_t n, void *arg)
   if (!sasl_mech_built(m)) {
     snprintf(lp->err, lp->errlen,
              "AUTH mechanism %s needs smtpout built with GNU SASL "
-             "(-Dgsasl=enabled)", mech_names[m]);
+             "(-Dgsasl=enabled)", name);
     return SMTPOUT_ERR_CONFIG;
   }
   for (size_t i = 0; i < lp->n; i++)
     if (lp->out[i] == m) {
       snprintf(lp->err, lp->errlen, "AUTH mechanism %s is listed twice",
-               mech_names[m]);
+               name);
       return SMTPOUT_ERR_CONFIG;
     }
   if (lp->n == lp->cap) {
