@@ -22,7 +22,9 @@ import postfix  # noqa: E402
 def main():
     root, cert, key = sys.argv[1:4]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    pf = postfix.Postfix(root, tls=(cert, key))
+    # Further arguments are main.cf lines ("smtpd_tls_session_cache_timeout
+    # = 0": no session tickets).
+    pf = postfix.Postfix(root, tls=(cert, key), main_cf=sys.argv[4:])
     pf.start()
     try:
         print("PORT %d" % pf.port, flush=True)
