@@ -1130,6 +1130,40 @@ class SmarthostTest(TempDirTest):
             self.assertEqual(r.dsn_action, smtpout.DSNAction.RELAYED)
         self.assertSame(sync, aio)
 
+    def test_relay_section(self):
+        # send(relay=...): the host, port, implicit TLS and AUTH from the
+        # configuration's section; the address has no name to verify.
+        pw = self.write("pw", self.PASSWORD + "\n", "w")
+        os.chmod(pw, 0o600)
+        with self.sink("--implicit-tls") as srv:
+            config = self.write("relay.ini", (
+                '[relay "sub"]\nhost = 127.0.0.1\nport = %d\n'
+                "implicit-tls = true\nauth-username = %s\n"
+                "auth-password-file = %s\nauth-tls = any\n"
+                "allow-invalid-certs = true\nauth-mechanisms = PLAIN\n")
+                % (srv.port, self.USER, pw), "w")
+            res = smtpout.send(None, None, "s@test.example",
+                               ["a@test.example", "b@elsewhere.example"],
+                               BODY, config=config, relay="sub")
+        self.assertTrue(res.all_delivered, res.recipients)
+        (a,) = res.attempts
+        self.assertEqual(a.auth_outcome, smtpout.AuthOutcome.OK)
+        self.assertEqual(a.auth_mechanism, "PLAIN")
+        self.assertTrue(a.tls.implicit)
+        for kwargs, argument in ((dict(), "config"),
+                                 (dict(config=config, implicit_tls=True),
+                                  "implicit_tls"),
+                                 (dict(config=config, auth_user="u",
+                                       auth_password="p"), "auth_user")):
+            with self.assertRaises(smtpout.InvalidArgument) as cm:
+                smtpout.send(None, None, "s@test.example", "a@test.example",
+                             BODY, relay="sub", **kwargs)
+            self.assertEqual(cm.exception.argument, argument)
+        with self.assertRaises(smtpout.InvalidArgument) as cm:
+            smtpout.send(None, None, "s@test.example", "a@test.example",
+                         BODY, relay="nosuch", config=config)
+        self.assertEqual(cm.exception.argument, "relay")
+
     def test_bad_options_are_named(self):
         cases = [
             (dict(auth_user="u"), "auth_password"),

@@ -134,7 +134,7 @@ def set_auth(setter: Callable[..., int], ptr: Any,
 class Options:
     """What send() and connect() were told, checked."""
 
-    def __init__(self, server: Server, mx_name: Optional[str],
+    def __init__(self, server: Optional[Server], mx_name: Optional[str],
                  config: ConfigArg = None, ca_file: Any = None,
                  helo: Optional[str] = None, starttls: Any = None,
                  allow_invalid_certs: Optional[bool] = None,
@@ -144,7 +144,9 @@ class Options:
                  implicit_tls: bool = False,
                  client_cert: Optional[Tuple[Any, Any]] = None,
                  chunking: bool = True):
-        self.host, self.port = split_server(server)
+        # None: a delivery through a configured relay (send(relay=...)).
+        self.host, self.port = (split_server(server) if server is not None
+                                else ("", 0))
         # Smarthost options (docs/relay.md), as Session takes them.
         self.auth = auth
         self.implicit_tls = bool(implicit_tls)
@@ -161,7 +163,8 @@ class Options:
             raise _invalid("starttls", starttls, "credentials are never "
                            "sent in clear")
         self.mx = mx_name or self.host
-        encode(self.mx, "mx_name", "name")
+        if self.mx:
+            encode(self.mx, "mx_name", "name")
         if helo is not None:
             encode(helo, "helo", "name")
         if ca_file is not None:

@@ -142,6 +142,16 @@ class Delivery:
             self._ptr, encode(host, "server", "name"), int(port)),
             describe("server", host, "empty"), argument="server", value=host)
 
+    def set_relay(self, label: Optional[str]) -> None:
+        """Delivers through [relay "label"] of the configuration (None: the
+        one [queue.outbound] relay names): its host, port, implicit TLS,
+        AUTH and client certificate (docs/relay.md)."""
+        check(lib.smtpout_delivery_set_relay(
+            self._ptr, None if label is None else encode(label, "relay",
+                                                         "label")),
+            describe("relay", label, "no such [relay] in the configuration"),
+            argument="relay", value=label)
+
     def set_mx_name(self, name: StrOrBytes) -> None:
         check(lib.smtpout_delivery_set_mx_name(
             self._ptr, encode(name, "mx_name", "name")))
@@ -306,7 +316,8 @@ class Delivery:
                           policy=Policy._from_c(p))
 
 
-def send(server: Server, mx_name: Optional[str], sender: StrOrBytes,
+def send(server: Optional[Server], mx_name: Optional[str],
+         sender: StrOrBytes,
          recipients: Any, message: MessageArg, config: ConfigArg = None,
          ca_file: Optional[StrPath] = None, helo: Optional[str] = None,
          starttls: Any = None, allow_invalid_certs: Optional[bool] = None,
@@ -319,10 +330,12 @@ def send(server: Server, mx_name: Optional[str], sender: StrOrBytes,
          client_cert: Optional[StrPath] = None,
          client_key: Optional[StrPath] = None,
          notify: Any = None, ret: Any = None, envid: Optional[str] = None,
-         orcpt: Any = None, chunking: bool = True) -> SendResult:
+         orcpt: Any = None, chunking: bool = True,
+         relay: Optional[str] = None) -> SendResult:
     """Delivers `message` from `sender` to `recipients` through `server`.
 
-    server      "host", "host:port", "[v6]:port" or (host, port)
+    server      "host", "host:port", "[v6]:port" or (host, port); None
+                with relay
     mx_name     the MX host name: policy lookup, SNI, certificate check
                 (None: the server host)
     message     bytes or str (handed over raw: line ends are
@@ -348,6 +361,11 @@ def send(server: Server, mx_name: Optional[str], sender: StrOrBytes,
                 recipient, ret ("FULL", "HDRS"), envid, orcpt a list
                 aligned with the recipients or {recipient: "rfc822;addr"}
     chunking    False: DATA even where the server offers BDAT
+    relay       instead of server: the label of a [relay "label"] section
+                of config, which says the host, port, implicit TLS, AUTH
+                (its auth-password-file), client certificate and TLS knobs;
+                mx_name, starttls, allow_invalid_certs, auth_*,
+                implicit_tls and client_* do not go with it
 
     Returns a SendResult.  Server replies and TLS failures are results, not
     exceptions; bad arguments raise, naming the argument and its value
@@ -355,6 +373,25 @@ def send(server: Server, mx_name: Optional[str], sender: StrOrBytes,
     InvalidArgument, ConfigError for an invalid config file).
     """
     recipients = recipient_list(recipients)
+    if relay is not None:
+        given = [name for name, value in (
+            ("server", server), ("mx_name", mx_name),
+            ("starttls", starttls), ("allow_invalid_certs",
+                                     allow_invalid_certs),
+            ("auth_user", auth_user), ("auth_password", auth_password),
+            ("auth_mech", auth_mech), ("client_cert", client_cert),
+            ("client_key", client_key)) if value is not None]
+        given += ["auth_tls_any"] * auth_tls_any + \
+            ["implicit_tls"] * implicit_tls
+        if given or config is None:
+            what = given[0] if given else "config"
+            check(Error.INVALID_ARGUMENT, describe(
+                "relay", relay, "needs config, and %s does not go with it: "
+                "the relay's section sets it" % what if given else
+                "needs config (the [relay] section)"),
+                argument=what, value=relay)
+    elif server is None:
+        raise TypeError("send() needs a server, or relay=")
     opts = Options(server, mx_name, config, ca_file, helo, starttls,
                    allow_invalid_certs, trace, timeout,
                    auth_tuple(auth_user, auth_password, auth_mech,
@@ -364,8 +401,11 @@ def send(server: Server, mx_name: Optional[str], sender: StrOrBytes,
     try:
         msg = Message(message)
         with Delivery(opts.config) as d:
-            d.set_server(opts.host, opts.port)
-            d.set_mx_name(opts.mx)
+            if relay is not None:
+                d.set_relay(relay)
+            else:
+                d.set_server(opts.host, opts.port)
+                d.set_mx_name(opts.mx)
             if helo is not None:
                 d.set_helo_name(helo)
             if ca_file is not None:
