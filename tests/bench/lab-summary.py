@@ -9,9 +9,8 @@ lab.tsv lines: round, client, server, mode, messages, wall seconds.  A
 long run per round, and its figure is the slope between them (the
 connection's set-up, shown apart, is not spread over the messages).
 Medians over the rounds.  The goals are issue 17's, for smtpout: with
-BDAT (CHUNKING: "smtpout" against Postfix, which offers it) and with DATA
-("smtpout-data", --no-chunking; and "smtpout" against faultsrv, which does
-not offer CHUNKING)."""
+BDAT ("smtpout": both servers offer CHUNKING) and with DATA
+("smtpout-data", --no-chunking)."""
 import statistics
 import sys
 from collections import defaultdict
@@ -55,8 +54,7 @@ def main():
         su = ("%.0f ms = %.1f RTT" % (statistics.median(setup[key]),
                                       statistics.median(setup[key]) / rtt)
               if key in setup else "")
-        if client == "smtpout-data" or (client == "smtpout" and
-                                        server != "postfix"):
+        if client == "smtpout-data":
             goal = (GOALS[mode][0], "")
         elif client == "smtpout":
             goal = ("", GOALS[mode][1])

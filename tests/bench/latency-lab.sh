@@ -11,8 +11,8 @@
 # 20 ms round trip; this kernel has no netem).  In the server namespace run
 # a Postfix smtpd from tests/servers/postfix.py (PIPELINING, CHUNKING,
 # STARTTLS with the test PKI's mx.test.example certificate) and
-# tests/faultsrv (STARTTLS, no session tickets, TCP_NODELAY: a server that
-# never holds a reply back).  Both listen on 127.0.0.1 of the server
+# tests/faultsrv (STARTTLS, CHUNKING, no session tickets, TCP_NODELAY: a
+# server that never holds a reply back).  Both listen on 127.0.0.1 of the server
 # namespace as they do on a test machine; the client namespace reaches
 # that address over the link (a host route with route_localnet on both
 # ends), so the servers run unchanged.
@@ -131,7 +131,7 @@ pf_pid=$!
 pids+=($pf_pid)
 wait_line "$tmp/postfix.out" '^PORT'
 pf_port=$(sed -n 's/^PORT //p' "$tmp/postfix.out")
-ip netns exec "$sns" "$faultsrv" --hostname "$mx" \
+ip netns exec "$sns" "$faultsrv" --hostname "$mx" --chunking \
   --cert "$tmp/certs/valid-chain.pem" --key "$tmp/certs/valid.key" \
   >"$tmp/faultsrv.out" &
 pids+=($!)
@@ -231,6 +231,10 @@ for r in $(seq "$rounds"); do
     "${tls_args[@]}" "${env_args[@]}" "$fs"
   each "$r" smtpout faultsrv tls-reuse run @N@ "$bench" -q -s 1 -d -m @N@ \
     "${tls_args[@]}" "${env_args[@]}" "$fs"
+  each "$r" smtpout-data faultsrv tls-new run @N@ "$bench" -q -s 1 -m @N@ \
+    --no-chunking "${tls_args[@]}" "${env_args[@]}" "$fs"
+  each "$r" smtpout-data faultsrv tls-reuse run @N@ "$bench" -q -s 1 -d \
+    -m @N@ --no-chunking "${tls_args[@]}" "${env_args[@]}" "$fs"
   each "$r" smtplib faultsrv tls-new smtplib @N@ 127.0.0.1 "$fs_port" "$ca" \
     "$mx" --from a@client.example --to r@test.example
 done

@@ -393,6 +393,34 @@ def pipelined_starttls():
     r.reply(b"250")
 
 
+def bdat():
+    """--chunking: CHUNKING offered; two chunks, the second LAST, pipelined
+    with MAIL, RCPT and QUIT; the content spooled as it was sent (a line
+    starting with a dot is not unstuffed); a chunk without recipients read
+    and refused."""
+    r = Raw()
+    r.reply(b"220")
+    r.send(b"EHLO client.example\r\n")
+    ehlo = r.reply(b"250")
+    expect(b"250-CHUNKING" in ehlo or b"250 CHUNKING" in ehlo,
+           "no CHUNKING: %r" % ehlo)
+    one, two = b"Subject: c\r\n\r\n.dot", b" stays\r\n..two\r\n"
+    r.send(b"MAIL FROM:<a@client.example>\r\nRCPT TO:<b@test.example>\r\n"
+           b"BDAT %d\r\n%sBDAT %d LAST\r\n%s" % (len(one), one, len(two), two))
+    r.reply(b"250")
+    r.reply(b"250")
+    r.reply(b"250")
+    r.reply(b"250")
+    got = open(os.path.join(SPOOL, "1.eml"), "rb").read()
+    expect(got == one + two, "spooled %r" % got)
+    r.send(b"MAIL FROM:<a@client.example>\r\nRCPT TO:<nobody@test.example>"
+           b"\r\nBDAT 5 LAST\r\nhelloQUIT\r\n")
+    r.reply(b"250")
+    r.reply()
+    r.reply(b"554")
+    r.reply(b"221")
+
+
 def early_clienthello():
     """A client that sends its ClientHello before the dripped 220 is whole."""
     r = Raw()
@@ -866,6 +894,10 @@ start toggles --max-conns 2 --no-pipelining --no-8bitmime --no-smtputf8 --no-enh
 check "toggles: the EHLO reply" py ehlo_lines "250-mx.test.example Hello client.example" \
     "250-SIZE 1000" "250 AUTH PLAIN"
 check "toggles: no enhanced codes, SIZE enforced" py toggles
+finish
+
+start bdat --max-conns 1 --chunking --rcpt-reply 'nobody@test.example=550 5.1.1 no'
+check "--chunking: BDAT chunks, LAST, content as sent, a chunk refused" py bdat
 finish
 
 start overlong --max-conns 1

@@ -33,6 +33,8 @@
  *   --no-pipelining --no-8bitmime --no-smtputf8 --no-enhanced
  *   --size N               SIZE limit advertised and enforced (0: no limit)
  *   --ext [plain:|tls:]TEXT  an extra EHLO keyword line (repeatable)
+ *   --chunking             offer CHUNKING and take BDAT (RFC 3030): a chunk
+ *                          is content as it is; BDAT ... LAST ends it
  *   --reoffer-starttls     advertise STARTTLS again after TLS (a second
  *                          STARTTLS is a logged violation, answered 503)
  *
@@ -219,6 +221,7 @@ static struct options {
     const char *priority;
     unsigned long max_conns;    /* 0: serve forever */
     bool starttls, pipelining, eightbit, smtputf8, enhanced, reoffer, tickets;
+    bool chunking;
     unsigned long size;         /* 0: no limit */
     const char *ext[2][MAX_EXT];
     int n_ext[2];
@@ -261,6 +264,7 @@ enum conn_state {
     ST_MAIL,            /* MAIL accepted, no recipient yet */
     ST_RCPT,            /* at least one recipient accepted */
     ST_DATA,            /* reading message content */
+    ST_BDAT,            /* reading a BDAT chunk (--chunking) */
     ST_TLS_PENDING,     /* 220 to STARTTLS queued; the handshake starts once it is written */
     ST_TLS_HANDSHAKE,   /* GnuTLS handshake in progress */
     ST_FAKE_HANDSHAKE,  /* --handshake alert|close|garbage: waiting for the ClientHello */
@@ -339,6 +343,13 @@ struct conn {
     bool data_8bit;
     char head[HEAD_MAX];                /* the first content bytes, for --id-header */
     size_t head_len;
+
+    /* BDAT (--chunking): the chunk being read, whether it is the LAST,
+     * whether the message is being taken in chunks, and whether this
+     * chunk is read only to be refused (no transaction to take it). */
+    unsigned long bdat_left, bdat_size;
+    bool bdat_last, in_bdat, bdat_refused;
+    enum conn_state bdat_after;         /* the state a refused chunk returns to */
 };
 
 /* The running server. */
@@ -1012,6 +1023,7 @@ static void transaction_reset(struct conn *c)
     c->slow_read = false;
     c->read_due = 0;
     c->head_len = 0;
+    c->in_bdat = false;
     spool_discard(c);
 }
 
@@ -1140,6 +1152,8 @@ static void cmd_ehlo(struct conn *c, const char *arg, bool extended)
             lines[nl++] = "ENHANCEDSTATUSCODES";
         if (O.smtputf8)
             lines[nl++] = "SMTPUTF8";
+        if (O.chunking)
+            lines[nl++] = "CHUNKING";
         if (offer_tls)
             lines[nl++] = "STARTTLS";
         for (int i = 0; i < O.n_ext[c->tls_active]; i++)
@@ -1339,6 +1353,21 @@ answered:
     c->state = ST_RCPT;
 }
 
+/* Starts taking content: counters, and the spool file. */
+static void content_start(struct conn *c)
+{
+    c->dlex = DL_BOL;
+    c->data_raw = c->data_size = c->bare_lf = c->bare_cr = 0;
+    c->data_8bit = false;
+    if (O.spool != NULL) {
+        char path[4096];
+        spool_tmp_path(c, path, sizeof path);
+        c->spool_tmp = fopen(path, "w");
+        if (c->spool_tmp == NULL)
+            logf_(c, "* spool error: %s: %s", path, strerror(errno));
+    }
+}
+
 static void cmd_data(struct conn *c, const char *arg)
 {
     if (c->state != ST_RCPT) {
@@ -1359,18 +1388,91 @@ static void cmd_data(struct conn *c, const char *arg)
     int code = reply(c, PH_DATA, "354", NULL, "End data with <CR><LF>.<CR><LF>");
     if (code / 100 != 3)
         return;
-    c->dlex = DL_BOL;
-    c->data_raw = c->data_size = c->bare_lf = c->bare_cr = 0;
-    c->data_8bit = false;
-    if (O.spool != NULL) {
-        char path[4096];
-        spool_tmp_path(c, path, sizeof path);
-        c->spool_tmp = fopen(path, "w");
-        if (c->spool_tmp == NULL)
-            logf_(c, "* spool error: %s: %s", path, strerror(errno));
-    }
+    content_start(c);
     c->state = ST_DATA;
     soak_content(c);
+}
+
+static void end_of_data(struct conn *c);
+
+/* BDAT SIZE [LAST] (RFC 3030, --chunking).  The SIZE bytes that follow are
+ * read whatever the reply will be: they are not commands. */
+static void cmd_bdat(struct conn *c, const char *arg)
+{
+    char *end;
+    if (!O.chunking) {
+        reply(c, PH_OTHER, "500", "5.5.2", "Command not recognized");
+        return;
+    }
+    errno = 0;
+    unsigned long n = strtoul(arg, &end, 10);
+    if (end == arg || errno != 0 || *arg == '-') {
+        reply(c, PH_DATA, "501", "5.5.4", "Syntax: BDAT size [LAST]");
+        return;
+    }
+    while (*end == ' ')
+        end++;
+    bool last = strcasecmp(end, "LAST") == 0;
+    if (*end != '\0' && !last) {
+        reply(c, PH_DATA, "501", "5.5.4", "Syntax: BDAT size [LAST]");
+        return;
+    }
+    c->bdat_refused = c->state != ST_RCPT;
+    c->bdat_after = c->state;
+    if (!c->bdat_refused && !c->in_bdat) {
+        content_start(c);
+        c->in_bdat = true;
+    }
+    c->bdat_left = c->bdat_size = n;
+    c->bdat_last = last;
+    c->state = ST_BDAT;
+}
+
+/* A chunk has been read whole: its reply. */
+static void bdat_chunk_done(struct conn *c)
+{
+    if (c->bdat_refused) {
+        c->state = c->bdat_after;
+        if (c->state == ST_MAIL)
+            reply(c, PH_DATA, "554", "5.5.1", "No valid recipients");
+        else
+            reply(c, PH_DATA, "503", "5.5.1", "Need RCPT command");
+        return;
+    }
+    if (c->bdat_last) {
+        end_of_data(c);
+        return;
+    }
+    c->state = ST_RCPT;
+    reply(c, PH_DATA, "250", "2.0.0", "%lu octets received", c->bdat_size);
+}
+
+/* Takes what is buffered of the chunk: content as it is. */
+static void next_chunk(struct conn *c)
+{
+    size_t avail = c->in_len - c->in_off;
+    if (avail > c->bdat_left)
+        avail = c->bdat_left;
+    const unsigned char *p = c->in + c->in_off;
+    if (!c->bdat_refused) {
+        for (size_t i = 0; i < avail; i++)
+            if (p[i] >= 0x80)
+                c->data_8bit = true;
+        c->data_size += avail;
+        if (S.events != NULL && c->head_len < sizeof c->head) {
+            size_t keep = sizeof c->head - c->head_len < avail
+                              ? sizeof c->head - c->head_len : avail;
+            memcpy(c->head + c->head_len, p, keep);
+            c->head_len += keep;
+        }
+        if (c->spool_tmp != NULL && avail > 0)
+            fwrite(p, 1, avail, c->spool_tmp);
+        c->data_raw += avail;
+    }
+    c->in_off += avail;
+    c->bdat_left -= avail;
+    if (c->bdat_left == 0)
+        bdat_chunk_done(c);
 }
 
 /* The value of the first --id-header field in the content kept (the
@@ -1557,6 +1659,8 @@ static void handle_line(struct conn *c, char *line, size_t len)
         cmd_rcpt(c, arg);
     else if (strcasecmp(verb, "DATA") == 0)
         cmd_data(c, arg);
+    else if (strcasecmp(verb, "BDAT") == 0)
+        cmd_bdat(c, arg);
     else if (strcasecmp(verb, "RSET") == 0)
         cmd_rset(c);
     else if (strcasecmp(verb, "NOOP") == 0)
@@ -1997,7 +2101,8 @@ static bool wants_input(const struct conn *c)
         return out_pending(c) == 0;     /* the ClientHello comes after the 220 */
     if (c->state == ST_DATA && S.now < c->read_due)
         return false;                   /* --soak: a slow read, or a stall */
-    return c->state == ST_DATA || c->state == ST_STALLED || c->state == ST_ENDLESS;
+    return c->state == ST_DATA || c->state == ST_BDAT || c->state == ST_STALLED
+           || c->state == ST_ENDLESS;
 }
 
 /* Consumes buffered input as the state allows.  Returns true when it did. */
@@ -2011,6 +2116,8 @@ static bool process_input(struct conn *c)
                 break;
         } else if (c->state == ST_DATA) {
             next_data(c);
+        } else if (c->state == ST_BDAT) {
+            next_chunk(c);
         } else if (c->state == ST_STALLED || c->state == ST_ENDLESS) {
             log_text(c, "C> (ignored)", (const char *)c->in + c->in_off, c->in_len - c->in_off);
             c->in_off = c->in_len;
@@ -2037,7 +2144,7 @@ static void conn_eof(struct conn *c)
      * on until writing fails. */
     if (c->state == ST_ENDLESS)
         return;
-    if (c->state == ST_DATA) {
+    if (c->state == ST_DATA || c->state == ST_BDAT) {
         logf_(c, "* end of stream in message data after %lu bytes", c->data_raw);
         spool_discard(c);
     }
@@ -2529,7 +2636,7 @@ static void set_reply(const char *opt, const char *phase, size_t len, const char
 enum {
     OPT_LISTEN = 256, OPT_HOSTNAME, OPT_SPOOL, OPT_LOG, OPT_MAX_CONNS, OPT_CERT, OPT_KEY,
     OPT_NO_STARTTLS, OPT_NO_PIPELINING, OPT_NO_8BITMIME, OPT_NO_SMTPUTF8, OPT_NO_ENHANCED,
-    OPT_SIZE, OPT_EXT, OPT_REOFFER, OPT_REPLY, OPT_GREETING, OPT_EHLO_REPLY, OPT_MAIL_REPLY,
+    OPT_SIZE, OPT_EXT, OPT_CHUNKING, OPT_REOFFER, OPT_REPLY, OPT_GREETING, OPT_EHLO_REPLY, OPT_MAIL_REPLY,
     OPT_DATA_REPLY, OPT_EOD_REPLY, OPT_STARTTLS_REPLY, OPT_RCPT_REPLY, OPT_INJECT,
     OPT_HANDSHAKE, OPT_PRIORITY, OPT_TICKETS, OPT_OCSP_RESPONSE, OPT_DROP_IN_DATA, OPT_DROP_MODE, OPT_STALL, OPT_CLOSE,
     OPT_ENDLESS_MULTILINE, OPT_ENDLESS_LINE, OPT_PACE, OPT_DRIP, OPT_NUL, OPT_BAD_CODE,
@@ -2552,6 +2659,7 @@ static const struct option long_options[] = {
     { "no-enhanced", no_argument, NULL, OPT_NO_ENHANCED },
     { "size", required_argument, NULL, OPT_SIZE },
     { "ext", required_argument, NULL, OPT_EXT },
+    { "chunking", no_argument, NULL, OPT_CHUNKING },
     { "reoffer-starttls", no_argument, NULL, OPT_REOFFER },
     { "reply", required_argument, NULL, OPT_REPLY },
     { "greeting", required_argument, NULL, OPT_GREETING },
@@ -2619,6 +2727,7 @@ static void parse_args(int argc, char **argv)
         case OPT_NO_ENHANCED: O.enhanced = false; break;
         case OPT_SIZE: O.size = parse_ulong(name, optarg); break;
         case OPT_REOFFER: O.reoffer = true; break;
+        case OPT_CHUNKING: O.chunking = true; break;
         case OPT_EXT: {
             bool tr[2] = { true, true };
             v = optarg;
