@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "smtpout/smtpout.h"
@@ -317,6 +318,66 @@ static void test_literal_delivers_through_its_hop(void **state)
   smtpout_delivery_free(d);
 }
 
+/* Relay mode: a relay the configuration has, the delivery-level options
+ * its section sets refused by run, and a relay whose password file was
+ * opened to others after the load: one attempt with that error, the
+ * recipient deferred, no connection. */
+static void test_relay_mode(void **state)
+{
+  (void)state;
+  char pw[] = "/tmp/smtpout-relay-pw-XXXXXX";
+  int fd = mkstemp(pw);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, "s3cret\n", 7), 7);
+  close(fd);
+  assert_int_equal(chmod(pw, 0600), 0);
+  char ini[512], err[256];
+  snprintf(ini, sizeof(ini),
+           "[queue.outbound]\nrelay = sub\n"
+           "[relay \"sub\"]\nhost = 127.0.0.1\nport = %u\n"
+           "auth-username = u\nauth-password-file = %s\n",
+           (unsigned)closed_port(), pw);
+  smtpout_config *c;
+  if (smtpout_config_load_string(&c, ini, "t.ini", err, sizeof(err)) != 0)
+    fail_msg("%s", err);
+  smtpout_delivery *d;
+  assert_int_equal(smtpout_delivery_new(&d, c), 0);
+  assert_int_equal(smtpout_delivery_set_relay(NULL, "sub"),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  assert_int_equal(smtpout_delivery_set_relay(d, ""),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  assert_int_equal(smtpout_delivery_set_relay(d, "nosuch"),
+                   SMTPOUT_ERR_INVALID_ARGUMENT);
+  assert_int_equal(smtpout_delivery_set_relay(d, NULL), 0); /* the default */
+  assert_int_equal(smtpout_delivery_set_sender(d, "s@sender.test"), 0);
+  assert_int_equal(smtpout_delivery_add_recipient(d, "r@any.example"), 0);
+  assert_int_equal(smtpout_delivery_set_body(d, body, sizeof(body) - 1), 0);
+  assert_int_equal(smtpout_delivery_set_implicit_tls(d, 1), 0);
+  assert_int_equal(smtpout_delivery_run(d), SMTPOUT_ERR_INVALID_STATE);
+  smtpout_delivery_free(d);
+
+  assert_int_equal(smtpout_delivery_new(&d, c), 0);
+  assert_int_equal(smtpout_delivery_set_relay(d, "sub"), 0);
+  assert_int_equal(smtpout_delivery_set_sender(d, "s@sender.test"), 0);
+  assert_int_equal(smtpout_delivery_add_recipient(d, "r@any.example"), 0);
+  assert_int_equal(smtpout_delivery_set_body(d, body, sizeof(body) - 1), 0);
+  assert_int_equal(chmod(pw, 0644), 0);
+  assert_int_equal(smtpout_delivery_run(d), 0);
+  assert_int_equal(smtpout_delivery_attempt_count(d), 1);
+  const smtpout_attempt *a = smtpout_delivery_attempt(d, 0);
+  assert_non_null(strstr(smtpout_attempt_error(a),
+                         "AUTH password file of relay sub"));
+  assert_int_equal(smtpout_attempt_auth_outcome(a),
+                   SMTPOUT_AUTH_OUTCOME_NONE);
+  const smtpout_result *r = smtpout_delivery_result(d, 0);
+  assert_int_equal(smtpout_result_status(r), SMTPOUT_STATUS_DEFERRED);
+  assert_string_equal(smtpout_route_domain(smtpout_delivery_route(d)),
+                      "127.0.0.1");
+  smtpout_delivery_free(d);
+  smtpout_config_unref(c);
+  unlink(pw);
+}
+
 static void test_attempt_getters_take_null(void **state)
 {
   (void)state;
@@ -341,6 +402,7 @@ int main(void)
     cmocka_unit_test(test_literal_with_nobody_listening_defers),
     cmocka_unit_test(test_resolve_only_connects_to_nothing),
     cmocka_unit_test(test_literal_delivers_through_its_hop),
+    cmocka_unit_test(test_relay_mode),
     cmocka_unit_test(test_attempt_getters_take_null),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
