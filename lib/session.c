@@ -2490,10 +2490,14 @@ static int relay_setup(smtpout_session *s, const smtpout_hop *hop)
     rv = smtpout_session_set_implicit_tls(s, 1);
   const char *user = smtpout_hop_auth_username(hop);
   if (rv == 0 && user) {
-    char secret[SASL_SECRET_MAX + 1];
+    /* Room for SASL_SECRET_MAX bytes, a CR and the NUL; a secret longer
+     * than the session takes is the file's fault, as an unreadable one. */
+    char secret[SASL_SECRET_MAX + 2];
     int n = smtpout_hop_auth_secret(hop, secret, sizeof(secret));
-    if (n < 0) {
-      rv = n == SMTPOUT_ERR_INVALID_ARGUMENT ? SMTPOUT_ERR_IO : n;
+    if (n < 0 || n > SASL_SECRET_MAX) {
+      rv = n == SMTPOUT_ERR_INVALID_ARGUMENT || n > SASL_SECRET_MAX
+               ? SMTPOUT_ERR_IO
+               : n;
     } else {
       rv = smtpout_session_set_auth(s, smtpout_hop_auth_mechanisms(hop),
                                     user, secret,
