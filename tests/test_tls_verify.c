@@ -484,7 +484,7 @@ static void test_input_left_unread_is_kept_past_the_call(void **st)
   struct link l;
   memset(&l, 0, sizeof(l));
   struct tls_conn *conn = NULL;
-  struct tls_conn_params p = {f->creds, f->cache, "NORMAL", MX, 0, NULL};
+  struct tls_conn_params p = {f->creds, f->cache, "NORMAL", MX, 0, NULL, NULL};
   assert_int_equal(tls_conn_new(&conn, &p, &l.c2s), 0);
   assert_int_equal(gnutls_init(&l.server, GNUTLS_SERVER | GNUTLS_NONBLOCK),
                    0);
