@@ -3,13 +3,14 @@
 
 The lab (tests/servers/dnslab.py) serves signed zones through a validating
 unbound; every MX host of the zones below has its own loopback address
-(127.0.71.x), all on one port P (the configuration's smtp-port, so TLSA
+(127.A.B.x, A and B drawn per run so that two runs on one machine do not
+meet on the policy host's fixed port 443), all on one port P (the configuration's smtp-port, so TLSA
 records sit at _P._tcp).  One private Postfix (tests/servers/postfix.py)
 listens on most of them, each listener with its own certificate (or no
 STARTTLS) and its own log name, so a test can tell which host was
 contacted; an aiosmtpd that offers REQUIRETLS after STARTTLS
 (tests/servers/aiosmtpd-sink.py --requiretls) is one more; the MTA-STS
-policy host (tests/servers/sts-https.py) listens on 127.0.71.250:443.
+policy host (tests/servers/sts-https.py) listens on 127.A.B.250:443.
 Certificates come from the lab's PKI (tests/certs/mkdane.sh) and leaves
 issued by its CA at test time; the configuration trusts that CA for SMTP
 and for policy fetches.
@@ -41,6 +42,7 @@ import ctypes
 import datetime
 import json
 import os
+import random
 import re
 import shutil
 import socket
@@ -58,7 +60,10 @@ import postfix  # noqa: E402
 import stslab  # noqa: E402
 import testlib  # noqa: E402
 
-NET = "127.0.71."
+# Every address of the lab is on loopback (127/8 is all lo's on Linux);
+# SMTPOUT_LAB_NET ("127.0.71.") fixes it for a reproduction.
+NET = os.environ.get("SMTPOUT_LAB_NET") or "127.%d.%d." % (
+    random.SystemRandom().randint(72, 254), random.SystemRandom().randint(1, 254))
 TLSRPT = os.path.join(testlib.BUILD, "examples", "tools", "smtpout-tlsrpt")
 POLICY_TOOL = os.path.join(testlib.BUILD, "examples", "tools",
                            "smtpout-policy")
