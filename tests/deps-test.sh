@@ -149,5 +149,40 @@ else
         "$(cat "$tmp/out" "$tmp/calls")"
 fi
 
+# On a systemd machine the services of test tools this run installed are
+# stopped and disabled; the others, and everything without systemd, are
+# left alone.
+stubs "Inst nsd (4.6.1-1 Debian:12/stable [amd64])" ""
+printf '#!/bin/sh\necho "systemctl $*" >>"%s"\n' "$tmp/calls" >"$tmp/bin/systemctl"
+chmod +x "$tmp/bin/systemctl"
+mkdir -p "$tmp/systemd"
+if SMTPOUT_SYSTEMD_DIR=$tmp/systemd smtpout_systemd_dir=$tmp/systemd run_install test &&
+   grep -q "^systemctl disable --now nsd.service$" "$tmp/calls" &&
+   grep -q "^systemctl disable --now redis-server.service$" "$tmp/calls" &&
+   grep -q "^systemctl disable --now dovecot.service$" "$tmp/calls"; then
+    ok "services of the test tools it installed are stopped and disabled under systemd"
+else
+    not_ok "services of the test tools it installed are stopped and disabled under systemd" \
+        "$(cat "$tmp/out" "$tmp/calls")"
+fi
+# Already installed (dpkg-query says so for everything but swaks): untouched.
+printf '#!/bin/sh\n[ "$3" = swaks ] && exit 1\necho "install ok installed"\n' >"$tmp/bin/dpkg-query"
+: >"$tmp/calls"
+if smtpout_systemd_dir=$tmp/systemd run_install test && installs &&
+   ! grep -q "^systemctl" "$tmp/calls"; then
+    ok "a service package that was already installed is left as it was"
+else
+    not_ok "a service package that was already installed is left as it was" \
+        "$(cat "$tmp/out" "$tmp/calls")"
+fi
+: >"$tmp/calls"
+printf '#!/bin/sh\nexit 1\n' >"$tmp/bin/dpkg-query"
+if smtpout_systemd_dir=$tmp/no-systemd run_install test && installs &&
+   ! grep -q "^systemctl" "$tmp/calls"; then
+    ok "without systemd no service is touched"
+else
+    not_ok "without systemd no service is touched" "$(cat "$tmp/out" "$tmp/calls")"
+fi
+
 echo "1..$n"
 [ $failed -eq 0 ]

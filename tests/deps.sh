@@ -99,6 +99,17 @@ smtpout_test_packages=("${smtpout_build_packages[@]}" gnutls-bin openssl
 # measures.
 smtpout_bench_packages=("${smtpout_test_packages[@]}" msmtp)
 
+# Packages installed only as test tools that come with a system service
+# (package:unit).  Debian starts a service when its package is installed;
+# the tests never use these (they run private instances on loopback), so
+# where this run installed one on a systemd machine it is stopped and
+# disabled again: nsd would otherwise answer on port 53 of every interface.
+# A package that was already installed is left as it was.
+smtpout_service_packages=(nsd:nsd.service unbound:unbound.service
+                          unbound:unbound-resolvconf.service
+                          redis-server:redis-server.service
+                          dovecot-core:dovecot.service)
+smtpout_systemd_dir=${SMTPOUT_SYSTEMD_DIR:-/run/systemd/system}
 # A Debian package that is a mail server provides this virtual package.
 smtpout_mta=mail-transport-agent
 
@@ -145,4 +156,15 @@ smtpout_install_deps() {
   fi
   DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y \
     --no-install-recommends "${missing[@]}" || return 1
+  [ -d "$smtpout_systemd_dir" ] || return 0
+  local s
+  for s in "${smtpout_service_packages[@]}"; do
+    for p in "${missing[@]}"; do
+      if [ "$p" = "${s%%:*}" ]; then
+        echo "== ${s#*:}: stopped and disabled (a test tool, not a service here)"
+        systemctl disable --now "${s#*:}" >/dev/null 2>&1 || true
+      fi
+    done
+  done
+  return 0
 }
