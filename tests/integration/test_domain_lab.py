@@ -33,11 +33,17 @@ and for policy fetches.
   both            DANE on both MX hosts, enforce listing mx-both1 only;
                   mx-both1's certificate is self-signed (PKIX would fail)
   rt              DANE host (aiosmtpd) offering REQUIRETLS after STARTTLS
+  relay           A only (no TLSA): a smarthost for [relay] sections, an
+                  aiosmtpd with AUTH after STARTTLS and a certificate for
+                  relay.secure.test from the lab CA; relay-othername the
+                  same with a certificate for other.secure.test;
+                  relay-465 the same under implicit TLS
 
 Sessions are made for each hop (smtpout_session_new_for_hop()), so the
 hop's TLS requirement is enforced: DANE matching, PKIX under MTA-STS,
 REQUIRETLS.
 """
+import base64
 import ctypes
 import datetime
 import json
@@ -75,6 +81,7 @@ HOSTS = {
     "mx-stsok": 10, "mx-stsbad": 11, "mx-unlisted": 12, "mx-listed": 13,
     "mx-ststest": 14, "mx-stsfail-a": 15, "mx-stsfail-b": 16,
     "mx-both0": 17, "mx-both1": 18, "mx-rt": 20,
+    "relay": 30, "relay-othername": 31, "relay-465": 32,
 }
 STS_DOMAINS = ("stsok", "stsbad", "stsmx", "ststest", "stsfail", "both")
 
@@ -648,6 +655,147 @@ class RequireTls(DomainTest):
         self.assertEqual(self.status(doc), [("bounced", "5.7.10")])
         self.assertEqual(doc["attempts"], [])
         self.assertEqual(len(self.sessions("alive")), before)
+
+
+RELAY_USER, RELAY_PASSWORD = "alice", "wonder land"
+
+
+@unittest.skipUnless(available(), "needs nsd, unbound, ldnsutils and root "
+                                  "(Postfix, port 443)")
+class RelayByName(DomainTest):
+    """The default relay path end to end: [relay "r"] names its host, the
+    name is resolved through the lab's validating unbound (--resolver), the
+    certificate is verified by PKIX for that name against the lab CA, and
+    so AUTH goes out under the default auth-tls = verified, with no
+    allow-invalid-certs anywhere (tests/integration/test_relay.py's relays
+    are addresses, which no certificate can verify)."""
+
+    def sink(self, host, cert, *extra):
+        """An aiosmtpd with AUTH (required) on host's lab address and the
+        lab's port, presenting `cert` (chain, key)."""
+        L = lab()
+        self.spooldir = self.spool(host)
+        users = self.write("users", "%s:%s\n" % (RELAY_USER,
+                                                  RELAY_PASSWORD), "w")
+        return testlib.ServerProcess([
+            testlib.PYTHON, os.path.join(testlib.SOURCE, "tests", "servers",
+                                         "aiosmtpd-sink.py"),
+            "--spool", self.spooldir,
+            "--host", L.net + str(HOSTS[host]), "--port", str(L.port),
+            "--tls-cert", cert[0], "--tls-key", cert[1],
+            "--auth-users", users, "--auth-required"] + list(extra))
+
+    def leaf(self, name, dns_name):
+        return stslab.leaf(lab().pki, name, "ca", [dns_name])
+
+    def via_relay(self, host, *keys):
+        """smtpout-send --relay r --resolver <lab> with [relay "r"] at
+        host.secure.test; returns (exit status, JSON, stderr), having
+        checked the password is in none of the output."""
+        L = lab()
+        secret = self.write("password", RELAY_PASSWORD + "\n", "w")
+        os.chmod(secret, 0o600)
+        text = ("[queue.outbound.tls]\nca-file = %s\n"
+                '[relay "r"]\nhost = %s.secure.test\nport = %d\n'
+                "auth-mechanisms = PLAIN\nauth-username = %s\n"
+                "auth-password-file = %s\n"
+                % (L.ca, host, L.port, RELAY_USER, secret))
+        config = self.write("relay.ini", text + "".join(
+            k + "\n" for k in keys), "w")
+        self.assertNotIn("auth-tls", text + "".join(keys))
+        self.assertNotIn("allow-invalid-certs", text + "".join(keys))
+        rc, doc, err = testlib.send([
+            "--relay", "r", "--config", config,
+            "--resolver", L.dns.resolver, "--from", "s@sender.test",
+            "--to", "a@elsewhere.test", "--data",
+            self.write("msg.eml", MESSAGE), "--timeout", "20s",
+            "--verbose"])
+        out = json.dumps(doc) + err
+        for form in (RELAY_PASSWORD, base64.b64encode(
+                ("\0%s\0%s" % (RELAY_USER, RELAY_PASSWORD)).encode())
+                .decode()):
+            self.assertNotIn(form, out)
+        return rc, doc, err
+
+    def auth_log(self):
+        path = os.path.join(self.spooldir, "auth.log")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return [json.loads(line) for line in f]
+
+    def stored(self):
+        return sorted(n for n in os.listdir(self.spooldir)
+                      if n.endswith(".eml"))
+
+    def assert_verified_delivery(self, host, rc, doc, err, implicit):
+        L = lab()
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(doc["relay"], "r")
+        self.assertEqual(self.status(doc), [("delivered", "2.0.0")])
+        (a,) = doc["attempts"]
+        self.assertEqual((a["mx"], a["address"], a["tls_requirement"]),
+                         ("%s.secure.test" % host,
+                          "%s%d:%d" % (L.net, HOSTS[host], L.port), "local"))
+        # The name came from the lab's unbound (DNSSEC-secure, no TLSA:
+        # no DANE), the certificate verified by PKIX for that name.
+        self.assertIn("-- dns A %s.secure.test.: secure\n" % host, err)
+        self.assertEqual(a["dane"]["status"], "no-tlsa")
+        self.assertIn("SNI %s.secure.test" % host, err)
+        self.assertEqual((a["tls"]["verified"], a["auth"]), (True, "pkix"))
+        self.assertEqual(a["tls"]["implicit"], implicit)
+        self.assertEqual(a["smtp_auth"], {"outcome": "ok",
+                                          "mechanism": "PLAIN"})
+        self.assertIn("C: AUTH PLAIN ****\n", err)
+        self.assertLess(err.index("C: AUTH PLAIN"), err.index("C: MAIL"))
+        self.assertEqual([(e["mechanism"], e["user"], e["success"], e["tls"])
+                          for e in self.auth_log()],
+                         [("PLAIN", RELAY_USER, True, True)])
+        self.assertEqual(self.stored(), ["1.eml"])
+        with open(os.path.join(self.spooldir, "1.json")) as f:
+            meta = json.load(f)
+        self.assertEqual((meta["auth_user"], meta["tls"]), (RELAY_USER, True))
+        with open(os.path.join(self.spooldir, "1.eml"), "rb") as f:
+            self.assertIn(b"hello", f.read())
+
+    def test_starttls_verified_for_the_name_carries_auth(self):
+        with self.sink("relay", self.leaf("relay", "relay.secure.test")):
+            rc, doc, err = self.via_relay("relay")
+        self.assert_verified_delivery("relay", rc, doc, err, False)
+        self.assertLess(err.index("C: STARTTLS"), err.index("C: AUTH"))
+
+    def test_implicit_tls_verified_for_the_name_carries_auth(self):
+        with self.sink("relay-465", self.leaf("relay-465",
+                                              "relay-465.secure.test"),
+                       "--implicit-tls"):
+            rc, doc, err = self.via_relay("relay-465", "implicit-tls = true")
+        self.assert_verified_delivery("relay-465", rc, doc, err, True)
+        self.assertNotIn("C: STARTTLS", err)
+
+    def test_certificate_for_another_name_gets_neither_auth_nor_mail(self):
+        # relay-othername.secure.test's server holds a certificate the lab
+        # CA issued, for other.secure.test: the chain verifies, the name
+        # does not.
+        with self.sink("relay-othername",
+                       self.leaf("relay-othername", "other.secure.test")):
+            rc, doc, err = self.via_relay("relay-othername")
+        self.assertEqual(rc, testlib.EX_TEMPFAIL, err)
+        (r,) = doc["recipients"]
+        self.assertEqual((r["status"], r["enhanced"]), ("deferred", "4.7.5"))
+        self.assertIn("does not match", r["text"])
+        (a,) = doc["attempts"]
+        self.assertEqual((a["address"], a["outcome"]), ("%s%d:%d" % (
+            lab().net, HOSTS["relay-othername"], lab().port), "tls-failed"))
+        self.assertFalse(a["tls"]["verified"])
+        self.assertEqual(a["tlsrpt_result"], "certificate-host-mismatch")
+        # The session refused the unverified TLS before AUTH could be
+        # considered: the password never left.
+        self.assertEqual(a["smtp_auth"]["outcome"], "no-tls")
+        self.assertIn("C: STARTTLS", err)
+        self.assertNotIn("C: AUTH", err)
+        self.assertNotIn("C: MAIL", err)
+        self.assertEqual(self.auth_log(), [])
+        self.assertEqual(self.stored(), [])
 
 
 @unittest.skipUnless(available(), "needs nsd, unbound, ldnsutils and root "
