@@ -5,7 +5,7 @@ same time, the policy is fetched once, and one TLS-RPT report counts both
 processes' sessions.
 
 The lab is test_domain_lab's (DNS, Postfix listeners, the policy host), on
-its own addresses (127.0.72.x), and a real redis-server on a unix socket in
+its own addresses (127.A.B.x, drawn per run), and a real redis-server on a unix socket in
 a temporary directory, killed afterwards.  The domain is stsmx.secure.test:
 an enforce policy that lists mx-listed (preference 20) and not mx-unlisted
 (10), so each delivery records one validation-failure (the unlisted MX,
