@@ -1623,6 +1623,55 @@ static void data_end(smtpout_session *s, struct message *m)
     send_cmd(s, CMD_QUIT, 0, "QUIT");
 }
 
+/*
+ * Asks the host for at most `want` bytes of the current message's body
+ * and writes them, canonical, into `into` (the output with DATA, the
+ * chunk being staged with BDAT).  Returns 1 when bytes or the end came
+ * (*pnread, *peof); 0 when the session must stop pulling: the host has
+ * nothing now (body_blocked), or the message or the connection has
+ * failed, already reported.
+ */
+static int body_pull(smtpout_session *s, struct message *m, size_t want,
+                     struct buf *into, size_t *pnread, int *peof)
+{
+  size_t nread = 0;
+  int eof = 0;
+  int rv = s->cb.read_body ? s->cb.read_body(s, m->id, body_chunk(&s->body),
+                                             want, &nread, &eof,
+                                             s->user_data)
+                           : SMTPOUT_ERR_CALLBACK_FAILURE;
+  /* No bytes and no end is "nothing now", whatever the callback
+   * returned: asking again at once would spin here forever, and no
+   * deadline could ever fire.  The host calls
+   * smtpout_session_resume_body(); the data-block timeout bounds the
+   * wait. */
+  if (rv == SMTPOUT_ERR_WOULDBLOCK || (rv == 0 && nread == 0 && !eof)) {
+    s->body_blocked = 1;
+    return 0;
+  }
+  if (rv != 0 || nread > want) {
+    /* The data cannot be ended without delivering a truncated message
+     * (a dot, or a LAST chunk), so the connection is dropped instead. */
+    set_close(s, SMTPOUT_CLOSE_CALLBACK_FAILURE,
+              "local error reading the message body");
+    fail(s, 0, "4.3.0");
+    return 0;
+  }
+  const char *why = NULL;
+  enum body_result br = body_write(&s->body, nread, eof, into, &why);
+  if (br == BODY_NOMEM) {
+    out_of_memory(s);
+    return 0;
+  }
+  if (br == BODY_REFUSED) {
+    body_refused(s, m, why);
+    return 0;
+  }
+  *pnread = nread;
+  *peof = eof;
+  return 1;
+}
+
 /* Pulls body from the host while the output has room. */
 static void body_fill(smtpout_session *s)
 {
@@ -1630,39 +1679,10 @@ static void body_fill(smtpout_session *s)
   size_t chunk = body_chunk_size(&s->body);
   while (s->state == ST_BODY && !s->body_blocked &&
          buf_len(&s->out) + buf_len(&s->wire) < OUT_HIGH_WATER) {
-    size_t nread = 0;
-    int eof = 0;
-    int rv = s->cb.read_body ? s->cb.read_body(s, m->id, body_chunk(&s->body),
-                                               chunk, &nread, &eof,
-                                               s->user_data)
-                             : SMTPOUT_ERR_CALLBACK_FAILURE;
-    /* No bytes and no end is "nothing now", whatever the callback
-     * returned: asking again at once would spin here forever, and no
-     * deadline could ever fire.  The host calls
-     * smtpout_session_resume_body(); the data-block timeout bounds the
-     * wait. */
-    if (rv == SMTPOUT_ERR_WOULDBLOCK || (rv == 0 && nread == 0 && !eof)) {
-      s->body_blocked = 1;
+    size_t nread;
+    int eof;
+    if (!body_pull(s, m, chunk, &s->out, &nread, &eof))
       return;
-    }
-    if (rv != 0 || nread > chunk) {
-      /* The data cannot be ended without delivering a truncated message,
-       * so the connection is dropped instead. */
-      set_close(s, SMTPOUT_CLOSE_CALLBACK_FAILURE,
-                "local error reading the message body");
-      fail(s, 0, "4.3.0");
-      return;
-    }
-    const char *why = NULL;
-    enum body_result br = body_write(&s->body, nread, eof, &s->out, &why);
-    if (br == BODY_NOMEM) {
-      out_of_memory(s);
-      return;
-    }
-    if (br == BODY_REFUSED) {
-      body_refused(s, m, why);
-      return;
-    }
     if (eof) {
       data_end(s, m);
       return;
@@ -1779,34 +1799,10 @@ static void bdat_fill(smtpout_session *s)
         return;
       continue;
     }
-    size_t nread = 0;
-    int eof = 0;
-    int rv = s->cb.read_body ? s->cb.read_body(s, m->id, body_chunk(&s->body),
-                                               want, &nread, &eof,
-                                               s->user_data)
-                             : SMTPOUT_ERR_CALLBACK_FAILURE;
-    /* As in body_fill(): nothing and no end is "nothing now". */
-    if (rv == SMTPOUT_ERR_WOULDBLOCK || (rv == 0 && nread == 0 && !eof)) {
-      s->body_blocked = 1;
+    size_t nread;
+    int eof;
+    if (!body_pull(s, m, want, &s->chunk, &nread, &eof))
       return;
-    }
-    if (rv != 0 || nread > want) {
-      /* Dropped before the LAST chunk: nothing is delivered. */
-      set_close(s, SMTPOUT_CLOSE_CALLBACK_FAILURE,
-                "local error reading the message body");
-      fail(s, 0, "4.3.0");
-      return;
-    }
-    const char *why = NULL;
-    enum body_result br = body_write(&s->body, nread, eof, &s->chunk, &why);
-    if (br == BODY_NOMEM) {
-      out_of_memory(s);
-      return;
-    }
-    if (br == BODY_REFUSED) {
-      body_refused(s, m, why);
-      return;
-    }
     if (eof) {
       if (bdat_emit(s, 1) == 0)
         bdat_end(s, m);
