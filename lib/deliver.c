@@ -191,24 +191,15 @@ int smtpout_delivery_set_auth(smtpout_delivery *d, const char *mechanisms,
                               const char *username, const char *secret,
                               uint32_t flags)
 {
-  if (d == NULL || username == NULL || secret == NULL ||
-      (flags & ~SMTPOUT_AUTH_TLS_ANY))
-    return SMTPOUT_ERR_INVALID_ARGUMENT;
   /* Checked as the session will check them, so that a mistake is a
    * usage error now rather than a deferral after connecting. */
-  size_t ulen = strnlen(username, SASL_USERNAME_MAX + 1);
-  size_t slen = strnlen(secret, SASL_SECRET_MAX + 1);
-  if (ulen == 0 || ulen > SASL_USERNAME_MAX || slen == 0 ||
-      slen > SASL_SECRET_MAX)
+  enum sasl_mech prefs[SASL_MECH_COUNT];
+  size_t nprefs, slen;
+  if (d == NULL || (flags & ~SMTPOUT_AUTH_TLS_ANY) ||
+      sasl_credentials_check(mechanisms, username, secret, prefs, &nprefs,
+                             &slen) != 0)
     return SMTPOUT_ERR_INVALID_ARGUMENT;
-  int have_mechs = mechanisms != NULL && mechanisms[0] != '\0';
-  if (have_mechs) {
-    enum sasl_mech prefs[SASL_MECH_COUNT];
-    char err[160];
-    if (sasl_mech_list_parse(mechanisms, prefs, SASL_MECH_COUNT, err,
-                             sizeof(err)) <= 0)
-      return SMTPOUT_ERR_INVALID_ARGUMENT;
-  }
+  int have_mechs = nprefs > 0;
   char *m = have_mechs ? strdup(mechanisms) : NULL;
   char *u = strdup(username);
   char *pw = strdup(secret);

@@ -222,6 +222,30 @@ int sasl_mech_list_parse(const char *text, enum sasl_mech *out, size_t cap,
   return (int)lp.n;
 }
 
+int sasl_credentials_check(const char *mechanisms, const char *username,
+                           const char *secret, enum sasl_mech *prefs,
+                           size_t *nprefs, size_t *pslen)
+{
+  if (username == NULL || secret == NULL)
+    return -1;
+  size_t ulen = strnlen(username, SASL_USERNAME_MAX + 1);
+  size_t slen = strnlen(secret, SASL_SECRET_MAX + 1);
+  if (ulen == 0 || ulen > SASL_USERNAME_MAX || slen == 0 ||
+      slen > SASL_SECRET_MAX)
+    return -1;
+  *nprefs = 0;
+  if (mechanisms != NULL && mechanisms[0] != '\0') {
+    char err[160];
+    int n = sasl_mech_list_parse(mechanisms, prefs, SASL_MECH_COUNT, err,
+                                 sizeof(err));
+    if (n <= 0)
+      return -1;
+    *nprefs = (size_t)n;
+  }
+  *pslen = slen;
+  return 0;
+}
+
 enum sasl_mech sasl_choose(const char *offered, size_t len,
                            const enum sasl_mech *prefs, size_t nprefs,
                            int have_cb)

@@ -114,6 +114,20 @@ int sasl_mech_offered(const char *offered, size_t len, enum sasl_mech mech);
 int sasl_mech_list_parse(const char *text, enum sasl_mech *out, size_t cap,
                          char *err, size_t errlen);
 
+/*
+ * What smtpout_session_set_auth() and smtpout_delivery_set_auth() accept,
+ * checked in one place so that the driver refuses at once what a session
+ * would refuse after connecting: a user name of 1..SASL_USERNAME_MAX
+ * bytes, a secret of 1..SASL_SECRET_MAX, and a mechanism list that
+ * sasl_mech_list_parse() takes (NULL or "" for the default list).
+ * Returns 0 with the list in `prefs` (`*nprefs` entries, 0 for the
+ * default; `prefs` has SASL_MECH_COUNT entries) and the secret's length
+ * in `*pslen`, or -1.
+ */
+int sasl_credentials_check(const char *mechanisms, const char *username,
+                           const char *secret, enum sasl_mech *prefs,
+                           size_t *nprefs, size_t *pslen);
+
 /* The list used when none is configured, strongest first:
  * SCRAM-SHA-256-PLUS, SCRAM-SHA-256 (when built), PLAIN, LOGIN.  XOAUTH2
  * takes a token, not a password, so it is only ever used when listed. */

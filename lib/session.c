@@ -2686,26 +2686,14 @@ int smtpout_session_set_auth(smtpout_session *s, const char *mechanisms,
                              const char *username, const char *secret,
                              uint32_t flags)
 {
-  if (s == NULL || username == NULL || secret == NULL ||
-      (flags & ~SMTPOUT_AUTH_TLS_ANY))
-    return SMTPOUT_ERR_INVALID_ARGUMENT;
-  size_t ulen = strnlen(username, SASL_USERNAME_MAX + 1);
-  size_t slen = strnlen(secret, SASL_SECRET_MAX + 1);
-  if (ulen == 0 || ulen > SASL_USERNAME_MAX || slen == 0 ||
-      slen > SASL_SECRET_MAX)
+  enum sasl_mech prefs[SASL_MECH_COUNT];
+  size_t nprefs, slen;
+  if (s == NULL || (flags & ~SMTPOUT_AUTH_TLS_ANY) ||
+      sasl_credentials_check(mechanisms, username, secret, prefs, &nprefs,
+                             &slen) != 0)
     return SMTPOUT_ERR_INVALID_ARGUMENT;
   if (s->state != ST_INIT)
     return SMTPOUT_ERR_INVALID_STATE;
-  enum sasl_mech prefs[SASL_MECH_COUNT];
-  size_t nprefs = 0;
-  if (mechanisms != NULL && mechanisms[0] != '\0') {
-    char err[160];
-    int n = sasl_mech_list_parse(mechanisms, prefs, SASL_MECH_COUNT, err,
-                                 sizeof(err));
-    if (n <= 0)
-      return SMTPOUT_ERR_INVALID_ARGUMENT;
-    nprefs = (size_t)n;
-  }
   char *u = strdup(username);
   char *pw = malloc(slen + 1);
   if (u == NULL || pw == NULL) {
