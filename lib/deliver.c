@@ -528,6 +528,22 @@ static void ack_if_idle(int fd, const smtpout_session *s)
 #endif
 }
 
+int deliver_record_session(struct smtpout_attempt *a,
+                           const smtpout_session *s)
+{
+  a->tls = *smtpout_session_tls_info(s);
+  a->auth_outcome = smtpout_session_auth_outcome(s);
+  const char *mech = smtpout_session_auth_mechanism(s);
+  snprintf(a->auth_mechanism, sizeof(a->auth_mechanism), "%s",
+           mech ? mech : "");
+  if (smtpout_session_close_reason(s) != SMTPOUT_CLOSE_NONE) {
+    a->has_error = 1;
+    snprintf(a->error, sizeof(a->error), "%s", smtpout_session_close_text(s));
+    return 1;
+  }
+  return 0;
+}
+
 void deliver_run_session(smtpout_session *s, int fd)
 {
   uint8_t buf[65536];
@@ -757,15 +773,7 @@ static int attempt(smtpout_delivery *d, const struct addrinfo *ai,
 
   deliver_run_session(s, fd);
   close(fd);
-  a->tls = *smtpout_session_tls_info(s);
-  a->auth_outcome = smtpout_session_auth_outcome(s);
-  const char *mech = smtpout_session_auth_mechanism(s);
-  snprintf(a->auth_mechanism, sizeof(a->auth_mechanism), "%s",
-           mech ? mech : "");
-  if (smtpout_session_close_reason(s) != SMTPOUT_CLOSE_NONE) {
-    a->has_error = 1;
-    snprintf(a->error, sizeof(a->error), "%s", smtpout_session_close_text(s));
-  }
+  deliver_record_session(a, s);
   int fallback = smtpout_tls_info_fallback_permitted(&a->tls);
   smtpout_session_free(s);
   return fallback;

@@ -147,6 +147,12 @@ int deliver_connect(const struct sockaddr *sa, socklen_t salen, int family,
  * done, and aborts it if it stopped without finishing. */
 void deliver_run_session(smtpout_session *s, int fd);
 
+/* Copies what a finished session says into its attempt: the TLS record,
+ * the AUTH outcome and mechanism, and the close text when the connection
+ * ended for a reason (then returns 1, else 0). */
+int deliver_record_session(struct smtpout_attempt *a,
+                           const smtpout_session *s);
+
 /* The timeout in force for `which`: the delivery's own, else the
  * configuration's. */
 uint32_t deliver_timeout(const smtpout_delivery *d, int which);

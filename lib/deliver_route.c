@@ -601,17 +601,8 @@ static int hop_connect(struct host *h, const smtpout_hop *hop,
   local_address(fd, sending_ip, sizeof(sending_ip));
   deliver_run_session(s, fd);
   close(fd);
-  at->tls = *smtpout_session_tls_info(s);
-  at->auth_outcome = smtpout_session_auth_outcome(s);
-  const char *mech = smtpout_session_auth_mechanism(s);
-  snprintf(at->auth_mechanism, sizeof(at->auth_mechanism), "%s",
-           mech ? mech : "");
-  if (smtpout_session_close_reason(s) != SMTPOUT_CLOSE_NONE) {
-    at->has_error = 1;
-    snprintf(at->error, sizeof(at->error), "%s",
-             smtpout_session_close_text(s));
+  if (deliver_record_session(at, s))
     snprintf(detail, detail_len, "%s", at->error);
-  }
   int outcome = smtpout_session_hop_outcome(s);
   at->hop_outcome = outcome;
   *fallback = smtpout_hop_plaintext_fallback(hop) &&
