@@ -16,9 +16,19 @@ cd "$top"
 . tests/deps.sh
 smtpout_install_deps demo
 
+# quiet CMD...: CMD's output only when it fails (then the demo stops).
+quiet() {
+  local log rc=0
+  log=$(mktemp)
+  "$@" >"$log" 2>&1 || rc=$?
+  [ $rc -eq 0 ] || cat "$log" >&2
+  rm -f "$log"
+  return $rc
+}
+
 builddir=build-demo
-[ -d "$builddir" ] || meson setup "$builddir" >/dev/null
-ninja -C "$builddir" >/dev/null
+[ -d "$builddir" ] || quiet meson setup "$builddir"
+quiet ninja -C "$builddir"
 
 work=$(mktemp -d)
 server=

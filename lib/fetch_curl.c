@@ -53,12 +53,6 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
   return n;
 }
 
-void fetch_response_clear(struct fetch_response *resp)
-{
-  free(resp->body);
-  memset(resp, 0, sizeof(*resp));
-}
-
 /* The URL's host and port, from libcurl's own parser (the one that will
  * use them), with the scheme checked. */
 static int url_host_port(const char *url, char *host, size_t hostlen,
