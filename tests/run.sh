@@ -3,19 +3,23 @@
 # the build and the tests need (tests/deps.sh; never a mail server: the
 # tests unpack a private copy of Debian's postfix package into each build
 # directory instead, tests/servers/postfix-unpack.sh), then runs the suite
-# three ways:
+# four ways:
 #
 #   1. a normal build with warnings as errors ($SMTPOUT_TEST_BUILDDIR,
 #      default build-test): every test;
 #   2. the tests of smtpout-send (meson suite "cli") again from that build
 #      under valgrind memcheck, failing on any error or leak;
-#   3. a build with AddressSanitizer and UndefinedBehaviorSanitizer
+#   3. a build without any optional library (-Dcurl, -Dunbound and -Dgsasl
+#      disabled: what a machine with only the demo's packages builds,
+#      build-min): it must build with warnings as errors, and its unit
+#      tests pass;
+#   4. a build with AddressSanitizer and UndefinedBehaviorSanitizer
 #      ($SMTPOUT_TEST_SANITIZE_BUILDDIR, default build-asan): every test,
 #      with any sanitizer report fatal; built with clang when it can link
 #      libFuzzer, and then also a short smoke run of each fuzz target (meson
 #      suite "fuzz"), else with gcc.
 #
-# It ends with the line "N passed, N failed": test cases over the three
+# It ends with the line "N passed, N failed": test cases over the four
 # runs, counted from the TAP each test prints.  Exit status 0 only when
 # nothing failed.  SMTPOUT_TEST_QUICK=1 runs only the first.
 #
@@ -26,6 +30,7 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
 builddir=${SMTPOUT_TEST_BUILDDIR:-build-test}
 sanbuild=${SMTPOUT_TEST_SANITIZE_BUILDDIR:-build-asan}
+minbuild=${SMTPOUT_TEST_MIN_BUILDDIR:-build-min}
 quick=${SMTPOUT_TEST_QUICK:-0}
 start=$SECONDS
 
@@ -70,6 +75,17 @@ if [ "$quick" != 1 ]; then
     status=1
   logs+=("valgrind=$builddir/meson-logs/testlog-valgrind.json")
 
+  echo "== 3. build ($minbuild, no optional library) and unit tests"
+  if setup "$minbuild" -Dwerror=true -Dcurl=disabled -Dunbound=disabled \
+       -Dgsasl=disabled && ninja -C "$minbuild"; then
+    meson test -C "$minbuild" --suite unit --print-errorlogs || status=1
+    logs+=("no optional library=$minbuild/meson-logs/testlog.json")
+  else
+    echo "FAILED: the build without optional libraries"
+    status=1
+    logs+=("no optional library=")
+  fi
+
   # clang with libFuzzer (Debian's libclang-rt-14-dev) also builds the fuzz
   # targets; the sanitizer runtimes then live in the executables, so the
   # shared library links with -Db_lundef=false.
@@ -82,7 +98,7 @@ if [ "$quick" != 1 ]; then
     cc=clang
     fuzz=(-Dfuzzers=true -Dc_args=-fsanitize=fuzzer-no-link)
   fi
-  echo "== 3. build ($sanbuild, $cc, ASan+UBSan) and test"
+  echo "== 4. build ($sanbuild, $cc, ASan+UBSan) and test"
   if CC=$cc setup "$sanbuild" -Dwerror=true -Db_sanitize=address,undefined \
        -Db_lundef=false "${fuzz[@]}" && ninja -C "$sanbuild" &&
      postfix "$sanbuild"; then
