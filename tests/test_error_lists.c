@@ -31,8 +31,8 @@
 
 #include <cmocka.h>
 #include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 
+#include "memtls.h"
 #include "smtpout/smtpout.h"
 
 /* The call returns `code`, which the header lists for `fn` (the function
@@ -281,83 +281,20 @@ static void fx_ready(struct fx *f)
 /* ------------------------------------------------------------------ */
 /* A TLS server in memory, for the functions that need TLS up           */
 
-/* GnuTLS over two buffers: what the session wrote (in) and what the
- * server wrote for it (out).  One at a time; its allocations are
- * GnuTLS's, which never fail here (see may_fail()). */
-static struct {
-  gnutls_session_t tls;
-  gnutls_certificate_credentials_t cred;
-  uint8_t in[1 << 16];
-  size_t in_len, in_off;
-  uint8_t out[1 << 16];
-  size_t out_len;
-} srv;
+/* The server (memtls.h): one at a time; its allocations are GnuTLS's,
+ * which never fail here (see may_fail()).  A self-signed certificate:
+ * verification is not what these tests are about (the session accepts
+ * it unverified). */
+static struct memtls srv;
 
-static ssize_t srv_push(gnutls_transport_ptr_t p, const void *data, size_t len)
-{
-  (void)p;
-  assert_true(srv.out_len + len <= sizeof(srv.out));
-  memcpy(srv.out + srv.out_len, data, len);
-  srv.out_len += len;
-  return (ssize_t)len;
-}
-
-static ssize_t srv_pull(gnutls_transport_ptr_t p, void *data, size_t len)
-{
-  (void)p;
-  size_t avail = srv.in_len - srv.in_off;
-  if (avail == 0) {
-    gnutls_transport_set_errno(srv.tls, EAGAIN);
-    return -1;
-  }
-  if (len > avail)
-    len = avail;
-  memcpy(data, srv.in + srv.in_off, len);
-  srv.in_off += len;
-  return (ssize_t)len;
-}
-
-/* A self-signed ECDSA certificate, made here: verification is not what
- * these tests are about (the session accepts it unverified). */
 static void srv_init(void)
 {
-  gnutls_x509_privkey_t key;
-  gnutls_x509_crt_t crt;
-  static const char cn[] = "mx.test.example";
-  time_t now = time(NULL);
-  memset(&srv, 0, sizeof(srv));
-  assert_int_equal(gnutls_x509_privkey_init(&key), 0);
-  assert_int_equal(gnutls_x509_privkey_generate(
-                       key, GNUTLS_PK_ECDSA,
-                       GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0),
-                   0);
-  assert_int_equal(gnutls_x509_crt_init(&crt), 0);
-  assert_int_equal(gnutls_x509_crt_set_version(crt, 3), 0);
-  assert_int_equal(gnutls_x509_crt_set_serial(crt, "\x01", 1), 0);
-  assert_int_equal(gnutls_x509_crt_set_activation_time(crt, now - 3600), 0);
-  assert_int_equal(gnutls_x509_crt_set_expiration_time(crt, now + 86400), 0);
-  assert_int_equal(gnutls_x509_crt_set_dn_by_oid(
-                       crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, sizeof(cn) - 1),
-                   0);
-  assert_int_equal(gnutls_x509_crt_set_key(crt, key), 0);
-  assert_int_equal(gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0),
-                   0);
-  assert_int_equal(gnutls_certificate_allocate_credentials(&srv.cred), 0);
-  assert_int_equal(gnutls_certificate_set_x509_key(srv.cred, &crt, 1, key), 0);
-  gnutls_x509_crt_deinit(crt);
-  gnutls_x509_privkey_deinit(key);
-  assert_int_equal(gnutls_init(&srv.tls, GNUTLS_SERVER | GNUTLS_NONBLOCK), 0);
-  assert_int_equal(gnutls_set_default_priority(srv.tls), 0);
-  assert_int_equal(
-      gnutls_credentials_set(srv.tls, GNUTLS_CRD_CERTIFICATE, srv.cred), 0);
-  gnutls_transport_set_push_function(srv.tls, srv_push);
-  gnutls_transport_set_pull_function(srv.tls, srv_pull);
+  memtls_init_self_signed(&srv, 0, NULL, "mx.test.example", 0, NULL);
 }
 
 static void srv_free(void)
 {
-  gnutls_deinit(srv.tls);
-  gnutls_certificate_free_credentials(srv.cred);
+  memtls_free(&srv);
 }
 
 /* Moves what the session wrote to the server. */

@@ -12,7 +12,6 @@
  * (or a session ticket) of one mode never counting for the other.  No
  * socket, no clock of the test's own: every byte is moved by the test.
  */
-#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +24,7 @@
 
 #include "harness.h"
 #include "hopkit.h"
+#include "memtls.h"
 
 static const char *const A = "a@test.example";
 static char pki[256];
@@ -33,39 +33,11 @@ static gnutls_datum_t ticket_key; /* one server: its tickets resume */
 
 /* ---- the server ---- */
 
+/* The server (memtls.h), and whether its handshake is done. */
 struct srv {
-  gnutls_session_t tls;
-  gnutls_certificate_credentials_t cred;
-  uint8_t in[1 << 16];
-  size_t in_len, in_off;
-  uint8_t out[1 << 16];
-  size_t out_len;
+  struct memtls m;
   int hs_done;
 };
-
-static ssize_t srv_push(gnutls_transport_ptr_t p, const void *data, size_t len)
-{
-  struct srv *v = p;
-  assert_true(v->out_len + len <= sizeof(v->out));
-  memcpy(v->out + v->out_len, data, len);
-  v->out_len += len;
-  return (ssize_t)len;
-}
-
-static ssize_t srv_pull(gnutls_transport_ptr_t p, void *data, size_t len)
-{
-  struct srv *v = p;
-  size_t avail = v->in_len - v->in_off;
-  if (avail == 0) {
-    gnutls_transport_set_errno(v->tls, EAGAIN);
-    return -1;
-  }
-  if (len > avail)
-    len = avail;
-  memcpy(data, v->in + v->in_off, len);
-  v->in_off += len;
-  return (ssize_t)len;
-}
 
 /* A TLS 1.3 server presenting NAME-chain.pem (mkdane), issuing tickets
  * with the key every server of the program shares. */
@@ -75,27 +47,14 @@ static void srv_init(struct srv *v, const char *name)
   memset(v, 0, sizeof(*v));
   snprintf(chain, sizeof(chain), "%s/%s-chain.pem", pki, name);
   snprintf(key, sizeof(key), "%s/%s.key", pki, name);
-  assert_int_equal(gnutls_certificate_allocate_credentials(&v->cred), 0);
-  assert_int_equal(gnutls_certificate_set_x509_key_file(v->cred, chain, key,
-                                                        GNUTLS_X509_FMT_PEM),
+  memtls_init_files(&v->m, 0, "NORMAL:-VERS-ALL:+VERS-TLS1.3", chain, key);
+  assert_int_equal(gnutls_session_ticket_enable_server(v->m.tls, &ticket_key),
                    0);
-  assert_int_equal(gnutls_init(&v->tls, GNUTLS_SERVER | GNUTLS_NONBLOCK), 0);
-  assert_int_equal(
-      gnutls_priority_set_direct(v->tls, "NORMAL:-VERS-ALL:+VERS-TLS1.3", NULL),
-      0);
-  assert_int_equal(
-      gnutls_credentials_set(v->tls, GNUTLS_CRD_CERTIFICATE, v->cred), 0);
-  assert_int_equal(gnutls_session_ticket_enable_server(v->tls, &ticket_key),
-                   0);
-  gnutls_transport_set_ptr(v->tls, v);
-  gnutls_transport_set_push_function(v->tls, srv_push);
-  gnutls_transport_set_pull_function(v->tls, srv_pull);
 }
 
 static void srv_free(struct srv *v)
 {
-  gnutls_deinit(v->tls);
-  gnutls_certificate_free_credentials(v->cred);
+  memtls_free(&v->m);
 }
 
 /* Moves bytes both ways until neither side has more to say, running the
@@ -105,23 +64,18 @@ static void pump(struct h *h, struct srv *v)
   for (int round = 0; round < 50; round++) {
     h_client(h);
     int moved = h->outlen > 0;
-    if (moved) {
-      if (v->in_off == v->in_len)
-        v->in_off = v->in_len = 0;
-      assert_true(v->in_len + h->outlen <= sizeof(v->in));
-      memcpy(v->in + v->in_len, h->out, h->outlen);
-      v->in_len += h->outlen;
-    }
+    if (moved)
+      memtls_take(&v->m, h->out, h->outlen);
     if (!v->hs_done) {
       int rv;
       do
-        rv = gnutls_handshake(v->tls);
+        rv = gnutls_handshake(v->m.tls);
       while (rv == GNUTLS_E_INTERRUPTED);
       v->hs_done = rv == GNUTLS_E_SUCCESS;
     }
-    if (v->out_len > 0) {
-      h_server_n(h, v->out, v->out_len);
-      v->out_len = 0;
+    if (v->m.out_len > 0) {
+      h_server_n(h, v->m.out, v->m.out_len);
+      v->m.out_len = 0;
       moved = 1;
     }
     if (!moved)
@@ -136,7 +90,7 @@ static const char *srv_recv(struct srv *v)
   static char buf[8192];
   size_t n = 0;
   for (;;) {
-    ssize_t r = gnutls_record_recv(v->tls, buf + n, sizeof(buf) - 1 - n);
+    ssize_t r = gnutls_record_recv(v->m.tls, buf + n, sizeof(buf) - 1 - n);
     if (r == GNUTLS_E_AGAIN || r == 0)
       break;
     assert_true(r > 0);
@@ -148,7 +102,7 @@ static const char *srv_recv(struct srv *v)
 
 static void srv_say(struct h *h, struct srv *v, const char *text)
 {
-  assert_int_equal(gnutls_record_send(v->tls, text, strlen(text)),
+  assert_int_equal(gnutls_record_send(v->m.tls, text, strlen(text)),
                    (ssize_t)strlen(text));
   pump(h, v);
 }
@@ -291,7 +245,7 @@ static const char *sni_seen(struct srv *v)
   static char name[256];
   size_t len = sizeof(name);
   unsigned type;
-  if (gnutls_server_name_get(v->tls, name, &len, &type, 0) != 0)
+  if (gnutls_server_name_get(v->m.tls, name, &len, &type, 0) != 0)
     return "";
   return name;
 }

@@ -11,7 +11,6 @@
  * when the tickets do come, alone or in front of a reply, the session
  * must go on.  No sockets and no clock: the test moves every byte.
  */
-#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,127 +21,51 @@
 #include <cmocka.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 
 #include "harness.h"
+#include "memtls.h"
 
 static const char *const A = "a@test.example";
 
-/* The server's end: GnuTLS over two memory buffers. */
+/* The server's end (memtls.h), with the key of its tickets. */
 struct srv {
-  gnutls_session_t tls;
-  gnutls_certificate_credentials_t cred;
+  struct memtls m;
   gnutls_datum_t ticket_key;
-  uint8_t in[1 << 16]; /* ciphertext from the client, not yet pulled */
-  size_t in_len, in_off;
-  uint8_t out[1 << 16]; /* ciphertext for the client, not yet delivered */
-  size_t out_len;
   time_t not_after; /* of its certificate */
 };
 
-static ssize_t srv_push(gnutls_transport_ptr_t p, const void *data, size_t len)
-{
-  struct srv *v = p;
-  assert_true(v->out_len + len <= sizeof(v->out));
-  memcpy(v->out + v->out_len, data, len);
-  v->out_len += len;
-  return (ssize_t)len;
-}
-
-static ssize_t srv_pull(gnutls_transport_ptr_t p, void *data, size_t len)
-{
-  struct srv *v = p;
-  size_t avail = v->in_len - v->in_off;
-  if (avail == 0) {
-    gnutls_transport_set_errno(v->tls, EAGAIN);
-    return -1;
-  }
-  if (len > avail)
-    len = avail;
-  memcpy(data, v->in + v->in_off, len);
-  v->in_off += len;
-  return (ssize_t)len;
-}
-
-/* A self-signed ECDSA certificate for mx.test.example, made here: the
- * test needs no file, and the policy below accepts an unverified
- * certificate (verification has tests of its own). */
-static void srv_credentials(struct srv *v)
-{
-  gnutls_x509_privkey_t key;
-  gnutls_x509_crt_t crt;
-  static const char cn[] = "mx.test.example";
-  time_t now = time(NULL);
-  assert_int_equal(gnutls_x509_privkey_init(&key), 0);
-  assert_int_equal(gnutls_x509_privkey_generate(
-                       key, GNUTLS_PK_ECDSA,
-                       GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0),
-                   0);
-  assert_int_equal(gnutls_x509_crt_init(&crt), 0);
-  assert_int_equal(gnutls_x509_crt_set_version(crt, 3), 0);
-  assert_int_equal(gnutls_x509_crt_set_serial(crt, "\x01", 1), 0);
-  assert_int_equal(gnutls_x509_crt_set_activation_time(crt, now - 3600), 0);
-  v->not_after = now + 86400;
-  assert_int_equal(gnutls_x509_crt_set_expiration_time(crt, v->not_after), 0);
-  assert_int_equal(gnutls_x509_crt_set_dn_by_oid(
-                       crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, sizeof(cn) - 1),
-                   0);
-  assert_int_equal(gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME,
-                                                        cn, sizeof(cn) - 1,
-                                                        GNUTLS_FSAN_SET),
-                   0);
-  assert_int_equal(gnutls_x509_crt_set_key(crt, key), 0);
-  assert_int_equal(gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0),
-                   0);
-  assert_int_equal(gnutls_certificate_allocate_credentials(&v->cred), 0);
-  assert_int_equal(gnutls_certificate_set_x509_key(v->cred, &crt, 1, key), 0);
-  gnutls_x509_crt_deinit(crt);
-  gnutls_x509_privkey_deinit(key);
-}
-
-/* A TLS 1.3 server that issues tickets only when told to. */
+/* A TLS 1.3 server that issues tickets only when told to, presenting a
+ * self-signed certificate for mx.test.example made here: the test needs
+ * no file, and the policy below accepts an unverified certificate
+ * (verification has tests of its own). */
 static void srv_init(struct srv *v)
 {
   memset(v, 0, sizeof(*v));
-  srv_credentials(v);
-  assert_int_equal(gnutls_init(&v->tls, GNUTLS_SERVER | GNUTLS_NONBLOCK |
-                                            GNUTLS_NO_AUTO_SEND_TICKET),
-                   0);
-  assert_int_equal(
-      gnutls_priority_set_direct(v->tls, "NORMAL:-VERS-ALL:+VERS-TLS1.3", NULL),
-      0);
-  assert_int_equal(
-      gnutls_credentials_set(v->tls, GNUTLS_CRD_CERTIFICATE, v->cred), 0);
+  memtls_init_self_signed(&v->m, GNUTLS_NO_AUTO_SEND_TICKET,
+                          "NORMAL:-VERS-ALL:+VERS-TLS1.3", "mx.test.example",
+                          1, &v->not_after);
   assert_int_equal(gnutls_session_ticket_key_generate(&v->ticket_key), 0);
-  assert_int_equal(gnutls_session_ticket_enable_server(v->tls, &v->ticket_key),
-                   0);
-  gnutls_transport_set_ptr(v->tls, v);
-  gnutls_transport_set_push_function(v->tls, srv_push);
-  gnutls_transport_set_pull_function(v->tls, srv_pull);
+  assert_int_equal(
+      gnutls_session_ticket_enable_server(v->m.tls, &v->ticket_key), 0);
 }
 
 static void srv_free(struct srv *v)
 {
-  gnutls_deinit(v->tls);
-  gnutls_certificate_free_credentials(v->cred);
+  memtls_free(&v->m);
   gnutls_free(v->ticket_key.data);
 }
 
 /* Hands the server what the client wrote. */
 static void srv_take(struct srv *v, const char *data, size_t len)
 {
-  if (v->in_off == v->in_len)
-    v->in_off = v->in_len = 0;
-  assert_true(v->in_len + len <= sizeof(v->in));
-  memcpy(v->in + v->in_len, data, len);
-  v->in_len += len;
+  memtls_take(&v->m, data, len);
 }
 
 /* Delivers everything the server wrote to the client. */
 static void srv_send_out(struct srv *v, struct h *h)
 {
-  h_server_n(h, v->out, v->out_len);
-  v->out_len = 0;
+  h_server_n(h, v->m.out, v->m.out_len);
+  v->m.out_len = 0;
 }
 
 /* Runs the server's handshake on what it has; returns its status. */
@@ -150,7 +73,7 @@ static int srv_handshake(struct srv *v)
 {
   int rv;
   do
-    rv = gnutls_handshake(v->tls);
+    rv = gnutls_handshake(v->m.tls);
   while (rv == GNUTLS_E_INTERRUPTED);
   return rv;
 }
@@ -161,7 +84,7 @@ static const char *srv_recv(struct srv *v, char *buf, size_t size)
 {
   size_t n = 0;
   for (;;) {
-    ssize_t r = gnutls_record_recv(v->tls, buf + n, size - 1 - n);
+    ssize_t r = gnutls_record_recv(v->m.tls, buf + n, size - 1 - n);
     if (r == GNUTLS_E_AGAIN || r == 0) /* 0: the client's close_notify */
       break;
     assert_true(r > 0);
@@ -174,7 +97,7 @@ static const char *srv_recv(struct srv *v, char *buf, size_t size)
 /* The server sends `text` inside TLS (not yet delivered). */
 static void srv_write(struct srv *v, const char *text)
 {
-  assert_int_equal(gnutls_record_send(v->tls, text, strlen(text)),
+  assert_int_equal(gnutls_record_send(v->m.tls, text, strlen(text)),
                    (ssize_t)strlen(text));
 }
 
@@ -200,7 +123,7 @@ static void open_tls(struct h *h, struct srv *v)
   assert_true(h->outlen > 0); /* the ClientHello */
   srv_take(v, h->out, h->outlen);
   assert_int_equal(srv_handshake(v), GNUTLS_E_AGAIN);
-  assert_true(v->out_len > 0); /* ServerHello ... server Finished */
+  assert_true(v->m.out_len > 0); /* ServerHello ... server Finished */
 }
 
 /* Completes the handshake: the server's flight goes to the client, and
@@ -216,9 +139,9 @@ static void finish_handshake_expect_ehlo(struct h *h, struct srv *v)
   assert_true(smtpout_tls_info_used(h->tls));
   srv_take(v, h->out, h->outlen);
   assert_int_equal(srv_handshake(v), GNUTLS_E_SUCCESS);
-  assert_int_equal(gnutls_protocol_get_version(v->tls), GNUTLS_TLS1_3);
+  assert_int_equal(gnutls_protocol_get_version(v->m.tls), GNUTLS_TLS1_3);
   assert_string_equal(srv_recv(v, buf, sizeof(buf)), "EHLO client.example\r\n");
-  assert_int_equal(v->out_len, 0); /* no ticket went out */
+  assert_int_equal(v->m.out_len, 0); /* no ticket went out */
 }
 
 static void finish_transaction(struct h *h, struct srv *v)
@@ -253,7 +176,7 @@ static void test_ehlo_goes_with_finished_while_tickets_are_held_back(void **st)
                       "MAIL FROM:<sender@test.example>\r\n"
                       "RCPT TO:<a@test.example>\r\n"
                       "DATA\r\n");
-  assert_int_equal(gnutls_session_ticket_send(v.tls, 2, 0), 0);
+  assert_int_equal(gnutls_session_ticket_send(v.m.tls, 2, 0), 0);
   srv_write(&v, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data\r\n");
   srv_send_out(&v, &h);
   h_client(&h);
@@ -275,7 +198,7 @@ static void test_tickets_alone_then_reply(void **st)
   char buf[4096];
   open_tls(&h, &v);
   finish_handshake_expect_ehlo(&h, &v);
-  assert_int_equal(gnutls_session_ticket_send(v.tls, 2, 0), 0);
+  assert_int_equal(gnutls_session_ticket_send(v.m.tls, 2, 0), 0);
   srv_send_out(&v, &h);
   /* Nothing to say to a ticket; the session waits for the reply. */
   assert_string_equal(h_client(&h), "");
@@ -310,7 +233,7 @@ static void test_reply_behind_tickets_in_one_read_is_answered(void **st)
   char buf[4096];
   open_tls(&h, &v);
   finish_handshake_expect_ehlo(&h, &v);
-  assert_int_equal(gnutls_session_ticket_send(v.tls, 2, 0), 0);
+  assert_int_equal(gnutls_session_ticket_send(v.m.tls, 2, 0), 0);
   srv_write(&v, "250-mx.test.example\r\n250 PIPELINING\r\n");
   srv_send_out(&v, &h);
   h_client(&h);
@@ -344,7 +267,7 @@ static void test_reply_in_records_of_one_and_two_bytes_is_read(void **st)
   const char *reply = "250-mx.test.example\r\n250 PIPELINING\r\n";
   for (size_t i = 0; reply[i]; i += i % 2 ? 2 : 1) {
     size_t n = i % 2 ? 2 : 1;
-    assert_int_equal(gnutls_record_send(v.tls, reply + i, n), (ssize_t)n);
+    assert_int_equal(gnutls_record_send(v.m.tls, reply + i, n), (ssize_t)n);
   }
   srv_send_out(&v, &h);
   h_client(&h);
@@ -382,7 +305,7 @@ static void test_peer_certificate_is_described_after_the_handshake(void **st)
   assert_int_equal(smtpout_session_peer_certificate(h.s, 0, &c), 0);
 
   /* The digest of the DER the server sent, as TLSA 3 0 1 carries it. */
-  const gnutls_datum_t *ours = gnutls_certificate_get_ours(v.tls);
+  const gnutls_datum_t *ours = gnutls_certificate_get_ours(v.m.tls);
   assert_non_null(ours);
   uint8_t digest[32];
   char hex[65];
