@@ -13,103 +13,10 @@
 
 #include "hopkit.h"
 
+#include "dnsenc.h"
+
 /* ---- a DNS response encoder ---- */
 
-struct pkt {
-  uint8_t b[8192];
-  size_t n;
-};
-
-static void u8(struct pkt *p, unsigned v)
-{
-  assert_true(p->n < sizeof(p->b));
-  p->b[p->n++] = (uint8_t)v;
-}
-
-static void u16(struct pkt *p, unsigned v)
-{
-  u8(p, v >> 8);
-  u8(p, v & 0xff);
-}
-
-static void put_name(struct pkt *p, const char *name)
-{
-  for (const char *s = name; *s;) {
-    const char *dot = strchr(s, '.');
-    size_t l = dot ? (size_t)(dot - s) : strlen(s);
-    u8(p, (unsigned)l);
-    for (size_t i = 0; i < l; i++)
-      u8(p, (uint8_t)s[i]);
-    s += l;
-    if (*s == '.')
-      s++;
-  }
-  u8(p, 0);
-}
-
-static int type_code(const char *t)
-{
-  static const struct {
-    const char *name;
-    int code;
-  } types[] = {{"A", 1}, {"CNAME", 5}, {"MX", 15}, {"TXT", 16},
-               {"AAAA", 28}, {"TLSA", 52}};
-  for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-    if (strcmp(types[i].name, t) == 0)
-      return types[i].code;
-  fail_msg("hopkit: unknown type %s", t);
-  return 0;
-}
-
-static unsigned hexval(char c)
-{
-  return c <= '9' ? (unsigned)(c - '0') : (unsigned)((c | 0x20) - 'a' + 10);
-}
-
-static void put_rr(struct pkt *p, const struct hk_rec *r)
-{
-  int type = type_code(r->type);
-  put_name(p, r->owner);
-  u16(p, (unsigned)type);
-  u16(p, 1);    /* IN */
-  u16(p, 0);
-  u16(p, 300);  /* TTL */
-  size_t at = p->n;
-  u16(p, 0);    /* RDLENGTH, below */
-  if (type == 1 || type == 28) {
-    uint8_t a[16];
-    assert_int_equal(inet_pton(type == 1 ? AF_INET : AF_INET6, r->rdata, a),
-                     1);
-    for (int i = 0; i < (type == 1 ? 4 : 16); i++)
-      u8(p, a[i]);
-  } else if (type == 5) {
-    put_name(p, r->rdata);
-  } else if (type == 15) {
-    unsigned pref;
-    char host[256];
-    assert_int_equal(sscanf(r->rdata, "%u %255s", &pref, host), 2);
-    u16(p, pref);
-    put_name(p, host);
-  } else if (type == 16) {
-    size_t len = strlen(r->rdata);
-    assert_true(len < 256);
-    u8(p, (unsigned)len);
-    for (size_t i = 0; i < len; i++)
-      u8(p, (uint8_t)r->rdata[i]);
-  } else {
-    unsigned u, s, m;
-    char hex[4200];
-    assert_int_equal(sscanf(r->rdata, "%u %u %u %4199s", &u, &s, &m, hex), 4);
-    u8(p, u);
-    u8(p, s);
-    u8(p, m);
-    for (size_t i = 0; hex[i] && hex[i + 1]; i += 2)
-      u8(p, hexval(hex[i]) << 4 | hexval(hex[i + 1]));
-  }
-  size_t len = p->n - at - 2;
-  p->b[at] = (uint8_t)(len >> 8);
-  p->b[at + 1] = (uint8_t)len;
-}
 
 /* The name exists: it owns records, or names below it do. */
 static int name_exists(const struct hk_rec *recs, const char *name)
@@ -127,7 +34,7 @@ static int name_exists(const struct hk_rec *recs, const char *name)
 
 /* The response a resolver would give: the records, after CNAMEs (each in
  * the answer, as a recursive resolver puts them), NODATA or NXDOMAIN. */
-static void answer_dns(struct pkt *p, const struct hk_rec *recs,
+static void answer_dns(struct dnsenc *p, const struct hk_rec *recs,
                        const char *qname, int qtype)
 {
   const struct hk_rec *an[64];
@@ -144,23 +51,14 @@ static void answer_dns(struct pkt *p, const struct hk_rec *recs,
     cur = cname->rdata;
   }
   for (const struct hk_rec *r = recs; r->owner; r++)
-    if (strcasecmp(r->owner, cur) == 0 && type_code(r->type) == qtype) {
+    if (strcasecmp(r->owner, cur) == 0 && dnsenc_type_code(r->type) == qtype) {
       assert_true(nan < 64);
       an[nan++] = r;
     }
-  p->n = 0;
-  u16(p, 0x4242);
-  u8(p, 0x81);
-  u8(p, 0x80 | (name_exists(recs, cur) ? 0 : 3));
-  u16(p, 1);
-  u16(p, (unsigned)nan);
-  u16(p, 0);
-  u16(p, 0);
-  put_name(p, qname);
-  u16(p, (unsigned)qtype);
-  u16(p, 1);
+  dnsenc_response(p, 0x8180 | (name_exists(recs, cur) ? 0 : 3), nan, qname,
+                  qtype);
   for (size_t i = 0; i < nan; i++)
-    put_rr(p, an[i]);
+    dnsenc_rr(p, an[i]->owner, an[i]->type, an[i]->rdata);
 }
 
 static int verdict_of(const struct hk_zone *z, const char *qname)
@@ -178,7 +76,7 @@ static int verdict_of(const struct hk_zone *z, const char *qname)
 static void answer(smtpout_route *r, const struct hk_zone *z,
                    const smtpout_request *q)
 {
-  static struct pkt p;
+  static struct dnsenc p;
   int id = smtpout_request_id(q);
   switch (smtpout_request_kind(q)) {
   case SMTPOUT_REQUEST_DNS: {

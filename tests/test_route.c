@@ -27,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "dnsenc.h"
 #include "route_int.h"
 #include "smtpout/smtpout.h"
 
@@ -68,20 +69,6 @@ struct zone {
 
 #define END {NULL, NULL, NULL}
 
-static int type_code(const char *t)
-{
-  static const struct {
-    const char *name;
-    int code;
-  } types[] = {{"A", 1}, {"CNAME", 5}, {"MX", 15}, {"TXT", 16},
-               {"AAAA", 28}, {"TLSA", 52}};
-  for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-    if (strcmp(types[i].name, t) == 0)
-      return types[i].code;
-  fail_msg("unknown type %s", t);
-  return 0;
-}
-
 static const char *type_name(int code)
 {
   switch (code) {
@@ -97,88 +84,6 @@ static const char *type_name(int code)
 
 /* ---- a packet encoder (independent of lib/dns.c) ---- */
 
-struct pkt {
-  uint8_t b[8192];
-  size_t n;
-};
-
-static void u8(struct pkt *p, unsigned v) { p->b[p->n++] = (uint8_t)v; }
-static void u16(struct pkt *p, unsigned v)
-{
-  u8(p, v >> 8);
-  u8(p, v & 0xff);
-}
-
-static void put_name(struct pkt *p, const char *text)
-{
-  const char *s = text;
-  while (*s && strcmp(s, ".") != 0) {
-    const char *dot = strchr(s, '.');
-    size_t l = dot ? (size_t)(dot - s) : strlen(s);
-    u8(p, (unsigned)l);
-    memcpy(p->b + p->n, s, l);
-    p->n += l;
-    s += l;
-    if (*s == '.')
-      s++;
-  }
-  u8(p, 0);
-}
-
-static unsigned hexval(char c)
-{
-  return c <= '9' ? (unsigned)(c - '0') : (unsigned)((c | 0x20) - 'a' + 10);
-}
-
-static void put_rr(struct pkt *p, const struct rec *r)
-{
-  put_name(p, r->owner);
-  int type = type_code(r->type);
-  u16(p, (unsigned)type);
-  u16(p, 1);
-  u16(p, 0);
-  u16(p, 300);
-  size_t at = p->n;
-  u16(p, 0);
-  if (type == 1 || type == 28) {
-    uint8_t a[16];
-    assert_int_equal(inet_pton(type == 1 ? AF_INET : AF_INET6, r->rdata, a),
-                     1);
-    memcpy(p->b + p->n, a, type == 1 ? 4 : 16);
-    p->n += type == 1 ? 4 : 16;
-  } else if (type == 5) {
-    put_name(p, r->rdata);
-  } else if (type == 15) {
-    unsigned pref;
-    char host[300];
-    assert_int_equal(sscanf(r->rdata, "%u %299s", &pref, host), 2);
-    u16(p, pref);
-    put_name(p, host);
-  } else if (type == 16) {
-    /* One character-string per 255 octets, as a zone file would. */
-    size_t len = strlen(r->rdata);
-    for (size_t off = 0; off < len || off == 0; off += 255) {
-      size_t n = len - off > 255 ? 255 : len - off;
-      u8(p, (unsigned)n);
-      memcpy(p->b + p->n, r->rdata + off, n);
-      p->n += n;
-      if (len == 0)
-        break;
-    }
-  } else if (type == 52) {
-    unsigned u, s, m;
-    char hex[600];
-    assert_int_equal(sscanf(r->rdata, "%u %u %u %599s", &u, &s, &m, hex), 4);
-    u8(p, u);
-    u8(p, s);
-    u8(p, m);
-    for (size_t i = 0; hex[i] && hex[i + 1]; i += 2)
-      u8(p, hexval(hex[i]) << 4 | hexval(hex[i + 1]));
-  }
-  size_t len = p->n - at - 2;
-  p->b[at] = (uint8_t)(len >> 8);
-  p->b[at + 1] = (uint8_t)len;
-}
 
 static int name_eq(const char *a, const char *b)
 {
@@ -201,7 +106,7 @@ static int name_exists(const struct rec *recs, const char *name)
 }
 
 /* The response a resolver would give for (qname, qtype). */
-static void build_answer(struct pkt *p, const struct rec *recs,
+static void build_answer(struct dnsenc *p, const struct rec *recs,
                          const char *qname, int qtype, int rcode, int tc)
 {
   const struct rec *an[64];
@@ -221,7 +126,7 @@ static void build_answer(struct pkt *p, const struct rec *recs,
       snprintf(cur, sizeof(cur), "%s", cn->rdata);
     }
     for (const struct rec *r = recs; r->owner; r++)
-      if (name_eq(r->owner, cur) && type_code(r->type) == qtype &&
+      if (name_eq(r->owner, cur) && dnsenc_type_code(r->type) == qtype &&
           nan < 64)
         an[nan++] = r;
     if (!name_exists(recs, cur))
@@ -229,19 +134,10 @@ static void build_answer(struct pkt *p, const struct rec *recs,
   } else {
     nan = 0;
   }
-  p->n = 0;
-  u16(p, 0x4242);
-  u8(p, 0x81 | (tc ? 0x02 : 0));
-  u8(p, 0x80 | (unsigned)rcode);
-  u16(p, 1);
-  u16(p, (unsigned)nan);
-  u16(p, 0);
-  u16(p, 0);
-  put_name(p, qname);
-  u16(p, (unsigned)qtype);
-  u16(p, 1);
+  dnsenc_response(p, 0x8180 | (tc ? 0x0200 : 0) | (unsigned)rcode, nan, qname,
+                  qtype);
   for (size_t i = 0; i < nan; i++)
-    put_rr(p, an[i]);
+    dnsenc_rr(p, an[i]->owner, an[i]->type, an[i]->rdata);
 }
 
 static int zone_verdict(const struct zone *z, const char *qname)
@@ -311,7 +207,7 @@ static const struct override *find_override(const struct zone *z,
                                             const char *qname, int qtype)
 {
   for (const struct override *o = z->overrides; o && o->qname; o++)
-    if (name_eq(o->qname, qname) && type_code(o->qtype) == qtype)
+    if (name_eq(o->qname, qname) && dnsenc_type_code(o->qtype) == qtype)
       return o;
   return NULL;
 }
@@ -395,7 +291,7 @@ static void answer(struct run *t, const smtpout_request *q)
   int action = o ? o->action : ANSWER;
   int verdict = o && action != ANSWER ? o->verdict
                                       : zone_verdict(t->zone, qname);
-  static struct pkt p;
+  static struct dnsenc p;
   switch (action) {
   case SILENT:
     t->silent[t->nsilent++] = id;
@@ -1658,7 +1554,7 @@ static void test_hostile_answers_never_break_the_route(void **state)
 {
   (void)state;
   uint32_t seed = 1;
-  static struct pkt p;
+  static struct dnsenc p;
   int total_hops = 0, dane_hops = 0, bounced = 0;
   for (int round = 0; round < 3000; round++) {
     smtpout_route *r;
